@@ -1,0 +1,223 @@
+use super::*;
+
+fn id(text: &str) -> Identifier {
+    Identifier::new(text).expect("test identifiers are valid")
+}
+
+fn task(name: &str, dependencies: &[&str]) -> TaskDeclaration {
+    TaskDeclaration {
+        id: id(name),
+        description: String::new(),
+        dependencies: dependencies.iter().map(|d| id(d)).collect(),
+        retry: RetryPolicy::default(),
+        timeout_ms: None,
+    }
+}
+
+fn etl_declaration() -> Declaration {
+    Declaration {
+        tasks: vec![
+            task("extract", &[]),
+            task("transform", &["extract"]),
+            task("load", &["transform"]),
+        ],
+        workflows: vec![WorkflowDeclaration {
+            name: id("etl"),
+            description: "extract, transform, load".into(),
+            tasks: vec![id("extract"), id("transform"), id("load")],
+        }],
+        ..Declaration::default()
+    }
+}
+
+fn native_artifact() -> Artifact {
+    Artifact {
+        path: ArtifactPath::new("native/x86_64-unknown-linux-gnu/libetl.so").expect("valid"),
+        kind: ArtifactKind::Native {
+            target: "x86_64-unknown-linux-gnu".into(),
+        },
+        sha256: Sha256Digest([7; 32]),
+        size: 42,
+    }
+}
+
+fn package() -> PackageInfo {
+    PackageInfo {
+        name: id("etl"),
+        version: semver::Version::new(1, 2, 3),
+        description: "sample".into(),
+    }
+}
+
+fn manifest_with(declaration: Declaration) -> Result<Manifest, ManifestError> {
+    Manifest::new(
+        package(),
+        crate::HOST_ABI_VERSION,
+        vec![native_artifact()],
+        declaration,
+    )
+}
+
+#[test]
+fn canonical_bytes_round_trip() {
+    let manifest = manifest_with(etl_declaration()).expect("valid manifest");
+    let bytes = manifest.to_canonical_json();
+    let parsed = Manifest::from_canonical_json(&bytes).expect("canonical bytes parse");
+    assert_eq!(parsed, manifest);
+}
+
+#[test]
+fn a_re_spelt_manifest_is_not_canonical() {
+    let manifest = manifest_with(etl_declaration()).expect("valid manifest");
+    let pretty = manifest.to_pretty_json();
+    assert!(Manifest::from_json(pretty.as_bytes()).is_ok());
+    assert!(matches!(
+        Manifest::from_canonical_json(pretty.as_bytes()),
+        Err(ManifestError::NotCanonical)
+    ));
+}
+
+#[test]
+fn unknown_fields_and_misspelt_policies_are_errors() {
+    let manifest = manifest_with(etl_declaration()).expect("valid manifest");
+    let text = String::from_utf8(manifest.to_canonical_json()).expect("utf-8");
+    let extra = text.replacen("\"format_version\":1", "\"format_version\":1,\"surprise\":1", 1);
+    assert!(matches!(
+        Manifest::from_json(extra.as_bytes()),
+        Err(ManifestError::Malformed(_))
+    ));
+    let typo = text.replacen("\"fixed\"", "\"fixd\"", 1);
+    assert_ne!(typo, text, "the fixture must contain a backoff to misspell");
+    let error = Manifest::from_json(typo.as_bytes()).expect_err("misspelt backoff");
+    assert!(error.to_string().contains("fixd"), "{error}");
+}
+
+#[test]
+fn a_future_format_is_named_in_the_error() {
+    let error = Manifest::from_json(br#"{"format_version": 9, "whatever": true}"#)
+        .expect_err("format 9 is unknown");
+    assert!(matches!(
+        error,
+        ManifestError::UnsupportedFormat { found: 9, .. }
+    ));
+}
+
+#[test]
+fn cycles_are_refused_naming_their_tasks() {
+    let mut declaration = etl_declaration();
+    declaration.tasks[0].dependencies.push(id("load"));
+    let error = manifest_with(declaration).expect_err("cycle");
+    let message = error.to_string();
+    assert!(message.contains("cycle") && message.contains("`extract`"), "{message}");
+}
+
+#[test]
+fn broken_references_are_refused() {
+    let mut unknown_dependency = etl_declaration();
+    unknown_dependency.tasks[1].dependencies = vec![id("nope")];
+    assert!(matches!(
+        manifest_with(unknown_dependency),
+        Err(ManifestError::Declaration(DeclarationError::UnknownDependency { .. }))
+    ));
+
+    let mut partial_workflow = etl_declaration();
+    partial_workflow.workflows[0].tasks.remove(0);
+    assert!(matches!(
+        manifest_with(partial_workflow),
+        Err(ManifestError::Declaration(DeclarationError::WorkflowMissingDependency { .. }))
+    ));
+
+    let mut orphan_cron = etl_declaration();
+    orphan_cron.cron_schedules.push(CronScheduleDeclaration {
+        name: id("nightly"),
+        workflow: id("missing"),
+        expression: "0 3 * * *".into(),
+        timezone: "UTC".into(),
+        catch_up: CatchUp::Skip,
+    });
+    assert!(matches!(
+        manifest_with(orphan_cron),
+        Err(ManifestError::Declaration(DeclarationError::UnknownWorkflow { .. }))
+    ));
+}
+
+#[test]
+fn artifacts_must_sit_in_their_folder() {
+    let mut artifact = native_artifact();
+    artifact.path = ArtifactPath::new("wasm/libetl.so").expect("valid path");
+    let error = Manifest::new(
+        package(),
+        crate::HOST_ABI_VERSION,
+        vec![artifact],
+        etl_declaration(),
+    )
+    .expect_err("misplaced");
+    assert!(matches!(error, ManifestError::MisplacedArtifact { .. }));
+}
+
+#[test]
+fn graph_inputs_must_resolve_and_not_cycle() {
+    let graph = |nodes: Vec<GraphNodeDeclaration>| ComputationGraphDeclaration {
+        name: id("prices"),
+        description: String::new(),
+        accumulators: vec![AccumulatorDeclaration {
+            name: id("ticks"),
+            kind: AccumulatorKind::Stream,
+        }],
+        reactor: ReactorDeclaration {
+            reaction_mode: ReactionMode::WhenAny,
+            input_strategy: InputStrategy::Latest,
+        },
+        nodes,
+    };
+    let node = |name: &str, inputs: &[&str]| GraphNodeDeclaration {
+        id: id(name),
+        inputs: inputs.iter().map(|i| id(i)).collect(),
+    };
+    let mut good = etl_declaration();
+    good.computation_graphs
+        .push(graph(vec![node("mean", &["ticks"]), node("alert", &["mean"])]));
+    assert!(manifest_with(good).is_ok());
+
+    let mut cyclic = etl_declaration();
+    cyclic
+        .computation_graphs
+        .push(graph(vec![node("a", &["b", "ticks"]), node("b", &["a"])]));
+    assert!(matches!(
+        manifest_with(cyclic),
+        Err(ManifestError::Declaration(DeclarationError::GraphCycle { .. }))
+    ));
+}
+
+#[test]
+fn a_hand_written_toml_declaration_parses_into_the_same_types() {
+    let declaration: Declaration = toml::from_str(
+        r#"
+        [[tasks]]
+        id = "extract"
+        [[tasks]]
+        id = "load"
+        dependencies = ["extract"]
+        timeout_ms = 5000
+        retry = { max_attempts = 3, backoff = "exponential", delay_ms = 100, max_delay_ms = 2000, jitter = true }
+        [[workflows]]
+        name = "etl"
+        tasks = ["extract", "load"]
+        [[cron_schedules]]
+        name = "nightly"
+        workflow = "etl"
+        expression = "0 3 * * *"
+        catch_up = { run_missed = { max_runs = 2 } }
+        "#,
+    )
+    .expect("valid declaration");
+    declaration.validate().expect("consistent declaration");
+    assert_eq!(declaration.tasks[1].retry.backoff, Backoff::Exponential);
+    assert_eq!(
+        declaration.cron_schedules[0].catch_up,
+        CatchUp::RunMissed { max_runs: 2 }
+    );
+
+    let typo = toml::from_str::<Declaration>("[[tasks]]\nid = \"a\"\nretry = { max_attempts = 2, backoff = \"exponentail\", delay_ms = 1 }\n");
+    assert!(typo.is_err());
+}

@@ -120,9 +120,8 @@ impl Serialize for PublicKey {
 impl<'de> Deserialize<'de> for PublicKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        PublicKey::from_base64(&text).ok_or_else(|| {
-            serde::de::Error::custom("not an ed25519 public key (32 bytes, base64)")
-        })
+        PublicKey::from_base64(&text)
+            .ok_or_else(|| serde::de::Error::custom("not an ed25519 public key (32 bytes, base64)"))
     }
 }
 

@@ -99,9 +99,7 @@ impl KeyFile {
                     .ok_or_else(|| malformed("secret_key is not 32 bytes of base64".into()))?;
                 let pair = KeyPair::from_seed(wire.name, &seed);
                 if pair.public_key() != wire.public_key {
-                    return Err(malformed(
-                        "public_key does not belong to secret_key".into(),
-                    ));
+                    return Err(malformed("public_key does not belong to secret_key".into()));
                 }
                 KeyFile::Private(pair)
             }
@@ -275,7 +273,10 @@ mod tests {
             .expect("random")
             .write_files(dir.path())
             .expect("write");
-        let mode = fs::metadata(&private_path).expect("stat").permissions().mode();
+        let mode = fs::metadata(&private_path)
+            .expect("stat")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         fs::set_permissions(&private_path, fs::Permissions::from_mode(0o644)).expect("chmod");
         assert!(matches!(
@@ -295,8 +296,11 @@ mod tests {
         ));
         let other = KeyPair::generate("other").expect("random").id();
         let text = fs::read_to_string(&public_path).expect("read");
-        fs::write(&public_path, text.replace(&pair.id().to_string(), &other.to_string()))
-            .expect("write");
+        fs::write(
+            &public_path,
+            text.replace(&pair.id().to_string(), &other.to_string()),
+        )
+        .expect("write");
         assert!(matches!(
             KeyFile::read(&public_path),
             Err(KeyFileError::KeyIdMismatch { .. })

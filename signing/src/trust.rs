@@ -143,7 +143,10 @@ impl TrustStore {
         if self.revoked.contains(&key_id) {
             return Err(TrustError::Revoked(key_id));
         }
-        let trusted = self.keys.get(&key_id).ok_or(TrustError::Untrusted(key_id))?;
+        let trusted = self
+            .keys
+            .get(&key_id)
+            .ok_or(TrustError::Untrusted(key_id))?;
         if !trusted.scope.covers(tenant) {
             return Err(match tenant {
                 Some(tenant) => TrustError::NotTrustedForTenant {
@@ -231,7 +234,11 @@ mod tests {
             Err(TrustError::TenantRequired(_))
         ));
         store
-            .add("a", pair.public_key(), TrustScope::Tenants(["globex".to_owned()].into()))
+            .add(
+                "a",
+                pair.public_key(),
+                TrustScope::Tenants(["globex".to_owned()].into()),
+            )
             .expect("widen");
         assert!(store.verify(&envelope, b"m", Some("globex")).is_ok());
     }

@@ -104,13 +104,29 @@ mod tests {
             .accepts(AbiVersion { major: 2, minor: 0 })
             .expect_err("major 2 must be refused by a major-1 host");
         let message = error.to_string();
-        assert!(message.contains("2.0") && message.contains("1.2"), "{message}");
+        assert!(
+            message.contains("2.0") && message.contains("1.2"),
+            "{message}"
+        );
     }
 
     #[test]
     fn parses_and_prints_major_dot_minor() {
-        assert_eq!("3.14".parse(), Ok(AbiVersion { major: 3, minor: 14 }));
-        assert_eq!(AbiVersion { major: 3, minor: 14 }.to_string(), "3.14");
+        assert_eq!(
+            "3.14".parse(),
+            Ok(AbiVersion {
+                major: 3,
+                minor: 14
+            })
+        );
+        assert_eq!(
+            AbiVersion {
+                major: 3,
+                minor: 14
+            }
+            .to_string(),
+            "3.14"
+        );
         for bad in ["1", "1.", ".1", "1.0.0", "a.b", "+1.0", "99999.0"] {
             assert!(bad.parse::<AbiVersion>().is_err(), "{bad} should not parse");
         }

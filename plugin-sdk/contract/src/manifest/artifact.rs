@@ -148,7 +148,16 @@ mod tests {
 
     #[test]
     fn refuses_paths_that_escape_or_hide() {
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "a/./b", "a\\b", "a/b c"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "a/./b",
+            "a\\b",
+            "a/b c",
+        ] {
             assert!(ArtifactPath::new(bad).is_err(), "{bad:?}");
         }
     }

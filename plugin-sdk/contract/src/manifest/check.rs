@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Identifier;
-use super::declaration::{
-    ComputationGraphDeclaration, Declaration, RetryPolicy, TaskDeclaration,
-};
+use super::declaration::{ComputationGraphDeclaration, Declaration, RetryPolicy, TaskDeclaration};
 
 /// A declaration that parses but does not make sense.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,9 +46,7 @@ pub enum DeclarationError {
         workflow: Identifier,
         task: Identifier,
     },
-    #[error(
-        "workflow `{workflow}` includes task `{task}` but not its dependency `{dependency}`"
-    )]
+    #[error("workflow `{workflow}` includes task `{task}` but not its dependency `{dependency}`")]
     WorkflowMissingDependency {
         workflow: Identifier,
         task: Identifier,
@@ -73,10 +69,7 @@ pub enum DeclarationError {
     #[error("computation graph `{0}` has no accumulators")]
     NoAccumulators(Identifier),
     #[error("computation graph `{graph}` uses the name `{name}` twice")]
-    DuplicateGraphMember {
-        graph: Identifier,
-        name: Identifier,
-    },
+    DuplicateGraphMember { graph: Identifier, name: Identifier },
     #[error(
         "computation graph `{graph}`: node `{node}` reads `{input}`, which is neither an accumulator nor a node"
     )]
@@ -201,7 +194,10 @@ impl Declaration {
     }
 
     fn check_schedules(&self, workflows: &BTreeSet<&Identifier>) -> Result<(), DeclarationError> {
-        unique(self.cron_schedules.iter().map(|cron| &cron.name), "cron schedule")?;
+        unique(
+            self.cron_schedules.iter().map(|cron| &cron.name),
+            "cron schedule",
+        )?;
         unique(self.triggers.iter().map(|trigger| &trigger.name), "trigger")?;
         let known = |kind, name: &Identifier, workflow: &Identifier| {
             if workflows.contains(workflow) {
@@ -310,7 +306,12 @@ fn unique<'a>(
 fn nodes_on_cycles(edges: BTreeMap<&Identifier, BTreeSet<&Identifier>>) -> Option<Vec<Identifier>> {
     let mut waiting_on: BTreeMap<&Identifier, usize> = edges
         .iter()
-        .map(|(node, deps)| (*node, deps.iter().filter(|d| edges.contains_key(*d)).count()))
+        .map(|(node, deps)| {
+            (
+                *node,
+                deps.iter().filter(|d| edges.contains_key(*d)).count(),
+            )
+        })
         .collect();
     let mut ready: Vec<&Identifier> = waiting_on
         .iter()

@@ -86,7 +86,17 @@ mod tests {
 
     #[test]
     fn refuses_names_that_could_escape_a_path_or_a_line() {
-        for bad in ["", ".hidden", "-flag", "a/b", "..", "a b", "tab\t", "é", &"x".repeat(129)] {
+        for bad in [
+            "",
+            ".hidden",
+            "-flag",
+            "a/b",
+            "..",
+            "a b",
+            "tab\t",
+            "é",
+            &"x".repeat(129),
+        ] {
             assert!(Identifier::new(bad).is_err(), "{bad:?}");
         }
     }

@@ -81,7 +81,11 @@ fn a_re_spelt_manifest_is_not_canonical() {
 fn unknown_fields_and_misspelt_policies_are_errors() {
     let manifest = manifest_with(etl_declaration()).expect("valid manifest");
     let text = String::from_utf8(manifest.to_canonical_json()).expect("utf-8");
-    let extra = text.replacen("\"format_version\":1", "\"format_version\":1,\"surprise\":1", 1);
+    let extra = text.replacen(
+        "\"format_version\":1",
+        "\"format_version\":1,\"surprise\":1",
+        1,
+    );
     assert!(matches!(
         Manifest::from_json(extra.as_bytes()),
         Err(ManifestError::Malformed(_))
@@ -108,7 +112,10 @@ fn cycles_are_refused_naming_their_tasks() {
     declaration.tasks[0].dependencies.push(id("load"));
     let error = manifest_with(declaration).expect_err("cycle");
     let message = error.to_string();
-    assert!(message.contains("cycle") && message.contains("`extract`"), "{message}");
+    assert!(
+        message.contains("cycle") && message.contains("`extract`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -117,14 +124,18 @@ fn broken_references_are_refused() {
     unknown_dependency.tasks[1].dependencies = vec![id("nope")];
     assert!(matches!(
         manifest_with(unknown_dependency),
-        Err(ManifestError::Declaration(DeclarationError::UnknownDependency { .. }))
+        Err(ManifestError::Declaration(
+            DeclarationError::UnknownDependency { .. }
+        ))
     ));
 
     let mut partial_workflow = etl_declaration();
     partial_workflow.workflows[0].tasks.remove(0);
     assert!(matches!(
         manifest_with(partial_workflow),
-        Err(ManifestError::Declaration(DeclarationError::WorkflowMissingDependency { .. }))
+        Err(ManifestError::Declaration(
+            DeclarationError::WorkflowMissingDependency { .. }
+        ))
     ));
 
     let mut orphan_cron = etl_declaration();
@@ -137,7 +148,9 @@ fn broken_references_are_refused() {
     });
     assert!(matches!(
         manifest_with(orphan_cron),
-        Err(ManifestError::Declaration(DeclarationError::UnknownWorkflow { .. }))
+        Err(ManifestError::Declaration(
+            DeclarationError::UnknownWorkflow { .. }
+        ))
     ));
 }
 
@@ -175,8 +188,10 @@ fn graph_inputs_must_resolve_and_not_cycle() {
         inputs: inputs.iter().map(|i| id(i)).collect(),
     };
     let mut good = etl_declaration();
-    good.computation_graphs
-        .push(graph(vec![node("mean", &["ticks"]), node("alert", &["mean"])]));
+    good.computation_graphs.push(graph(vec![
+        node("mean", &["ticks"]),
+        node("alert", &["mean"]),
+    ]));
     assert!(manifest_with(good).is_ok());
 
     let mut cyclic = etl_declaration();
@@ -185,7 +200,9 @@ fn graph_inputs_must_resolve_and_not_cycle() {
         .push(graph(vec![node("a", &["b", "ticks"]), node("b", &["a"])]));
     assert!(matches!(
         manifest_with(cyclic),
-        Err(ManifestError::Declaration(DeclarationError::GraphCycle { .. }))
+        Err(ManifestError::Declaration(
+            DeclarationError::GraphCycle { .. }
+        ))
     ));
 }
 
@@ -218,6 +235,8 @@ fn a_hand_written_toml_declaration_parses_into_the_same_types() {
         CatchUp::RunMissed { max_runs: 2 }
     );
 
-    let typo = toml::from_str::<Declaration>("[[tasks]]\nid = \"a\"\nretry = { max_attempts = 2, backoff = \"exponentail\", delay_ms = 1 }\n");
+    let typo = toml::from_str::<Declaration>(
+        "[[tasks]]\nid = \"a\"\nretry = { max_attempts = 2, backoff = \"exponentail\", delay_ms = 1 }\n",
+    );
     assert!(typo.is_err());
 }

@@ -1,0 +1,53 @@
+//! Extraction into a content-addressed cache.
+//!
+//! A verified package is written to `<cache>/<content digest>/` through a
+//! temporary sibling directory and one rename, so a reader of the cache sees
+//! either nothing or the whole package, never half of it, and two hosts
+//! extracting the same package at once both end with the same directory.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::package::{MANIFEST_FILE, VerifiedPackage};
+
+impl VerifiedPackage {
+    /// Extracts into `cache_root/<content digest>` unless already there, and
+    /// returns that directory.
+    pub fn extract_into(&self, cache_root: &Path) -> io::Result<PathBuf> {
+        let target = cache_root.join(self.content_digest().to_hex());
+        if target.join(MANIFEST_FILE).is_file() {
+            return Ok(target);
+        }
+        fs::create_dir_all(cache_root)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".extracting-")
+            .tempdir_in(cache_root)?;
+        fs::write(staging.path().join(MANIFEST_FILE), self.manifest_bytes())?;
+        for artifact in self.manifest().artifacts() {
+            let bytes = self.artifact_bytes(&artifact.path).ok_or_else(|| {
+                io::Error::other(format!("verified package lacks `{}`", artifact.path))
+            })?;
+            // ArtifactPath admits only clean relative components, so the
+            // join stays inside the staging directory.
+            let destination = staging.path().join(artifact.path.as_str());
+            if let Some(parent) = destination.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(&destination, bytes)?;
+        }
+        let staged = staging.keep();
+        match fs::rename(&staged, &target) {
+            Ok(()) => Ok(target),
+            // Another extraction of the same content won the race.
+            Err(_) if target.join(MANIFEST_FILE).is_file() => {
+                fs::remove_dir_all(&staged)?;
+                Ok(target)
+            }
+            Err(error) => {
+                let _ = fs::remove_dir_all(&staged);
+                Err(error)
+            }
+        }
+    }
+}

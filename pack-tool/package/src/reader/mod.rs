@@ -1,0 +1,111 @@
+//! Reading untrusted archives.
+//!
+//! Everything that arrives (an upload, a dropped file, a file on the command
+//! line) goes through [`read_archive`] before anything else looks at it. The
+//! rules, all enforced while streaming so that nothing unsafe touches memory
+//! beyond the limits or the disk at all:
+//! - only regular files and directories (no symlinks, hard links, devices,
+//!   FIFOs);
+//! - relative paths of clean components: no `/` prefix, no `..`, no `.`
+//!   except a leading `./`, no empty components, no backslashes, UTF-8 only;
+//! - no duplicate paths, and no file where another entry needs a directory;
+//! - caps on the number of entries, on each file's size (checked against the
+//!   declared size before reading, and against the real size while reading),
+//!   on the total unpacked size, and on the expansion ratio (so a bomb is
+//!   refused early, whatever the caps).
+
+mod guard;
+mod tar_gz;
+mod zip_file;
+
+use std::collections::BTreeMap;
+
+pub use guard::ReadLimits;
+
+/// The container formats read. Writers only produce [`ArchiveFormat::TarGz`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    TarGz,
+    Zip,
+}
+
+/// The files of an archive that passed every rule, by normalised path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveContents {
+    pub format: Option<ArchiveFormat>,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// Why an archive was refused. Every variant that concerns one entry names it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("not a .cloacina package: the bytes are neither a gzip'd tar nor a zip archive")]
+    NotAnArchive,
+    #[error("archive is {size} bytes, over the limit of {limit} bytes")]
+    ArchiveTooLarge { size: u64, limit: u64 },
+    #[error("archive is corrupt or truncated{}: {reason}", at(.entry))]
+    Corrupt {
+        entry: Option<String>,
+        reason: String,
+    },
+    #[error("entry `{entry}` is a {kind}: only regular files and directories are allowed")]
+    ForbiddenEntryType { entry: String, kind: &'static str },
+    #[error("entry `{entry}` has an unsafe path: {rule}")]
+    UnsafePath { entry: String, rule: &'static str },
+    #[error("entry `{entry}` is {size} bytes, over the per-file limit of {limit} bytes")]
+    EntryTooLarge {
+        entry: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("entry `{entry}` takes the unpacked total over the limit of {limit} bytes")]
+    TotalTooLarge { entry: String, limit: u64 },
+    #[error(
+        "entry `{entry}` takes the unpacked size over {ratio} times the archive size: refused as a decompression bomb"
+    )]
+    ExpansionTooHigh { entry: String, ratio: u64 },
+    #[error("entry `{entry}` is one more than the limit of {limit} entries")]
+    TooManyEntries { entry: String, limit: usize },
+    #[error("entry `{entry}` appears twice")]
+    DuplicateEntry { entry: String },
+    #[error(
+        "entry `{entry}` conflicts with entry `{other}`: one is a file, the other needs it to be a directory"
+    )]
+    PathConflict { entry: String, other: String },
+}
+
+fn at(entry: &Option<String>) -> String {
+    entry
+        .as_ref()
+        .map(|entry| format!(" at entry `{entry}`"))
+        .unwrap_or_default()
+}
+
+/// Reads an untrusted archive, detecting the format by its magic bytes.
+pub fn read_archive(bytes: &[u8], limits: &ReadLimits) -> Result<ArchiveContents, ReadError> {
+    let size = bytes.len() as u64;
+    if size > limits.max_archive_size {
+        return Err(ReadError::ArchiveTooLarge {
+            size,
+            limit: limits.max_archive_size,
+        });
+    }
+    let format = detect(bytes).ok_or(ReadError::NotAnArchive)?;
+    let mut guard = guard::EntryGuard::new(limits, size);
+    match format {
+        ArchiveFormat::TarGz => tar_gz::read(bytes, &mut guard)?,
+        ArchiveFormat::Zip => zip_file::read(bytes, &mut guard)?,
+    }
+    Ok(ArchiveContents {
+        format: Some(format),
+        files: guard.into_files(),
+    })
+}
+
+fn detect(bytes: &[u8]) -> Option<ArchiveFormat> {
+    match bytes {
+        [0x1f, 0x8b, ..] => Some(ArchiveFormat::TarGz),
+        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Some(ArchiveFormat::Zip),
+        _ => None,
+    }
+}

@@ -84,6 +84,16 @@ pub enum Backoff {
     Exponential,
 }
 
+impl std::fmt::Display for Backoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backoff::Fixed => "fixed",
+            Backoff::Linear => "linear",
+            Backoff::Exponential => "exponential",
+        })
+    }
+}
+
 /// Which failures are retried. Errors of kind `fatal` never are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,149 @@
+//! The command line, as clap sees it. Help texts here are the user manual.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  any other failure (I/O, unexpected state)
+  2  invalid command line
+  3  the package failed verification (unsigned, bad signature, untrusted or
+     revoked key, a file that differs from the manifest, an unlisted or missing file)
+  4  not a usable package (not an archive, refused by the safe reader, bad manifest)
+  5  the plugin crate could not be built or its declaration is invalid
+  6  a key file is unusable (unreadable, malformed, readable by others)
+
+With --json, results go to stdout as one JSON object; a failure prints
+{\"error\": ..., \"code\": ..., \"exit_code\": ...} there as well.
+
+Set CLOACINA_LOG=debug for diagnostic logs on stderr.";
+
+/// Build, sign, verify and inspect cloacina workflow packages.
+///
+/// A typical first session:
+///
+///   cloacinactl key generate release --out keys/
+///   cloacinactl pack sample-packages/etl --sign keys/release.key -o etl.cloacina
+///   cloacinactl package verify etl.cloacina --trusted-key keys/release.pub
+#[derive(Debug, Parser)]
+#[command(name = "cloacinactl", version, after_long_help = EXIT_CODES)]
+pub struct Cli {
+    /// Print results as JSON on stdout (stable field names, for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and show signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+
+    /// Build a plugin crate and write a signed `.cloacina` package.
+    ///
+    /// Runs `cargo build --release` on the crate, collects its artifacts,
+    /// takes the declared tasks and workflows from the crate's
+    /// `cloacina.toml`, and writes a reproducible archive. With --sign the
+    /// manifest (which pins every file's SHA-256) is signed with ed25519.
+    Pack(PackArgs),
+
+    /// Verify and inspect package files.
+    #[command(subcommand)]
+    Package(PackageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate an ed25519 key pair: NAME.key (private, mode 0600) and
+    /// NAME.pub (share this one with whoever verifies your packages).
+    Generate {
+        /// Name of the key; the files are NAME.key and NAME.pub.
+        name: String,
+        /// Directory to write the files into (created if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Show the key id and public key of a .key or .pub file.
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
+}
+
+/// Which artifacts `pack` builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PackTarget {
+    /// A shared library for this machine's target triple.
+    Native,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The plugin crate: a directory with Cargo.toml (a cdylib) and cloacina.toml.
+    pub crate_dir: PathBuf,
+
+    /// Sign the package with this private key file (from `key generate`).
+    #[arg(long, value_name = "KEY_FILE")]
+    pub sign: Option<PathBuf>,
+
+    /// Which artifacts to build.
+    #[arg(long, value_enum, default_value_t = PackTarget::Native)]
+    pub target: PackTarget,
+
+    /// Where to write the package [default: ./NAME-VERSION.cloacina].
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Check a package's signature and every file against its manifest.
+    ///
+    /// Exit 0 and a one-line summary when the signature is valid, made by a
+    /// trusted key that is not revoked, and every file matches the manifest.
+    Verify(VerifyArgs),
+
+    /// Show a package's manifest, artifacts and signer.
+    ///
+    /// The archive is read with the same safety rules as `verify`; the
+    /// signer is shown as claimed unless trusted keys are given.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// A public key (.pub) whose signatures are trusted. Repeatable.
+    #[arg(long = "trusted-key", value_name = "PUBFILE")]
+    pub trusted_keys: Vec<PathBuf>,
+
+    /// A key id that is revoked: its signatures fail even if trusted. Repeatable.
+    #[arg(long = "revoked-key", value_name = "KEY_ID")]
+    pub revoked_keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The .cloacina file.
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub trust: TrustArgs,
+
+    /// Accept an unsigned package (its files are still checked against the manifest).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The .cloacina file.
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}

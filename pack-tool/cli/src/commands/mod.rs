@@ -1,0 +1,18 @@
+//! One module per command group; each turns parsed arguments into library
+//! calls and printed results.
+
+mod key;
+mod pack;
+mod package;
+
+use crate::cli::{Cli, Command};
+use crate::failure::Failure;
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let json = cli.json;
+    match cli.command {
+        Command::Key(command) => key::run(command, json),
+        Command::Pack(args) => pack::run(args, json),
+        Command::Package(command) => package::run(command, json),
+    }
+}

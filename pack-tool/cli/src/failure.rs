@@ -1,0 +1,101 @@
+//! Failures and the exit codes they map to. The codes are part of the
+//! interface (documented in `--help` and the README): scripts branch on them.
+
+use std::process::ExitCode;
+
+/// What went wrong, in the granularity scripts care about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// 1: anything not listed below (I/O, unexpected states).
+    Other,
+    /// 3: the package is readable but failed verification: unsigned when a
+    /// signature is required, bad signature, untrusted or revoked key, a file
+    /// that differs from the manifest, an unlisted or a missing file.
+    Verification,
+    /// 4: the file is not a usable package: not an archive, refused by the
+    /// safe reader, no manifest, an invalid manifest.
+    InvalidPackage,
+    /// 5: the plugin crate could not be built or declared.
+    Build,
+    /// 6: a key file is unusable (unreadable, malformed, readable by others).
+    Key,
+}
+
+impl FailureKind {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            FailureKind::Other => 1,
+            FailureKind::Verification => 3,
+            FailureKind::InvalidPackage => 4,
+            FailureKind::Build => 5,
+            FailureKind::Key => 6,
+        }
+    }
+
+    /// The stable machine name printed in `--json` errors.
+    pub fn code(self) -> &'static str {
+        match self {
+            FailureKind::Other => "error",
+            FailureKind::Verification => "verification_failed",
+            FailureKind::InvalidPackage => "invalid_package",
+            FailureKind::Build => "build_failed",
+            FailureKind::Key => "key_error",
+        }
+    }
+}
+
+/// An error with its kind.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub error: anyhow::Error,
+    /// What the user might do about it, printed on its own line.
+    pub hint: Option<&'static str>,
+}
+
+impl Failure {
+    /// Prints the error (as JSON on stdout too when asked) and returns the
+    /// process exit code.
+    pub fn report(self, json: bool) -> ExitCode {
+        let chain: Vec<String> = self.error.chain().map(ToString::to_string).collect();
+        eprintln!("error: {}", chain.join(": "));
+        if let Some(hint) = self.hint {
+            eprintln!("hint: {hint}");
+        }
+        if json {
+            let body = serde_json::json!({
+                "error": chain.join(": "),
+                "code": self.kind.code(),
+                "exit_code": self.kind.exit_code(),
+                "hint": self.hint,
+            });
+            println!("{body}");
+        }
+        ExitCode::from(self.kind.exit_code())
+    }
+}
+
+/// Attaches a [`FailureKind`] to any error.
+pub trait Classify<T> {
+    fn classify(self, kind: FailureKind) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> Classify<T> for Result<T, E> {
+    fn classify(self, kind: FailureKind) -> Result<T, Failure> {
+        self.map_err(|error| Failure {
+            kind,
+            error: error.into(),
+            hint: None,
+        })
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure {
+            kind: FailureKind::Other,
+            error,
+            hint: None,
+        }
+    }
+}

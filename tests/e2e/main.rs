@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `cloacinactl`, real sample crates built by
+//! cargo, real keys and archives. One binary; one module per journey.
+
+mod packaging;
+mod tampering;

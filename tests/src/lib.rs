@@ -1,0 +1,134 @@
+//! Helpers shared by the end-to-end tests: finding and running the real
+//! binaries, the sample plugin crates, scratch directories, and rewriting
+//! packages the way an attacker would.
+//!
+//! Tests drive the product from the outside, as users do: `cloacinactl` is
+//! run as a process and judged by its exit code and its output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A sample plugin crate under `sample-packages/`.
+pub fn sample_crate(name: &str) -> PathBuf {
+    repo_root().join("sample-packages").join(name)
+}
+
+/// The `cloacinactl` binary built alongside this test (`CLOACINACTL`
+/// overrides). `cargo test --workspace` builds it before running tests.
+pub fn cloacinactl_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("CLOACINACTL") {
+        return PathBuf::from(path);
+    }
+    // target/<profile>/deps/e2e-<hash> -> target/<profile>/cloacinactl
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = profile_dir.join(format!("cloacinactl{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first (`cargo build -p cloacinactl`, which `cargo test --workspace` does) or set CLOACINACTL",
+        path.display()
+    );
+    path
+}
+
+/// What a finished command left behind.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Asserts exit 0 and returns self for chaining.
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert_eq!(self.code, Some(0), "expected success:\n{self}");
+        self
+    }
+
+    /// Asserts the given exit code and that stderr mentions `phrase`.
+    #[track_caller]
+    pub fn failure(self, code: i32, phrase: &str) -> Self {
+        assert_eq!(self.code, Some(code), "expected exit {code}:\n{self}");
+        assert!(
+            self.stderr.contains(phrase),
+            "stderr should mention `{phrase}`:\n{self}"
+        );
+        self
+    }
+
+    /// Stdout parsed as one JSON document.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|error| panic!("stdout is not JSON ({error}):\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cloacinactl` with `args` in `dir`.
+pub fn cloacinactl(dir: &Path, args: &[&str]) -> Outcome {
+    let output = Command::new(cloacinactl_path())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run cloacinactl: {error}"));
+    Outcome {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The files of a package, read through the safe reader.
+pub fn package_files(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    cloacina_package::reader::read_archive(bytes, &cloacina_package::ReadLimits::default())
+        .unwrap_or_else(|error| panic!("unreadable package: {error}"))
+        .files
+}
+
+/// A well-formed gzip'd tar of `files`: how a tamperer re-packs.
+pub fn pack_files(files: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut archive = tar::Builder::new(encoder);
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        archive
+            .append_data(&mut header, path, bytes.as_slice())
+            .unwrap_or_else(|error| panic!("cannot append {path}: {error}"));
+    }
+    archive
+        .into_inner()
+        .and_then(|encoder| encoder.finish())
+        .unwrap_or_else(|error| panic!("cannot finish archive: {error}"))
+}
+
+/// A scratch directory removed when dropped.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|error| panic!("cannot create a temp dir: {error}"))
+}

@@ -107,7 +107,7 @@ pub fn cloacinactl(dir: &Path, args: &[&str]) -> Outcome {
 pub fn package_files(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
     cloacina_package::reader::read_archive(bytes, &cloacina_package::ReadLimits::default())
         .unwrap_or_else(|error| panic!("unreadable package: {error}"))
-        .files
+        .into_bytes()
 }
 
 /// A well-formed gzip'd tar of `files`: how a tamperer re-packs.

@@ -4,12 +4,14 @@
 //! temporary sibling directory and one rename, so a reader of the cache sees
 //! either nothing or the whole package, never half of it, and two hosts
 //! extracting the same package at once both end with the same directory.
+//! The signature is extracted too, so that [`crate::Package::read_extracted`]
+//! can verify the directory again at every load.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::package::{MANIFEST_FILE, VerifiedPackage};
+use crate::package::{MANIFEST_FILE, SIGNATURE_FILE, VerifiedPackage};
 
 impl VerifiedPackage {
     /// Extracts into `cache_root/<content digest>` unless already there, and
@@ -17,6 +19,7 @@ impl VerifiedPackage {
     pub fn extract_into(&self, cache_root: &Path) -> io::Result<PathBuf> {
         let target = cache_root.join(self.content_digest().to_hex());
         if target.join(MANIFEST_FILE).is_file() {
+            self.complete_signature(&target)?;
             return Ok(target);
         }
         fs::create_dir_all(cache_root)?;
@@ -24,6 +27,9 @@ impl VerifiedPackage {
             .prefix(".extracting-")
             .tempdir_in(cache_root)?;
         fs::write(staging.path().join(MANIFEST_FILE), self.manifest_bytes())?;
+        if let Some(signature) = self.signature() {
+            fs::write(staging.path().join(SIGNATURE_FILE), signature.to_json())?;
+        }
         for artifact in self.manifest().artifacts() {
             let bytes = self.artifact_bytes(&artifact.path).ok_or_else(|| {
                 io::Error::other(format!("verified package lacks `{}`", artifact.path))
@@ -42,6 +48,7 @@ impl VerifiedPackage {
             // Another extraction of the same content won the race.
             Err(_) if target.join(MANIFEST_FILE).is_file() => {
                 fs::remove_dir_all(&staged)?;
+                self.complete_signature(&target)?;
                 Ok(target)
             }
             Err(error) => {
@@ -49,5 +56,22 @@ impl VerifiedPackage {
                 Err(error)
             }
         }
+    }
+
+    /// The same content may first arrive unsigned and later signed (the
+    /// manifest, hence the directory, is the same): add the signature.
+    fn complete_signature(&self, target: &Path) -> io::Result<()> {
+        let Some(signature) = self.signature() else {
+            return Ok(());
+        };
+        if target.join(SIGNATURE_FILE).is_file() {
+            return Ok(());
+        }
+        let mut staged = tempfile::NamedTempFile::new_in(target)?;
+        io::Write::write_all(&mut staged, &signature.to_json())?;
+        staged
+            .persist(target.join(SIGNATURE_FILE))
+            .map_err(|error| error.error)?;
+        Ok(())
     }
 }

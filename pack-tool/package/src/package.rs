@@ -11,7 +11,7 @@ use cloacina_contract::{ArtifactPath, Manifest, ManifestError, Sha256Digest};
 use cloacina_signing::{EnvelopeError, SignatureEnvelope, TrustError, TrustStore, VerifiedSigner};
 use sha2::{Digest as _, Sha256};
 
-use crate::reader::{self, ArchiveContents, ReadError, ReadLimits};
+use crate::reader::{self, ArchiveContents, ArchiveFile, ReadError, ReadLimits};
 
 /// The manifest's path in every package.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -71,7 +71,7 @@ pub enum VerifyError {
 pub struct Package {
     manifest_bytes: Vec<u8>,
     signature: Option<SignatureEnvelope>,
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, ArchiveFile>,
 }
 
 impl Package {
@@ -80,14 +80,24 @@ impl Package {
         Self::from_contents(reader::read_archive(bytes, limits)?)
     }
 
+    /// Reads a package extracted by [`VerifiedPackage::extract_into`], to be
+    /// verified again before it is loaded.
+    pub fn read_extracted(
+        dir: &std::path::Path,
+        limits: &ReadLimits,
+    ) -> Result<Package, PackageError> {
+        Self::from_contents(reader::read_directory(dir, limits)?)
+    }
+
     fn from_contents(contents: ArchiveContents) -> Result<Package, PackageError> {
         let mut files = contents.files;
         let manifest_bytes = files
             .remove(MANIFEST_FILE)
-            .ok_or(PackageError::MissingManifest)?;
+            .ok_or(PackageError::MissingManifest)?
+            .bytes;
         let signature = files
             .remove(SIGNATURE_FILE)
-            .map(|bytes| SignatureEnvelope::from_json(&bytes))
+            .map(|file| SignatureEnvelope::from_json(&file.bytes))
             .transpose()
             .map_err(PackageError::MalformedSignature)?;
         Ok(Package {
@@ -154,17 +164,17 @@ impl Package {
         };
         let manifest =
             Manifest::from_canonical_json(&self.manifest_bytes).map_err(VerifyError::Manifest)?;
-        for (path, bytes) in &self.files {
+        for (path, file) in &self.files {
             let artifact = manifest
                 .artifact(path)
                 .ok_or_else(|| VerifyError::UnlistedFile { path: path.clone() })?;
-            if artifact.size != bytes.len() as u64 {
+            if artifact.size != file.bytes.len() as u64 {
                 return Err(VerifyError::FileChanged {
                     path: path.clone(),
                     what: "its size differs",
                 });
             }
-            if artifact.sha256 != sha256(bytes) {
+            if artifact.sha256 != file.sha256 {
                 return Err(VerifyError::FileChanged {
                     path: path.clone(),
                     what: "its SHA-256 differs",
@@ -187,7 +197,11 @@ impl Package {
             manifest_digest: digest,
             signer,
             signature: signature.cloned(),
-            files: self.files,
+            files: self
+                .files
+                .into_iter()
+                .map(|(path, file)| (path, file.bytes))
+                .collect(),
         })
     }
 }

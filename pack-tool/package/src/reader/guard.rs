@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use super::ReadError;
+use cloacina_contract::Sha256Digest;
+use sha2::{Digest as _, Sha256};
+
+use super::{ArchiveFile, ReadError};
 
 /// Caps applied while reading an untrusted archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +56,7 @@ pub(super) struct EntryGuard<'a> {
     archive_size: u64,
     entries: usize,
     total: u64,
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, ArchiveFile>,
     explicit_dirs: BTreeSet<String>,
     implied_dirs: BTreeMap<String, String>,
 }
@@ -210,13 +213,12 @@ impl<'a> EntryGuard<'a> {
         let total_left = self.limits.max_total_size - self.total;
         let ratio_left = self.ratio_budget().saturating_sub(self.total);
         let limit = per_file.min(total_left).min(ratio_left);
-        let mut data = Vec::with_capacity(usize::try_from(declared_size.min(limit)).unwrap_or(0));
-        contents
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut data)
-            .map_err(|error| ReadError::Corrupt {
-                entry: Some(path.clone()),
-                reason: error.to_string(),
+        let (data, sha256) =
+            read_and_hash(contents, declared_size.min(limit), limit + 1).map_err(|error| {
+                ReadError::Corrupt {
+                    entry: Some(path.clone()),
+                    reason: error.to_string(),
+                }
             })?;
         let size = data.len() as u64;
         if size > limit {
@@ -236,13 +238,49 @@ impl<'a> EntryGuard<'a> {
             });
         }
         self.total += size;
-        self.files.insert(path, data);
+        self.files.insert(
+            path,
+            ArchiveFile {
+                bytes: data,
+                sha256,
+            },
+        );
         Ok(())
     }
 
-    pub(super) fn into_files(self) -> BTreeMap<String, Vec<u8>> {
+    pub(super) fn into_files(self) -> BTreeMap<String, ArchiveFile> {
         self.files
     }
+}
+
+/// Reads at most `cap` bytes, hashing each chunk while it is still in
+/// cache: verification then costs no second pass over the file.
+fn read_and_hash(
+    mut contents: impl Read,
+    expected: u64,
+    cap: u64,
+) -> std::io::Result<(Vec<u8>, Sha256Digest)> {
+    const CHUNK: usize = 64 * 1024;
+    let mut data = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    let mut chunk = vec![0u8; CHUNK];
+    let mut hasher = Sha256::new();
+    loop {
+        let room = usize::try_from(cap - data.len() as u64)
+            .unwrap_or(CHUNK)
+            .min(CHUNK);
+        if room == 0 {
+            break;
+        }
+        let read = match contents.read(&mut chunk[..room]) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        hasher.update(&chunk[..read]);
+        data.extend_from_slice(&chunk[..read]);
+    }
+    Ok((data, Sha256Digest(hasher.finalize().into())))
 }
 
 /// The path with any leading `./` and a directory's trailing `/` removed;

@@ -14,11 +14,15 @@
 //!   on the total unpacked size, and on the expansion ratio (so a bomb is
 //!   refused early, whatever the caps).
 
+mod directory;
 mod guard;
 mod tar_gz;
 mod zip_file;
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use cloacina_contract::Sha256Digest;
 
 pub use guard::ReadLimits;
 
@@ -32,8 +36,26 @@ pub enum ArchiveFormat {
 /// The files of an archive that passed every rule, by normalised path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArchiveContents {
+    /// `None` for an extracted directory.
     pub format: Option<ArchiveFormat>,
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub files: BTreeMap<String, ArchiveFile>,
+}
+
+/// One file's bytes, and their SHA-256 computed while they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveFile {
+    pub bytes: Vec<u8>,
+    pub sha256: Sha256Digest,
+}
+
+impl ArchiveContents {
+    /// The files' bytes alone, by path.
+    pub fn into_bytes(self) -> BTreeMap<String, Vec<u8>> {
+        self.files
+            .into_iter()
+            .map(|(path, file)| (path, file.bytes))
+            .collect()
+    }
 }
 
 /// Why an archive was refused. Every variant that concerns one entry names it.
@@ -98,6 +120,19 @@ pub fn read_archive(bytes: &[u8], limits: &ReadLimits) -> Result<ArchiveContents
     }
     Ok(ArchiveContents {
         format: Some(format),
+        files: guard.into_files(),
+    })
+}
+
+/// Reads an extracted package directory under the same rules as an archive
+/// (links and special files refused, the same caps), so that a package
+/// loaded from the cache is verified as thoroughly as an upload.
+pub fn read_directory(root: &Path, limits: &ReadLimits) -> Result<ArchiveContents, ReadError> {
+    // The expansion ratio means nothing without compression.
+    let mut guard = guard::EntryGuard::new(limits, u64::MAX);
+    directory::read(root, &mut guard)?;
+    Ok(ArchiveContents {
+        format: None,
         files: guard.into_files(),
     })
 }

@@ -83,7 +83,7 @@ pub fn signed_package() -> (KeyPair, Vec<u8>) {
 pub fn files_of(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
     cloacina_package::reader::read_archive(bytes, &ReadLimits::default())
         .expect("readable fixture")
-        .files
+        .into_bytes()
 }
 
 /// One entry of a hand-made tar.

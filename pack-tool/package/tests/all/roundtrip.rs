@@ -226,3 +226,52 @@ fn extraction_is_content_addressed_and_complete() {
         .collect();
     assert!(leftovers.is_empty(), "staging directories left behind");
 }
+
+#[test]
+fn an_extracted_package_is_verified_again_at_load() {
+    let (signer, bytes) = signed_package();
+    let trust = trusting(&signer);
+    let verified = Package::read(&bytes, &ReadLimits::default())
+        .expect("readable")
+        .verify(&trust, None, SignaturePolicy::Required)
+        .expect("valid");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let dir = verified.extract_into(cache.path()).expect("extract");
+    let reloaded = Package::read_extracted(&dir, &ReadLimits::default())
+        .expect("readable directory")
+        .verify(&trust, None, SignaturePolicy::Required)
+        .expect("the cache verifies");
+    assert_eq!(reloaded.content_digest(), verified.content_digest());
+
+    // A byte changed on disk after extraction is caught at the next load.
+    let library = dir.join(LIBRARY);
+    let mut contents = std::fs::read(&library).expect("library");
+    contents[3] ^= 0x20;
+    std::fs::write(&library, contents).expect("tamper");
+    let error = Package::read_extracted(&dir, &ReadLimits::default())
+        .expect("readable directory")
+        .verify(&trust, None, SignaturePolicy::Required)
+        .expect_err("tampered cache");
+    assert!(matches!(error, VerifyError::FileChanged { .. }), "{error}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_planted_in_the_cache_is_refused() {
+    let (signer, bytes) = signed_package();
+    let verified = Package::read(&bytes, &ReadLimits::default())
+        .expect("readable")
+        .verify(&trusting(&signer), None, SignaturePolicy::Required)
+        .expect("valid");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let dir = verified.extract_into(cache.path()).expect("extract");
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("wasm/extra")).expect("symlink");
+    let error = Package::read_extracted(&dir, &ReadLimits::default()).expect_err("symlink");
+    assert!(
+        matches!(
+            error,
+            PackageError::Read(cloacina_package::ReadError::ForbiddenEntryType { .. })
+        ),
+        "{error}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cloacina_tests::{cloacinactl, sample_crate, scratch};
+use cloacina_tests::{cloacinactl, sample_crate, scratch, scratch_plugin};
 
 /// A key pair and the ETL sample packed and signed with it, in `dir`.
 pub struct SignedSample {
@@ -201,36 +201,42 @@ fn a_private_key_readable_by_others_is_refused() {
     }
 }
 
-/// A crate in a scratch directory, with `declaration` as its cloacina.toml.
-fn scratch_crate(declaration: Option<&str>) -> tempfile::TempDir {
+#[test]
+fn a_cdylib_that_is_not_a_plugin_is_refused() {
     let dir = scratch();
     std::fs::write(
         dir.path().join("Cargo.toml"),
-        "[package]\nname = \"scratch\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n",
+        "[package]\nname = \"plain\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n",
     )
     .expect("write Cargo.toml");
     std::fs::create_dir(dir.path().join("src")).expect("src");
-    std::fs::write(dir.path().join("src/lib.rs"), "").expect("lib.rs");
-    if let Some(declaration) = declaration {
-        std::fs::write(dir.path().join("cloacina.toml"), declaration).expect("declaration");
-    }
-    dir
+    std::fs::write(dir.path().join("src/lib.rs"), "pub fn nothing() {}\n").expect("lib.rs");
+    cloacinactl(dir.path(), &["pack", "."]).failure(5, "not a cloacina plugin");
 }
 
 #[test]
-fn a_crate_without_or_with_a_bad_declaration_is_a_build_failure() {
-    let missing = scratch_crate(None);
-    cloacinactl(missing.path(), &["pack", "."]).failure(5, "cloacina.toml");
+fn a_misspelt_retry_policy_is_a_compile_error() {
+    let crate_dir = scratch_plugin(
+        "use cloacina_plugin::{Context, TaskResult, json, task};\n\
+         #[task(retry(max_attempts = 2, backoff = \"exponentail\", delay_ms = 1))]\n\
+         fn a(_ctx: &Context) -> TaskResult { Ok(json!({})) }\n\
+         cloacina_plugin::plugin! { tasks: [a] }\n",
+    );
+    cloacinactl(crate_dir.path(), &["pack", "."])
+        .failure(5, "`exponentail` is not one of: fixed, linear, exponential");
+}
 
-    let typo = scratch_crate(Some(
-        "[[tasks]]\nid = \"a\"\nretry = { max_attempts = 2, backoff = \"exponentail\", delay_ms = 1 }\n",
-    ));
-    cloacinactl(typo.path(), &["pack", "."]).failure(5, "exponentail");
-
-    let cycle = scratch_crate(Some(
-        "[[tasks]]\nid = \"a\"\ndependencies = [\"b\"]\n[[tasks]]\nid = \"b\"\ndependencies = [\"a\"]\n",
-    ));
-    cloacinactl(cycle.path(), &["pack", "."]).failure(5, "cycle");
+#[test]
+fn an_inconsistent_declaration_is_refused_at_pack_time() {
+    let crate_dir = scratch_plugin(
+        "use cloacina_plugin::{Context, TaskResult, json, task};\n\
+         #[task(dependencies = [b])]\n\
+         fn a(_ctx: &Context) -> TaskResult { Ok(json!({})) }\n\
+         #[task(dependencies = [a])]\n\
+         fn b(_ctx: &Context) -> TaskResult { Ok(json!({})) }\n\
+         cloacina_plugin::plugin! { tasks: [a, b] }\n",
+    );
+    cloacinactl(crate_dir.path(), &["pack", "."]).failure(5, "cycle");
 }
 
 #[test]

@@ -89,11 +89,48 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// Where plugin crates are built during tests: the sample workspace's
+/// target directory (or `CARGO_TARGET_DIR`), so that scratch crates made by
+/// tests reuse the SDK already compiled there.
+pub fn plugin_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("sample-packages").join("target"))
+}
+
+/// A plugin crate in a scratch directory, using the SDK from this
+/// repository, with `source` as its `lib.rs`.
+pub fn scratch_plugin(source: &str) -> tempfile::TempDir {
+    let dir = scratch();
+    let sdk = repo_root().join("plugin-sdk").join("sdk");
+    let manifest = format!(
+        "[package]\nname = \"scratch\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n\
+         [dependencies]\ncloacina-plugin = {{ path = {:?} }}\n\n[workspace]\n",
+        sdk.display().to_string()
+    );
+    let write = |path: &Path, contents: &str| {
+        std::fs::write(path, contents)
+            .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()))
+    };
+    write(&dir.path().join("Cargo.toml"), &manifest);
+    // The samples' lock file pins the same dependency versions, so the
+    // scratch crate reuses what the samples compiled.
+    let lock = std::fs::read_to_string(repo_root().join("sample-packages").join("Cargo.lock"))
+        .unwrap_or_default();
+    write(&dir.path().join("Cargo.lock"), &lock);
+    std::fs::create_dir(dir.path().join("src"))
+        .unwrap_or_else(|error| panic!("cannot create src: {error}"));
+    write(&dir.path().join("src").join("lib.rs"), source);
+    dir
+}
+
 /// Runs `cloacinactl` with `args` in `dir`.
 pub fn cloacinactl(dir: &Path, args: &[&str]) -> Outcome {
     let output = Command::new(cloacinactl_path())
         .args(args)
         .current_dir(dir)
+        .env("CARGO_TARGET_DIR", plugin_target_dir())
         .output()
         .unwrap_or_else(|error| panic!("cannot run cloacinactl: {error}"));
     Outcome {

@@ -2,7 +2,9 @@
 //!
 //! Cargo is asked, not guessed at: `cargo metadata` gives the crate's name,
 //! version and target directory, and `--message-format json` names the exact
-//! files the build wrote, wherever the target directory is.
+//! files the build wrote, wherever the target directory is. What a plugin
+//! declares is read from the built library itself, through the host's
+//! loader, so the manifest says exactly what the host will find.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,12 +12,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, anyhow, bail};
 use cloacina_contract::Declaration;
+use cloacina_loader::Plugin as _;
+use cloacina_loader::native::NativePlugin;
 use indicatif::ProgressBar;
 use serde::Deserialize;
-
-/// The file in a plugin crate that declares its tasks and workflows, until
-/// the SDK reports them itself.
-pub const DECLARATION_FILE: &str = "cloacina.toml";
 
 /// What cargo says about the crate being packed.
 #[derive(Debug)]
@@ -108,21 +108,11 @@ pub fn read_crate(crate_dir: &Path) -> anyhow::Result<CrateInfo> {
     })
 }
 
-/// Reads and validates the crate's `cloacina.toml`.
-pub fn read_declaration(crate_dir: &Path) -> anyhow::Result<Declaration> {
-    let path = crate_dir.join(DECLARATION_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {}: a plugin crate declares its tasks and workflows there",
-            path.display()
-        )
-    })?;
-    let declaration: Declaration =
-        toml::from_str(&text).with_context(|| format!("{} is invalid", path.display()))?;
-    declaration
-        .validate()
-        .with_context(|| format!("{} is inconsistent", path.display()))?;
-    Ok(declaration)
+/// Loads the freshly built library and asks it what it declares, exactly
+/// as the host will when it loads the package.
+pub fn read_declaration(library: &Path) -> anyhow::Result<Declaration> {
+    let plugin = NativePlugin::load(library)?;
+    Ok(plugin.declaration().clone())
 }
 
 /// This machine's target triple, as rustc reports it.

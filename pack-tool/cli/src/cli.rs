@@ -46,9 +46,10 @@ pub enum Command {
 
     /// Build a plugin crate and write a signed `.cloacina` package.
     ///
-    /// Runs `cargo build --release` on the crate, collects its artifacts,
-    /// takes the declared tasks and workflows from the crate's
-    /// `cloacina.toml`, and writes a reproducible archive. With --sign the
+    /// Runs `cargo build --release` on the crate (written with the
+    /// cloacina-plugin SDK), loads the built library to read the tasks,
+    /// workflows, schedules and graphs it declares, and writes a
+    /// reproducible archive. With --sign the
     /// manifest (which pins every file's SHA-256) is signed with ed25519.
     Pack(PackArgs),
 
@@ -84,7 +85,7 @@ pub enum PackTarget {
 
 #[derive(Debug, Args)]
 pub struct PackArgs {
-    /// The plugin crate: a directory with Cargo.toml (a cdylib) and cloacina.toml.
+    /// The plugin crate: a directory with a Cargo.toml building a cdylib with the cloacina-plugin SDK.
     pub crate_dir: PathBuf,
 
     /// Sign the package with this private key file (from `key generate`).

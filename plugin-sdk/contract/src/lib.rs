@@ -7,6 +7,8 @@
 
 pub mod abi;
 pub mod manifest;
+#[cfg(feature = "native")]
+pub mod native;
 
 pub use abi::{AbiMismatch, AbiVersion, HOST_ABI_VERSION};
 pub use manifest::{

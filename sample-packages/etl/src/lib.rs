@@ -1,35 +1,46 @@
-//! The sample ETL chain: extract numbers, double them, sum them.
-//!
-//! Until the plugin SDK exists this is a plain cdylib whose tasks are
-//! declared in `cloacina.toml`; the task bodies below are what the SDK's
-//! `#[task]` functions will wrap.
+//! The sample ETL chain: extract numbers, double them, load their sum. Data
+//! passes through the context: each task's output is merged into the
+//! context of the tasks that depend on it.
 
-/// Produces the raw input.
-pub fn extract() -> Vec<i64> {
-    (1..=10).collect()
+use cloacina_plugin::{Context, TaskError, TaskResult, json, task, workflow};
+
+fn numbers(ctx: &Context, key: &str) -> Result<Vec<i64>, TaskError> {
+    ctx.get(key)
+        .and_then(|value| value.as_array())
+        .map(|values| values.iter().filter_map(|n| n.as_i64()).collect())
+        .ok_or_else(|| TaskError::fatal(format!("the context has no `{key}` array")))
 }
 
-/// Doubles every number.
-pub fn transform(numbers: &[i64]) -> Vec<i64> {
-    numbers.iter().map(|n| n * 2).collect()
+/// Produce the raw numbers (from `input`, or 1 to 10).
+#[task(timeout_ms = 5000)]
+fn extract(ctx: &Context) -> TaskResult {
+    let raw = numbers(ctx, "input").unwrap_or_else(|_| (1..=10).collect());
+    ctx.log(format!("extracted {} numbers", raw.len()));
+    Ok(json!({ "raw": raw }))
 }
 
-/// Sums what transform produced.
-pub fn load(numbers: &[i64]) -> i64 {
-    numbers.iter().sum()
+/// Double every number.
+#[task(
+    dependencies = [extract],
+    retry(max_attempts = 3, backoff = "exponential", delay_ms = 100, max_delay_ms = 2000, jitter = true)
+)]
+fn transform(ctx: &Context) -> TaskResult {
+    let doubled: Vec<i64> = numbers(ctx, "raw")?.iter().map(|n| n * 2).collect();
+    Ok(json!({ "doubled": doubled }))
 }
 
-/// Runs the chain in-process: a C entry point that proves the library is a
-/// real, callable plugin before the ABI arrives.
-#[unsafe(no_mangle)]
-pub extern "C" fn etl_run_chain() -> i64 {
-    load(&transform(&extract()))
+/// Sum the doubled numbers.
+#[task(dependencies = [transform])]
+fn load(ctx: &Context) -> TaskResult {
+    let total: i64 = numbers(ctx, "doubled")?.iter().sum();
+    Ok(json!({ "total": total }))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_chain_sums_the_doubled_numbers() {
-        assert_eq!(super::etl_run_chain(), 110);
-    }
+cloacina_plugin::plugin! {
+    tasks: [extract, transform, load],
+    workflows: [
+        workflow("etl")
+            .description("extract -> transform -> load")
+            .tasks(["extract", "transform", "load"]),
+    ],
 }

@@ -43,11 +43,23 @@ pub fn run(args: PackArgs, json: bool) -> Result<(), Failure> {
         .transpose()
         .classify(FailureKind::Key)?;
     let info = build::read_crate(&args.crate_dir).classify(FailureKind::Build)?;
-    let declaration = build::read_declaration(&args.crate_dir).classify(FailureKind::Build)?;
     let name = Identifier::new(info.name.clone())
         .context("the crate name cannot be a package name")
         .classify(FailureKind::Build)?;
 
+    let (kind, artifact) = match args.target {
+        PackTarget::Native => {
+            let progress = spinner(json, format!("building {} {}", info.name, info.version));
+            let built = build::build_native(&info, &progress);
+            progress.finish_and_clear();
+            let library = built.classify(FailureKind::Build)?;
+            let target = build::host_triple().classify(FailureKind::Build)?;
+            (ArtifactKind::Native { target }, library)
+        }
+    };
+    let declaration = build::read_declaration(&artifact)
+        .with_context(|| format!("cannot read what {} declares", info.name))
+        .classify(FailureKind::Build)?;
     let mut builder = PackageBuilder::new(
         PackageInfo {
             name,
@@ -57,16 +69,7 @@ pub fn run(args: PackArgs, json: bool) -> Result<(), Failure> {
         HOST_ABI_VERSION,
         declaration,
     );
-    match args.target {
-        PackTarget::Native => {
-            let progress = spinner(json, format!("building {} {}", info.name, info.version));
-            let built = build::build_native(&info, &progress);
-            progress.finish_and_clear();
-            let library = built.classify(FailureKind::Build)?;
-            let target = build::host_triple().classify(FailureKind::Build)?;
-            add_file(&mut builder, ArtifactKind::Native { target }, &library)?;
-        }
-    }
+    add_file(&mut builder, kind, &artifact)?;
     let package = builder.finish(key.as_ref()).classify(FailureKind::Build)?;
 
     let output_path = args

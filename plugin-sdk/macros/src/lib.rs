@@ -1,0 +1,186 @@
+//! `#[task]`: turns a function into a declared, callable task.
+//!
+//! The declaration is built here, at compile time, with the contract's own
+//! types, and embedded as canonical JSON. So a misspelt policy value
+//! (`backoff = "exponentail"`) or an unknown attribute is a compile error
+//! pointing at the typo, never a silent default at run time.
+
+use cloacina_contract::Identifier;
+use cloacina_contract::manifest::{Backoff, RetryCondition, RetryPolicy, TaskDeclaration};
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned as _;
+use syn::{Expr, ItemFn, Lit, LitStr, parse_macro_input};
+
+/// Declares a task.
+///
+/// ```ignore
+/// #[task(dependencies = ["extract"], timeout_ms = 5000,
+///        retry(max_attempts = 3, backoff = "exponential", delay_ms = 100,
+///              max_delay_ms = 2000, jitter = true, condition = "retryable"))]
+/// fn transform(ctx: &Context) -> TaskResult { ... }
+/// ```
+///
+/// Attributes: `id` (default: the function's name), `description`,
+/// `dependencies`, `timeout_ms`, `retry(...)`. The function takes
+/// `&cloacina_plugin::Context` and returns `cloacina_plugin::TaskResult`.
+#[proc_macro_attribute]
+pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
+    let function = parse_macro_input!(item as ItemFn);
+    let mut declaration = TaskDeclaration {
+        id: match Identifier::new(function.sig.ident.to_string()) {
+            Ok(id) => id,
+            Err(error) => {
+                return syn::Error::new(function.sig.ident.span(), error)
+                    .to_compile_error()
+                    .into();
+            }
+        },
+        description: String::new(),
+        dependencies: Vec::new(),
+        retry: RetryPolicy::default(),
+        timeout_ms: None,
+    };
+    let parser = syn::meta::parser(|meta| parse_attribute(&meta, &mut declaration));
+    parse_macro_input!(attributes with parser);
+    if declaration.description.is_empty() {
+        declaration.description = doc_comment(&function);
+    }
+    let json = match serde_json::to_string(&declaration) {
+        Ok(json) => json,
+        Err(error) => {
+            return syn::Error::new(function.sig.ident.span(), error)
+                .to_compile_error()
+                .into();
+        }
+    };
+    let name = &function.sig.ident;
+    let visibility = &function.vis;
+    quote! {
+        #function
+
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        #visibility mod #name {
+            /// The task's declaration and entry point, for `plugin!`.
+            pub fn definition() -> ::cloacina_plugin::TaskDefinition {
+                ::cloacina_plugin::TaskDefinition::new(#json, super::#name)
+            }
+        }
+    }
+    .into()
+}
+
+fn parse_attribute(
+    meta: &ParseNestedMeta<'_>,
+    declaration: &mut TaskDeclaration,
+) -> syn::Result<()> {
+    let key = meta
+        .path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    match key.as_str() {
+        "id" => {
+            let text: LitStr = meta.value()?.parse()?;
+            declaration.id = identifier(&text.value(), text.span())?;
+        }
+        "description" => declaration.description = meta.value()?.parse::<LitStr>()?.value(),
+        "timeout_ms" => declaration.timeout_ms = Some(integer(meta)?),
+        "dependencies" => {
+            let list: syn::ExprArray = meta.value()?.parse()?;
+            for element in list.elems {
+                let (text, span) = match &element {
+                    Expr::Lit(literal) => match &literal.lit {
+                        Lit::Str(text) => (text.value(), text.span()),
+                        other => return Err(syn::Error::new(other.span(), "expected a task name")),
+                    },
+                    Expr::Path(path) => match path.path.get_ident() {
+                        Some(ident) => (ident.to_string(), ident.span()),
+                        None => return Err(syn::Error::new(path.span(), "expected a task name")),
+                    },
+                    other => return Err(syn::Error::new(other.span(), "expected a task name")),
+                };
+                declaration.dependencies.push(identifier(&text, span)?);
+            }
+        }
+        "retry" => meta.parse_nested_meta(|retry| parse_retry(&retry, &mut declaration.retry))?,
+        _ => {
+            return Err(meta.error(
+                "unknown task attribute; expected id, description, dependencies, timeout_ms or retry(...)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_retry(meta: &ParseNestedMeta<'_>, retry: &mut RetryPolicy) -> syn::Result<()> {
+    let key = meta
+        .path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    match key.as_str() {
+        "max_attempts" => {
+            retry.max_attempts = u32::try_from(integer(meta)?)
+                .map_err(|_| meta.error("max_attempts is too large"))?;
+        }
+        "delay_ms" => retry.delay_ms = integer(meta)?,
+        "max_delay_ms" => retry.max_delay_ms = Some(integer(meta)?),
+        "jitter" => retry.jitter = meta.value()?.parse::<syn::LitBool>()?.value,
+        "backoff" => retry.backoff = policy_value::<Backoff>(meta, "fixed, linear, exponential")?,
+        "condition" => {
+            retry.condition = policy_value::<RetryCondition>(meta, "retryable, timeout, never")?;
+        }
+        _ => {
+            return Err(meta.error(
+                "unknown retry setting; expected max_attempts, backoff, delay_ms, max_delay_ms, jitter or condition",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A string that must name one variant of a policy enum.
+fn policy_value<T: serde::de::DeserializeOwned>(
+    meta: &ParseNestedMeta<'_>,
+    expected: &str,
+) -> syn::Result<T> {
+    let text: LitStr = meta.value()?.parse()?;
+    serde_json::from_value(serde_json::Value::String(text.value())).map_err(|_| {
+        syn::Error::new(
+            text.span(),
+            format!("`{}` is not one of: {expected}", text.value()),
+        )
+    })
+}
+
+fn integer(meta: &ParseNestedMeta<'_>) -> syn::Result<u64> {
+    meta.value()?.parse::<syn::LitInt>()?.base10_parse()
+}
+
+fn identifier(text: &str, span: proc_macro2::Span) -> syn::Result<Identifier> {
+    Identifier::new(text).map_err(|error| syn::Error::new(span, error))
+}
+
+/// The first paragraph of the function's doc comment.
+fn doc_comment(function: &ItemFn) -> String {
+    function
+        .attrs
+        .iter()
+        .filter(|attribute| attribute.path().is_ident("doc"))
+        .filter_map(|attribute| match &attribute.meta {
+            syn::Meta::NameValue(pair) => match &pair.value {
+                Expr::Lit(literal) => match &literal.lit {
+                    Lit::Str(text) => Some(text.value().trim().to_owned()),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        })
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

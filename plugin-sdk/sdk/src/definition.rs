@@ -1,0 +1,174 @@
+//! Tasks and the plugin as the exports see them: declarations to report,
+//! functions to call, and the one place where a task's panic is caught.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use cloacina_contract::manifest::{Declaration, TaskDeclaration};
+use serde_json::Value;
+
+use crate::Context;
+use crate::declare::{ComputationGraphBuilder, CronBuilder, TriggerBuilder, WorkflowBuilder};
+
+/// How a failure should be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Worth retrying, per the task's retry policy.
+    Retryable,
+    /// Never retried.
+    Fatal,
+}
+
+/// A task's failure: a message and a kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl TaskError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        TaskError {
+            kind: ErrorKind::Retryable,
+            message: message.into(),
+        }
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        TaskError {
+            kind: ErrorKind::Fatal,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// What a task returns: its output (merged into its dependants' context),
+/// or an error.
+pub type TaskResult = Result<Value, TaskError>;
+
+/// A task function with its declaration; made by `#[task]`.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskDefinition {
+    declaration_json: &'static str,
+    run: fn(&Context<'_>) -> TaskResult,
+}
+
+impl TaskDefinition {
+    #[doc(hidden)]
+    pub fn new(declaration_json: &'static str, run: fn(&Context<'_>) -> TaskResult) -> Self {
+        TaskDefinition {
+            declaration_json,
+            run,
+        }
+    }
+
+    fn declaration(&self) -> Result<TaskDeclaration, String> {
+        serde_json::from_str(self.declaration_json)
+            .map_err(|error| format!("task declaration is corrupt: {error}"))
+    }
+}
+
+/// Everything a plugin offers; made by `plugin!`.
+#[derive(Debug)]
+pub struct PluginDefinition {
+    tasks: Vec<(String, TaskDefinition)>,
+    declaration: Result<Declaration, String>,
+}
+
+impl PluginDefinition {
+    #[doc(hidden)]
+    pub fn new(
+        tasks: Vec<TaskDefinition>,
+        workflows: Vec<WorkflowBuilder>,
+        cron_schedules: Vec<CronBuilder>,
+        triggers: Vec<TriggerBuilder>,
+        computation_graphs: Vec<ComputationGraphBuilder>,
+    ) -> Self {
+        let declared: Result<Vec<TaskDeclaration>, String> =
+            tasks.iter().map(TaskDefinition::declaration).collect();
+        let declaration = declared.and_then(|declared| {
+            let declaration = Declaration {
+                tasks: declared,
+                workflows: workflows
+                    .into_iter()
+                    .map(WorkflowBuilder::build)
+                    .collect::<Result<_, _>>()?,
+                cron_schedules: cron_schedules
+                    .into_iter()
+                    .map(CronBuilder::build)
+                    .collect::<Result<_, _>>()?,
+                triggers: triggers
+                    .into_iter()
+                    .map(TriggerBuilder::build)
+                    .collect::<Result<_, _>>()?,
+                computation_graphs: computation_graphs
+                    .into_iter()
+                    .map(ComputationGraphBuilder::build)
+                    .collect::<Result<_, _>>()?,
+            };
+            declaration.validate().map_err(|error| error.to_string())?;
+            Ok(declaration)
+        });
+        let tasks = match &declaration {
+            Ok(declared) => declared
+                .tasks
+                .iter()
+                .map(|task| task.id.to_string())
+                .zip(tasks)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        PluginDefinition { tasks, declaration }
+    }
+
+    /// The declaration, or why the plugin's own declaration is invalid.
+    pub fn declaration(&self) -> Result<&Declaration, &str> {
+        self.declaration.as_ref().map_err(String::as_str)
+    }
+
+    /// The declaration as the wire carries it: the `Declaration` JSON, or
+    /// `{"declaration_error": "..."}`.
+    pub fn declaration_json(&self) -> String {
+        match &self.declaration {
+            Ok(declaration) => serde_json::to_string(declaration).unwrap_or_default(),
+            Err(error) => serde_json::json!({ "declaration_error": error }).to_string(),
+        }
+    }
+
+    /// Runs task `task` on a JSON context and returns its JSON output. A
+    /// panic in the task becomes a fatal error carrying the panic message.
+    pub fn call(
+        &self,
+        task: &str,
+        context_json: &str,
+        host: &dyn crate::Host,
+    ) -> Result<String, TaskError> {
+        let (_, definition) = self
+            .tasks
+            .iter()
+            .find(|(id, _)| id == task)
+            .ok_or_else(|| TaskError::fatal(format!("this plugin has no task `{task}`")))?;
+        let data: Value = serde_json::from_str(context_json)
+            .map_err(|error| TaskError::fatal(format!("the context is not valid JSON: {error}")))?;
+        let context = Context::new(&data, host);
+        let output = catch_unwind(AssertUnwindSafe(|| (definition.run)(&context))).map_err(
+            |payload| {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string panic payload".to_owned());
+                TaskError::fatal(format!("task `{task}` panicked: {message}"))
+            },
+        )??;
+        serde_json::to_string(&output)
+            .map_err(|error| TaskError::fatal(format!("task output is not serialisable: {error}")))
+    }
+}

@@ -1,0 +1,91 @@
+//! Write cloacina workflow plugins.
+//!
+//! ```ignore
+//! use cloacina_plugin::{Context, TaskResult, json, task, workflow};
+//!
+//! /// Produce the raw numbers.
+//! #[task(timeout_ms = 5000)]
+//! fn extract(_ctx: &Context) -> TaskResult {
+//!     Ok(json!({ "numbers": [1, 2, 3] }))
+//! }
+//!
+//! #[task(dependencies = [extract], retry(max_attempts = 3, backoff = "exponential", delay_ms = 100))]
+//! fn sum(ctx: &Context) -> TaskResult {
+//!     let numbers = ctx.get("numbers").and_then(|n| n.as_array()).cloned().unwrap_or_default();
+//!     Ok(json!({ "sum": numbers.iter().filter_map(|n| n.as_i64()).sum::<i64>() }))
+//! }
+//!
+//! cloacina_plugin::plugin! {
+//!     tasks: [extract, sum],
+//!     workflows: [workflow("numbers").tasks(["extract", "sum"])],
+//! }
+//! ```
+//!
+//! The same source builds a native plugin (a cdylib exporting the abi_stable
+//! root module, for the host triple) or a WebAssembly component (for wasm32),
+//! selected by the build target alone.
+
+mod context;
+mod declare;
+mod definition;
+#[cfg(not(target_family = "wasm"))]
+#[doc(hidden)]
+pub mod native;
+
+pub use cloacina_contract::manifest::{AccumulatorKind, CatchUp, InputStrategy, ReactionMode};
+pub use cloacina_plugin_macros::task;
+pub use context::{Context, Host};
+pub use declare::{
+    ComputationGraphBuilder, CronBuilder, TriggerBuilder, WorkflowBuilder, computation_graph, cron,
+    trigger, workflow,
+};
+pub use definition::{ErrorKind, PluginDefinition, TaskDefinition, TaskError, TaskResult};
+pub use serde_json::{Value, json};
+
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(not(target_family = "wasm"))]
+    pub use abi_stable::library::LibHeader;
+}
+
+/// Declares the plugin: its tasks (functions marked `#[task]`) and what it
+/// offers besides (workflows, cron schedules, triggers, computation graphs).
+/// Invoke once, at the crate root.
+#[macro_export]
+macro_rules! plugin {
+    (
+        tasks: [$($($task:ident)::+),* $(,)?]
+        $(, workflows: [$($workflow:expr),* $(,)?])?
+        $(, cron_schedules: [$($cron:expr),* $(,)?])?
+        $(, triggers: [$($trigger:expr),* $(,)?])?
+        $(, computation_graphs: [$($graph:expr),* $(,)?])?
+        $(,)?
+    ) => {
+        /// The plugin's definition, read by the SDK's native and WebAssembly
+        /// exports. Defined by `plugin!`; do not call.
+        /// The abi_stable library header of this native plugin; its name is
+        /// `cloacina_plugin::native::LIB_HEADER_SYMBOL`.
+        #[cfg(not(target_family = "wasm"))]
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::__private::LibHeader =
+            $crate::native::LIB_HEADER;
+
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        pub fn __cloacina_plugin_definition() -> &'static $crate::PluginDefinition {
+            static DEFINITION: ::std::sync::OnceLock<$crate::PluginDefinition> =
+                ::std::sync::OnceLock::new();
+            DEFINITION.get_or_init(|| {
+                $crate::PluginDefinition::new(
+                    ::std::vec![$($($task)::+::definition()),*],
+                    ::std::vec![$($($crate::WorkflowBuilder::from($workflow)),*)?],
+                    ::std::vec![$($($crate::CronBuilder::from($cron)),*)?],
+                    ::std::vec![$($($crate::TriggerBuilder::from($trigger)),*)?],
+                    ::std::vec![$($($crate::ComputationGraphBuilder::from($graph)),*)?],
+                )
+            })
+        }
+    };
+}

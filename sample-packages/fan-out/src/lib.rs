@@ -1,0 +1,51 @@
+//! 1 -> N -> 1: `split` hands work to three workers that run independently;
+//! `gather` depends on all three and sees their merged outputs.
+
+use cloacina_plugin::{Context, TaskResult, json, task, workflow};
+
+fn base(ctx: &Context) -> i64 {
+    ctx.get("base").and_then(|b| b.as_i64()).unwrap_or(1)
+}
+
+/// Choose the base every worker multiplies.
+#[task]
+fn split(ctx: &Context) -> TaskResult {
+    Ok(json!({ "base": base(ctx) }))
+}
+
+/// Multiply by two.
+#[task(dependencies = [split])]
+fn worker_a(ctx: &Context) -> TaskResult {
+    Ok(json!({ "a": base(ctx) * 2 }))
+}
+
+/// Multiply by three.
+#[task(dependencies = [split])]
+fn worker_b(ctx: &Context) -> TaskResult {
+    Ok(json!({ "b": base(ctx) * 3 }))
+}
+
+/// Multiply by five.
+#[task(dependencies = [split])]
+fn worker_c(ctx: &Context) -> TaskResult {
+    Ok(json!({ "c": base(ctx) * 5 }))
+}
+
+/// Add up what the workers made.
+#[task(dependencies = [worker_a, worker_b, worker_c])]
+fn gather(ctx: &Context) -> TaskResult {
+    let sum: i64 = ["a", "b", "c"]
+        .iter()
+        .filter_map(|key| ctx.get(key).and_then(|v| v.as_i64()))
+        .sum();
+    Ok(json!({ "sum": sum }))
+}
+
+cloacina_plugin::plugin! {
+    tasks: [split, worker_a, worker_b, worker_c, gather],
+    workflows: [
+        workflow("fan_out")
+            .description("split -> (a, b, c) -> gather")
+            .tasks(["split", "worker_a", "worker_b", "worker_c", "gather"]),
+    ],
+}

@@ -1,0 +1,16 @@
+//! A task that panics. The SDK turns the panic into a fatal task error with
+//! the panic message; nothing unwinds into the host.
+
+use cloacina_plugin::{Context, TaskResult, task, workflow};
+
+/// Panics, every time.
+#[task]
+fn explode(ctx: &Context) -> TaskResult {
+    let reason = ctx.get("reason").and_then(|r| r.as_str()).unwrap_or("boom");
+    panic!("deliberate panic: {reason}");
+}
+
+cloacina_plugin::plugin! {
+    tasks: [explode],
+    workflows: [workflow("panic").description("a task that panics").tasks(["explode"])],
+}

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -123,6 +124,60 @@ pub fn scratch_plugin(source: &str) -> tempfile::TempDir {
         .unwrap_or_else(|error| panic!("cannot create src: {error}"));
     write(&dir.path().join("src").join("lib.rs"), source);
     dir
+}
+
+/// The sample plugin crates built for this machine (release), by package
+/// name: `cargo build --release` once per test process, then the library
+/// paths cargo reported.
+pub fn sample_libraries() -> &'static BTreeMap<String, PathBuf> {
+    static LIBRARIES: OnceLock<BTreeMap<String, PathBuf>> = OnceLock::new();
+    LIBRARIES.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--workspace",
+                "--message-format",
+                "json",
+            ])
+            .arg("--manifest-path")
+            .arg(repo_root().join("sample-packages").join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", plugin_target_dir())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run cargo: {error}"));
+        assert!(
+            output.status.success(),
+            "building the sample plugins failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut libraries = BTreeMap::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let Some(name) = message["target"]["name"].as_str() else {
+                continue;
+            };
+            let library = message["filenames"].as_array().and_then(|files| {
+                files
+                    .iter()
+                    .filter_map(|file| file.as_str())
+                    .find(|file| file.ends_with(std::env::consts::DLL_SUFFIX))
+            });
+            if let Some(library) = library {
+                libraries.insert(name.replace('_', "-"), PathBuf::from(library));
+            }
+        }
+        libraries
+    })
+}
+
+/// The built library of one sample plugin crate.
+pub fn sample_library(name: &str) -> &'static Path {
+    sample_libraries()
+        .get(name)
+        .unwrap_or_else(|| panic!("no sample plugin named `{name}`"))
 }
 
 /// Runs `cloacinactl` with `args` in `dir`.

@@ -171,3 +171,36 @@ extern "C" fn host_is_cancelled(state: *const c_void) -> bool {
     let control = unsafe { &*state.cast::<CallControl>() };
     control.should_stop()
 }
+
+#[cfg(test)]
+mod tests {
+    use abi_stable::sabi_types::VersionNumber;
+
+    use super::*;
+
+    #[test]
+    fn an_abi_major_mismatch_names_both_versions() {
+        let error = classify(
+            "libold.so",
+            LibraryError::IncompatibleVersionNumber {
+                library_name: "cloacina_plugin",
+                expected_version: VersionNumber {
+                    major: 1,
+                    minor: 0,
+                    patch: 0,
+                },
+                actual_version: VersionNumber {
+                    major: 2,
+                    minor: 0,
+                    patch: 0,
+                },
+            },
+        );
+        let message = error.to_string();
+        assert!(matches!(error, LoadError::Abi { .. }), "{message}");
+        assert!(
+            message.contains("libold.so") && message.contains("2.0") && message.contains("1.0"),
+            "{message}"
+        );
+    }
+}

@@ -80,6 +80,12 @@ extern "C" fn call_task(
     context: RStr<'_>,
     host: &FfiHost,
 ) -> RResult<RString, FfiTaskError> {
+    // A task's panic reaches the host as an error carrying its message; the
+    // default hook would also print it, with a backtrace, on the host's
+    // stderr. This library has its own copy of std, so the hook set here
+    // concerns this plugin's panics only.
+    static QUIET_PANICS: std::sync::Once = std::sync::Once::new();
+    QUIET_PANICS.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let host = NativeHost(host);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         definition().call(task.as_str(), context.as_str(), &host)

@@ -1,0 +1,4 @@
+//! The loader's integration tests: real sample plugins, built by cargo,
+//! loaded and called. One binary; one module per plugin kind.
+
+mod native;

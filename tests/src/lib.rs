@@ -173,6 +173,33 @@ pub fn sample_libraries() -> &'static BTreeMap<String, PathBuf> {
     })
 }
 
+/// Builds the plugin crate in `crate_dir` as a component, into the shared
+/// plugin target directory, with the toolchain `cloacinactl pack` uses.
+pub fn build_component(crate_dir: &Path) -> Vec<u8> {
+    let toolchain = cloacina_build::wasm::WasmToolchain::find()
+        .unwrap_or_else(|error| panic!("{error} (./scripts/test installs one)"));
+    let info = cloacina_build::read_crate(crate_dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", crate_dir.display()));
+    cloacina_build::wasm::build(&info, &toolchain, Some(&plugin_target_dir()), &|_| {})
+        .unwrap_or_else(|error| panic!("building {} for wasm: {error}", crate_dir.display()))
+}
+
+/// The WebAssembly component of one sample plugin crate, built once per
+/// test process.
+pub fn sample_component(name: &str) -> Vec<u8> {
+    static COMPONENTS: OnceLock<std::sync::Mutex<BTreeMap<String, Vec<u8>>>> = OnceLock::new();
+    let components = COMPONENTS.get_or_init(Default::default);
+    let mut components = components
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(bytes) = components.get(name) {
+        return bytes.clone();
+    }
+    let bytes = build_component(&sample_crate(name));
+    components.insert(name.to_owned(), bytes.clone());
+    bytes
+}
+
 /// The built library of one sample plugin crate.
 pub fn sample_library(name: &str) -> &'static Path {
     sample_libraries()

@@ -3,7 +3,9 @@
 //! One trait, [`Plugin`], whatever runs the code: load an artifact, read
 //! what it declares, call a task with a JSON context under a
 //! [`CallControl`] (cancellation and deadline), drop it. Implementations:
-//! [`native::NativePlugin`] (abi_stable, in process).
+//! [`native::NativePlugin`] (abi_stable, in process) and
+//! [`wasm::WasmPlugin`] (wasmtime components, sandboxed, a fresh instance per
+//! call).
 //!
 //! Loaders take artifacts from verified packages only; they do not check
 //! signatures themselves. [`check_declaration`] is the cross-check between
@@ -12,6 +14,7 @@
 mod control;
 mod declaration;
 pub mod native;
+pub mod wasm;
 
 pub use control::CallControl;
 pub use declaration::{DeclarationMismatch, check_declaration};
@@ -60,6 +63,12 @@ pub enum LoadError {
     },
     #[error("{path}: the plugin's types do not match the host's ABI: {reason}")]
     LayoutMismatch { path: String, reason: String },
+    #[error("the WebAssembly engine failed: {0}")]
+    Engine(String),
+    #[error("not a valid WebAssembly component: {0}")]
+    InvalidComponent(String),
+    #[error("the component imports what the host does not grant: {0}")]
+    ForbiddenImport(String),
     #[error("{path}: the plugin reports an invalid declaration: {reason}")]
     InvalidDeclaration { path: String, reason: String },
 }

@@ -68,7 +68,7 @@ impl NativePlugin {
     }
 }
 
-fn parse_declaration(json: &str) -> Result<Declaration, String> {
+pub(crate) fn parse_declaration(json: &str) -> Result<Declaration, String> {
     #[derive(serde::Deserialize)]
     struct Refusal {
         declaration_error: String,

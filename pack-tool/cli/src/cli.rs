@@ -81,6 +81,10 @@ pub enum KeyCommand {
 pub enum PackTarget {
     /// A shared library for this machine's target triple.
     Native,
+    /// A WebAssembly component (wasm32-unknown-unknown + wit-component).
+    Wasm,
+    /// Both.
+    All,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-mod build;
 mod cli;
 mod commands;
 mod failure;

@@ -31,6 +31,9 @@ mod definition;
 #[cfg(not(target_family = "wasm"))]
 #[doc(hidden)]
 pub mod native;
+#[cfg(target_family = "wasm")]
+#[doc(hidden)]
+pub mod wasm;
 
 pub use cloacina_contract::manifest::{AccumulatorKind, CatchUp, InputStrategy, ReactionMode};
 pub use cloacina_plugin_macros::task;
@@ -71,6 +74,12 @@ macro_rules! plugin {
         #[allow(non_upper_case_globals)]
         pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::__private::LibHeader =
             $crate::native::LIB_HEADER;
+
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            use $crate::wasm::Component as CloacinaComponent;
+            $crate::wasm::bindings::export_plugin!(CloacinaComponent with_types_in $crate::wasm::bindings);
+        };
 
         #[doc(hidden)]
         #[unsafe(no_mangle)]

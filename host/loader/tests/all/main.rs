@@ -2,3 +2,4 @@
 //! loaded and called. One binary; one module per plugin kind.
 
 mod native;
+mod wasm;

@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cloacina_contract::{ArtifactKind, HOST_ABI_VERSION, Identifier, PackageInfo};
+use cloacina_build::CrateInfo;
+use cloacina_build::wasm::WasmToolchain;
+use cloacina_contract::{ArtifactKind, Declaration, HOST_ABI_VERSION, Identifier, PackageInfo};
+use cloacina_loader::native::NativePlugin;
+use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
+use cloacina_loader::{Plugin as _, check_declaration};
 use cloacina_package::PackageBuilder;
 use cloacina_signing::KeyFile;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::build;
 use crate::cli::{PackArgs, PackTarget};
 use crate::failure::{Classify as _, Failure, FailureKind};
 use crate::output;
@@ -42,24 +46,26 @@ pub fn run(args: PackArgs, json: bool) -> Result<(), Failure> {
         .map(|path| KeyFile::read(path).and_then(|file| file.into_key_pair(path)))
         .transpose()
         .classify(FailureKind::Key)?;
-    let info = build::read_crate(&args.crate_dir).classify(FailureKind::Build)?;
+    let info = cloacina_build::read_crate(&args.crate_dir).classify(FailureKind::Build)?;
     let name = Identifier::new(info.name.clone())
         .context("the crate name cannot be a package name")
         .classify(FailureKind::Build)?;
 
-    let (kind, artifact) = match args.target {
-        PackTarget::Native => {
-            let progress = spinner(json, format!("building {} {}", info.name, info.version));
-            let built = build::build_native(&info, &progress);
-            progress.finish_and_clear();
-            let library = built.classify(FailureKind::Build)?;
-            let target = build::host_triple().classify(FailureKind::Build)?;
-            (ArtifactKind::Native { target }, library)
-        }
-    };
-    let declaration = build::read_declaration(&artifact)
-        .with_context(|| format!("cannot read what {} declares", info.name))
-        .classify(FailureKind::Build)?;
+    let mut artifacts = Vec::new();
+    if matches!(args.target, PackTarget::Native | PackTarget::All) {
+        artifacts.push(build_native(&info, json)?);
+    }
+    if matches!(args.target, PackTarget::Wasm | PackTarget::All) {
+        artifacts.push(build_wasm(&info, json)?);
+    }
+    // Every artifact must declare the same thing; the first one's
+    // declaration goes into the manifest.
+    let declaration = artifacts[0].declaration.clone();
+    for artifact in &artifacts[1..] {
+        check_declaration(&declaration, &artifact.declaration)
+            .with_context(|| format!("the {} artifact declares something else", artifact.kind))
+            .classify(FailureKind::Build)?;
+    }
     let mut builder = PackageBuilder::new(
         PackageInfo {
             name,
@@ -69,7 +75,11 @@ pub fn run(args: PackArgs, json: bool) -> Result<(), Failure> {
         HOST_ABI_VERSION,
         declaration,
     );
-    add_file(&mut builder, kind, &artifact)?;
+    for artifact in artifacts {
+        builder
+            .add_artifact(artifact.kind, &artifact.file_name, artifact.bytes)
+            .classify(FailureKind::Build)?;
+    }
     let package = builder.finish(key.as_ref()).classify(FailureKind::Build)?;
 
     let output_path = args
@@ -126,19 +136,69 @@ fn print_report(report: &PackReport, key_name: Option<&str>) {
     }
 }
 
-fn add_file(builder: &mut PackageBuilder, kind: ArtifactKind, path: &Path) -> Result<(), Failure> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read built artifact {}", path.display()))
+/// One built artifact and what it declares.
+struct Built {
+    kind: ArtifactKind,
+    file_name: String,
+    bytes: Vec<u8>,
+    declaration: Declaration,
+}
+
+fn build_native(info: &CrateInfo, json: bool) -> Result<Built, Failure> {
+    let progress = spinner(
+        json,
+        format!("building {} {} (native)", info.name, info.version),
+    );
+    let built =
+        cloacina_build::native::build(info, None, &|line| progress.set_message(line.to_owned()));
+    progress.finish_and_clear();
+    let library = built.classify(FailureKind::Build)?;
+    let target = cloacina_build::native::host_triple().classify(FailureKind::Build)?;
+    // Ask the library itself, as the host will when it loads the package.
+    let declaration = NativePlugin::load(&library)
+        .map(|plugin| plugin.declaration().clone())
+        .with_context(|| format!("cannot read what {} declares", info.name))
         .classify(FailureKind::Build)?;
-    let file_name = path
+    let bytes = std::fs::read(&library)
+        .with_context(|| format!("cannot read built artifact {}", library.display()))
+        .classify(FailureKind::Build)?;
+    let file_name = library
         .file_name()
         .and_then(|name| name.to_str())
-        .with_context(|| format!("artifact {} has no usable file name", path.display()))
+        .with_context(|| format!("artifact {} has no usable file name", library.display()))
+        .classify(FailureKind::Build)?
+        .to_owned();
+    Ok(Built {
+        kind: ArtifactKind::Native { target },
+        file_name,
+        bytes,
+        declaration,
+    })
+}
+
+fn build_wasm(info: &CrateInfo, json: bool) -> Result<Built, Failure> {
+    let toolchain = WasmToolchain::find().classify(FailureKind::Build)?;
+    let progress = spinner(
+        json,
+        format!("building {} {} (wasm)", info.name, info.version),
+    );
+    let built = cloacina_build::wasm::build(info, &toolchain, None, &|line| {
+        progress.set_message(line.to_owned())
+    });
+    progress.finish_and_clear();
+    let bytes = built.classify(FailureKind::Build)?;
+    let runtime = WasmRuntime::new(WasmSettings::default()).classify(FailureKind::Build)?;
+    let declaration = runtime
+        .load(&bytes, None)
+        .map(|plugin| plugin.declaration().clone())
+        .with_context(|| format!("cannot read what the {} component declares", info.name))
         .classify(FailureKind::Build)?;
-    builder
-        .add_artifact(kind, file_name, bytes)
-        .classify(FailureKind::Build)?;
-    Ok(())
+    Ok(Built {
+        kind: ArtifactKind::Wasm,
+        file_name: format!("{}.wasm", info.name.replace('-', "_")),
+        bytes,
+        declaration,
+    })
 }
 
 fn spinner(json: bool, message: String) -> ProgressBar {

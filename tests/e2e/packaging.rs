@@ -256,3 +256,61 @@ fn json_failures_are_machine_readable() {
     assert_eq!(body["code"], "invalid_package");
     assert_eq!(body["exit_code"], 4);
 }
+
+#[test]
+fn pack_target_all_records_a_native_library_and_a_component() {
+    let dir = scratch();
+    let retry = sample_crate("retry");
+    let report = cloacinactl(
+        dir.path(),
+        &[
+            "--json",
+            "pack",
+            path(&retry),
+            "--target",
+            "all",
+            "-o",
+            "retry.cloacina",
+        ],
+    )
+    .success()
+    .json();
+    let kinds: Vec<String> = report["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .map(|artifact| artifact["path"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{report}");
+    assert!(
+        kinds[0].starts_with("native/") && kinds[0].ends_with("libretry.so"),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds[1], "wasm/retry.wasm");
+
+    let wasm_only = cloacinactl(
+        dir.path(),
+        &[
+            "--json",
+            "pack",
+            path(&retry),
+            "--target",
+            "wasm",
+            "-o",
+            "retry-wasm.cloacina",
+        ],
+    )
+    .success()
+    .json();
+    assert_eq!(wasm_only["artifacts"][0]["kind"], "wasm");
+    cloacinactl(
+        dir.path(),
+        &[
+            "package",
+            "verify",
+            "retry-wasm.cloacina",
+            "--allow-unsigned",
+        ],
+    )
+    .success();
+}

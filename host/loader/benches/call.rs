@@ -28,7 +28,11 @@ fn per_call(plugin: &dyn Plugin, calls: u32) -> (f64, f64, f64) {
     for _ in 0..21 {
         let started = Instant::now();
         for _ in 0..calls {
-            black_box(plugin.call("split", black_box(CONTEXT), &control).expect("split"));
+            black_box(
+                plugin
+                    .call("split", black_box(CONTEXT), &control)
+                    .expect("split"),
+            );
         }
         samples.push(started.elapsed().as_secs_f64() * 1e9 / f64::from(calls));
     }

@@ -119,7 +119,11 @@ impl WasmRuntime {
             .total_core_instances(settings.max_instances)
             .total_memories(settings.max_instances)
             .total_tables(settings.max_instances)
-            .max_memory_size(settings.memory_limit);
+            .max_memory_size(settings.memory_limit)
+            // Keep the first pages of a returned slot mapped: the next
+            // instance reuses them without page faults.
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(64 << 10);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

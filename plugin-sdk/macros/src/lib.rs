@@ -57,6 +57,7 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
     };
     let name = &function.sig.ident;
     let visibility = &function.vis;
+    let id = declaration.id.as_str();
     quote! {
         #function
 
@@ -65,7 +66,7 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
         #visibility mod #name {
             /// The task's declaration and entry point, for `plugin!`.
             pub fn definition() -> ::cloacina_plugin::TaskDefinition {
-                ::cloacina_plugin::TaskDefinition::new(#json, super::#name)
+                ::cloacina_plugin::TaskDefinition::new(#id, #json, super::#name)
             }
         }
     }

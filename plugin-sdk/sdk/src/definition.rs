@@ -2,6 +2,7 @@
 //! functions to call, and the one place where a task's panic is caught.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 
 use cloacina_contract::manifest::{Declaration, TaskDeclaration};
 use serde_json::Value;
@@ -56,14 +57,20 @@ pub type TaskResult = Result<Value, TaskError>;
 /// A task function with its declaration; made by `#[task]`.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskDefinition {
+    id: &'static str,
     declaration_json: &'static str,
     run: fn(&Context<'_>) -> TaskResult,
 }
 
 impl TaskDefinition {
     #[doc(hidden)]
-    pub fn new(declaration_json: &'static str, run: fn(&Context<'_>) -> TaskResult) -> Self {
+    pub fn new(
+        id: &'static str,
+        declaration_json: &'static str,
+        run: fn(&Context<'_>) -> TaskResult,
+    ) -> Self {
         TaskDefinition {
+            id,
             declaration_json,
             run,
         }
@@ -76,10 +83,23 @@ impl TaskDefinition {
 }
 
 /// Everything a plugin offers; made by `plugin!`.
+///
+/// Calling a task touches only the task table: a WebAssembly host makes a
+/// fresh instance per call, so the full declaration is assembled (and
+/// validated) only when asked for.
 #[derive(Debug)]
 pub struct PluginDefinition {
-    tasks: Vec<(String, TaskDefinition)>,
-    declaration: Result<Declaration, String>,
+    tasks: Vec<TaskDefinition>,
+    extras: Extras,
+    declaration: OnceLock<Result<Declaration, String>>,
+}
+
+#[derive(Debug)]
+struct Extras {
+    workflows: Vec<WorkflowBuilder>,
+    cron_schedules: Vec<CronBuilder>,
+    triggers: Vec<TriggerBuilder>,
+    computation_graphs: Vec<ComputationGraphBuilder>,
 }
 
 impl PluginDefinition {
@@ -91,52 +111,67 @@ impl PluginDefinition {
         triggers: Vec<TriggerBuilder>,
         computation_graphs: Vec<ComputationGraphBuilder>,
     ) -> Self {
-        let declared: Result<Vec<TaskDeclaration>, String> =
-            tasks.iter().map(TaskDefinition::declaration).collect();
-        let declaration = declared.and_then(|declared| {
-            let declaration = Declaration {
-                tasks: declared,
-                workflows: workflows
-                    .into_iter()
-                    .map(WorkflowBuilder::build)
-                    .collect::<Result<_, _>>()?,
-                cron_schedules: cron_schedules
-                    .into_iter()
-                    .map(CronBuilder::build)
-                    .collect::<Result<_, _>>()?,
-                triggers: triggers
-                    .into_iter()
-                    .map(TriggerBuilder::build)
-                    .collect::<Result<_, _>>()?,
-                computation_graphs: computation_graphs
-                    .into_iter()
-                    .map(ComputationGraphBuilder::build)
-                    .collect::<Result<_, _>>()?,
-            };
-            declaration.validate().map_err(|error| error.to_string())?;
-            Ok(declaration)
-        });
-        let tasks = match &declaration {
-            Ok(declared) => declared
+        PluginDefinition {
+            tasks,
+            extras: Extras {
+                workflows,
+                cron_schedules,
+                triggers,
+                computation_graphs,
+            },
+            declaration: OnceLock::new(),
+        }
+    }
+
+    fn assemble(&self) -> Result<Declaration, String> {
+        let extras = &self.extras;
+        let declaration = Declaration {
+            tasks: self
                 .tasks
                 .iter()
-                .map(|task| task.id.to_string())
-                .zip(tasks)
-                .collect(),
-            Err(_) => Vec::new(),
+                .map(TaskDefinition::declaration)
+                .collect::<Result<_, _>>()?,
+            workflows: extras
+                .workflows
+                .iter()
+                .cloned()
+                .map(WorkflowBuilder::build)
+                .collect::<Result<_, _>>()?,
+            cron_schedules: extras
+                .cron_schedules
+                .iter()
+                .cloned()
+                .map(CronBuilder::build)
+                .collect::<Result<_, _>>()?,
+            triggers: extras
+                .triggers
+                .iter()
+                .cloned()
+                .map(TriggerBuilder::build)
+                .collect::<Result<_, _>>()?,
+            computation_graphs: extras
+                .computation_graphs
+                .iter()
+                .cloned()
+                .map(ComputationGraphBuilder::build)
+                .collect::<Result<_, _>>()?,
         };
-        PluginDefinition { tasks, declaration }
+        declaration.validate().map_err(|error| error.to_string())?;
+        Ok(declaration)
     }
 
     /// The declaration, or why the plugin's own declaration is invalid.
     pub fn declaration(&self) -> Result<&Declaration, &str> {
-        self.declaration.as_ref().map_err(String::as_str)
+        self.declaration
+            .get_or_init(|| self.assemble())
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// The declaration as the wire carries it: the `Declaration` JSON, or
     /// `{"declaration_error": "..."}`.
     pub fn declaration_json(&self) -> String {
-        match &self.declaration {
+        match self.declaration() {
             Ok(declaration) => serde_json::to_string(declaration).unwrap_or_default(),
             Err(error) => serde_json::json!({ "declaration_error": error }).to_string(),
         }
@@ -150,10 +185,10 @@ impl PluginDefinition {
         context_json: &str,
         host: &dyn crate::Host,
     ) -> Result<String, TaskError> {
-        let (_, definition) = self
+        let definition = self
             .tasks
             .iter()
-            .find(|(id, _)| id == task)
+            .find(|definition| definition.id == task)
             .ok_or_else(|| TaskError::fatal(format!("this plugin has no task `{task}`")))?;
         let data: Value = serde_json::from_str(context_json)
             .map_err(|error| TaskError::fatal(format!("the context is not valid JSON: {error}")))?;

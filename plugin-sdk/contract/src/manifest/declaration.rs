@@ -1,10 +1,11 @@
 //! What a package declares: tasks, workflows, cron schedules, triggers and
 //! computation graphs.
 //!
-//! The same types are written by hand (a crate's `cloacina.toml`), reported by
-//! the authoring SDK, and stored in `manifest.json`. Every struct refuses
-//! unknown fields and every policy value is an enum, so a typo is an error at
-//! pack time, never a silent default at run time.
+//! The same types are built by the authoring SDK (`#[task]`, `plugin!`),
+//! reported by a plugin artifact to the host, and stored in `manifest.json`.
+//! Every struct refuses unknown fields and every policy value is an enum, so
+//! a typo is an error at compile or pack time, never a silent default at run
+//! time.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,7 @@
 //! Failures and the exit codes they map to. The codes are part of the
 //! interface (documented in `--help` and the README): scripts branch on them.
 
+use crate::output::out;
 use std::process::ExitCode;
 
 /// What went wrong, in the granularity scripts care about.
@@ -69,7 +70,7 @@ impl Failure {
                 "exit_code": self.kind.exit_code(),
                 "hint": self.hint,
             });
-            println!("{body}");
+            out!("{body}");
         }
         ExitCode::from(self.kind.exit_code())
     }

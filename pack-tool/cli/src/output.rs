@@ -1,11 +1,32 @@
 //! Printing results: one JSON object for scripts, or lines for people.
 
+use std::io::Write as _;
+
 use serde::Serialize;
+
+/// `println!` that ends the process quietly (exit 0) when stdout is a
+/// closed pipe, as in `cloacinactl package inspect x.cloacina | head`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use out;
+
+pub fn write_line(line: std::fmt::Arguments<'_>) {
+    if let Err(error) = writeln!(std::io::stdout().lock(), "{line}") {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {error}");
+        std::process::exit(1);
+    }
+}
 
 /// Prints `value` as one line of JSON.
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => out!("{text}"),
         Err(error) => eprintln!("error: cannot encode result as JSON: {error}"),
     }
 }

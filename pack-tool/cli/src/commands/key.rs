@@ -1,5 +1,6 @@
 //! `cloacinactl key generate|show`.
 
+use crate::output::out;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -47,12 +48,12 @@ fn generate(name: &str, out: &Path, json: bool) -> Result<(), Failure> {
             public_key_file: Some(&public_path),
         });
     } else {
-        println!("generated key `{name}`, key id {}", pair.id());
-        println!(
+        out!("generated key `{name}`, key id {}", pair.id());
+        out!(
             "  private: {} (mode 0600; keep it secret, back it up)",
             private_path.display()
         );
-        println!(
+        out!(
             "  public:  {} (give this to whoever verifies your packages)",
             public_path.display()
         );
@@ -78,9 +79,9 @@ fn show(file: &Path, json: bool) -> Result<(), Failure> {
         } else {
             "public"
         };
-        println!("{}: {kind} key `{}`", file.display(), key.name());
-        println!("  key id:     {}", public.id());
-        println!("  public key: {}", public.to_base64());
+        out!("{}: {kind} key `{}`", file.display(), key.name());
+        out!("  key id:     {}", public.id());
+        out!("  public key: {}", public.to_base64());
     }
     Ok(())
 }

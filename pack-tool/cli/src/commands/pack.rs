@@ -1,5 +1,6 @@
 //! `cloacinactl pack`: build, assemble, sign, write.
 
+use crate::output::out;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -115,7 +116,7 @@ pub fn run(args: PackArgs, json: bool) -> Result<(), Failure> {
 }
 
 fn print_report(report: &PackReport, key_name: Option<&str>) {
-    println!(
+    out!(
         "packed {} {} -> {} ({})",
         report.name,
         report.version,
@@ -123,7 +124,7 @@ fn print_report(report: &PackReport, key_name: Option<&str>) {
         output::size(report.size)
     );
     for artifact in &report.artifacts {
-        println!(
+        out!(
             "  {}  {}  sha256 {}",
             artifact.path,
             output::size(artifact.size),
@@ -131,8 +132,8 @@ fn print_report(report: &PackReport, key_name: Option<&str>) {
         );
     }
     match (&report.key_id, key_name) {
-        (Some(id), Some(name)) => println!("  signed with key `{name}` ({id})"),
-        _ => println!("  unsigned (use --sign KEY_FILE to sign)"),
+        (Some(id), Some(name)) => out!("  signed with key `{name}` ({id})"),
+        _ => out!("  unsigned (use --sign KEY_FILE to sign)"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `cloacinactl package verify|inspect`.
 
+use crate::output::out;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -132,7 +133,7 @@ fn verify(args: VerifyArgs, json: bool) -> Result<(), Failure> {
             1 => "1 file matches".to_owned(),
             n => format!("{n} files match"),
         };
-        println!(
+        out!(
             "verified {} {}: {signed}; {files} the manifest",
             report.name, report.version
         );
@@ -201,18 +202,18 @@ fn inspect(args: InspectArgs, json: bool) -> Result<(), Failure> {
 fn print_inspection(report: &InspectReport<'_>) {
     let manifest = report.manifest;
     let package = manifest.package();
-    println!("{} {}", package.name, package.version);
+    out!("{} {}", package.name, package.version);
     if !package.description.is_empty() {
-        println!("  {}", package.description);
+        out!("  {}", package.description);
     }
-    println!(
+    out!(
         "  manifest format {}, ABI {}",
         manifest.format_version(),
         manifest.abi_version()
     );
-    println!("artifacts:");
+    out!("artifacts:");
     for artifact in manifest.artifacts() {
-        println!(
+        out!(
             "  {}  {}  {}  sha256 {}",
             artifact.path,
             artifact.kind,
@@ -222,8 +223,8 @@ fn print_inspection(report: &InspectReport<'_>) {
     }
     print_declaration(manifest.declaration());
     match (&report.signature, &report.verification) {
-        (None, _) => println!("signature: none (unsigned package)"),
-        (Some(claimed), Verification::NotChecked) => println!(
+        (None, _) => out!("signature: none (unsigned package)"),
+        (Some(claimed), Verification::NotChecked) => out!(
             "signature: key {} (not checked; pass --trusted-key to verify)",
             claimed.key_id
         ),
@@ -232,19 +233,19 @@ fn print_inspection(report: &InspectReport<'_>) {
             Verification::Verified {
                 signer: Some(signer),
             },
-        ) => println!("signature: valid, by `{}` ({})", signer.name, signer.key_id),
+        ) => out!("signature: valid, by `{}` ({})", signer.name, signer.key_id),
         (Some(claimed), Verification::Verified { signer: None }) => {
-            println!("signature: key {}", claimed.key_id)
+            out!("signature: key {}", claimed.key_id)
         }
         (Some(claimed), Verification::Failed { error }) => {
-            println!("signature: key {}: FAILED: {error}", claimed.key_id)
+            out!("signature: key {}: FAILED: {error}", claimed.key_id)
         }
     }
 }
 
 fn print_declaration(declaration: &Declaration) {
     if !declaration.tasks.is_empty() {
-        println!("tasks:");
+        out!("tasks:");
     }
     for task in &declaration.tasks {
         let mut line = format!("  {}", task.id);
@@ -262,29 +263,29 @@ fn print_declaration(declaration: &Declaration) {
         if let Some(timeout) = task.timeout_ms {
             line.push_str(&format!("  [timeout {timeout} ms]"));
         }
-        println!("{line}");
+        out!("{line}");
     }
     if !declaration.workflows.is_empty() {
-        println!("workflows:");
+        out!("workflows:");
     }
     for workflow in &declaration.workflows {
         let tasks: Vec<&str> = workflow.tasks.iter().map(|t| t.as_str()).collect();
-        println!("  {}: {}", workflow.name, tasks.join(", "));
+        out!("  {}: {}", workflow.name, tasks.join(", "));
     }
     for cron in &declaration.cron_schedules {
-        println!(
+        out!(
             "cron {}: {} runs `{}` ({})",
             cron.name, cron.expression, cron.workflow, cron.timezone
         );
     }
     for trigger in &declaration.triggers {
-        println!(
+        out!(
             "trigger {}: polled every {} ms, runs `{}`",
             trigger.name, trigger.poll_interval_ms, trigger.workflow
         );
     }
     for graph in &declaration.computation_graphs {
-        println!(
+        out!(
             "computation graph {}: {} accumulators, {} nodes",
             graph.name,
             graph.accumulators.len(),

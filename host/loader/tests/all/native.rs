@@ -190,3 +190,76 @@ fn the_manifest_and_the_artifact_must_declare_the_same_things() {
     longer_timeout.tasks[0].timeout_ms = Some(99_999);
     assert!(check_declaration(&longer_timeout, &reported).is_err());
 }
+
+/// A plugin built against a future ABI: the same root module, declared as
+/// version 2.0.0, compiled without the SDK.
+const ABI_TWO_PLUGIN: &str = r#"
+use abi_stable::library::RootModule;
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_types::VersionStrings;
+use abi_stable::std_types::{RResult, RStr, RString};
+use abi_stable::{StableAbi, declare_root_module_statics, export_root_module};
+use cloacina_contract::native::{FfiHost, FfiTaskError};
+
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
+#[sabi(missing_field(panic))]
+pub struct PluginModule {
+    pub abi_minor: u16,
+    pub declaration: extern "C" fn() -> RString,
+    #[sabi(last_prefix_field)]
+    pub call_task: extern "C" fn(RStr<'_>, RStr<'_>, &FfiHost) -> RResult<RString, FfiTaskError>,
+}
+
+impl RootModule for PluginModuleRef {
+    declare_root_module_statics! {PluginModuleRef}
+    const BASE_NAME: &'static str = "cloacina_plugin";
+    const NAME: &'static str = "cloacina_plugin";
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new("2.0.0");
+}
+
+extern "C" fn declaration() -> RString { "{}".into() }
+extern "C" fn call_task(_: RStr<'_>, _: RStr<'_>, _: &FfiHost) -> RResult<RString, FfiTaskError> {
+    RResult::ROk("{}".into())
+}
+
+#[export_root_module]
+fn root() -> PluginModuleRef {
+    PluginModule { abi_minor: 0, declaration, call_task }.leak_into_prefix()
+}
+"#;
+
+#[test]
+fn a_plugin_of_another_abi_major_is_refused_naming_both_versions() {
+    let dir = scratch();
+    let contract = cloacina_tests::repo_root().join("plugin-sdk/contract");
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"abi_two\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
+             abi_stable = \"0.11\"\ncloacina-contract = {{ path = {:?}, features = [\"native\"] }}\n\n[workspace]\n",
+            contract.display().to_string()
+        ),
+    )
+    .expect("Cargo.toml");
+    std::fs::copy(
+        cloacina_tests::repo_root().join("sample-packages/Cargo.lock"),
+        dir.path().join("Cargo.lock"),
+    )
+    .expect("lock file");
+    std::fs::create_dir(dir.path().join("src")).expect("src");
+    std::fs::write(dir.path().join("src/lib.rs"), ABI_TWO_PLUGIN).expect("lib.rs");
+    let info = cloacina_build::read_crate(dir.path()).expect("crate");
+    let library = cloacina_build::native::build(
+        &info,
+        Some(&cloacina_tests::plugin_target_dir()),
+        &|_| {},
+    )
+    .expect("builds");
+    let error = NativePlugin::load(&library).expect_err("ABI 2 on an ABI 1 host");
+    let message = error.to_string();
+    assert!(matches!(error, LoadError::Abi { .. }), "{message}");
+    assert!(message.contains("2.0") && message.contains("1.0"), "{message}");
+}

@@ -84,6 +84,19 @@ fn main() {
         loads[10]
     );
     let wasm = restarted.load(&component, Some("bench")).expect("cached");
+    let mut probes = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        for _ in 0..2_000 {
+            black_box(wasm.probe().expect("probe"));
+        }
+        probes.push(started.elapsed().as_secs_f64() * 1e9 / 2_000.0);
+    }
+    probes.sort_by(f64::total_cmp);
+    println!(
+        "wasm fresh instance + trivial export (the floor of every call): median {:.0} ns",
+        probes[10]
+    );
     let (median, min, max) = per_call(&wasm, 2_000);
     println!(
         "wasm call, fresh pooled instance per call: median {median:.0} ns/call (min {min:.0}, max {max:.0}; aim: under 15000 ns)"

@@ -300,6 +300,14 @@ impl WasmPlugin {
         self.abi
     }
 
+    /// A health check: a fresh instance answering the cheapest export.
+    /// Also the floor under every task call's cost.
+    pub fn probe(&self) -> Result<u16, TaskFailure> {
+        self.with_instance(&CallControl::new(), |instance, store| {
+            instance.call_abi_minor(store)
+        })
+    }
+
     /// Runs `work` on a fresh instance in a fresh store, turning traps into
     /// task failures.
     fn with_instance<R>(

@@ -20,6 +20,9 @@ use crate::{BuildError, CrateInfo};
 /// The target plugins are built for.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+/// The guest's stack, in bytes.
+pub const GUEST_STACK_SIZE: u32 = 256 * 1024;
+
 /// How to build for wasm32 on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WasmToolchain {
@@ -109,7 +112,15 @@ pub fn build(
     progress: Progress<'_>,
 ) -> Result<Vec<u8>, BuildError> {
     let mut command = toolchain.command();
-    command.env("CARGO_PROFILE_RELEASE_PANIC", "abort");
+    command
+        .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
+        // The default 1 MiB stack makes every fresh instance's memory that
+        // much larger, and the host resets it after each call; 256 KiB is
+        // ample for JSON-in, JSON-out tasks.
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            format!("-C link-arg=-zstack-size={GUEST_STACK_SIZE}"),
+        );
     let module = cargo::build(command, info, target_dir, progress)?
         .into_iter()
         .find(|file| file.extension().is_some_and(|ext| ext == "wasm"))

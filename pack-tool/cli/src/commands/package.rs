@@ -135,7 +135,8 @@ fn verify(args: VerifyArgs, json: bool) -> Result<(), Failure> {
         };
         out!(
             "verified {} {}: {signed}; {files} the manifest",
-            report.name, report.version
+            report.name,
+            report.version
         );
     }
     Ok(())
@@ -275,13 +276,18 @@ fn print_declaration(declaration: &Declaration) {
     for cron in &declaration.cron_schedules {
         out!(
             "cron {}: {} runs `{}` ({})",
-            cron.name, cron.expression, cron.workflow, cron.timezone
+            cron.name,
+            cron.expression,
+            cron.workflow,
+            cron.timezone
         );
     }
     for trigger in &declaration.triggers {
         out!(
             "trigger {}: polled every {} ms, runs `{}`",
-            trigger.name, trigger.poll_interval_ms, trigger.workflow
+            trigger.name,
+            trigger.poll_interval_ms,
+            trigger.workflow
         );
     }
     for graph in &declaration.computation_graphs {

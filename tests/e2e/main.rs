@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `cloacinactl`, real sample crates built by
 //! cargo, real keys and archives. One binary; one module per journey.
 
+mod loading;
 mod packaging;
 mod tampering;

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::TaskFailure;
+
 /// What the host can tell a running task: stop (cancelled, or past the
 /// deadline). Cheap to clone; clones share the cancellation flag.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +55,18 @@ impl CallControl {
         self.deadline
             .filter(|(deadline, _)| Instant::now() >= *deadline)
             .map(|(_, timeout)| timeout)
+    }
+
+    /// Why the call must be reported as stopped, whatever the task
+    /// returned: a task that noticed its deadline and returned early is
+    /// still timed out.
+    pub fn stop_reason(&self) -> Option<TaskFailure> {
+        if let Some(timeout) = self.expired() {
+            return Some(TaskFailure::TimedOut(
+                u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            ));
+        }
+        self.is_cancelled().then_some(TaskFailure::Cancelled)
     }
 
     /// Whether the task should stop, for either reason.

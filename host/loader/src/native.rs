@@ -132,13 +132,8 @@ impl Plugin for NativePlugin {
         };
         let outcome =
             (self.module.call_task())(RStr::from_str(task), RStr::from_str(context), &host);
-        if let Some(timeout) = control.expired() {
-            return Err(TaskFailure::TimedOut(
-                u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            ));
-        }
-        if control.is_cancelled() {
-            return Err(TaskFailure::Cancelled);
+        if let Some(stopped) = control.stop_reason() {
+            return Err(stopped);
         }
         match outcome {
             RResult::ROk(output) => {

@@ -340,13 +340,8 @@ impl WasmPlugin {
             .instantiate(&mut store)
             .and_then(|instance| work(&instance, &mut store));
         outcome.map_err(|error| {
-            if let Some(timeout) = control.expired() {
-                return TaskFailure::TimedOut(
-                    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-                );
-            }
-            if control.is_cancelled() {
-                return TaskFailure::Cancelled;
+            if let Some(stopped) = control.stop_reason() {
+                return stopped;
             }
             if let Some(message) = store.data_mut().panic.take() {
                 return TaskFailure::Fatal(format!("the task panicked: {message}"));
@@ -370,14 +365,8 @@ impl Plugin for WasmPlugin {
         let result = self.with_instance(control, |instance, store| {
             instance.call_call_task(store, task, context)
         })?;
-        // A task that noticed the deadline and returned is still timed out.
-        if let Some(timeout) = control.expired() {
-            return Err(TaskFailure::TimedOut(
-                u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            ));
-        }
-        if control.is_cancelled() {
-            return Err(TaskFailure::Cancelled);
+        if let Some(stopped) = control.stop_reason() {
+            return Err(stopped);
         }
         match result {
             Ok(output) => {

@@ -6,7 +6,8 @@
 //! with a small JSON context, called back to back; the figure includes JSON
 //! parsing of the context in the plugin and the output check in the host,
 //! which every real call pays. Aims: native in-process under 2 us,
-//! WebAssembly with a fresh pooled instance per call under 15 us, and a
+//! an isolated native worker under 100 us, WebAssembly with a fresh pooled
+//! instance per call under 15 us, and a
 //! component loaded from the compiled cache (a restart) under 5 ms.
 
 use std::hint::black_box;
@@ -55,6 +56,25 @@ fn main() {
         "native in-process call, {}-byte context: median {median:.0} ns/call (min {min:.0}, max {max:.0}; aim: under 2000 ns)",
         CONTEXT.len()
     );
+
+    // The worker binary is built next to this bench by `cargo bench`.
+    let worker = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("cloacina-plugin-worker")))
+        .filter(|path| path.is_file());
+    match worker {
+        Some(worker) => {
+            let isolated = cloacina_loader::isolated::IsolatedPlugin::load(&worker, library)
+                .expect("worker starts");
+            let (median, min, max) = per_call(&isolated, 2_000);
+            println!(
+                "isolated native call (worker process, pipe): median {median:.0} ns/call (min {min:.0}, max {max:.0}; aim: under 100000 ns)"
+            );
+        }
+        None => println!(
+            "isolated native call: skipped (build cloacina-plugin-worker in release first)"
+        ),
+    }
 
     let component = cloacina_tests::sample_component("fan-out");
     let cache = tempfile::tempdir().expect("temp dir");

@@ -50,6 +50,12 @@ impl CallControl {
         self.cancelled.load(Ordering::Acquire)
     }
 
+    /// Time left before the deadline, if there is one (zero once passed).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|(deadline, _)| deadline.saturating_duration_since(Instant::now()))
+    }
+
     /// The timeout, if its deadline has passed.
     pub fn expired(&self) -> Option<Duration> {
         self.deadline

@@ -3,7 +3,8 @@
 //! One trait, [`Plugin`], whatever runs the code: load an artifact, read
 //! what it declares, call a task with a JSON context under a
 //! [`CallControl`] (cancellation and deadline), drop it. Implementations:
-//! [`native::NativePlugin`] (abi_stable, in process) and
+//! [`native::NativePlugin`] (abi_stable, in process),
+//! [`isolated::IsolatedPlugin`] (the same, in a worker process of its own) and
 //! [`wasm::WasmPlugin`] (wasmtime components, sandboxed, a fresh instance per
 //! call).
 //!
@@ -13,6 +14,7 @@
 
 mod control;
 mod declaration;
+pub mod isolated;
 pub mod native;
 pub mod wasm;
 
@@ -63,6 +65,8 @@ pub enum LoadError {
     },
     #[error("{path}: the plugin's types do not match the host's ABI: {reason}")]
     LayoutMismatch { path: String, reason: String },
+    #[error("{path}: the isolated plugin worker failed: {reason}")]
+    Worker { path: String, reason: String },
     #[error("the WebAssembly engine failed: {0}")]
     Engine(String),
     #[error("not a valid WebAssembly component: {0}")]

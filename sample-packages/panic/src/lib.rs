@@ -10,7 +10,14 @@ fn explode(ctx: &Context) -> TaskResult {
     panic!("deliberate panic: {reason}");
 }
 
+/// Aborts the whole process: what a segfault looks like to a host. Only an
+/// isolated host (a worker process per plugin) survives it.
+#[task]
+fn crash(_ctx: &Context) -> TaskResult {
+    std::process::abort();
+}
+
 cloacina_plugin::plugin! {
-    tasks: [explode],
+    tasks: [explode, crash],
     workflows: [workflow("panic").description("a task that panics").tasks(["explode"])],
 }

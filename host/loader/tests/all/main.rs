@@ -2,5 +2,6 @@
 //! loaded and called. One binary; one module per plugin kind.
 
 mod handmade;
+mod isolated;
 mod native;
 mod wasm;

@@ -33,6 +33,14 @@ pub trait Plugin: Send + Sync {
     -> Result<String, TaskFailure>;
 }
 
+/// A task's output, once checked to be JSON: plugins are not trusted to
+/// keep the contract.
+pub(crate) fn checked_output(output: String) -> Result<String, TaskFailure> {
+    serde_json::from_str::<serde::de::IgnoredAny>(&output)
+        .map_err(|error| TaskFailure::InvalidOutput(error.to_string()))?;
+    Ok(output)
+}
+
 /// How a task call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaskFailure {

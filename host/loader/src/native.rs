@@ -136,12 +136,7 @@ impl Plugin for NativePlugin {
             return Err(stopped);
         }
         match outcome {
-            RResult::ROk(output) => {
-                let output = output.into_string();
-                serde_json::from_str::<serde_json::Value>(&output)
-                    .map_err(|error| TaskFailure::InvalidOutput(error.to_string()))?;
-                Ok(output)
-            }
+            RResult::ROk(output) => crate::checked_output(output.into_string()),
             RResult::RErr(error) => {
                 let message = error.message.into_string();
                 Err(match error.kind {

@@ -369,11 +369,7 @@ impl Plugin for WasmPlugin {
             return Err(stopped);
         }
         match result {
-            Ok(output) => {
-                serde_json::from_str::<serde_json::Value>(&output)
-                    .map_err(|error| TaskFailure::InvalidOutput(error.to_string()))?;
-                Ok(output)
-            }
+            Ok(output) => crate::checked_output(output),
             Err(error) => Err(match error.kind {
                 ErrorKind::Retryable => TaskFailure::Retryable(error.message),
                 ErrorKind::Fatal => TaskFailure::Fatal(error.message),

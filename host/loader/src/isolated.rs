@@ -14,9 +14,9 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cloacina_contract::Declaration;
@@ -84,15 +84,20 @@ impl WorkerReply {
     }
 }
 
-/// A running worker process.
+/// A running worker process. The calling thread reads replies itself; a
+/// [`Watchdog`] kills the process when a call overruns or is cancelled.
 struct Worker {
-    child: Child,
+    child: Arc<Mutex<Child>>,
     stdin: ChildStdin,
-    replies: Receiver<Result<WorkerReply, String>>,
+    stdout: BufReader<ChildStdout>,
 }
 
 impl Worker {
-    fn spawn(worker_binary: &Path, library: &Path) -> Result<(Worker, String), LoadError> {
+    fn spawn(
+        worker_binary: &Path,
+        library: &Path,
+        watchdog: &Watchdog,
+    ) -> Result<(Worker, String), LoadError> {
         let failed = |reason: String| LoadError::Worker {
             path: library.display().to_string(),
             reason,
@@ -109,29 +114,18 @@ impl Worker {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(failed("the worker's pipes are missing".into()));
         };
-        let (sender, replies) = channel();
-        std::thread::Builder::new()
-            .name("cloacina-plugin-worker-reader".into())
-            .spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let reply = line
-                        .map_err(|error| error.to_string())
-                        .and_then(|line| serde_json::from_str(&line).map_err(|e| e.to_string()));
-                    if sender.send(reply).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|error| failed(error.to_string()))?;
         let mut worker = Worker {
-            child,
+            child: Arc::new(Mutex::new(child)),
             stdin,
-            replies,
+            stdout: BufReader::new(stdout),
         };
-        let first = worker.replies.recv_timeout(Duration::from_secs(30));
+        // A library whose initialisation hangs must not hang the host.
+        let loading = CallControl::with_timeout(Duration::from_secs(30));
+        let child = worker.child.clone();
+        let first = watchdog.guard(&child, &loading, || worker.read_reply());
         match first {
-            Ok(Ok(WorkerReply::Declaration(json))) => Ok((worker, json)),
-            Ok(Ok(WorkerReply::LoadError(reason))) => {
+            Ok(WorkerReply::Declaration(json)) => Ok((worker, json)),
+            Ok(WorkerReply::LoadError(reason)) => {
                 worker.kill();
                 Err(failed(reason))
             }
@@ -144,16 +138,158 @@ impl Worker {
         }
     }
 
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The next reply; an error when the pipe closed or the line is garbage.
+    fn read_reply(&mut self) -> Result<WorkerReply, String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Err(String::new()),
+            Ok(_) => serde_json::from_str(&line).map_err(|error| format!("garbage: {error}")),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
-    /// Why the worker is gone, for the error message.
+    fn kill(&mut self) {
+        let mut child = self
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Ends the worker if it still runs, and says how it ended.
     fn exit_reason(&mut self) -> String {
-        match self.child.try_wait() {
-            Ok(Some(status)) => status.to_string(),
-            _ => "its pipe closed".to_owned(),
+        let mut child = self
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Ok(None) = child.try_wait() {
+            // Give a dying process a moment to be reaped with its own
+            // status before ending it ourselves.
+            std::thread::sleep(Duration::from_millis(20));
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+            }
+        }
+        match child.wait() {
+            Ok(status) => status.to_string(),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    fn id(&self) -> u32 {
+        self.child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .id()
+    }
+}
+
+/// Watches the call in flight and kills its worker when the call is
+/// cancelled or passes its deadline (plus a grace period for the task to
+/// stop by itself). One sleeping thread per plugin; the reply path does not
+/// go through it.
+struct Watchdog {
+    shared: Arc<(Mutex<Watched>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Watched {
+    call: Option<(CallControl, Option<Instant>, Arc<Mutex<Child>>)>,
+    killed: bool,
+    shutdown: bool,
+}
+
+impl Watchdog {
+    fn start() -> std::io::Result<Watchdog> {
+        let shared = Arc::new((Mutex::new(Watched::default()), Condvar::new()));
+        let watched = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("cloacina-plugin-watchdog".into())
+            .spawn(move || {
+                let (lock, wake) = &*watched;
+                let mut state = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                while !state.shutdown {
+                    let overrun = state.call.as_ref().is_some_and(|(control, deadline, _)| {
+                        control.is_cancelled()
+                            || deadline.is_some_and(|deadline| Instant::now() >= deadline)
+                    });
+                    if overrun && let Some((_, _, child)) = state.call.take() {
+                        let _ = child
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .kill();
+                        state.killed = true;
+                    }
+                    state = if state.call.is_some() {
+                        wake.wait_timeout(state, Duration::from_millis(10))
+                            .map(|(guard, _)| guard)
+                            .unwrap_or_else(|poisoned| poisoned.into_inner().0)
+                    } else {
+                        wake.wait(state)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    };
+                }
+            })?;
+        Ok(Watchdog {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `read` (a blocking read of the worker's reply) under watch.
+    /// Returns what it read; `killed` tells whether the watchdog ended it.
+    fn guard<R>(
+        &self,
+        child: &Arc<Mutex<Child>>,
+        control: &CallControl,
+        read: impl FnOnce() -> R,
+    ) -> R {
+        let (lock, wake) = &*self.shared;
+        {
+            let mut state = lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let deadline = control
+                .remaining()
+                .map(|left| Instant::now() + left + GRACE);
+            state.call = Some((control.clone(), deadline, child.clone()));
+            state.killed = false;
+        }
+        wake.notify_one();
+        let outcome = read();
+        let mut state = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.call = None;
+        outcome
+    }
+
+    fn killed(&self) -> bool {
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .killed
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        {
+            let mut state = self
+                .shared
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state.shutdown = true;
+        }
+        self.shared.1.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -164,6 +300,7 @@ pub struct IsolatedPlugin {
     library: PathBuf,
     declaration: Declaration,
     worker: Mutex<Option<Worker>>,
+    watchdog: Watchdog,
 }
 
 impl std::fmt::Debug for IsolatedPlugin {
@@ -178,7 +315,11 @@ impl IsolatedPlugin {
     /// Starts a worker (`worker_binary`, the `cloacina-plugin-worker`
     /// program) for the library at `library` and reads its declaration.
     pub fn load(worker_binary: &Path, library: &Path) -> Result<IsolatedPlugin, LoadError> {
-        let (worker, json) = Worker::spawn(worker_binary, library)?;
+        let watchdog = Watchdog::start().map_err(|error| LoadError::Worker {
+            path: library.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        let (worker, json) = Worker::spawn(worker_binary, library, &watchdog)?;
         let declaration = crate::native::parse_declaration(&json).map_err(|reason| {
             LoadError::InvalidDeclaration {
                 path: library.display().to_string(),
@@ -190,6 +331,7 @@ impl IsolatedPlugin {
             library: library.to_owned(),
             declaration,
             worker: Mutex::new(Some(worker)),
+            watchdog,
         })
     }
 
@@ -199,7 +341,7 @@ impl IsolatedPlugin {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
-            .map(|worker| worker.child.id())
+            .map(Worker::id)
     }
 }
 
@@ -220,7 +362,7 @@ impl Plugin for IsolatedPlugin {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if slot.is_none() {
-            let (worker, _) = Worker::spawn(&self.worker_binary, &self.library)
+            let (worker, _) = Worker::spawn(&self.worker_binary, &self.library, &self.watchdog)
                 .map_err(|error| TaskFailure::Fatal(error.to_string()))?;
             *slot = Some(worker);
         }
@@ -247,40 +389,26 @@ impl Plugin for IsolatedPlugin {
                 "the plugin worker died ({reason})"
             )));
         }
-        let hard_deadline = control
-            .remaining()
-            .map(|left| Instant::now() + left + GRACE);
-        loop {
-            match worker.replies.recv_timeout(Duration::from_millis(10)) {
-                Ok(Ok(reply)) => {
-                    return match control.stop_reason() {
-                        Some(stopped) => Err(stopped),
-                        None => reply.into_outcome(),
-                    };
+        let child = worker.child.clone();
+        let reply = self.watchdog.guard(&child, control, || worker.read_reply());
+        match reply {
+            Ok(reply) => match control.stop_reason() {
+                Some(stopped) => Err(stopped),
+                None => reply.into_outcome(),
+            },
+            Err(error) => {
+                let killed = self.watchdog.killed();
+                let reason = worker.exit_reason();
+                *slot = None;
+                if killed {
+                    // The task ignored the request to stop: it was ended.
+                    return Err(control.stop_reason().unwrap_or(TaskFailure::Cancelled));
                 }
-                Ok(Err(error)) => {
-                    worker.kill();
-                    *slot = None;
-                    return Err(TaskFailure::Fatal(format!(
-                        "the plugin worker sent garbage: {error}"
-                    )));
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let reason = worker.exit_reason();
-                    *slot = None;
-                    return Err(TaskFailure::Fatal(format!(
-                        "the plugin worker died ({reason})"
-                    )));
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let overdue = hard_deadline.is_some_and(|deadline| Instant::now() >= deadline);
-                    if overdue || control.is_cancelled() {
-                        // The task ignored the request to stop: end it.
-                        worker.kill();
-                        *slot = None;
-                        return Err(control.stop_reason().unwrap_or(TaskFailure::Cancelled));
-                    }
-                }
+                Err(TaskFailure::Fatal(if error.is_empty() {
+                    format!("the plugin worker died ({reason})")
+                } else {
+                    format!("the plugin worker failed: {error} ({reason})")
+                }))
             }
         }
     }

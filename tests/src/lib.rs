@@ -184,6 +184,15 @@ pub fn build_component(crate_dir: &Path) -> Vec<u8> {
         .unwrap_or_else(|error| panic!("building {} for wasm: {error}", crate_dir.display()))
 }
 
+/// Builds the plugin crate in `crate_dir` as a native library, into the
+/// shared plugin target directory, and returns the library's path.
+pub fn build_library(crate_dir: &Path) -> PathBuf {
+    let info = cloacina_build::read_crate(crate_dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", crate_dir.display()));
+    cloacina_build::native::build(&info, Some(&plugin_target_dir()), &|_| {})
+        .unwrap_or_else(|error| panic!("building {}: {error}", crate_dir.display()))
+}
+
 /// The WebAssembly component of one sample plugin crate, built once per
 /// test process.
 pub fn sample_component(name: &str) -> Vec<u8> {

@@ -77,12 +77,7 @@ fn parse_attribute(
     meta: &ParseNestedMeta<'_>,
     declaration: &mut TaskDeclaration,
 ) -> syn::Result<()> {
-    let key = meta
-        .path
-        .get_ident()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    match key.as_str() {
+    match key_of(meta).as_str() {
         "id" => {
             let text: LitStr = meta.value()?.parse()?;
             declaration.id = identifier(&text.value(), text.span())?;
@@ -117,12 +112,7 @@ fn parse_attribute(
 }
 
 fn parse_retry(meta: &ParseNestedMeta<'_>, retry: &mut RetryPolicy) -> syn::Result<()> {
-    let key = meta
-        .path
-        .get_ident()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    match key.as_str() {
+    match key_of(meta).as_str() {
         "max_attempts" => {
             retry.max_attempts = u32::try_from(integer(meta)?)
                 .map_err(|_| meta.error("max_attempts is too large"))?;
@@ -141,6 +131,14 @@ fn parse_retry(meta: &ParseNestedMeta<'_>, retry: &mut RetryPolicy) -> syn::Resu
         }
     }
     Ok(())
+}
+
+/// The attribute's name (`timeout_ms` in `timeout_ms = 5000`).
+fn key_of(meta: &ParseNestedMeta<'_>) -> String {
+    meta.path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 /// A string that must name one variant of a policy enum.

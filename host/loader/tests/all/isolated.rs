@@ -71,10 +71,7 @@ fn a_task_that_ignores_its_deadline_is_killed() {
          let mut n = 0u64; loop { n = std::hint::black_box(n + 1); }\n}\n\
          cloacina_plugin::plugin! { tasks: [stubborn] }\n",
     );
-    let info = cloacina_build::read_crate(crate_dir.path()).expect("crate");
-    let library =
-        cloacina_build::native::build(&info, Some(&cloacina_tests::plugin_target_dir()), &|_| {})
-            .expect("builds");
+    let library = cloacina_tests::build_library(crate_dir.path());
     let stubborn = IsolatedPlugin::load(worker(), &library).expect("loads");
     let pid = stubborn.worker_pid().expect("worker");
     let started = Instant::now();

@@ -251,10 +251,7 @@ fn a_plugin_of_another_abi_major_is_refused_naming_both_versions() {
     .expect("lock file");
     std::fs::create_dir(dir.path().join("src")).expect("src");
     std::fs::write(dir.path().join("src/lib.rs"), ABI_TWO_PLUGIN).expect("lib.rs");
-    let info = cloacina_build::read_crate(dir.path()).expect("crate");
-    let library =
-        cloacina_build::native::build(&info, Some(&cloacina_tests::plugin_target_dir()), &|_| {})
-            .expect("builds");
+    let library = cloacina_tests::build_library(dir.path());
     let error = NativePlugin::load(&library).expect_err("ABI 2 on an ABI 1 host");
     let message = error.to_string();
     assert!(matches!(error, LoadError::Abi { .. }), "{message}");

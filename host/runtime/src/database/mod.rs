@@ -1,0 +1,240 @@
+//! One tenant's database: a SQLite file or a PostgreSQL schema, reached
+//! through one sqlx pool with the same queries for both where the dialects
+//! allow.
+//!
+//! - SQLite (`sqlite://PATH`): the embedded default, in WAL mode with
+//!   `synchronous=NORMAL` (a commit survives a killed process; the last
+//!   commits may be lost on power failure). Tenant `public` uses PATH itself,
+//!   tenant `t` the file `STEM.t.db` next to it. One host process per file.
+//! - PostgreSQL (`postgres://...`): tenant `t` lives in schema `t` (`public`
+//!   in `public`), and every connection's `search_path` is that schema alone.
+//!   Several hosts may share one database.
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+use crate::{RuntimeError, TenantId};
+
+/// Which SQL dialect a database speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a database lives, parsed from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, RuntimeError> {
+        let unsupported = |reason: &str| RuntimeError::UnsupportedUrl {
+            url: redact(url),
+            reason: reason.to_owned(),
+        };
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                return Err(unsupported(
+                    "give a file path (sqlite:///abs/path.db or sqlite://rel/path.db); an in-memory database is not durable",
+                ));
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        Err(unsupported("use sqlite://PATH or postgres://..."))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            DatabaseUrl::Sqlite(_) => Dialect::Sqlite,
+            DatabaseUrl::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite file that holds `tenant`'s data.
+    pub fn sqlite_file(path: &Path, tenant: &TenantId) -> PathBuf {
+        if tenant.is_public() {
+            return path.to_owned();
+        }
+        let stem = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "cloacina".to_owned());
+        path.with_file_name(format!("{stem}.{tenant}.db"))
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A connected, migrated tenant database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: AnyPool,
+    dialect: Dialect,
+    tenant: TenantId,
+    url: DatabaseUrl,
+}
+
+impl Database {
+    /// Connects to `tenant`'s database at `url`, creating the SQLite file or
+    /// the PostgreSQL schema when missing, and runs the migrations.
+    pub async fn connect(url: &str, tenant: &TenantId) -> Result<Self, RuntimeError> {
+        sqlx::any::install_default_drivers();
+        let parsed = DatabaseUrl::parse(url)?;
+        let (connect_url, max_connections, setup): (String, u32, String) = match &parsed {
+            DatabaseUrl::Sqlite(path) => {
+                let file = DatabaseUrl::sqlite_file(path, tenant);
+                if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|error| {
+                        RuntimeError::UnsupportedUrl {
+                            url: url.to_owned(),
+                            reason: format!("cannot create {}: {error}", parent.display()),
+                        }
+                    })?;
+                }
+                (
+                    format!("sqlite://{}?mode=rwc", file.display()),
+                    4,
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;"
+                        .to_owned(),
+                )
+            }
+            DatabaseUrl::Postgres(pg) => {
+                create_schema(pg, tenant).await?;
+                (pg.clone(), 8, format!("SET search_path TO \"{tenant}\""))
+            }
+        };
+        let options = AnyConnectOptions::from_str(&connect_url)
+            .map_err(RuntimeError::db("reading the database URL"))?
+            .disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |connection, _| {
+                let setup = setup.clone();
+                Box::pin(async move {
+                    connection.execute(setup.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(RuntimeError::db("connecting"))?;
+        let database = Database {
+            pool,
+            dialect: parsed.dialect(),
+            tenant: tenant.clone(),
+            url: parsed,
+        };
+        migrations::run(&database).await?;
+        Ok(database)
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// The PostgreSQL NOTIFY channel of this tenant's schema.
+    pub(crate) fn notify_channel(&self) -> String {
+        format!("cloacina_{}", self.tenant)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the tenant's schema on PostgreSQL (a no-op when it exists).
+async fn create_schema(url: &str, tenant: &TenantId) -> Result<(), RuntimeError> {
+    let mut connection = AnyConnectOptions::from_str(url)
+        .map_err(RuntimeError::db("reading the database URL"))?
+        .disable_statement_logging()
+        .connect()
+        .await
+        .map_err(RuntimeError::db("connecting"))?;
+    connection
+        .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{tenant}\"").as_str())
+        .await
+        .map_err(RuntimeError::db("creating the tenant's schema"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_kinds_and_refuses_the_rest() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/a.db").ok(),
+            Some(DatabaseUrl::Sqlite(PathBuf::from("/tmp/a.db")))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/a.db?mode=rwc").ok(),
+            Some(DatabaseUrl::Sqlite(PathBuf::from("data/a.db")))
+        );
+        assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u:p@h/db")
+                .map(|u| u.dialect())
+                .ok(),
+            Some(Dialect::Postgres)
+        );
+    }
+
+    #[test]
+    fn each_tenant_has_its_own_sqlite_file() {
+        let base = Path::new("/data/cloacina.db");
+        assert_eq!(DatabaseUrl::sqlite_file(base, &TenantId::public()), base);
+        let acme = TenantId::new("acme").expect("valid");
+        assert_eq!(
+            DatabaseUrl::sqlite_file(base, &acme),
+            Path::new("/data/cloacina.acme.db")
+        );
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}

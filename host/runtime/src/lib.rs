@@ -1,0 +1,39 @@
+//! The durable workflow runtime.
+//!
+//! A [`Runner`] runs workflows (DAGs of tasks from loaded plugins) on one
+//! tenant's database, SQLite or PostgreSQL, committing every state change
+//! before announcing it, so that a killed process loses nothing: at the
+//! next start, tasks that had completed stay completed and tasks that were
+//! running run again (at-least-once; see the crate README).
+//!
+//! - [`context`]: how contexts flow from task to task.
+//! - [`retry`]: backoff and the retry decision.
+//! - [`workflow`]: checked DAGs and the registry of what can run.
+//! - `engine`: the writer (batched transactions), workers, leases, NOTIFY.
+//! - [`schedule`]: cron schedules and poll triggers.
+//! - [`database`]: connections, tenants' schemas and files, migrations.
+
+mod clock;
+mod completions;
+pub mod context;
+pub mod database;
+mod engine;
+mod error;
+mod function_plugin;
+mod model;
+mod queries;
+pub mod retry;
+mod runner;
+pub mod schedule;
+mod tenant;
+pub mod workflow;
+
+pub use database::{Database, DatabaseUrl, Dialect};
+pub use error::{RegistrationError, RuntimeError};
+pub use function_plugin::FunctionPlugin;
+pub use model::{
+    Event, EventType, ExecutionId, ExecutionResult, ExecutionStatus, TaskRecord, TaskStatus,
+};
+pub use runner::{Runner, RunnerConfig, check_context, parse_context};
+pub use tenant::TenantId;
+pub use workflow::{PackageRef, TaskSpec, Workflow, WorkflowRegistry};

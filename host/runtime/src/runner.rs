@@ -1,0 +1,404 @@
+//! The embedded API: a runner on one tenant's database.
+//!
+//! ```no_run
+//! # async fn demo(workflow: cloacina_runtime::Workflow) -> Result<(), cloacina_runtime::RuntimeError> {
+//! use cloacina_runtime::Runner;
+//! let runner = Runner::new("sqlite://app.db").await?;
+//! runner.register_workflow(workflow)?;
+//! let result = runner.execute("etl", serde_json::json!({"input": [1, 2, 3]})).await?;
+//! println!("{} -> {:?}", result.status, result.final_context);
+//! runner.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloacina_contract::Declaration;
+use cloacina_loader::Plugin;
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::completions::Completions;
+use crate::database::{Database, DatabaseUrl, Dialect};
+use crate::engine::{self, Command, StartGuard, StartRequest, Writer, WriterConfig};
+use crate::model::{Event, ExecutionId, ExecutionResult, ExecutionStatus, TaskRecord};
+use crate::schedule::{CronSchedule, Scheduler, Trigger};
+use crate::workflow::{PackageRef, Workflow, WorkflowRegistry};
+use crate::{RegistrationError, RuntimeError, TenantId, queries};
+
+/// How a runner behaves.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub tenant: TenantId,
+    /// Tasks this host runs at once.
+    pub max_concurrent_tasks: usize,
+    /// A host that has not renewed its lease for this long is presumed
+    /// dead, and its running tasks run again elsewhere.
+    pub lease_ttl: Duration,
+    /// How long `shutdown` waits for running tasks before cancelling them.
+    pub shutdown_grace: Duration,
+    /// Live events kept for slow subscribers before they lag.
+    pub event_buffer: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            tenant: TenantId::public(),
+            max_concurrent_tasks: 64,
+            lease_ttl: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            event_buffer: 4096,
+        }
+    }
+}
+
+/// A durable workflow runner for one tenant. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Database,
+    config: RunnerConfig,
+    host_id: String,
+    registry: Arc<WorkflowRegistry>,
+    commands: mpsc::UnboundedSender<Command>,
+    events: broadcast::Sender<Arc<Event>>,
+    completions: Arc<Completions>,
+    scheduler: Scheduler,
+    background: Mutex<Vec<JoinHandle<()>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Runner {
+    /// A runner on `url` (`sqlite://PATH` or `postgres://...`) for the
+    /// public tenant, with default settings.
+    pub async fn new(url: &str) -> Result<Self, RuntimeError> {
+        Self::with_config(url, RunnerConfig::default()).await
+    }
+
+    /// Connects, migrates, takes a lease, recovers what a previous run
+    /// left, and starts the engine.
+    pub async fn with_config(url: &str, config: RunnerConfig) -> Result<Self, RuntimeError> {
+        let db = Database::connect(url, &config.tenant).await?;
+        let host_id = uuid::Uuid::new_v4().to_string();
+        engine::lease::register_host(&db, &host_id).await?;
+        let registry = Arc::new(WorkflowRegistry::default());
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(config.event_buffer.max(16));
+        let completions = Arc::new(Completions::default());
+        let writer = Writer::new(
+            db.clone(),
+            WriterConfig {
+                host_id: host_id.clone(),
+                max_running: config.max_concurrent_tasks.max(1),
+                lease_ttl: config.lease_ttl,
+            },
+            registry.clone(),
+            receiver,
+            commands.clone(),
+            events.clone(),
+            completions.clone(),
+        );
+        // What a previous process left running: on SQLite nobody else can
+        // hold it; on PostgreSQL only expired leases are taken back.
+        let _ = commands.send(Command::Reap {
+            all_but_me: db.dialect() == Dialect::Sqlite,
+        });
+        let writer = tokio::spawn(writer.run());
+        let mut background = vec![engine::spawn_lease_keeper(
+            db.clone(),
+            host_id.clone(),
+            config.lease_ttl,
+            commands.clone(),
+        )];
+        if let DatabaseUrl::Postgres(url) = db.url() {
+            background.push(engine::spawn_listener(
+                url.clone(),
+                db.notify_channel(),
+                commands.clone(),
+                completions.clone(),
+            ));
+        }
+        let scheduler = Scheduler::new(db.clone(), registry.clone(), commands.clone());
+        tracing::info!(tenant = %config.tenant, host = %host_id, database = ?db.dialect(), "runner started");
+        Ok(Runner {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                host_id,
+                registry,
+                commands,
+                events,
+                completions,
+                scheduler,
+                background: Mutex::new(background),
+                writer: Mutex::new(Some(writer)),
+            }),
+        })
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.inner.config.tenant
+    }
+
+    /// This process's host id (its lease in the `hosts` table).
+    pub fn host_id(&self) -> &str {
+        &self.inner.host_id
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// Makes `workflow` available to new executions (the highest version
+    /// of a name wins; running executions keep theirs).
+    pub fn register_workflow(&self, workflow: Workflow) -> Result<Arc<Workflow>, RuntimeError> {
+        let workflow = Arc::new(workflow);
+        self.inner.registry.insert(workflow.clone());
+        let _ = self.inner.commands.send(Command::Wake);
+        Ok(workflow)
+    }
+
+    /// Registers everything a loaded package declares: its workflows, cron
+    /// schedules and poll triggers. Returns the workflows' names.
+    pub async fn register_package(
+        &self,
+        package: PackageRef,
+        declaration: &Declaration,
+        plugin: Arc<dyn Plugin>,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let workflows = declaration
+            .workflows
+            .iter()
+            .map(|w| {
+                Workflow::from_declaration(
+                    declaration,
+                    w.name.as_str(),
+                    package.clone(),
+                    plugin.clone(),
+                )
+            })
+            .collect::<Result<Vec<_>, RegistrationError>>()?;
+        let crons = declaration
+            .cron_schedules
+            .iter()
+            .map(CronSchedule::from_declaration)
+            .collect::<Result<Vec<_>, _>>()?;
+        let triggers = declaration
+            .triggers
+            .iter()
+            .map(|t| Trigger::from_declaration(t, declaration, plugin.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<String> = workflows.iter().map(|w| w.name().to_owned()).collect();
+        for schedule in &crons {
+            if !names.contains(&schedule.workflow) {
+                return Err(RegistrationError::InvalidCron {
+                    schedule: schedule.name.clone(),
+                    reason: format!("workflow `{}` is not in the package", schedule.workflow),
+                }
+                .into());
+            }
+        }
+        for workflow in workflows {
+            self.register_workflow(workflow)?;
+        }
+        for schedule in crons {
+            self.inner.scheduler.add_cron(schedule).await?;
+        }
+        for trigger in triggers {
+            self.inner.scheduler.add_trigger(trigger);
+        }
+        Ok(names)
+    }
+
+    /// Names of the registered workflows.
+    pub fn workflows(&self) -> Vec<String> {
+        self.inner.registry.names()
+    }
+
+    /// Runs `workflow` with `context` (a JSON object) and waits for the end.
+    pub async fn execute(
+        &self,
+        workflow: &str,
+        context: Value,
+    ) -> Result<ExecutionResult, RuntimeError> {
+        let id = self.execute_async(workflow, context).await?;
+        self.wait(id).await
+    }
+
+    /// Starts `workflow` and returns its execution id once the start is
+    /// committed.
+    pub async fn execute_async(
+        &self,
+        workflow: &str,
+        context: Value,
+    ) -> Result<ExecutionId, RuntimeError> {
+        let workflow = self
+            .inner
+            .registry
+            .latest(workflow)
+            .ok_or_else(|| RuntimeError::UnknownWorkflow(workflow.to_owned()))?;
+        check_context(&context)?;
+        let started = self
+            .start(workflow, context, "api".to_owned(), None)
+            .await?;
+        started.ok_or_else(|| RuntimeError::Corrupt("an unguarded start was refused".into()))
+    }
+
+    pub(crate) async fn start(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        origin: String,
+        guard: Option<StartGuard>,
+    ) -> Result<Option<ExecutionId>, RuntimeError> {
+        start_on(&self.inner.commands, workflow, input, origin, guard).await
+    }
+
+    /// Waits for an execution to end and returns its result.
+    pub async fn wait(&self, id: ExecutionId) -> Result<ExecutionResult, RuntimeError> {
+        loop {
+            let ended = self.inner.completions.watch(id);
+            let current = queries::execution(&self.inner.db, id).await?;
+            if current.status.is_terminal() {
+                self.inner.completions.forget(id);
+                return Ok(current);
+            }
+            // Ends on this host fire at once; ends on another host arrive by
+            // NOTIFY, and the timeout is the safety net if one is lost.
+            let _ = tokio::time::timeout(Duration::from_secs(1), ended).await;
+        }
+    }
+
+    /// An execution as it stands now.
+    pub async fn status(&self, id: ExecutionId) -> Result<ExecutionResult, RuntimeError> {
+        queries::execution(&self.inner.db, id).await
+    }
+
+    /// Executions, newest first.
+    pub async fn executions(
+        &self,
+        workflow: Option<&str>,
+        status: Option<ExecutionStatus>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<ExecutionResult>, RuntimeError> {
+        queries::executions(&self.inner.db, workflow, status, limit, offset).await
+    }
+
+    pub async fn tasks(&self, id: ExecutionId) -> Result<Vec<TaskRecord>, RuntimeError> {
+        queries::tasks(&self.inner.db, id).await
+    }
+
+    /// The execution's committed events after sequence number `after`.
+    pub async fn events(&self, id: ExecutionId, after: i64) -> Result<Vec<Event>, RuntimeError> {
+        queries::events(&self.inner.db, id, after).await
+    }
+
+    /// Every event this host commits, as it commits it. Subscribe, then
+    /// read [`Runner::events`] from your cursor, to miss nothing.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Cancels a running execution: waiting tasks end cancelled, running
+    /// ones are asked to stop. False when it had already ended.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<bool, RuntimeError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Cancel {
+                execution: id,
+                reply,
+            })
+            .map_err(|_| RuntimeError::ShuttingDown)?;
+        answer.await.map_err(|_| RuntimeError::ShuttingDown)?
+    }
+
+    /// Stops taking work, waits (up to the grace period) for running tasks
+    /// to finish and record their results, then stops. Tasks still waiting
+    /// stay in the database for the next start.
+    pub async fn shutdown(&self) {
+        self.inner.scheduler.stop();
+        let (reply, drained) = oneshot::channel();
+        if self.inner.commands.send(Command::Drain { reply }).is_ok()
+            && tokio::time::timeout(self.inner.config.shutdown_grace, drained)
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "tasks still running after the shutdown grace period; their leases will expire"
+            );
+        }
+        for handle in self.lock_background().drain(..) {
+            handle.abort();
+        }
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(writer) = writer {
+            writer.abort();
+        }
+        engine::lease::unregister_host(&self.inner.db, &self.inner.host_id).await;
+        self.inner.db.close().await;
+        tracing::info!(tenant = %self.inner.config.tenant, "runner stopped");
+    }
+
+    fn lock_background(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.inner
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(crate) async fn start_on(
+    commands: &mpsc::UnboundedSender<Command>,
+    workflow: Arc<Workflow>,
+    input: Value,
+    origin: String,
+    guard: Option<StartGuard>,
+) -> Result<Option<ExecutionId>, RuntimeError> {
+    let (reply, answer) = oneshot::channel();
+    let request = StartRequest {
+        id: ExecutionId::random(),
+        workflow,
+        input,
+        origin,
+        guard,
+    };
+    commands
+        .send(Command::Start { request, reply })
+        .map_err(|_| RuntimeError::ShuttingDown)?;
+    answer.await.map_err(|_| RuntimeError::ShuttingDown)?
+}
+
+/// A context must be a JSON object.
+pub fn check_context(context: &Value) -> Result<(), RuntimeError> {
+    let kind = match context {
+        Value::Object(_) => return Ok(()),
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+    };
+    Err(RuntimeError::ContextNotAnObject(kind))
+}
+
+/// Parses a context given as JSON text.
+pub fn parse_context(text: &str) -> Result<Value, RuntimeError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|error| RuntimeError::ContextNotJson(error.to_string()))?;
+    check_context(&value)?;
+    Ok(value)
+}

@@ -1,0 +1,183 @@
+//! Databases and workflows for the tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloacina_contract::Identifier;
+use cloacina_contract::manifest::{RetryPolicy, TaskDeclaration};
+use cloacina_runtime::{FunctionPlugin, PackageRef, Runner, RunnerConfig, TenantId, Workflow};
+use sqlx::ConnectOptions;
+use sqlx::Executor;
+
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// One test's database: a fresh SQLite directory, or a fresh tenant
+/// schema on PostgreSQL (dropped at the end).
+pub struct TestDb {
+    pub url: String,
+    pub tenant: TenantId,
+    pub postgres: bool,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestDb {
+            url: format!("sqlite://{}", dir.path().join("runtime.db").display()),
+            tenant: TenantId::public(),
+            postgres: false,
+            _dir: Some(dir),
+        }
+    }
+
+    /// None (with a message) when PostgreSQL is unreachable outside CI.
+    pub async fn postgres() -> Option<Self> {
+        let url =
+            std::env::var("CLOACINA_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+        let reachable = sqlx::postgres::PgConnectOptions::from_url(&url.parse().expect("url"))
+            .expect("options")
+            .connect()
+            .await;
+        if let Err(error) = reachable {
+            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                panic!("PostgreSQL at {url} is unreachable under CI=true: {error}");
+            }
+            eprintln!(
+                "SKIPPED: PostgreSQL at {url} is unreachable ({error}); the PostgreSQL half of this test did not run"
+            );
+            return None;
+        }
+        Some(TestDb {
+            url,
+            tenant: TenantId::new(unique_name("t")).expect("tenant"),
+            postgres: true,
+            _dir: None,
+        })
+    }
+
+    pub fn config(&self) -> RunnerConfig {
+        RunnerConfig {
+            tenant: self.tenant.clone(),
+            shutdown_grace: Duration::from_secs(5),
+            ..RunnerConfig::default()
+        }
+    }
+
+    pub async fn runner(&self) -> Runner {
+        self.runner_with(self.config()).await
+    }
+
+    pub async fn runner_with(&self, config: RunnerConfig) -> Runner {
+        Runner::with_config(&self.url, config)
+            .await
+            .expect("runner starts")
+    }
+
+    /// A second tenant on the same database.
+    pub fn other_tenant(&self, name: &str) -> TenantId {
+        TenantId::new(if self.postgres {
+            unique_name(name)
+        } else {
+            name.to_owned()
+        })
+        .expect("tenant")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.postgres {
+            let url = self.url.clone();
+            let schema = self.tenant.to_string();
+            // Best effort: a fresh runtime, since the test's may be gone.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    if let Ok(mut c) =
+                        sqlx::postgres::PgConnectOptions::from_url(&url.parse().expect("url"))
+                            .expect("options")
+                            .connect()
+                            .await
+                    {
+                        let _ = c
+                            .execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..12)
+            .unwrap_or("x")
+    )
+}
+
+/// Runs the scenario `$body(TestDb)` on SQLite and on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($name:ident => $body:ident;)+) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$body($crate::support::TestDb::sqlite()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = $crate::support::TestDb::postgres().await {
+                    super::$body(db).await;
+                }
+            }
+        }
+    )+};
+}
+
+pub fn package(version: &str) -> PackageRef {
+    PackageRef {
+        name: "test-package".into(),
+        version: semver::Version::parse(version).expect("version"),
+    }
+}
+
+pub fn task(id: &str, dependencies: &[&str]) -> TaskDeclaration {
+    TaskDeclaration {
+        id: Identifier::new(id).expect("id"),
+        description: String::new(),
+        dependencies: dependencies
+            .iter()
+            .map(|d| Identifier::new(*d).expect("id"))
+            .collect(),
+        retry: RetryPolicy::default(),
+        timeout_ms: None,
+    }
+}
+
+pub fn workflow(name: &str, tasks: Vec<TaskDeclaration>, plugin: FunctionPlugin) -> Workflow {
+    Workflow::new(name, package("1.0.0"), tasks, Arc::new(plugin)).expect("valid workflow")
+}
+
+/// Waits for `check` to hold, up to `limit`.
+pub async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check().await
+}

@@ -209,14 +209,19 @@ pub(crate) async fn completed_results(
         .collect()
 }
 
+/// A claim on a task: whose, and which attempt.
+pub(crate) struct ClaimRef<'a> {
+    pub execution: &'a str,
+    pub task: &'a str,
+    pub host: &'a str,
+    pub attempt: i64,
+}
+
 /// Moves a task this host runs out of `running`. False when the claim is no
 /// longer ours (the lease expired, or the execution was cancelled).
 pub(crate) async fn release_task(
     conn: &mut Conn,
-    execution: &str,
-    task: &str,
-    host: &str,
-    attempt: i64,
+    claim: &ClaimRef<'_>,
     to: TaskStatus,
     change: TaskChange<'_>,
     now: i64,
@@ -235,10 +240,10 @@ pub(crate) async fn release_task(
     .bind(change.ready_at)
     .bind(change.completed_at)
     .bind(now)
-    .bind(execution)
-    .bind(task)
-    .bind(host)
-    .bind(attempt)
+    .bind(claim.execution)
+    .bind(claim.task)
+    .bind(claim.host)
+    .bind(claim.attempt)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

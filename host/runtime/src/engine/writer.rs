@@ -12,7 +12,7 @@ use sqlx::Acquire;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::sql::{self, Conn, NewExecution, NewTask, TaskChange};
+use super::sql::{self, ClaimRef, Conn, NewExecution, NewTask, TaskChange};
 use super::{Assignment, Command, Finished, StartGuard, StartRequest};
 use crate::RuntimeError;
 use crate::clock::now_ms;
@@ -370,6 +370,12 @@ impl Writer {
             .released
             .push((finished.execution, finished.position));
         let attempt = finished.attempt;
+        let claim = ClaimRef {
+            execution: &execution,
+            task: &task.id,
+            host: &self.config.host_id,
+            attempt,
+        };
         match &finished.outcome {
             Ok(output) => {
                 let output: Value = serde_json::from_str(output).unwrap_or(Value::Null);
@@ -380,18 +386,7 @@ impl Writer {
                     completed_at: Some(now),
                     ..TaskChange::default()
                 };
-                if !sql::release_task(
-                    tx,
-                    &execution,
-                    &task.id,
-                    &self.config.host_id,
-                    attempt,
-                    TaskStatus::Completed,
-                    change,
-                    now,
-                )
-                .await?
-                {
+                if !sql::release_task(tx, &claim, TaskStatus::Completed, change, now).await? {
                     tracing::warn!(%execution, task = %task.id, "a result came back for a claim this host no longer holds; dropped");
                     return Ok(());
                 }
@@ -429,8 +424,13 @@ impl Writer {
     ) -> Result<(), sqlx::Error> {
         let execution = finished.execution.to_string();
         let task = &workflow.tasks()[finished.position];
-        let host = self.config.host_id.clone();
         let attempt = finished.attempt;
+        let claim = ClaimRef {
+            execution: &execution,
+            task: &task.id,
+            host: &self.config.host_id,
+            attempt,
+        };
         let message = failure.to_string();
         let kind = failure_kind(failure);
         let decision = retry::after_failure(
@@ -446,18 +446,7 @@ impl Writer {
                 ready_at: Some(ready_at),
                 ..TaskChange::default()
             };
-            if sql::release_task(
-                tx,
-                &execution,
-                &task.id,
-                &host,
-                attempt,
-                TaskStatus::Retrying,
-                change,
-                now,
-            )
-            .await?
-            {
+            if sql::release_task(tx, &claim, TaskStatus::Retrying, change, now).await? {
                 outcome.event(finished.execution, EventType::TaskRetryScheduled, Some(&task.id), Some(serde_json::json!({
                     "attempt": attempt, "next_attempt": attempt + 1, "delay_ms": delay.as_millis() as u64, "error": message, "error_kind": kind,
                 })));
@@ -477,11 +466,7 @@ impl Writer {
             completed_at: Some(now),
             ..TaskChange::default()
         };
-        if !sql::release_task(
-            tx, &execution, &task.id, &host, attempt, status, change, now,
-        )
-        .await?
-        {
+        if !sql::release_task(tx, &claim, status, change, now).await? {
             return Ok(());
         }
         let event = if cancelled {

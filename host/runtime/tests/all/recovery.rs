@@ -1,1 +1,195 @@
-//! todo
+//! What survives a host that stops mid-run, and hosts sharing a database.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloacina_runtime::{EventType, ExecutionStatus, FunctionPlugin, RunnerConfig, TaskStatus};
+use serde_json::json;
+
+use crate::support::{TestDb, task, workflow};
+
+on_both_databases! {
+    a_host_that_stops_mid_task_is_taken_over_without_rerunning_completed_tasks => takeover;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hosts_share_one_postgresql_without_running_a_task_twice() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let runs: Arc<Mutex<HashMap<(String, String), u32>>> = Arc::default();
+    let config = RunnerConfig {
+        max_concurrent_tasks: 4,
+        ..db.config()
+    };
+    let mut hosts = Vec::new();
+    for _ in 0..2 {
+        let runner = db.runner_with(config.clone()).await;
+        let names = ["a", "b", "c", "d", "e"];
+        let mut plugin = FunctionPlugin::new();
+        for name in names {
+            let runs = runs.clone();
+            plugin = plugin.task(name, move |ctx, _| {
+                let execution = ctx["run"].as_str().unwrap_or_default().to_owned();
+                *runs
+                    .lock()
+                    .expect("lock")
+                    .entry((execution, name.to_owned()))
+                    .or_default() += 1;
+                std::thread::sleep(Duration::from_millis(2));
+                Ok(json!({}))
+            });
+        }
+        runner
+            .register_workflow(workflow(
+                "shared",
+                vec![
+                    task("a", &[]),
+                    task("b", &["a"]),
+                    task("c", &["a"]),
+                    task("d", &["a"]),
+                    task("e", &["b", "c", "d"]),
+                ],
+                plugin,
+            ))
+            .expect("registered");
+        hosts.push(runner);
+    }
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let host = &hosts[i % 2];
+        ids.push(
+            host.execute_async("shared", json!({"run": format!("run-{i}")}))
+                .await
+                .expect("starts"),
+        );
+    }
+    let mut by_host: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        let result = hosts[0].wait(*id).await.expect("ends");
+        assert_eq!(result.status, ExecutionStatus::Completed);
+        for event in hosts[0].events(*id, 0).await.expect("events") {
+            if event.event_type == EventType::TaskStarted {
+                let host = event
+                    .event_data
+                    .as_ref()
+                    .and_then(|d| d["host"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                *by_host.entry(host).or_default() += 1;
+            }
+        }
+    }
+    let runs = runs.lock().expect("lock").clone();
+    assert_eq!(runs.len(), 60 * 5);
+    assert!(runs.values().all(|&n| n == 1), "a task ran twice: {runs:?}");
+    assert_eq!(by_host.len(), 2, "both hosts took work: {by_host:?}");
+    for host in hosts {
+        host.shutdown().await;
+    }
+}
+
+async fn takeover(db: TestDb) {
+    let release = Arc::new(AtomicBool::new(false));
+    let first_runs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let config = RunnerConfig {
+        lease_ttl: Duration::from_secs(1),
+        shutdown_grace: Duration::from_millis(100),
+        ..db.config()
+    };
+
+    // The first host completes `prepare`, then hangs in `slow` and stops
+    // without finishing it (its lease goes with it).
+    let first = db.runner_with(config.clone()).await;
+    let (gate, log) = (release.clone(), first_runs.clone());
+    let log2 = first_runs.clone();
+    let plugin = FunctionPlugin::new()
+        .task("prepare", move |_, _| {
+            log.lock().expect("lock").push("prepare".into());
+            Ok(json!({"prepared": true}))
+        })
+        .task("slow", move |_, _| {
+            log2.lock().expect("lock").push("slow".into());
+            while !gate.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(json!({"by": "first"}))
+        });
+    first
+        .register_workflow(workflow(
+            "job",
+            vec![task("prepare", &[]), task("slow", &["prepare"])],
+            plugin,
+        ))
+        .expect("registered");
+    let id = first.execute_async("job", json!({})).await.expect("starts");
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), async || first_runs
+            .lock()
+            .expect("lock")
+            .len()
+            == 2)
+        .await
+    );
+    first.shutdown().await;
+    assert_eq!(
+        first.status(id).await.ok().map(|r| r.status),
+        None,
+        "the first host is gone"
+    );
+
+    // The second host takes the unfinished task over.
+    let second = db.runner_with(config).await;
+    let second_runs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (log, log2) = (second_runs.clone(), second_runs.clone());
+    let plugin = FunctionPlugin::new()
+        .task("prepare", move |_, _| {
+            log.lock().expect("lock").push("prepare".into());
+            Ok(json!({}))
+        })
+        .task("slow", move |ctx, _| {
+            log2.lock().expect("lock").push("slow".into());
+            Ok(json!({"by": "second", "saw_prepared": ctx["prepared"].clone()}))
+        });
+    second
+        .register_workflow(workflow(
+            "job",
+            vec![task("prepare", &[]), task("slow", &["prepare"])],
+            plugin,
+        ))
+        .expect("registered");
+    let result = tokio::time::timeout(Duration::from_secs(10), second.wait(id))
+        .await
+        .expect("finishes")
+        .expect("ends");
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(result.status, ExecutionStatus::Completed);
+    let context = result.final_context.expect("context");
+    assert_eq!(context["by"], "second");
+    assert_eq!(
+        context["saw_prepared"], true,
+        "the completed task's output survived"
+    );
+    assert_eq!(
+        *second_runs.lock().expect("lock"),
+        ["slow"],
+        "the completed task did not run again"
+    );
+    let tasks = second.tasks(id).await.expect("tasks");
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.status == TaskStatus::Completed && t.attempt == 1),
+        "{tasks:?}"
+    );
+    let events = second.events(id, 0).await.expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == EventType::TaskLeaseExpired
+                && e.task_name.as_deref() == Some("slow"))
+    );
+    second.shutdown().await;
+}

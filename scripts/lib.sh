@@ -36,3 +36,40 @@ ensure_wasm_toolchain() {
     echo "       or install Debian's rustc-web, cargo-web, rust-web-src and lld-22, or set CLOACINA_WASM_RUSTC." >&2
     exit 1
 }
+
+# PostgreSQL for the runtime's tests and benchmarks: CLOACINA_TEST_POSTGRES_URL,
+# or the local server, started if it is installed but down. Under CI=true a
+# missing PostgreSQL is an error; elsewhere the PostgreSQL halves of the
+# tests are skipped, and this says so.
+postgres_ready() {
+    if command -v pg_isready >/dev/null 2>&1; then
+        pg_isready -q -d "$CLOACINA_TEST_POSTGRES_URL" >/dev/null 2>&1
+    else
+        (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
+    fi
+}
+
+ensure_postgres() {
+    export CLOACINA_TEST_POSTGRES_URL="${CLOACINA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+    if ! postgres_ready && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+        echo "starting the local PostgreSQL"
+        for version in $(ls /etc/postgresql); do
+            pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || true
+        done
+        for _ in $(seq 1 30); do
+            postgres_ready && break
+            sleep 0.5
+        done
+    fi
+    if postgres_ready; then
+        echo "PostgreSQL: ${CLOACINA_TEST_POSTGRES_URL}"
+        return
+    fi
+    if [ "${CI:-}" = "true" ]; then
+        echo "error: no PostgreSQL at ${CLOACINA_TEST_POSTGRES_URL}, and CI=true requires one" >&2
+        exit 1
+    fi
+    echo "WARNING: no PostgreSQL at ${CLOACINA_TEST_POSTGRES_URL}: the PostgreSQL halves of the runtime"
+    echo "         tests will be SKIPPED (each prints SKIPPED). Set CLOACINA_TEST_POSTGRES_URL to run them."
+    export CLOACINA_POSTGRES_SKIPPED=1
+}

@@ -3,4 +3,5 @@
 
 mod loading;
 mod packaging;
+mod running;
 mod tampering;

@@ -14,13 +14,16 @@ Exit codes:
   4  not a usable package (not an archive, refused by the safe reader, bad manifest)
   5  the plugin crate could not be built or its declaration is invalid
   6  a key file is unusable (unreadable, malformed, readable by others)
+  7  `run`: the workflow ran and failed (or was cancelled)
+  8  `run`: the package could not be loaded (artifact refused, ABI mismatch,
+     declaration differs from the manifest) or its workflows not registered
 
 With --json, results go to stdout as one JSON object; a failure prints
 {\"error\": ..., \"code\": ..., \"exit_code\": ...} there as well.
 
 Set CLOACINA_LOG=debug for diagnostic logs on stderr.";
 
-/// Build, sign, verify and inspect cloacina workflow packages.
+/// Build, sign, verify, inspect and run cloacina workflow packages.
 ///
 /// A typical first session:
 ///
@@ -56,6 +59,70 @@ pub enum Command {
     /// Verify and inspect package files.
     #[command(subcommand)]
     Package(PackageCommand),
+
+    /// Verify a package, load it and run one of its workflows, printing each
+    /// event as it happens and the final context.
+    ///
+    /// The author's inner loop: an embedded runtime on a temporary SQLite
+    /// database (or --database-url), the package checked exactly as a host
+    /// checks it. Exit 0 when the workflow completes, 7 when it fails.
+    ///
+    ///   cloacinactl run etl.cloacina --trusted-key keys/release.pub
+    ///   cloacinactl run etl.cloacina etl --context '{"input": [1, 2, 3]}' --allow-unsigned
+    ///
+    /// A run that was killed can be finished: give the same --database-url
+    /// and --resume EXECUTION_ID; completed tasks do not run again.
+    Run(RunArgs),
+}
+
+/// Which artifact of a package `run` loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Prefer {
+    /// The shared library for this machine (loaded in process).
+    Native,
+    /// The WebAssembly component (sandboxed).
+    Wasm,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The .cloacina file.
+    pub file: PathBuf,
+
+    /// The workflow to run [default: the package's only workflow].
+    pub workflow: Option<String>,
+
+    /// The input context, a JSON object.
+    #[arg(
+        long,
+        value_name = "JSON",
+        default_value = "{}",
+        conflicts_with = "resume"
+    )]
+    pub context: String,
+
+    /// Which artifact to load when the package has both [default: native
+    /// when there is one for this machine, else wasm].
+    #[arg(long, value_enum)]
+    pub prefer: Option<Prefer>,
+
+    /// Run on this database (sqlite://PATH or postgres://...) instead of a
+    /// temporary SQLite file. Executions it holds that were cut short are
+    /// resumed.
+    #[arg(long, value_name = "URL", env = "CLOACINA_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Wait for this execution (of an earlier, interrupted run on the same
+    /// --database-url) instead of starting one.
+    #[arg(long, value_name = "EXECUTION_ID", requires = "database_url")]
+    pub resume: Option<String>,
+
+    #[command(flatten)]
+    pub trust: TrustArgs,
+
+    /// Accept an unsigned package (its files are still checked against the manifest).
+    #[arg(long)]
+    pub allow_unsigned: bool,
 }
 
 #[derive(Debug, Subcommand)]

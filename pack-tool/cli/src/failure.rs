@@ -20,6 +20,13 @@ pub enum FailureKind {
     Build,
     /// 6: a key file is unusable (unreadable, malformed, readable by others).
     Key,
+    /// 2: arguments that parse but make no sense (a context that is not a
+    /// JSON object, an unknown workflow).
+    Usage,
+    /// 7: the workflow ran and failed, or was cancelled.
+    WorkflowFailed,
+    /// 8: the package could not be loaded or registered.
+    Load,
 }
 
 impl FailureKind {
@@ -30,6 +37,9 @@ impl FailureKind {
             FailureKind::InvalidPackage => 4,
             FailureKind::Build => 5,
             FailureKind::Key => 6,
+            FailureKind::Usage => 2,
+            FailureKind::WorkflowFailed => 7,
+            FailureKind::Load => 8,
         }
     }
 
@@ -41,6 +51,9 @@ impl FailureKind {
             FailureKind::InvalidPackage => "invalid_package",
             FailureKind::Build => "build_failed",
             FailureKind::Key => "key_error",
+            FailureKind::Usage => "usage",
+            FailureKind::WorkflowFailed => "workflow_failed",
+            FailureKind::Load => "load_failed",
         }
     }
 }

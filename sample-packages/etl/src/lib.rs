@@ -19,12 +19,31 @@ fn extract(ctx: &Context) -> TaskResult {
     Ok(json!({ "raw": raw }))
 }
 
+/// On a native host, a `pause_marker` path in the context makes the first
+/// run of `transform` create that file and then sleep for a minute: the
+/// crash-recovery test kills the host during that sleep, and the rerun
+/// (which finds the file) goes straight on.
+#[cfg(not(target_arch = "wasm32"))]
+fn pause_once(ctx: &Context) {
+    let Some(marker) = ctx.get("pause_marker").and_then(|m| m.as_str()) else {
+        return;
+    };
+    if std::fs::OpenOptions::new().write(true).create_new(true).open(marker).is_ok() {
+        ctx.log("pausing for the crash-recovery test");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn pause_once(_ctx: &Context) {}
+
 /// Double every number.
 #[task(
     dependencies = [extract],
     retry(max_attempts = 3, backoff = "exponential", delay_ms = 100, max_delay_ms = 2000, jitter = true)
 )]
 fn transform(ctx: &Context) -> TaskResult {
+    pause_once(ctx);
     let doubled: Vec<i64> = numbers(ctx, "raw")?.iter().map(|n| n * 2).collect();
     Ok(json!({ "doubled": doubled }))
 }

@@ -4,6 +4,7 @@
 mod key;
 mod pack;
 mod package;
+mod run;
 
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
@@ -14,5 +15,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Key(command) => key::run(command, json),
         Command::Pack(args) => pack::run(args, json),
         Command::Package(command) => package::run(command, json),
+        Command::Run(args) => run::run(args, json),
     }
 }

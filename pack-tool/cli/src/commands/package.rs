@@ -22,7 +22,7 @@ pub fn run(command: PackageCommand, json: bool) -> Result<(), Failure> {
 }
 
 /// The trust store the flags describe.
-fn trust_store(args: &TrustArgs) -> Result<TrustStore, Failure> {
+pub(super) fn trust_store(args: &TrustArgs) -> Result<TrustStore, Failure> {
     let mut store = TrustStore::new();
     for id in &args.revoked_keys {
         let id: KeyId = id.parse().classify(FailureKind::Key)?;
@@ -40,7 +40,7 @@ fn trust_store(args: &TrustArgs) -> Result<TrustStore, Failure> {
     Ok(store)
 }
 
-fn read_package(path: &Path) -> Result<Package, Failure> {
+pub(super) fn read_package(path: &Path) -> Result<Package, Failure> {
     let limits = ReadLimits::default();
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -59,7 +59,7 @@ fn read_package(path: &Path) -> Result<Package, Failure> {
         .classify(FailureKind::InvalidPackage)
 }
 
-fn verify_package(
+pub(super) fn verify_package(
     package: Package,
     trust: &TrustStore,
     policy: SignaturePolicy,

@@ -1,0 +1,339 @@
+//! `cloacinactl run`: verify, load and run one workflow of a package on an
+//! embedded runtime, printing its events as they happen.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use cloacina_contract::ArtifactKind;
+use cloacina_loader::native::NativePlugin;
+use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
+use cloacina_loader::{Plugin, check_declaration};
+use cloacina_package::{SignaturePolicy, VerifiedPackage};
+use cloacina_runtime::{
+    Event, ExecutionId, ExecutionResult, ExecutionStatus, PackageRef, Runner, RunnerConfig,
+    RuntimeError, parse_context,
+};
+use serde::Serialize;
+
+use super::package::{read_package, trust_store, verify_package};
+use crate::cli::{Prefer, RunArgs};
+use crate::failure::{Classify as _, Failure, FailureKind};
+use crate::output::{self, out};
+
+/// The target triple this binary was built for.
+const HOST_TARGET: &str = env!("CLOACINA_HOST_TARGET");
+
+pub fn run(args: RunArgs, json: bool) -> Result<(), Failure> {
+    let trust = trust_store(&args.trust)?;
+    let package = read_package(&args.file)?;
+    let policy = if args.allow_unsigned {
+        SignaturePolicy::Optional
+    } else {
+        SignaturePolicy::Required
+    };
+    let verified = verify_package(package, &trust, policy, args.trust.trusted_keys.is_empty())?;
+    let workflow = choose_workflow(&verified, args.workflow.as_deref())?;
+    let context = parse_context(&args.context)
+        .context("--context")
+        .classify(FailureKind::Usage)?;
+    let resume = args
+        .resume
+        .as_deref()
+        .map(|id| {
+            id.parse::<ExecutionId>()
+                .map_err(|error| anyhow!("--resume {id}: not an execution id ({error})"))
+                .classify(FailureKind::Usage)
+        })
+        .transpose()?;
+
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let (plugin, kind) = load(&verified, args.prefer, scratch.path().to_owned())?;
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", scratch.path().join("run.db").display()),
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = tokio.block_on(execute(
+        &verified, plugin, &url, &workflow, context, resume, json, kind,
+    ));
+    drop(tokio);
+    outcome
+}
+
+fn choose_workflow(package: &VerifiedPackage, asked: Option<&str>) -> Result<String, Failure> {
+    let workflows: Vec<&str> = package
+        .manifest()
+        .declaration()
+        .workflows
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    match asked {
+        Some(name) if workflows.contains(&name) => Ok(name.to_owned()),
+        Some(name) => Err(anyhow!(
+            "the package has no workflow `{name}`; it has: {}",
+            workflows.join(", ")
+        ))
+        .classify(FailureKind::Usage),
+        None => match workflows.as_slice() {
+            [only] => Ok((*only).to_owned()),
+            [] => Err(anyhow!("the package declares no workflow")).classify(FailureKind::Usage),
+            many => Err(anyhow!(
+                "the package has several workflows; name one of: {}",
+                many.join(", ")
+            ))
+            .classify(FailureKind::Usage),
+        },
+    }
+}
+
+/// Loads the preferred artifact and checks it declares what the manifest does.
+fn load(
+    package: &VerifiedPackage,
+    prefer: Option<Prefer>,
+    scratch: PathBuf,
+) -> Result<(Arc<dyn Plugin>, &'static str), Failure> {
+    let artifacts = package.manifest().artifacts();
+    let native = artifacts
+        .iter()
+        .find(|a| matches!(&a.kind, ArtifactKind::Native { target } if target == HOST_TARGET));
+    let wasm = artifacts.iter().find(|a| a.kind == ArtifactKind::Wasm);
+    let chosen = match (prefer, native, wasm) {
+        (Some(Prefer::Wasm), _, Some(wasm)) | (None, None, Some(wasm)) => wasm,
+        (Some(Prefer::Native) | None, Some(native), _)
+        | (Some(Prefer::Wasm), Some(native), None) => native,
+        (Some(Prefer::Native), None, Some(wasm)) => wasm,
+        (_, None, None) => {
+            return Err(anyhow!(
+                "the package has no artifact this host can run (no native library for {HOST_TARGET}, no WebAssembly component)"
+            ))
+            .classify(FailureKind::Load);
+        }
+    };
+    let (plugin, kind): (Arc<dyn Plugin>, &'static str) = match &chosen.kind {
+        ArtifactKind::Native { .. } => {
+            let root = package
+                .extract_into(&scratch.join("packages"))
+                .context("cannot extract the package")?;
+            let library = root.join(chosen.path.as_str());
+            let plugin = NativePlugin::load(&library)
+                .context("cannot load the native library")
+                .classify(FailureKind::Load)?;
+            (Arc::new(plugin), "native")
+        }
+        ArtifactKind::Wasm => {
+            let bytes = package
+                .artifact_bytes(&chosen.path)
+                .context("the verified package lacks its own artifact")?;
+            let runtime = WasmRuntime::new(WasmSettings::default())
+                .context("cannot start the WebAssembly engine")
+                .classify(FailureKind::Load)?;
+            let plugin = runtime
+                .load(bytes, Some(&chosen.sha256.to_hex()))
+                .context("cannot load the WebAssembly component")
+                .classify(FailureKind::Load)?;
+            (Arc::new(plugin), "wasm")
+        }
+    };
+    check_declaration(package.manifest().declaration(), plugin.declaration())
+        .context("the artifact does not declare what the manifest does")
+        .classify(FailureKind::Load)?;
+    Ok((plugin, kind))
+}
+
+#[derive(Serialize)]
+struct RunReport<'a> {
+    #[serde(flatten)]
+    result: &'a ExecutionResult,
+    duration_ms: Option<i64>,
+    artifact: &'static str,
+    events: &'a [Event],
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    package: &VerifiedPackage,
+    plugin: Arc<dyn Plugin>,
+    url: &str,
+    workflow: &str,
+    context: serde_json::Value,
+    resume: Option<ExecutionId>,
+    json: bool,
+    kind: &'static str,
+) -> Result<(), Failure> {
+    let runner = Runner::with_config(url, RunnerConfig::default())
+        .await
+        .context("cannot open the database")?;
+    let outcome = drive(
+        &runner, package, plugin, workflow, context, resume, json, kind,
+    )
+    .await;
+    runner.shutdown().await;
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    runner: &Runner,
+    package: &VerifiedPackage,
+    plugin: Arc<dyn Plugin>,
+    workflow: &str,
+    context: serde_json::Value,
+    resume: Option<ExecutionId>,
+    json: bool,
+    kind: &'static str,
+) -> Result<(), Failure> {
+    let info = package.manifest().package();
+    let package_ref = PackageRef {
+        name: info.name.to_string(),
+        version: info.version.clone(),
+    };
+    runner
+        .register_package(package_ref, package.manifest().declaration(), plugin)
+        .await
+        .context("cannot register the package's workflows")
+        .classify(FailureKind::Load)?;
+    let mut live = runner.subscribe();
+    let id = match resume {
+        Some(id) => id,
+        None => runner
+            .execute_async(workflow, context)
+            .await
+            .map_err(runtime_failure)?,
+    };
+    if !json {
+        let signer = match package.signer() {
+            Some(signer) => format!("signed by `{}`", signer.name),
+            None => "unsigned".to_owned(),
+        };
+        let verb = if resume.is_some() {
+            "resuming"
+        } else {
+            "running"
+        };
+        out!(
+            "{verb} {workflow} from {} {} ({kind}, {signer}), execution {id}",
+            info.name,
+            info.version
+        );
+    }
+    // Print what was committed before we subscribed, then follow live.
+    let mut seen = 0;
+    let mut events = Vec::new();
+    for event in runner.events(id, 0).await.map_err(runtime_failure)? {
+        seen = event.sequence_num;
+        show(&event, json, &mut events);
+    }
+    let terminal = events.iter().any(|e: &Event| e.event_type.is_terminal());
+    if !terminal {
+        loop {
+            match live.recv().await {
+                Ok(event) if event.execution_id == id && event.sequence_num > seen => {
+                    seen = event.sequence_num;
+                    let end = event.event_type.is_terminal();
+                    show(&event, json, &mut events);
+                    if end {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for event in runner.events(id, seen).await.map_err(runtime_failure)? {
+                        seen = event.sequence_num;
+                        show(&event, json, &mut events);
+                    }
+                    if events.iter().any(|e| e.event_type.is_terminal()) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    let result = runner.wait(id).await.map_err(runtime_failure)?;
+    if json {
+        output::json(&RunReport {
+            result: &result,
+            duration_ms: result.duration_ms(),
+            artifact: kind,
+            events: &events,
+        });
+    } else {
+        report(&result);
+    }
+    match result.status {
+        ExecutionStatus::Completed => Ok(()),
+        status => Err(Failure {
+            kind: FailureKind::WorkflowFailed,
+            error: anyhow!(
+                "workflow {} {status}: {}",
+                result.workflow_name,
+                result
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no reason recorded".into())
+            ),
+            hint: None,
+        }),
+    }
+}
+
+fn show(event: &Event, json: bool, kept: &mut Vec<Event>) {
+    if !json {
+        let task = event.task_name.as_deref().unwrap_or("");
+        let detail = event.event_data.as_ref().map(describe).unwrap_or_default();
+        let line = format!(
+            "  #{:<3} {:<22} {task:<16} {detail}",
+            event.sequence_num,
+            event.event_type.as_str()
+        );
+        out!("{}", line.trim_end());
+    }
+    kept.push(event.clone());
+}
+
+/// The interesting part of an event's data, on one line.
+fn describe(data: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    for key in ["attempt", "delay_ms", "error", "failed_task", "because"] {
+        if let Some(value) = data.get(key) {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            parts.push(format!("{key}={text}"));
+        }
+    }
+    parts.join(" ")
+}
+
+fn report(result: &ExecutionResult) {
+    let took = result
+        .duration_ms()
+        .map(|ms| format!(" in {ms} ms"))
+        .unwrap_or_default();
+    out!("{}{took}", result.status);
+    if let Some(context) = &result.final_context {
+        let pretty = serde_json::to_string_pretty(context).unwrap_or_else(|_| context.to_string());
+        out!("final context:\n{pretty}");
+    }
+}
+
+fn runtime_failure(error: RuntimeError) -> Failure {
+    let kind = match error {
+        RuntimeError::ContextNotAnObject(_)
+        | RuntimeError::ContextNotJson(_)
+        | RuntimeError::UnknownWorkflow(_)
+        | RuntimeError::UnknownExecution(_) => FailureKind::Usage,
+        _ => FailureKind::Other,
+    };
+    Failure {
+        kind,
+        error: anyhow::Error::new(error),
+        hint: None,
+    }
+}

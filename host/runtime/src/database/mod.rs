@@ -126,7 +126,12 @@ impl Database {
             }
             DatabaseUrl::Postgres(pg) => {
                 create_schema(pg, tenant).await?;
-                (pg.clone(), 8, format!("SET search_path TO \"{tenant}\""))
+                // The application name lets an operator see (and a test
+                // cut) one tenant's connections.
+                let setup = format!(
+                    "SET search_path TO \"{tenant}\"; SET application_name TO 'cloacina_{tenant}'"
+                );
+                (pg.clone(), 8, setup)
             }
         };
         let options = AnyConnectOptions::from_str(&connect_url)

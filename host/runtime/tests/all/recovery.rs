@@ -193,3 +193,62 @@ async fn takeover(db: TestDb) {
     );
     second.shutdown().await;
 }
+
+/// PostgreSQL drops every connection of the runner mid-run (as on a
+/// restart or failover): executions wait and finish, none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executions_survive_the_database_dropping_its_connections() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let runner = db.runner().await;
+    let plugin = FunctionPlugin::new()
+        .task("a", |_, _| {
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(json!({"a": 1}))
+        })
+        .task("b", |_, _| {
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(json!({"b": 2}))
+        });
+    runner
+        .register_workflow(workflow(
+            "pair",
+            vec![task("a", &[]), task("b", &["a"])],
+            plugin,
+        ))
+        .expect("registered");
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(
+            runner
+                .execute_async("pair", json!({}))
+                .await
+                .expect("starts"),
+        );
+    }
+    // Cut every connection of this tenant, twice, while tasks run.
+    let admin = sqlx::PgPool::connect(&db.url)
+        .await
+        .expect("admin connection");
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let cut: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(format!("cloacina_{}", db.tenant))
+        .fetch_all(&admin)
+        .await
+        .expect("terminate");
+        assert!(!cut.is_empty(), "the runner's connections were found");
+    }
+    for id in ids {
+        let result = tokio::time::timeout(Duration::from_secs(30), runner.wait(id))
+            .await
+            .expect("finishes")
+            .expect("ends");
+        assert_eq!(result.status, ExecutionStatus::Completed, "{result:?}");
+        assert_eq!(result.final_context.expect("context")["b"], 2);
+    }
+    runner.shutdown().await;
+}

@@ -147,17 +147,16 @@ async fn bench(label: &str, url: &str, tenant: TenantId) {
     }
     let count = 1_000;
     let started = Instant::now();
-    let mut ids = Vec::with_capacity(count);
-    for _ in 0..count {
-        ids.push(
-            runner
-                .execute_async("dag5", json!({}))
-                .await
-                .expect("starts"),
-        );
-    }
-    for id in ids {
-        let result = runner.wait(id).await.expect("ends");
+    // 1,000 callers at once, as a server's clients would be: each starts
+    // its execution and waits for it.
+    let callers: Vec<_> = (0..count)
+        .map(|_| {
+            let runner = runner.clone();
+            tokio::spawn(async move { runner.execute("dag5", json!({})).await })
+        })
+        .collect();
+    for caller in callers {
+        let result = caller.await.expect("joined").expect("runs");
         assert_eq!(result.status, ExecutionStatus::Completed);
     }
     let elapsed = started.elapsed().as_secs_f64();

@@ -1,7 +1,6 @@
 //! The statements the engine runs inside its transactions. One text for
 //! both dialects except where noted.
 
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::database::Dialect;
@@ -22,54 +21,36 @@ pub(crate) struct NewExecution<'a> {
     pub now: i64,
 }
 
-pub(crate) async fn insert_execution(conn: &mut Conn, e: &NewExecution<'_>) -> SqlResult<()> {
-    sqlx::query(
-        "INSERT INTO executions (id, workflow_name, package_name, package_version, origin, status,
-            input_context, tasks_remaining, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-    )
-    .bind(e.id.to_string())
-    .bind(e.workflow)
-    .bind(e.package_name)
-    .bind(e.package_version)
-    .bind(e.origin)
-    .bind(ExecutionStatus::Running.as_str())
-    .bind(e.input)
-    .bind(e.tasks)
-    .bind(e.now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// A new task row: (name, position, dependency count, max attempts).
+/// A new task row.
 pub(crate) struct NewTask<'a> {
+    pub execution: &'a str,
     pub name: &'a str,
     pub position: i64,
     pub dependencies: i64,
     pub max_attempts: i64,
 }
 
+/// Inserts task rows (of any number of executions): roots ready, the rest
+/// pending.
 pub(crate) async fn insert_tasks(
     conn: &mut Conn,
-    execution: ExecutionId,
     tasks: &[NewTask<'_>],
     now: i64,
 ) -> SqlResult<()> {
     const COLUMNS: usize = 8;
-    let id = execution.to_string();
-    for chunk in tasks.chunks(500) {
+    for chunk in tasks.chunks(SET_CHUNK) {
         let mut sql = String::from(
             "INSERT INTO task_executions (execution_id, task_name, position, status, remaining_deps,
                 max_attempts, ready_at, created_at, updated_at) VALUES ",
         );
         for row in 0..chunk.len() {
-            let p = row * COLUMNS;
+            let p = row * COLUMNS + 1;
             if row > 0 {
                 sql.push(',');
             }
             sql.push_str(&format!(
                 "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p,
                 p + 1,
                 p + 2,
                 p + 3,
@@ -77,15 +58,14 @@ pub(crate) async fn insert_tasks(
                 p + 5,
                 p + 6,
                 p + 7,
-                p + 8,
-                p + 8
+                p + 7
             ));
         }
         let mut query = sqlx::query(&sql);
         for task in chunk {
             let root = task.dependencies == 0;
             query = query
-                .bind(id.clone())
+                .bind(task.execution)
                 .bind(task.name)
                 .bind(task.position)
                 .bind(
@@ -209,46 +189,6 @@ pub(crate) async fn completed_results(
         .collect()
 }
 
-/// A claim on a task: whose, and which attempt.
-pub(crate) struct ClaimRef<'a> {
-    pub execution: &'a str,
-    pub task: &'a str,
-    pub host: &'a str,
-    pub attempt: i64,
-}
-
-/// Moves a task this host runs out of `running`. False when the claim is no
-/// longer ours (the lease expired, or the execution was cancelled).
-pub(crate) async fn release_task(
-    conn: &mut Conn,
-    claim: &ClaimRef<'_>,
-    to: TaskStatus,
-    change: TaskChange<'_>,
-    now: i64,
-) -> SqlResult<bool> {
-    let done = sqlx::query(
-        "UPDATE task_executions
-            SET status = $1, output = COALESCE($2, output), last_error = $3, error_kind = $4,
-                ready_at = $5, completed_at = $6, claimed_by = NULL, updated_at = $7
-          WHERE execution_id = $8 AND task_name = $9 AND status = 'running'
-            AND claimed_by = $10 AND attempt = $11",
-    )
-    .bind(to.as_str())
-    .bind(change.output)
-    .bind(change.error)
-    .bind(change.error_kind)
-    .bind(change.ready_at)
-    .bind(change.completed_at)
-    .bind(now)
-    .bind(claim.execution)
-    .bind(claim.task)
-    .bind(claim.host)
-    .bind(claim.attempt)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// The columns a task's release sets.
 #[derive(Default)]
 pub(crate) struct TaskChange<'a> {
@@ -257,34 +197,6 @@ pub(crate) struct TaskChange<'a> {
     pub error_kind: Option<&'a str>,
     pub ready_at: Option<i64>,
     pub completed_at: Option<i64>,
-}
-
-/// One dependency of `task` completed: count it down, and make the task
-/// ready when it was the last. Returns whether the task became ready.
-pub(crate) async fn dependency_done(
-    conn: &mut Conn,
-    execution: &str,
-    task: &str,
-    now: i64,
-) -> SqlResult<bool> {
-    let row: Option<AnyRow> = sqlx::query(
-        "UPDATE task_executions
-            SET remaining_deps = remaining_deps - 1,
-                status = CASE WHEN remaining_deps = 1 THEN 'ready' ELSE status END,
-                ready_at = CASE WHEN remaining_deps = 1 THEN $1 ELSE ready_at END,
-                updated_at = $1
-          WHERE execution_id = $2 AND task_name = $3 AND status = 'pending'
-      RETURNING status",
-    )
-    .bind(now)
-    .bind(execution)
-    .bind(task)
-    .fetch_optional(conn)
-    .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<String, _>(0)? == TaskStatus::Ready.as_str(),
-        None => false,
-    })
 }
 
 /// Ends every task of `tasks` that has not started with `to` (skipped or
@@ -365,23 +277,6 @@ pub(crate) async fn finish_execution(
     Ok(done.rows_affected() == 1)
 }
 
-/// Reserves `count` sequence numbers for an execution's events; returns
-/// the first.
-pub(crate) async fn reserve_sequence(
-    conn: &mut Conn,
-    execution: &str,
-    count: i64,
-) -> SqlResult<i64> {
-    let last: i64 = sqlx::query_scalar(
-        "UPDATE executions SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq",
-    )
-    .bind(count)
-    .bind(execution)
-    .fetch_one(conn)
-    .await?;
-    Ok(last - count + 1)
-}
-
 /// An event row to insert.
 pub(crate) struct EventRow<'a> {
     pub execution: &'a str,
@@ -394,7 +289,7 @@ pub(crate) struct EventRow<'a> {
 
 pub(crate) async fn insert_events(conn: &mut Conn, events: &[EventRow<'_>]) -> SqlResult<()> {
     const COLUMNS: usize = 6;
-    for chunk in events.chunks(1000) {
+    for chunk in events.chunks(SET_CHUNK) {
         let mut sql = String::from(
             "INSERT INTO execution_events (execution_id, sequence_num, event_type, task_name, event_data, created_at) VALUES ",
         );
@@ -535,4 +430,266 @@ pub(crate) async fn take_trigger_key(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// `(VALUES ($a, $b), ($c, $d))` wrapped so both dialects name the
+/// columns: `SELECT column1 AS x, ... FROM (VALUES ...) AS vals`.
+fn values_table(columns: &[&str], rows: usize, first_param: usize) -> String {
+    let mut sql = String::from("(SELECT ");
+    for (i, column) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("column{} AS {column}", i + 1));
+    }
+    sql.push_str(" FROM (VALUES ");
+    let mut param = first_param;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns.len() {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${param}"));
+            param += 1;
+        }
+        sql.push(')');
+    }
+    sql.push_str(") AS vals)");
+    sql
+}
+
+/// Rows per multi-row statement. Small on purpose: sqlx binds SQLite
+/// parameters by name, and SQLite finds a name by a linear scan, so binding
+/// costs grow with the square of a statement's parameter count.
+const SET_CHUNK: usize = 48;
+
+/// One task leaving `running`, for [`release_tasks`].
+pub(crate) struct Release<'a> {
+    pub execution: &'a str,
+    pub task: &'a str,
+    pub attempt: i64,
+    pub to: TaskStatus,
+    pub change: TaskChange<'a>,
+}
+
+/// Releases many claims of `host` in one statement per chunk; returns the
+/// (execution, task) pairs whose claim was still ours.
+pub(crate) async fn release_tasks(
+    conn: &mut Conn,
+    host: &str,
+    releases: &[Release<'_>],
+    now: i64,
+) -> SqlResult<Vec<(String, String)>> {
+    let mut released = Vec::with_capacity(releases.len());
+    for chunk in releases.chunks(SET_CHUNK) {
+        let table = values_table(
+            &[
+                "execution_id",
+                "task_name",
+                "attempt",
+                "status",
+                "output",
+                "last_error",
+                "error_kind",
+                "ready_at",
+                "completed_at",
+            ],
+            chunk.len(),
+            3,
+        );
+        let sql = format!(
+            "UPDATE task_executions
+                SET status = v.status, output = COALESCE(v.output, task_executions.output),
+                    last_error = v.last_error, error_kind = v.error_kind, ready_at = v.ready_at,
+                    completed_at = v.completed_at, claimed_by = NULL, updated_at = $1
+               FROM {table} AS v
+              WHERE task_executions.execution_id = v.execution_id
+                AND task_executions.task_name = v.task_name
+                AND task_executions.status = 'running'
+                AND task_executions.claimed_by = $2
+                AND task_executions.attempt = v.attempt
+          RETURNING task_executions.execution_id, task_executions.task_name"
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(host);
+        for release in chunk {
+            query = query
+                .bind(release.execution)
+                .bind(release.task)
+                .bind(release.attempt)
+                .bind(release.to.as_str())
+                .bind(release.change.output)
+                .bind(release.change.error)
+                .bind(release.change.error_kind)
+                .bind(release.change.ready_at)
+                .bind(release.change.completed_at);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            released.push((row.try_get(0)?, row.try_get(1)?));
+        }
+    }
+    Ok(released)
+}
+
+/// Counts down completed dependencies: `(execution, task, how many)`;
+/// a task whose count reaches zero becomes ready.
+pub(crate) async fn dependencies_done(
+    conn: &mut Conn,
+    done: &[(String, String, i64)],
+    now: i64,
+) -> SqlResult<()> {
+    for chunk in done.chunks(SET_CHUNK) {
+        let table = values_table(&["execution_id", "task_name", "n"], chunk.len(), 2);
+        let sql = format!(
+            "UPDATE task_executions
+                SET remaining_deps = task_executions.remaining_deps - v.n,
+                    status = CASE WHEN task_executions.remaining_deps = v.n THEN 'ready' ELSE task_executions.status END,
+                    ready_at = CASE WHEN task_executions.remaining_deps = v.n THEN $1 ELSE task_executions.ready_at END,
+                    updated_at = $1
+               FROM {table} AS v
+              WHERE task_executions.execution_id = v.execution_id
+                AND task_executions.task_name = v.task_name
+                AND task_executions.status = 'pending'"
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for (execution, task, n) in chunk {
+            query = query.bind(execution.as_str()).bind(task.as_str()).bind(*n);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Tasks that ended, per execution: (execution, count, first failure).
+pub(crate) struct Ended {
+    pub execution: String,
+    pub count: i64,
+    pub failed_task: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What an execution's row says after [`executions_ended`].
+pub(crate) struct Remaining {
+    pub execution: String,
+    pub tasks_remaining: i64,
+    pub failed_task: Option<String>,
+    pub error: Option<String>,
+}
+
+pub(crate) async fn executions_ended(
+    conn: &mut Conn,
+    ended: &[Ended],
+    now: i64,
+) -> SqlResult<Vec<Remaining>> {
+    let mut remaining = Vec::with_capacity(ended.len());
+    for chunk in ended.chunks(SET_CHUNK) {
+        let table = values_table(&["id", "n", "failed_task", "error"], chunk.len(), 2);
+        let sql = format!(
+            "UPDATE executions
+                SET tasks_remaining = executions.tasks_remaining - v.n,
+                    failed_task = COALESCE(executions.failed_task, v.failed_task),
+                    error = COALESCE(executions.error, v.error),
+                    updated_at = $1
+               FROM {table} AS v
+              WHERE executions.id = v.id
+          RETURNING executions.id, executions.tasks_remaining, executions.failed_task, executions.error"
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for end in chunk {
+            query = query
+                .bind(end.execution.as_str())
+                .bind(end.count)
+                .bind(end.failed_task.as_deref())
+                .bind(end.error.as_deref());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            remaining.push(Remaining {
+                execution: row.try_get(0)?,
+                tasks_remaining: row.try_get(1)?,
+                failed_task: row.try_get(2)?,
+                error: row.try_get(3)?,
+            });
+        }
+    }
+    Ok(remaining)
+}
+
+/// Reserves event sequence numbers for many executions at once:
+/// `(execution, count)` -> `(execution, first)`.
+pub(crate) async fn reserve_sequences(
+    conn: &mut Conn,
+    counts: &[(String, i64)],
+) -> SqlResult<Vec<(String, i64)>> {
+    let mut firsts = Vec::with_capacity(counts.len());
+    for chunk in counts.chunks(SET_CHUNK) {
+        let table = values_table(&["id", "n"], chunk.len(), 1);
+        let sql = format!(
+            "UPDATE executions SET event_seq = executions.event_seq + v.n
+               FROM {table} AS v
+              WHERE executions.id = v.id
+          RETURNING executions.id, executions.event_seq"
+        );
+        let mut query = sqlx::query(&sql);
+        for (execution, n) in chunk {
+            query = query.bind(execution.as_str()).bind(*n);
+        }
+        // SQLite's RETURNING sees only the updated table: n comes from here.
+        let asked: std::collections::HashMap<&str, i64> =
+            chunk.iter().map(|(e, n)| (e.as_str(), *n)).collect();
+        for row in query.fetch_all(&mut *conn).await? {
+            let (id, last): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+            let n = asked.get(id.as_str()).copied().unwrap_or(1);
+            firsts.push((id, last - n + 1));
+        }
+    }
+    Ok(firsts)
+}
+
+/// Inserts many new executions' rows.
+pub(crate) async fn insert_executions(
+    conn: &mut Conn,
+    executions: &[NewExecution<'_>],
+) -> SqlResult<()> {
+    const COLUMNS: usize = 8;
+    for chunk in executions.chunks(SET_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO executions (id, workflow_name, package_name, package_version, origin, status,
+                input_context, tasks_remaining, created_at, updated_at) VALUES ",
+        );
+        for row in 0..chunk.len() {
+            let p = row * COLUMNS + 1;
+            if row > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, 'running', ${}, ${}, ${}, ${})",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 7
+            ));
+        }
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(e.id.to_string())
+                .bind(e.workflow)
+                .bind(e.package_name)
+                .bind(e.package_version)
+                .bind(e.origin)
+                .bind(e.input)
+                .bind(e.tasks)
+                .bind(e.now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

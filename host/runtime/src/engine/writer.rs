@@ -12,7 +12,7 @@ use sqlx::Acquire;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::sql::{self, ClaimRef, Conn, NewExecution, NewTask, TaskChange};
+use super::sql::{self, Conn, NewExecution, NewTask, TaskChange};
 use super::{Assignment, Command, Finished, StartGuard, StartRequest};
 use crate::RuntimeError;
 use crate::clock::now_ms;
@@ -229,34 +229,37 @@ impl Writer {
         let mut connection = self.db.pool().acquire().await?;
         let mut tx = connection.begin().await?;
         let mut freed = 0usize;
+        let mut starts = Vec::new();
+        let mut finished = Vec::new();
+        let mut look_for_work = false;
         for (index, command) in batch.iter().enumerate() {
             match command {
                 Command::Start { request, .. } => {
-                    if self.draining {
-                        continue;
+                    if !self.draining {
+                        starts.push((index, request));
                     }
-                    let started = self.start(&mut tx, request, now, &mut outcome).await?;
-                    outcome.started.push((index, started.then_some(request.id)));
                 }
-                Command::Finished(finished) => {
-                    if self
-                        .running
-                        .contains_key(&(finished.execution, finished.position))
-                    {
+                Command::Finished(done) => {
+                    if self.running.contains_key(&(done.execution, done.position)) {
                         freed += 1;
                     }
-                    self.finish(&mut tx, finished, now, &mut outcome).await?;
+                    finished.push(done);
                 }
                 Command::Cancel { execution, .. } => {
                     let cancelled = self.cancel(&mut tx, *execution, now, &mut outcome).await?;
                     outcome.cancelled.push((index, cancelled));
                 }
                 Command::Reap { all_but_me } => {
+                    look_for_work = true;
                     self.reap(&mut tx, now, *all_but_me, &mut outcome).await?
                 }
-                Command::Wake | Command::Drain { .. } => {}
+                Command::Wake => look_for_work = true,
+                Command::Drain { .. } => {}
             }
         }
+        self.start_all(&mut tx, &starts, now, &mut outcome).await?;
+        self.finish_all(&mut tx, &finished, now, &mut outcome)
+            .await?;
         if !self.draining {
             let busy = self.running.len().saturating_sub(freed);
             let free = self.config.max_running.saturating_sub(busy);
@@ -266,7 +269,9 @@ impl Writer {
             if outcome.assignments.len() == free {
                 outcome.work_left = true;
             }
-            if let Some(at) = sql::next_ready_at(&mut tx).await? {
+            // Retries this writer schedules set their own wake-up; others'
+            // (and a restart's) are found when looking for work.
+            if look_for_work && let Some(at) = sql::next_ready_at(&mut tx).await? {
                 outcome.wake_at(at);
             }
         }
@@ -285,259 +290,362 @@ impl Writer {
         Ok(outcome)
     }
 
-    /// Starts an execution: its row, its tasks (roots ready), its events.
-    /// False when its guard says it already started elsewhere.
-    async fn start(
+    /// Starts executions: their rows and tasks (roots ready) in a few
+    /// statements, and their events. A guarded start happens only when its
+    /// guard passes (the firing was not taken by another host).
+    async fn start_all(
         &mut self,
         tx: &mut Conn,
-        request: &StartRequest,
+        requests: &[(usize, &StartRequest)],
         now: i64,
         outcome: &mut Outcome,
-    ) -> Result<bool, sqlx::Error> {
-        if let Some(guard) = &request.guard
-            && !passes_guard(tx, guard, request.id, now).await?
-        {
-            return Ok(false);
+    ) -> Result<(), sqlx::Error> {
+        let mut starting = Vec::with_capacity(requests.len());
+        for &(index, request) in requests {
+            let passes = match &request.guard {
+                Some(guard) => passes_guard(tx, guard, request.id, now).await?,
+                None => true,
+            };
+            outcome.started.push((index, passes.then_some(request.id)));
+            if passes {
+                starting.push(request);
+            }
         }
-        let workflow = &request.workflow;
-        let input = request.input.to_string();
-        let package = workflow.package();
-        let version = package.version.to_string();
-        sql::insert_execution(
-            tx,
-            &NewExecution {
-                id: request.id,
-                workflow: workflow.name(),
-                package_name: &package.name,
-                package_version: &version,
-                origin: &request.origin,
-                input: &input,
-                tasks: workflow.tasks().len() as i64,
-                now,
-            },
-        )
-        .await?;
-        let tasks: Vec<NewTask<'_>> = workflow
-            .tasks()
+        if starting.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = starting.iter().map(|r| r.id.to_string()).collect();
+        let inputs: Vec<String> = starting.iter().map(|r| r.input.to_string()).collect();
+        let versions: Vec<String> = starting
+            .iter()
+            .map(|r| r.workflow.package().version.to_string())
+            .collect();
+        let rows: Vec<NewExecution<'_>> = starting
             .iter()
             .enumerate()
-            .map(|(position, task)| NewTask {
-                name: &task.id,
-                position: position as i64,
-                dependencies: task.dependencies.len() as i64,
-                max_attempts: i64::from(task.retry.max_attempts.max(1)),
+            .map(|(i, request)| NewExecution {
+                id: request.id,
+                workflow: request.workflow.name(),
+                package_name: &request.workflow.package().name,
+                package_version: &versions[i],
+                origin: &request.origin,
+                input: &inputs[i],
+                tasks: request.workflow.tasks().len() as i64,
+                now,
             })
             .collect();
-        sql::insert_tasks(tx, request.id, &tasks, now).await?;
-        outcome.event(
-            request.id,
-            EventType::WorkflowStarted,
-            None,
-            Some(serde_json::json!({
-                "workflow": workflow.name(),
-                "package": package.name,
-                "version": version,
-                "origin": request.origin,
-            })),
-        );
-        for task in workflow.tasks() {
-            outcome.event(request.id, EventType::TaskCreated, Some(&task.id), None);
-        }
-        self.active.insert(
-            request.id,
-            Active {
-                workflow: workflow.clone(),
-                input: Arc::new(request.input.clone()),
-                results: vec![None; workflow.tasks().len()],
-            },
-        );
-        Ok(true)
-    }
-
-    async fn finish(
-        &mut self,
-        tx: &mut Conn,
-        finished: &Finished,
-        now: i64,
-        outcome: &mut Outcome,
-    ) -> Result<(), sqlx::Error> {
-        let Some(workflow) = self.workflow_of(tx, finished.execution).await? else {
-            return Ok(());
-        };
-        let execution = finished.execution.to_string();
-        let task = &workflow.tasks()[finished.position];
-        outcome
-            .released
-            .push((finished.execution, finished.position));
-        let attempt = finished.attempt;
-        let claim = ClaimRef {
-            execution: &execution,
-            task: &task.id,
-            host: &self.config.host_id,
-            attempt,
-        };
-        match &finished.outcome {
-            Ok(output) => {
-                let output: Value = serde_json::from_str(output).unwrap_or(Value::Null);
-                let result = context::task_result((*finished.input).clone(), output);
-                let stored = result.to_string();
-                let change = TaskChange {
-                    output: Some(&stored),
-                    completed_at: Some(now),
-                    ..TaskChange::default()
-                };
-                if !sql::release_task(tx, &claim, TaskStatus::Completed, change, now).await? {
-                    tracing::warn!(%execution, task = %task.id, "a result came back for a claim this host no longer holds; dropped");
-                    return Ok(());
-                }
-                if let Some(active) = self.active.get_mut(&finished.execution) {
-                    active.results[finished.position] = Some(Arc::new(result));
-                }
-                outcome.event(
-                    finished.execution,
-                    EventType::TaskCompleted,
-                    Some(&task.id),
-                    Some(serde_json::json!({ "attempt": attempt })),
-                );
-                for &dependant in workflow.dependants(finished.position) {
-                    sql::dependency_done(tx, &execution, &workflow.tasks()[dependant].id, now)
-                        .await?;
-                }
-                self.tasks_ended(tx, finished.execution, &workflow, 1, None, now, outcome)
-                    .await
-            }
-            Err(failure) => {
-                self.fail(tx, finished, &workflow, failure, now, outcome)
-                    .await
-            }
-        }
-    }
-
-    async fn fail(
-        &mut self,
-        tx: &mut Conn,
-        finished: &Finished,
-        workflow: &Arc<Workflow>,
-        failure: &TaskFailure,
-        now: i64,
-        outcome: &mut Outcome,
-    ) -> Result<(), sqlx::Error> {
-        let execution = finished.execution.to_string();
-        let task = &workflow.tasks()[finished.position];
-        let attempt = finished.attempt;
-        let claim = ClaimRef {
-            execution: &execution,
-            task: &task.id,
-            host: &self.config.host_id,
-            attempt,
-        };
-        let message = failure.to_string();
-        let kind = failure_kind(failure);
-        let decision = retry::after_failure(
-            &task.retry,
-            u32::try_from(attempt).unwrap_or(u32::MAX),
-            failure,
-        );
-        if let AfterFailure::RetryIn(delay) = decision {
-            let ready_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-            let change = TaskChange {
-                error: Some(&message),
-                error_kind: Some(kind),
-                ready_at: Some(ready_at),
-                ..TaskChange::default()
-            };
-            if sql::release_task(tx, &claim, TaskStatus::Retrying, change, now).await? {
-                outcome.event(finished.execution, EventType::TaskRetryScheduled, Some(&task.id), Some(serde_json::json!({
-                    "attempt": attempt, "next_attempt": attempt + 1, "delay_ms": delay.as_millis() as u64, "error": message, "error_kind": kind,
-                })));
-                outcome.wake_at(ready_at);
-            }
-            return Ok(());
-        }
-        let cancelled = matches!(failure, TaskFailure::Cancelled);
-        let status = if cancelled {
-            TaskStatus::Cancelled
-        } else {
-            TaskStatus::Failed
-        };
-        let change = TaskChange {
-            error: Some(&message),
-            error_kind: Some(kind),
-            completed_at: Some(now),
-            ..TaskChange::default()
-        };
-        if !sql::release_task(tx, &claim, status, change, now).await? {
-            return Ok(());
-        }
-        let event = if cancelled {
-            EventType::TaskCancelled
-        } else {
-            EventType::TaskFailed
-        };
-        outcome.event(
-            finished.execution,
-            event,
-            Some(&task.id),
-            Some(serde_json::json!({
-                "attempt": attempt, "error": message, "error_kind": kind,
-            })),
-        );
-        let downstream: Vec<&str> = workflow
-            .descendants(finished.position)
-            .into_iter()
-            .map(|i| workflow.tasks()[i].id.as_str())
+        sql::insert_executions(tx, &rows).await?;
+        let tasks: Vec<NewTask<'_>> = starting
+            .iter()
+            .enumerate()
+            .flat_map(|(i, request)| {
+                let id = ids[i].as_str();
+                request
+                    .workflow
+                    .tasks()
+                    .iter()
+                    .enumerate()
+                    .map(move |(position, task)| NewTask {
+                        execution: id,
+                        name: &task.id,
+                        position: position as i64,
+                        dependencies: task.dependencies.len() as i64,
+                        max_attempts: i64::from(task.retry.max_attempts.max(1)),
+                    })
+            })
             .collect();
-        let skip_as = if cancelled {
-            TaskStatus::Cancelled
-        } else {
-            TaskStatus::Skipped
-        };
-        let skipped = sql::end_waiting_tasks(tx, &execution, &downstream, skip_as, now).await?;
-        for name in &skipped {
-            let event = if cancelled {
-                EventType::TaskCancelled
-            } else {
-                EventType::TaskSkipped
-            };
+        sql::insert_tasks(tx, &tasks, now).await?;
+        for (i, request) in starting.iter().enumerate() {
+            let workflow = &request.workflow;
             outcome.event(
-                finished.execution,
-                event,
-                Some(name),
-                Some(serde_json::json!({ "because": task.id })),
+                request.id,
+                EventType::WorkflowStarted,
+                None,
+                Some(serde_json::json!({
+                    "workflow": workflow.name(),
+                    "package": workflow.package().name,
+                    "version": versions[i],
+                    "origin": request.origin,
+                })),
+            );
+            for task in workflow.tasks() {
+                outcome.event(request.id, EventType::TaskCreated, Some(&task.id), None);
+            }
+            self.active.insert(
+                request.id,
+                Active {
+                    workflow: workflow.clone(),
+                    input: Arc::new(request.input.clone()),
+                    results: vec![None; workflow.tasks().len()],
+                },
             );
         }
-        let reason = format!("task `{}` failed: {message}", task.id);
-        let failure = (!cancelled).then_some((task.id.as_str(), reason.as_str()));
-        self.tasks_ended(
-            tx,
-            finished.execution,
-            workflow,
-            1 + skipped.len() as i64,
-            failure,
-            now,
-            outcome,
-        )
-        .await
+        Ok(())
     }
 
-    /// Counts tasks as ended; when none remain, ends the execution.
+    /// Records the outcomes of finished task calls: releases every claim in
+    /// one statement, then counts down dependants and ends executions whose
+    /// last task ended, each in one statement for the whole batch.
+    async fn finish_all(
+        &mut self,
+        tx: &mut Conn,
+        finished: &[&Finished],
+        now: i64,
+        outcome: &mut Outcome,
+    ) -> Result<(), sqlx::Error> {
+        struct Plan<'a> {
+            finished: &'a Finished,
+            workflow: Arc<Workflow>,
+            execution: String,
+            to: TaskStatus,
+            stored: Option<String>,
+            result: Option<Value>,
+            error: Option<String>,
+            kind: Option<&'static str>,
+            ready_at: Option<i64>,
+            delay: Option<Duration>,
+        }
+        let mut plans = Vec::with_capacity(finished.len());
+        for &finished in finished {
+            outcome
+                .released
+                .push((finished.execution, finished.position));
+            let Some(workflow) = self.workflow_of(tx, finished.execution).await? else {
+                continue;
+            };
+            let task = &workflow.tasks()[finished.position];
+            let mut plan = Plan {
+                finished,
+                execution: finished.execution.to_string(),
+                to: TaskStatus::Completed,
+                stored: None,
+                result: None,
+                error: None,
+                kind: None,
+                ready_at: None,
+                delay: None,
+                workflow: workflow.clone(),
+            };
+            match &finished.outcome {
+                Ok(output) => {
+                    let output: Value = serde_json::from_str(output).unwrap_or(Value::Null);
+                    let result = context::task_result((*finished.input).clone(), output);
+                    plan.stored = Some(result.to_string());
+                    plan.result = Some(result);
+                }
+                Err(failure) => {
+                    plan.error = Some(failure.to_string());
+                    plan.kind = Some(failure_kind(failure));
+                    let attempt = u32::try_from(finished.attempt).unwrap_or(u32::MAX);
+                    match retry::after_failure(&task.retry, attempt, failure) {
+                        AfterFailure::RetryIn(delay) => {
+                            plan.to = TaskStatus::Retrying;
+                            plan.ready_at = Some(
+                                now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                            );
+                            plan.delay = Some(delay);
+                        }
+                        AfterFailure::GiveUp if matches!(failure, TaskFailure::Cancelled) => {
+                            plan.to = TaskStatus::Cancelled;
+                        }
+                        AfterFailure::GiveUp => plan.to = TaskStatus::Failed,
+                    }
+                }
+            }
+            plans.push(plan);
+        }
+        let releases: Vec<sql::Release<'_>> = plans
+            .iter()
+            .map(|plan| sql::Release {
+                execution: &plan.execution,
+                task: &plan.workflow.tasks()[plan.finished.position].id,
+                attempt: plan.finished.attempt,
+                to: plan.to,
+                change: TaskChange {
+                    output: plan.stored.as_deref(),
+                    error: plan.error.as_deref(),
+                    error_kind: plan.kind,
+                    ready_at: plan.ready_at,
+                    completed_at: (plan.to != TaskStatus::Retrying).then_some(now),
+                },
+            })
+            .collect();
+        let released: std::collections::HashSet<(String, String)> =
+            sql::release_tasks(tx, &self.config.host_id, &releases, now)
+                .await?
+                .into_iter()
+                .collect();
+        drop(releases);
+
+        let mut dependencies: HashMap<(String, String), i64> = HashMap::new();
+        let mut ended: Vec<sql::Ended> = Vec::new();
+        let end_of = |ended: &mut Vec<sql::Ended>,
+                      execution: &str,
+                      count: i64,
+                      failure: Option<(String, String)>| {
+            let at = match ended.iter().position(|e| e.execution == execution) {
+                Some(at) => at,
+                None => {
+                    ended.push(sql::Ended {
+                        execution: execution.to_owned(),
+                        count: 0,
+                        failed_task: None,
+                        error: None,
+                    });
+                    ended.len() - 1
+                }
+            };
+            ended[at].count += count;
+            if let Some((task, error)) = failure
+                && ended[at].failed_task.is_none()
+            {
+                ended[at].failed_task = Some(task);
+                ended[at].error = Some(error);
+            }
+        };
+        for plan in plans {
+            let workflow = &plan.workflow;
+            let position = plan.finished.position;
+            let task = &workflow.tasks()[position];
+            if !released.contains(&(plan.execution.clone(), task.id.clone())) {
+                tracing::warn!(execution = %plan.execution, task = %task.id,
+                    "a result came back for a claim this host no longer holds; dropped");
+                continue;
+            }
+            let execution = plan.finished.execution;
+            let attempt = plan.finished.attempt;
+            match plan.to {
+                TaskStatus::Completed => {
+                    if let (Some(active), Some(result)) =
+                        (self.active.get_mut(&execution), plan.result)
+                    {
+                        active.results[position] = Some(Arc::new(result));
+                    }
+                    outcome.event(
+                        execution,
+                        EventType::TaskCompleted,
+                        Some(&task.id),
+                        Some(serde_json::json!({ "attempt": attempt })),
+                    );
+                    for &dependant in workflow.dependants(position) {
+                        *dependencies
+                            .entry((
+                                plan.execution.clone(),
+                                workflow.tasks()[dependant].id.clone(),
+                            ))
+                            .or_default() += 1;
+                    }
+                    end_of(&mut ended, &plan.execution, 1, None);
+                }
+                TaskStatus::Retrying => {
+                    let delay = plan.delay.unwrap_or_default();
+                    outcome.event(execution, EventType::TaskRetryScheduled, Some(&task.id), Some(serde_json::json!({
+                        "attempt": attempt, "next_attempt": attempt + 1, "delay_ms": delay.as_millis() as u64,
+                        "error": plan.error, "error_kind": plan.kind,
+                    })));
+                    if let Some(at) = plan.ready_at {
+                        outcome.wake_at(at);
+                    }
+                }
+                _ => {
+                    let cancelled = plan.to == TaskStatus::Cancelled;
+                    let event = if cancelled {
+                        EventType::TaskCancelled
+                    } else {
+                        EventType::TaskFailed
+                    };
+                    let message = plan.error.clone().unwrap_or_default();
+                    outcome.event(
+                        execution,
+                        event,
+                        Some(&task.id),
+                        Some(serde_json::json!({
+                            "attempt": attempt, "error": message, "error_kind": plan.kind,
+                        })),
+                    );
+                    let downstream: Vec<&str> = workflow
+                        .descendants(position)
+                        .into_iter()
+                        .map(|i| workflow.tasks()[i].id.as_str())
+                        .collect();
+                    let skip_as = if cancelled {
+                        TaskStatus::Cancelled
+                    } else {
+                        TaskStatus::Skipped
+                    };
+                    let skipped =
+                        sql::end_waiting_tasks(tx, &plan.execution, &downstream, skip_as, now)
+                            .await?;
+                    for name in &skipped {
+                        let event = if cancelled {
+                            EventType::TaskCancelled
+                        } else {
+                            EventType::TaskSkipped
+                        };
+                        outcome.event(
+                            execution,
+                            event,
+                            Some(name),
+                            Some(serde_json::json!({ "because": task.id })),
+                        );
+                    }
+                    let failure = (!cancelled).then(|| {
+                        (
+                            task.id.clone(),
+                            format!("task `{}` failed: {message}", task.id),
+                        )
+                    });
+                    end_of(
+                        &mut ended,
+                        &plan.execution,
+                        1 + skipped.len() as i64,
+                        failure,
+                    );
+                }
+            }
+        }
+        let dependencies: Vec<(String, String, i64)> = dependencies
+            .into_iter()
+            .map(|((e, t), n)| (e, t, n))
+            .collect();
+        sql::dependencies_done(tx, &dependencies, now).await?;
+        for remaining in sql::executions_ended(tx, &ended, now).await? {
+            if remaining.tasks_remaining > 0 {
+                continue;
+            }
+            let Ok(execution) = remaining.execution.parse::<ExecutionId>() else {
+                continue;
+            };
+            if let Some(workflow) = self.workflow_of(tx, execution).await? {
+                self.finalize(
+                    tx,
+                    execution,
+                    &workflow,
+                    remaining.failed_task,
+                    remaining.error,
+                    now,
+                    outcome,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends an execution whose every task ended: completed with the merged
+    /// results of its final tasks, or failed with the first failure.
     #[allow(clippy::too_many_arguments)]
-    async fn tasks_ended(
+    async fn finalize(
         &mut self,
         tx: &mut Conn,
         execution: ExecutionId,
         workflow: &Arc<Workflow>,
-        count: i64,
-        failure: Option<(&str, &str)>,
+        failed_task: Option<String>,
+        error: Option<String>,
         now: i64,
         outcome: &mut Outcome,
     ) -> Result<(), sqlx::Error> {
         let id = execution.to_string();
-        let (remaining, failed_task, error) =
-            sql::tasks_ended(tx, &id, count, failure, now).await?;
-        if remaining > 0 {
-            return Ok(());
-        }
         let (status, final_context, event) = match &failed_task {
             Some(_) => (ExecutionStatus::Failed, None, EventType::WorkflowFailed),
             None => {
@@ -760,10 +868,13 @@ impl Writer {
                 None => counts.push((event.execution, 1)),
             }
         }
+        let counted: Vec<(String, i64)> =
+            counts.iter().map(|(id, n)| (id.to_string(), *n)).collect();
         let mut next: HashMap<ExecutionId, i64> = HashMap::with_capacity(counts.len());
-        for (execution, count) in counts {
-            let first = sql::reserve_sequence(tx, &execution.to_string(), count).await?;
-            next.insert(execution, first);
+        for (execution, first) in sql::reserve_sequences(tx, &counted).await? {
+            if let Ok(execution) = execution.parse() {
+                next.insert(execution, first);
+            }
         }
         let ids: HashMap<ExecutionId, String> =
             next.keys().map(|id| (*id, id.to_string())).collect();

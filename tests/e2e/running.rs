@@ -222,3 +222,130 @@ fn a_run_killed_mid_task_is_resumed_without_rerunning_completed_tasks() {
             .any(|e| e["event_type"] == "task_lease_expired" && e["task_name"] == "transform")
     );
 }
+
+/// The PostgreSQL the tests may use, or None (with a message) outside CI.
+fn postgres() -> Option<String> {
+    let url = std::env::var("CLOACINA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    match runtime.block_on(sqlx::PgPool::connect(&url)) {
+        Ok(_) => Some(url),
+        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("PostgreSQL at {url} is unreachable under CI=true: {error}")
+        }
+        Err(error) => {
+            eprintln!("SKIPPED: PostgreSQL at {url} is unreachable ({error})");
+            None
+        }
+    }
+}
+
+fn drop_schema(url: &str, schema: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async {
+        if let Ok(pool) = sqlx::PgPool::connect(url).await {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .execute(&pool)
+                .await;
+        }
+    });
+}
+
+#[test]
+fn two_host_processes_share_one_postgresql_and_run_each_task_once() {
+    let Some(url) = postgres() else { return };
+    let dir = scratch();
+    let file = pack(dir.path(), "fan-out", "native");
+    let tenant = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let common = [
+        "--trusted-key",
+        "keys/author.pub",
+        "--database-url",
+        &url,
+        "--tenant",
+        &tenant,
+        "--max-concurrent-tasks",
+        "1",
+    ];
+
+    // Host A starts the execution; every task takes 400 ms.
+    let mut first = Command::new(cloacinactl_path())
+        .args([
+            "--json",
+            "run",
+            &file,
+            "--context",
+            r#"{"work_ms": 400, "base": 2}"#,
+        ])
+        .args(common)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawns");
+    // Find the execution in the database as soon as it exists.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let execution: String = runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.expect("connects");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found: Result<Option<String>, _> =
+                sqlx::query_scalar(&format!("SELECT id FROM \"{tenant}\".executions LIMIT 1"))
+                    .fetch_optional(&pool)
+                    .await;
+            if let Ok(Some(id)) = found {
+                break id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host A never started its execution"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    // Host B joins the same execution.
+    let second = cloacinactl(
+        dir.path(),
+        &[
+            &["--json", "run", &file, "--resume", &execution][..],
+            &common[..],
+        ]
+        .concat(),
+    )
+    .success()
+    .json();
+    let first = first.wait_with_output().expect("host A ends");
+    assert!(first.status.success(), "host A failed");
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    drop_schema(&url, &tenant);
+
+    for report in [&first, &second] {
+        assert_eq!(report["status"], "completed", "{report}");
+        assert_eq!(report["final_context"]["sum"], 2 * (2 + 3 + 5));
+    }
+    let events = first["events"].as_array().expect("events");
+    let mut hosts = std::collections::BTreeSet::new();
+    for task in ["split", "worker_a", "worker_b", "worker_c", "gather"] {
+        let starts: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["event_type"] == "task_started" && e["task_name"] == task)
+            .collect();
+        assert_eq!(starts.len(), 1, "{task} ran once: {events:?}");
+        hosts.insert(
+            starts[0]["event_data"]["host"]
+                .as_str()
+                .expect("host")
+                .to_owned(),
+        );
+    }
+    assert_eq!(hosts.len(), 2, "both host processes ran tasks");
+}

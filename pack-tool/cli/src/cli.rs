@@ -112,8 +112,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL", env = "CLOACINA_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// The tenant whose database (SQLite file or PostgreSQL schema) to run in.
+    #[arg(long, default_value = "public")]
+    pub tenant: String,
+
+    /// Tasks this process runs at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_concurrent_tasks: usize,
+
     /// Wait for this execution (of an earlier, interrupted run on the same
-    /// --database-url) instead of starting one.
+    /// --database-url, or one another host is running there) instead of
+    /// starting one. This process helps run it.
     #[arg(long, value_name = "EXECUTION_ID", requires = "database_url")]
     pub resume: Option<String>,
 

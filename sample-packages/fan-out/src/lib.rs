@@ -7,33 +7,49 @@ fn base(ctx: &Context) -> i64 {
     ctx.get("base").and_then(|b| b.as_i64()).unwrap_or(1)
 }
 
+/// On a native host, `work_ms` in the context makes every task take that
+/// long (the test of two hosts sharing one database uses it).
+fn work(ctx: &Context) {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(ms) = ctx.get("work_ms").and_then(|ms| ms.as_u64()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    #[cfg(target_arch = "wasm32")]
+    let _ = ctx;
+}
+
 /// Choose the base every worker multiplies.
 #[task]
 fn split(ctx: &Context) -> TaskResult {
+    work(ctx);
     Ok(json!({ "base": base(ctx) }))
 }
 
 /// Multiply by two.
 #[task(dependencies = [split])]
 fn worker_a(ctx: &Context) -> TaskResult {
+    work(ctx);
     Ok(json!({ "a": base(ctx) * 2 }))
 }
 
 /// Multiply by three.
 #[task(dependencies = [split])]
 fn worker_b(ctx: &Context) -> TaskResult {
+    work(ctx);
     Ok(json!({ "b": base(ctx) * 3 }))
 }
 
 /// Multiply by five.
 #[task(dependencies = [split])]
 fn worker_c(ctx: &Context) -> TaskResult {
+    work(ctx);
     Ok(json!({ "c": base(ctx) * 5 }))
 }
 
 /// Add up what the workers made.
 #[task(dependencies = [worker_a, worker_b, worker_c])]
 fn gather(ctx: &Context) -> TaskResult {
+    work(ctx);
     let sum: i64 = ["a", "b", "c"]
         .iter()
         .filter_map(|key| ctx.get(key).and_then(|v| v.as_i64()))

@@ -12,7 +12,7 @@ use cloacina_loader::{Plugin, check_declaration};
 use cloacina_package::{SignaturePolicy, VerifiedPackage};
 use cloacina_runtime::{
     Event, ExecutionId, ExecutionResult, ExecutionStatus, PackageRef, Runner, RunnerConfig,
-    RuntimeError, parse_context,
+    RuntimeError, TenantId, parse_context,
 };
 use serde::Serialize;
 
@@ -53,14 +53,27 @@ pub fn run(args: RunArgs, json: bool) -> Result<(), Failure> {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", scratch.path().join("run.db").display()),
     };
+    let tenant = TenantId::new(args.tenant.as_str())
+        .context("--tenant")
+        .classify(FailureKind::Usage)?;
+    let config = RunnerConfig {
+        tenant,
+        max_concurrent_tasks: args.max_concurrent_tasks.max(1),
+        ..RunnerConfig::default()
+    };
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcome = tokio.block_on(execute(
-        &verified, plugin, &url, &workflow, context, resume, json, kind,
-    ));
+    let plan = RunPlan {
+        workflow,
+        context,
+        resume,
+        json,
+        artifact: kind,
+    };
+    let outcome = tokio.block_on(execute(&verified, plugin, &url, config, plan));
     drop(tokio);
     outcome
 }
@@ -155,39 +168,44 @@ struct RunReport<'a> {
     events: &'a [Event],
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What to run and how to show it.
+struct RunPlan {
+    workflow: String,
+    context: serde_json::Value,
+    resume: Option<ExecutionId>,
+    json: bool,
+    artifact: &'static str,
+}
+
 async fn execute(
     package: &VerifiedPackage,
     plugin: Arc<dyn Plugin>,
     url: &str,
-    workflow: &str,
-    context: serde_json::Value,
-    resume: Option<ExecutionId>,
-    json: bool,
-    kind: &'static str,
+    config: RunnerConfig,
+    plan: RunPlan,
 ) -> Result<(), Failure> {
-    let runner = Runner::with_config(url, RunnerConfig::default())
+    let runner = Runner::with_config(url, config)
         .await
         .context("cannot open the database")?;
-    let outcome = drive(
-        &runner, package, plugin, workflow, context, resume, json, kind,
-    )
-    .await;
+    let outcome = drive(&runner, package, plugin, plan).await;
     runner.shutdown().await;
     outcome
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn drive(
     runner: &Runner,
     package: &VerifiedPackage,
     plugin: Arc<dyn Plugin>,
-    workflow: &str,
-    context: serde_json::Value,
-    resume: Option<ExecutionId>,
-    json: bool,
-    kind: &'static str,
+    plan: RunPlan,
 ) -> Result<(), Failure> {
+    let RunPlan {
+        workflow,
+        context,
+        resume,
+        json,
+        artifact: kind,
+    } = plan;
+    let workflow = workflow.as_str();
     let info = package.manifest().package();
     let package_ref = PackageRef {
         name: info.name.to_string(),
@@ -222,37 +240,21 @@ async fn drive(
             info.version
         );
     }
-    // Print what was committed before we subscribed, then follow live.
+    // Print what is committed, from a cursor: woken by this host's live
+    // events, and every 200 ms for what other hosts commit.
     let mut seen = 0;
-    let mut events = Vec::new();
-    for event in runner.events(id, 0).await.map_err(runtime_failure)? {
-        seen = event.sequence_num;
-        show(&event, json, &mut events);
-    }
-    let terminal = events.iter().any(|e: &Event| e.event_type.is_terminal());
-    if !terminal {
-        loop {
-            match live.recv().await {
-                Ok(event) if event.execution_id == id && event.sequence_num > seen => {
-                    seen = event.sequence_num;
-                    let end = event.event_type.is_terminal();
-                    show(&event, json, &mut events);
-                    if end {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    for event in runner.events(id, seen).await.map_err(runtime_failure)? {
-                        seen = event.sequence_num;
-                        show(&event, json, &mut events);
-                    }
-                    if events.iter().any(|e| e.event_type.is_terminal()) {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
+    let mut events: Vec<Event> = Vec::new();
+    loop {
+        for event in runner.events(id, seen).await.map_err(runtime_failure)? {
+            seen = event.sequence_num;
+            show(&event, json, &mut events);
+        }
+        if events.iter().any(|e| e.event_type.is_terminal()) {
+            break;
+        }
+        tokio::select! {
+            _ = live.recv() => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
         }
     }
     let result = runner.wait(id).await.map_err(runtime_failure)?;

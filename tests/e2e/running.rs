@@ -275,7 +275,7 @@ fn two_host_processes_share_one_postgresql_and_run_each_task_once() {
     ];
 
     // Host A starts the execution; every task takes 400 ms.
-    let mut first = Command::new(cloacinactl_path())
+    let first = Command::new(cloacinactl_path())
         .args([
             "--json",
             "run",

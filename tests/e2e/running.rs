@@ -223,15 +223,19 @@ fn a_run_killed_mid_task_is_resumed_without_rerunning_completed_tasks() {
     );
 }
 
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+        .block_on(future)
+}
+
 /// The PostgreSQL the tests may use, or None (with a message) outside CI.
 fn postgres() -> Option<String> {
     let url = std::env::var("CLOACINA_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    match runtime.block_on(sqlx::PgPool::connect(&url)) {
+    match block_on(sqlx::PgPool::connect(&url)) {
         Ok(_) => Some(url),
         Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
             panic!("PostgreSQL at {url} is unreachable under CI=true: {error}")
@@ -244,11 +248,7 @@ fn postgres() -> Option<String> {
 }
 
 fn drop_schema(url: &str, schema: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    runtime.block_on(async {
+    block_on(async {
         if let Ok(pool) = sqlx::PgPool::connect(url).await {
             let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                 .execute(&pool)
@@ -290,11 +290,7 @@ fn two_host_processes_share_one_postgresql_and_run_each_task_once() {
         .spawn()
         .expect("spawns");
     // Find the execution in the database as soon as it exists.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    let execution: String = runtime.block_on(async {
+    let execution: String = block_on(async {
         let pool = sqlx::PgPool::connect(&url).await.expect("connects");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

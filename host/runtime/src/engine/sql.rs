@@ -37,30 +37,12 @@ pub(crate) async fn insert_tasks(
     tasks: &[NewTask<'_>],
     now: i64,
 ) -> SqlResult<()> {
-    const COLUMNS: usize = 8;
     for chunk in tasks.chunks(SET_CHUNK) {
-        let mut sql = String::from(
+        let sql = format!(
             "INSERT INTO task_executions (execution_id, task_name, position, status, remaining_deps,
-                max_attempts, ready_at, created_at, updated_at) VALUES ",
+                max_attempts, ready_at, created_at, updated_at) VALUES {}",
+            placeholder_rows(chunk.len(), 9, 1)
         );
-        for row in 0..chunk.len() {
-            let p = row * COLUMNS + 1;
-            if row > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                p,
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 7
-            ));
-        }
         let mut query = sqlx::query(&sql);
         for task in chunk {
             let root = task.dependencies == 0;
@@ -79,6 +61,7 @@ pub(crate) async fn insert_tasks(
                 .bind(task.dependencies)
                 .bind(task.max_attempts)
                 .bind(root.then_some(now))
+                .bind(now)
                 .bind(now);
         }
         query.execute(&mut *conn).await?;
@@ -288,26 +271,11 @@ pub(crate) struct EventRow<'a> {
 }
 
 pub(crate) async fn insert_events(conn: &mut Conn, events: &[EventRow<'_>]) -> SqlResult<()> {
-    const COLUMNS: usize = 6;
     for chunk in events.chunks(SET_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO execution_events (execution_id, sequence_num, event_type, task_name, event_data, created_at) VALUES ",
+        let sql = format!(
+            "INSERT INTO execution_events (execution_id, sequence_num, event_type, task_name, event_data, created_at) VALUES {}",
+            placeholder_rows(chunk.len(), 6, 1)
         );
-        for row in 0..chunk.len() {
-            let p = row * COLUMNS;
-            if row > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6
-            ));
-        }
         let mut query = sqlx::query(&sql);
         for event in chunk {
             query = query
@@ -432,6 +400,17 @@ pub(crate) async fn take_trigger_key(
     Ok(done.rows_affected() == 1)
 }
 
+/// `($1, $2), ($3, $4)`: `rows` rows of `columns` numbered placeholders,
+/// the first numbered `first_param`.
+fn placeholder_rows(rows: usize, columns: usize, first_param: usize) -> String {
+    let row = |r: usize| {
+        let first = first_param + r * columns;
+        let params: Vec<String> = (first..first + columns).map(|p| format!("${p}")).collect();
+        format!("({})", params.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// `(VALUES ($a, $b), ($c, $d))` wrapped so both dialects name the
 /// columns: `SELECT column1 AS x, ... FROM (VALUES ...) AS vals`.
 fn values_table(columns: &[&str], rows: usize, first_param: usize) -> String {
@@ -443,21 +422,7 @@ fn values_table(columns: &[&str], rows: usize, first_param: usize) -> String {
         sql.push_str(&format!("column{} AS {column}", i + 1));
     }
     sql.push_str(" FROM (VALUES ");
-    let mut param = first_param;
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns.len() {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${param}"));
-            param += 1;
-        }
-        sql.push(')');
-    }
+    sql.push_str(&placeholder_rows(rows, columns.len(), first_param));
     sql.push_str(") AS vals)");
     sql
 }
@@ -653,30 +618,12 @@ pub(crate) async fn insert_executions(
     conn: &mut Conn,
     executions: &[NewExecution<'_>],
 ) -> SqlResult<()> {
-    const COLUMNS: usize = 8;
     for chunk in executions.chunks(SET_CHUNK) {
-        let mut sql = String::from(
+        let sql = format!(
             "INSERT INTO executions (id, workflow_name, package_name, package_version, origin, status,
-                input_context, tasks_remaining, created_at, updated_at) VALUES ",
+                input_context, tasks_remaining, created_at, updated_at) VALUES {}",
+            placeholder_rows(chunk.len(), 10, 1)
         );
-        for row in 0..chunk.len() {
-            let p = row * COLUMNS + 1;
-            if row > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, 'running', ${}, ${}, ${}, ${})",
-                p,
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 7
-            ));
-        }
         let mut query = sqlx::query(&sql);
         for e in chunk {
             query = query
@@ -685,8 +632,10 @@ pub(crate) async fn insert_executions(
                 .bind(e.package_name)
                 .bind(e.package_version)
                 .bind(e.origin)
+                .bind(ExecutionStatus::Running.as_str())
                 .bind(e.input)
                 .bind(e.tasks)
+                .bind(e.now)
                 .bind(e.now);
         }
         query.execute(&mut *conn).await?;

@@ -7,7 +7,6 @@ use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{RetryPolicy, TaskDeclaration};
 use cloacina_runtime::{FunctionPlugin, PackageRef, Runner, RunnerConfig, TenantId, Workflow};
 use sqlx::ConnectOptions;
-use sqlx::Executor;
 
 pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -88,31 +87,28 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if self.postgres {
-            let url = self.url.clone();
-            let schema = self.tenant.to_string();
-            // Best effort: a fresh runtime, since the test's may be gone.
+            let (url, schema) = (self.url.clone(), self.tenant.to_string());
+            // Best effort, on a runtime of its own: the test's may be gone.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                else {
-                    return;
-                };
-                rt.block_on(async {
-                    if let Ok(mut c) =
-                        sqlx::postgres::PgConnectOptions::from_url(&url.parse().expect("url"))
-                            .expect("options")
-                            .connect()
-                            .await
-                    {
-                        let _ = c
-                            .execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-                            .await;
-                    }
-                });
+                {
+                    rt.block_on(drop_schema(&url, &schema));
+                }
             })
             .join();
         }
+    }
+}
+
+/// Drops a tenant's PostgreSQL schema (best effort).
+pub async fn drop_schema(url: &str, schema: &str) {
+    if let Ok(pool) = sqlx::PgPool::connect(url).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&pool)
+            .await;
+        pool.close().await;
     }
 }
 

@@ -58,19 +58,6 @@ async fn two_tenants(db: TestDb) {
     first.shutdown().await;
     acme.shutdown().await;
     if db.postgres {
-        drop_schema(&db.url, acme_tenant.as_str()).await;
-    }
-}
-
-async fn drop_schema(url: &str, schema: &str) {
-    use sqlx::{ConnectOptions, Executor};
-    if let Ok(mut c) = sqlx::postgres::PgConnectOptions::from_url(&url.parse().expect("url"))
-        .expect("options")
-        .connect()
-        .await
-    {
-        let _ = c
-            .execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-            .await;
+        crate::support::drop_schema(&db.url, acme_tenant.as_str()).await;
     }
 }

@@ -19,6 +19,7 @@ pub mod context;
 pub mod database;
 mod engine;
 mod error;
+mod follow;
 mod function_plugin;
 mod model;
 mod queries;
@@ -29,7 +30,9 @@ mod tenant;
 pub mod workflow;
 
 pub use database::{Database, DatabaseUrl, Dialect};
+pub use engine::EngineStats;
 pub use error::{RegistrationError, RuntimeError};
+pub use follow::EventFollower;
 pub use function_plugin::FunctionPlugin;
 pub use model::{
     Event, EventType, ExecutionId, ExecutionResult, ExecutionStatus, TaskRecord, TaskStatus,

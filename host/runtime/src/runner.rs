@@ -22,7 +22,10 @@ use tokio::task::JoinHandle;
 
 use crate::completions::Completions;
 use crate::database::{Database, DatabaseUrl, Dialect};
-use crate::engine::{self, Command, StartGuard, StartRequest, Writer, WriterConfig};
+use crate::engine::{
+    self, Command, EngineStats, Outlets, StartGuard, StartRequest, Writer, WriterConfig,
+};
+use crate::follow::EventFollower;
 use crate::model::{Event, ExecutionId, ExecutionResult, ExecutionStatus, TaskRecord};
 use crate::schedule::{CronSchedule, Scheduler, Trigger};
 use crate::workflow::{PackageRef, Workflow, WorkflowRegistry};
@@ -70,6 +73,7 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     events: broadcast::Sender<Arc<Event>>,
     completions: Arc<Completions>,
+    stats: Arc<EngineStats>,
     scheduler: Scheduler,
     background: Mutex<Vec<JoinHandle<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -92,6 +96,7 @@ impl Runner {
         let (commands, receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
         let completions = Arc::new(Completions::default());
+        let stats = Arc::new(EngineStats::default());
         let writer = Writer::new(
             db.clone(),
             WriterConfig {
@@ -102,8 +107,11 @@ impl Runner {
             registry.clone(),
             receiver,
             commands.clone(),
-            events.clone(),
-            completions.clone(),
+            Outlets {
+                events: events.clone(),
+                completions: completions.clone(),
+                stats: stats.clone(),
+            },
         );
         // What a previous process left running: on SQLite nobody else can
         // hold it; on PostgreSQL only expired leases are taken back.
@@ -136,6 +144,7 @@ impl Runner {
                 commands,
                 events,
                 completions,
+                stats,
                 scheduler,
                 background: Mutex::new(background),
                 writer: Mutex::new(Some(writer)),
@@ -150,6 +159,11 @@ impl Runner {
     /// This process's host id (its lease in the `hosts` table).
     pub fn host_id(&self) -> &str {
         &self.inner.host_id
+    }
+
+    /// The engine's counters (transactions committed, commands applied).
+    pub fn stats(&self) -> &EngineStats {
+        &self.inner.stats
     }
 
     pub fn database(&self) -> &Database {
@@ -299,6 +313,12 @@ impl Runner {
     /// The execution's committed events after sequence number `after`.
     pub async fn events(&self, id: ExecutionId, after: i64) -> Result<Vec<Event>, RuntimeError> {
         queries::events(&self.inner.db, id, after).await
+    }
+
+    /// Follows an execution's events after sequence number `after` (0:
+    /// from the start) until its end, whichever host commits them.
+    pub fn follow(&self, id: ExecutionId, after: i64) -> EventFollower {
+        EventFollower::new(self.clone(), id, after)
     }
 
     /// Every event this host commits, as it commits it. Subscribe, then

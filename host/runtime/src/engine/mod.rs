@@ -34,7 +34,8 @@ use crate::workflow::Workflow;
 
 pub(crate) use lease::spawn_lease_keeper;
 pub(crate) use notify::spawn_listener;
-pub(crate) use writer::{Writer, WriterConfig};
+pub use writer::EngineStats;
+pub(crate) use writer::{Outlets, Writer, WriterConfig};
 
 /// What the writer is asked to do.
 pub(crate) enum Command {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cloacina_loader::{CallControl, TaskFailure};
@@ -29,6 +30,32 @@ const MAX_BATCH: usize = 512;
 /// retries, tasks a dead host left): the safety net, not the hot path.
 const RESYNC: Duration = Duration::from_secs(2);
 
+/// Where the writer announces what it committed.
+pub(crate) struct Outlets {
+    pub events: broadcast::Sender<Arc<Event>>,
+    pub completions: Arc<Completions>,
+    pub stats: Arc<EngineStats>,
+}
+
+/// Counters of the writer's work, for benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    transactions: AtomicU64,
+    commands: AtomicU64,
+}
+
+impl EngineStats {
+    /// Transactions the writer committed.
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Commands (starts, finished tasks, cancels...) those applied.
+    pub fn commands(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct WriterConfig {
     pub host_id: String,
@@ -50,8 +77,7 @@ pub(crate) struct Writer {
     registry: Arc<WorkflowRegistry>,
     commands: mpsc::UnboundedReceiver<Command>,
     to_self: mpsc::UnboundedSender<Command>,
-    events: broadcast::Sender<Arc<Event>>,
-    completions: Arc<Completions>,
+    outlets: Outlets,
     running: HashMap<(ExecutionId, usize), CallControl>,
     active: HashMap<ExecutionId, Active>,
     next_wake: Option<Instant>,
@@ -109,8 +135,7 @@ impl Writer {
         registry: Arc<WorkflowRegistry>,
         commands: mpsc::UnboundedReceiver<Command>,
         to_self: mpsc::UnboundedSender<Command>,
-        events: broadcast::Sender<Arc<Event>>,
-        completions: Arc<Completions>,
+        outlets: Outlets,
     ) -> Self {
         Writer {
             db,
@@ -118,8 +143,7 @@ impl Writer {
             registry,
             commands,
             to_self,
-            events,
-            completions,
+            outlets,
             running: HashMap::new(),
             active: HashMap::new(),
             next_wake: Some(Instant::now()),
@@ -287,6 +311,14 @@ impl Writer {
                 .await?;
         }
         tx.commit().await?;
+        self.outlets
+            .stats
+            .transactions
+            .fetch_add(1, Ordering::Relaxed);
+        self.outlets
+            .stats
+            .commands
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(outcome)
     }
 
@@ -918,7 +950,7 @@ impl Writer {
             }
         }
         for (event, seq) in outcome.events.into_iter().zip(outcome.sequences) {
-            let _ = self.events.send(Arc::new(Event {
+            let _ = self.outlets.events.send(Arc::new(Event {
                 execution_id: event.execution,
                 sequence_num: seq,
                 event_type: event.event_type,
@@ -951,7 +983,7 @@ impl Writer {
         for execution in &outcome.ended {
             self.active.remove(execution);
         }
-        self.completions.complete(&outcome.ended);
+        self.outlets.completions.complete(&outcome.ended);
         for assignment in outcome.assignments {
             self.running.insert(
                 (assignment.execution, assignment.position),

@@ -11,6 +11,48 @@ on_both_databases! {
     events_are_read_back_from_a_cursor_and_seen_live => cursor_and_live;
 }
 
+/// A follower on one host sees, live and in order, the events another host
+/// commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_sees_another_hosts_events() {
+    let Some(db) = crate::support::TestDb::postgres().await else {
+        return;
+    };
+    let worker = db.runner().await;
+    let watcher = db
+        .runner_with(cloacina_runtime::RunnerConfig {
+            max_concurrent_tasks: 1,
+            ..db.config()
+        })
+        .await;
+    let slow = || {
+        FunctionPlugin::new().task("slow", |_, _| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            Ok(json!({"done": true}))
+        })
+    };
+    worker
+        .register_workflow(workflow("slow", vec![task("slow", &[])], slow()))
+        .expect("registered");
+    watcher
+        .register_workflow(workflow("slow", vec![task("slow", &[])], slow()))
+        .expect("registered");
+    let id = worker
+        .execute_async("slow", json!({}))
+        .await
+        .expect("starts");
+    let mut follower = watcher.follow(id, 0);
+    let mut types = Vec::new();
+    while let Some(event) = follower.next().await.expect("follows") {
+        types.push(event.event_type);
+    }
+    assert_eq!(types.first(), Some(&EventType::WorkflowStarted));
+    assert_eq!(types.last(), Some(&EventType::WorkflowCompleted));
+    assert_eq!(types.len(), 5);
+    worker.shutdown().await;
+    watcher.shutdown().await;
+}
+
 async fn cursor_and_live(db: TestDb) {
     let runner = db.runner().await;
     let plugin = FunctionPlugin::new()
@@ -68,6 +110,13 @@ async fn cursor_and_live(db: TestDb) {
             .expect("events")
             .is_empty()
     );
+    // A follower from a cursor sees the same, and stops at the end.
+    let mut follower = runner.follow(id, 5);
+    let mut followed = Vec::new();
+    while let Some(event) = follower.next().await.expect("follows") {
+        followed.push(key(&event));
+    }
+    assert_eq!(followed, stored.iter().skip(5).map(key).collect::<Vec<_>>());
     let tasks: HashSet<_> = stored.iter().filter_map(|e| e.task_name.clone()).collect();
     assert_eq!(tasks, HashSet::from(["a".to_owned(), "b".to_owned()]));
     runner.shutdown().await;

@@ -216,7 +216,6 @@ async fn drive(
         .await
         .context("cannot register the package's workflows")
         .classify(FailureKind::Load)?;
-    let mut live = runner.subscribe();
     let id = match resume {
         Some(id) => id,
         None => runner
@@ -240,22 +239,11 @@ async fn drive(
             info.version
         );
     }
-    // Print what is committed, from a cursor: woken by this host's live
-    // events, and every 200 ms for what other hosts commit.
-    let mut seen = 0;
+    // Every event as it commits, on this host or another.
     let mut events: Vec<Event> = Vec::new();
-    loop {
-        for event in runner.events(id, seen).await.map_err(runtime_failure)? {
-            seen = event.sequence_num;
-            show(&event, json, &mut events);
-        }
-        if events.iter().any(|e| e.event_type.is_terminal()) {
-            break;
-        }
-        tokio::select! {
-            _ = live.recv() => {}
-            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
-        }
+    let mut follower = runner.follow(id, 0);
+    while let Some(event) = follower.next().await.map_err(runtime_failure)? {
+        show(&event, json, &mut events);
     }
     let result = runner.wait(id).await.map_err(runtime_failure)?;
     if json {

@@ -128,6 +128,29 @@ fn failing_and_retrying_workflows_report_their_outcome() {
         "the failing task is named:\n{failed}"
     );
     assert!(failed.stdout.contains("task_failed"), "{failed}");
+
+    // A task past its timeout is stopped: cooperatively in the native
+    // library, by epoch interruption in the WebAssembly sandbox.
+    let timeout = pack(dir.path(), "timeout", "all");
+    for prefer in ["native", "wasm"] {
+        let started = Instant::now();
+        cloacinactl(
+            dir.path(),
+            &[
+                "run",
+                &timeout,
+                "--prefer",
+                prefer,
+                "--trusted-key",
+                "keys/author.pub",
+            ],
+        )
+        .failure(7, "timed out after 200 ms");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{prefer}: stopped at its deadline"
+        );
+    }
 }
 
 #[test]

@@ -156,11 +156,25 @@ fn failing_and_retrying_workflows_report_their_outcome() {
 #[test]
 fn a_run_killed_mid_task_is_resumed_without_rerunning_completed_tasks() {
     let dir = scratch();
-    let file = pack(dir.path(), "etl", "native");
     let database = format!(
         "sqlite://{}",
         dir.path().join("state/cloacina.db").display()
     );
+    killed_and_resumed(dir, &database, &[]);
+}
+
+#[test]
+fn a_run_killed_mid_task_on_postgresql_is_taken_over_once_its_lease_expires() {
+    let Some(url) = postgres() else { return };
+    let tenant = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    killed_and_resumed(scratch(), &url, &["--tenant", &tenant, "--lease-ttl", "1"]);
+    drop_schema(&url, &tenant);
+}
+
+/// Runs the ETL sample, kills the process with SIGKILL while `transform`
+/// runs, and resumes the execution from another process.
+fn killed_and_resumed(dir: tempfile::TempDir, database: &str, extra: &[&str]) {
+    let file = pack(dir.path(), "etl", "native");
     let marker = dir.path().join("paused");
     let context = serde_json::json!({ "pause_marker": marker }).to_string();
 
@@ -172,10 +186,11 @@ fn a_run_killed_mid_task_is_resumed_without_rerunning_completed_tasks() {
             "--trusted-key",
             "keys/author.pub",
             "--database-url",
-            &database,
+            database,
             "--context",
             &context,
         ])
+        .args(extra)
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -203,22 +218,19 @@ fn a_run_killed_mid_task_is_resumed_without_rerunning_completed_tasks() {
     child.wait().expect("reaped");
 
     // Second run on the same database finishes that execution.
-    let report = cloacinactl(
-        dir.path(),
-        &[
-            "--json",
-            "run",
-            &file,
-            "--trusted-key",
-            "keys/author.pub",
-            "--database-url",
-            &database,
-            "--resume",
-            &execution,
-        ],
-    )
-    .success()
-    .json();
+    let mut args = vec![
+        "--json",
+        "run",
+        &file,
+        "--trusted-key",
+        "keys/author.pub",
+        "--database-url",
+        database,
+        "--resume",
+        &execution,
+    ];
+    args.extend(extra);
+    let report = cloacinactl(dir.path(), &args).success().json();
     assert_eq!(report["status"], "completed", "{report}");
     assert_eq!(report["final_context"]["total"], 110);
     let events = report["events"].as_array().expect("events");

@@ -120,6 +120,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_concurrent_tasks: usize,
 
+    /// Seconds without a heartbeat after which this process is presumed
+    /// dead and its running tasks run again on another host (PostgreSQL).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub lease_ttl: u64,
+
     /// Wait for this execution (of an earlier, interrupted run on the same
     /// --database-url, or one another host is running there) instead of
     /// starting one. This process helps run it.

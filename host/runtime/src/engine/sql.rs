@@ -324,6 +324,15 @@ pub(crate) async fn requeue_expired(
         .collect()
 }
 
+/// Removes the lease rows of hosts silent since before `cutoff`.
+pub(crate) async fn forget_dead_hosts(conn: &mut Conn, cutoff: i64) -> SqlResult<()> {
+    sqlx::query("DELETE FROM hosts WHERE heartbeat_at < $1")
+        .bind(cutoff)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Marks an execution cancelled, if it still runs.
 pub(crate) async fn cancel_execution(
     conn: &mut Conn,

@@ -748,6 +748,8 @@ impl Writer {
                 outcome.event(execution, EventType::TaskLeaseExpired, Some(&task), None);
             }
         }
+        // Forget hosts dead for ten leases; one that comes back registers anew.
+        sql::forget_dead_hosts(tx, now - 10 * (now - cutoff)).await?;
         Ok(())
     }
 

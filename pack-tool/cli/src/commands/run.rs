@@ -59,6 +59,7 @@ pub fn run(args: RunArgs, json: bool) -> Result<(), Failure> {
     let config = RunnerConfig {
         tenant,
         max_concurrent_tasks: args.max_concurrent_tasks.max(1),
+        lease_ttl: std::time::Duration::from_secs(args.lease_ttl.max(1)),
         ..RunnerConfig::default()
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()

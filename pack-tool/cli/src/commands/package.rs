@@ -22,7 +22,7 @@ pub fn run(command: PackageCommand, json: bool) -> Result<(), Failure> {
 }
 
 /// The trust store the flags describe.
-pub(super) fn trust_store(args: &TrustArgs) -> Result<TrustStore, Failure> {
+fn trust_store(args: &TrustArgs) -> Result<TrustStore, Failure> {
     let mut store = TrustStore::new();
     for id in &args.revoked_keys {
         let id: KeyId = id.parse().classify(FailureKind::Key)?;
@@ -40,7 +40,7 @@ pub(super) fn trust_store(args: &TrustArgs) -> Result<TrustStore, Failure> {
     Ok(store)
 }
 
-pub(super) fn read_package(path: &Path) -> Result<Package, Failure> {
+fn read_package(path: &Path) -> Result<Package, Failure> {
     let limits = ReadLimits::default();
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -59,7 +59,7 @@ pub(super) fn read_package(path: &Path) -> Result<Package, Failure> {
         .classify(FailureKind::InvalidPackage)
 }
 
-pub(super) fn verify_package(
+fn verify_package(
     package: Package,
     trust: &TrustStore,
     policy: SignaturePolicy,
@@ -102,15 +102,24 @@ struct SignerReport {
     name: String,
 }
 
-fn verify(args: VerifyArgs, json: bool) -> Result<(), Failure> {
-    let trust = trust_store(&args.trust)?;
-    let package = read_package(&args.file)?;
-    let policy = if args.allow_unsigned {
+/// Reads `file` and verifies it against the trust the flags describe.
+pub(super) fn read_verified(
+    file: &Path,
+    trust_args: &TrustArgs,
+    allow_unsigned: bool,
+) -> Result<VerifiedPackage, Failure> {
+    let trust = trust_store(trust_args)?;
+    let package = read_package(file)?;
+    let policy = if allow_unsigned {
         SignaturePolicy::Optional
     } else {
         SignaturePolicy::Required
     };
-    let verified = verify_package(package, &trust, policy, args.trust.trusted_keys.is_empty())?;
+    verify_package(package, &trust, policy, trust_args.trusted_keys.is_empty())
+}
+
+fn verify(args: VerifyArgs, json: bool) -> Result<(), Failure> {
+    let verified = read_verified(&args.file, &args.trust, args.allow_unsigned)?;
     let manifest = verified.manifest();
     let report = VerifyReport {
         verified: true,

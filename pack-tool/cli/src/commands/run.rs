@@ -9,14 +9,14 @@ use cloacina_contract::ArtifactKind;
 use cloacina_loader::native::NativePlugin;
 use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
 use cloacina_loader::{Plugin, check_declaration};
-use cloacina_package::{SignaturePolicy, VerifiedPackage};
+use cloacina_package::VerifiedPackage;
 use cloacina_runtime::{
     Event, ExecutionId, ExecutionResult, ExecutionStatus, PackageRef, Runner, RunnerConfig,
     RuntimeError, TenantId, parse_context,
 };
 use serde::Serialize;
 
-use super::package::{read_package, trust_store, verify_package};
+use super::package::read_verified;
 use crate::cli::{Prefer, RunArgs};
 use crate::failure::{Classify as _, Failure, FailureKind};
 use crate::output::{self, out};
@@ -25,14 +25,7 @@ use crate::output::{self, out};
 const HOST_TARGET: &str = env!("CLOACINA_HOST_TARGET");
 
 pub fn run(args: RunArgs, json: bool) -> Result<(), Failure> {
-    let trust = trust_store(&args.trust)?;
-    let package = read_package(&args.file)?;
-    let policy = if args.allow_unsigned {
-        SignaturePolicy::Optional
-    } else {
-        SignaturePolicy::Required
-    };
-    let verified = verify_package(package, &trust, policy, args.trust.trusted_keys.is_empty())?;
+    let verified = read_verified(&args.file, &args.trust, args.allow_unsigned)?;
     let workflow = choose_workflow(&verified, args.workflow.as_deref())?;
     let context = parse_context(&args.context)
         .context("--context")

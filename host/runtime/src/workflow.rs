@@ -277,6 +277,18 @@ impl WorkflowRegistry {
         workflows.get(name)?.get(version).cloned()
     }
 
+    /// Every registered (workflow, package version), as stored on
+    /// executions: what this host can run.
+    pub fn runnable(&self) -> Vec<(String, String)> {
+        let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());
+        workflows
+            .iter()
+            .flat_map(|(name, versions)| {
+                versions.keys().map(move |v| (name.clone(), v.to_string()))
+            })
+            .collect()
+    }
+
     /// Every registered workflow's name, sorted.
     pub fn names(&self) -> Vec<String> {
         let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());

@@ -76,7 +76,9 @@ pub(crate) struct Claimed {
     pub attempt: i64,
 }
 
-/// Claims up to `limit` tasks that may run now. PostgreSQL skips rows
+/// Claims up to `limit` tasks that may run now, of executions whose
+/// workflow (name, version) is among `runnable` — what this host has
+/// loaded; others are left to hosts that have them. PostgreSQL skips rows
 /// other hosts are claiming; SQLite has one writer, so nothing to skip.
 pub(crate) async fn claim(
     conn: &mut Conn,
@@ -84,7 +86,11 @@ pub(crate) async fn claim(
     host: &str,
     now: i64,
     limit: i64,
+    runnable: &[(String, String)],
 ) -> SqlResult<Vec<Claimed>> {
+    if runnable.is_empty() {
+        return Ok(Vec::new());
+    }
     let lock = match dialect {
         Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
         Dialect::Sqlite => "",
@@ -93,17 +99,20 @@ pub(crate) async fn claim(
         "UPDATE task_executions
             SET status = 'running', claimed_by = $1, attempt = attempt + 1, started_at = $2, updated_at = $2
           WHERE (execution_id, task_name) IN (
-                SELECT execution_id, task_name FROM task_executions
-                 WHERE status IN ('ready', 'retrying') AND ready_at <= $2
-                 ORDER BY ready_at LIMIT $3{lock})
-      RETURNING execution_id, task_name, attempt"
+                SELECT t.execution_id, t.task_name FROM task_executions AS t
+                 WHERE t.status IN ('ready', 'retrying') AND t.ready_at <= $2
+                   AND EXISTS (SELECT 1 FROM executions AS e
+                                WHERE e.id = t.execution_id
+                                  AND (e.workflow_name, e.package_version) IN (VALUES {}))
+                 ORDER BY t.ready_at LIMIT $3{lock})
+      RETURNING execution_id, task_name, attempt",
+        placeholder_rows(runnable.len(), 2, 4)
     );
-    let rows = sqlx::query(&sql)
-        .bind(host)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
+    let mut query = sqlx::query(&sql).bind(host).bind(now).bind(limit);
+    for (workflow, version) in runnable {
+        query = query.bind(workflow.as_str()).bind(version.as_str());
+    }
+    let rows = query.fetch_all(conn).await?;
     rows.iter()
         .map(|row| {
             Ok(Claimed {

@@ -760,12 +760,14 @@ impl Writer {
         now: i64,
         outcome: &mut Outcome,
     ) -> Result<(), sqlx::Error> {
+        let runnable = self.registry.runnable();
         let claimed = sql::claim(
             tx,
             self.db.dialect(),
             &self.config.host_id,
             now,
             free as i64,
+            &runnable,
         )
         .await?;
         for row in claimed {

@@ -35,6 +35,8 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         "CREATE TABLE task_executions (
             execution_id TEXT NOT NULL,
             task_name TEXT NOT NULL,
+            workflow_name TEXT NOT NULL,
+            package_version TEXT NOT NULL,
             position BIGINT NOT NULL,
             status TEXT NOT NULL,
             remaining_deps BIGINT NOT NULL,

@@ -24,6 +24,8 @@ pub(crate) struct NewExecution<'a> {
 /// A new task row.
 pub(crate) struct NewTask<'a> {
     pub execution: &'a str,
+    pub workflow: &'a str,
+    pub package_version: &'a str,
     pub name: &'a str,
     pub position: i64,
     pub dependencies: i64,
@@ -39,9 +41,9 @@ pub(crate) async fn insert_tasks(
 ) -> SqlResult<()> {
     for chunk in tasks.chunks(SET_CHUNK) {
         let sql = format!(
-            "INSERT INTO task_executions (execution_id, task_name, position, status, remaining_deps,
-                max_attempts, ready_at, created_at, updated_at) VALUES {}",
-            placeholder_rows(chunk.len(), 9, 1)
+            "INSERT INTO task_executions (execution_id, task_name, workflow_name, package_version,
+                position, status, remaining_deps, max_attempts, ready_at, created_at, updated_at) VALUES {}",
+            placeholder_rows(chunk.len(), 11, 1)
         );
         let mut query = sqlx::query(&sql);
         for task in chunk {
@@ -49,6 +51,8 @@ pub(crate) async fn insert_tasks(
             query = query
                 .bind(task.execution)
                 .bind(task.name)
+                .bind(task.workflow)
+                .bind(task.package_version)
                 .bind(task.position)
                 .bind(
                     if root {
@@ -101,9 +105,7 @@ pub(crate) async fn claim(
           WHERE (execution_id, task_name) IN (
                 SELECT t.execution_id, t.task_name FROM task_executions AS t
                  WHERE t.status IN ('ready', 'retrying') AND t.ready_at <= $2
-                   AND EXISTS (SELECT 1 FROM executions AS e
-                                WHERE e.id = t.execution_id
-                                  AND (e.workflow_name, e.package_version) IN (VALUES {}))
+                   AND (t.workflow_name, t.package_version) IN (VALUES {})
                  ORDER BY t.ready_at LIMIT $3{lock})
       RETURNING execution_id, task_name, attempt",
         placeholder_rows(runnable.len(), 2, 4)

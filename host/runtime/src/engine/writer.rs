@@ -372,6 +372,8 @@ impl Writer {
             .enumerate()
             .flat_map(|(i, request)| {
                 let id = ids[i].as_str();
+                let version = versions[i].as_str();
+                let workflow = request.workflow.name();
                 request
                     .workflow
                     .tasks()
@@ -379,6 +381,8 @@ impl Writer {
                     .enumerate()
                     .map(move |(position, task)| NewTask {
                         execution: id,
+                        workflow,
+                        package_version: version,
                         name: &task.id,
                         position: position as i64,
                         dependencies: task.dependencies.len() as i64,

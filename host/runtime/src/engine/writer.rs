@@ -71,6 +71,17 @@ struct Active {
     results: Vec<Option<Arc<Value>>>,
 }
 
+impl Active {
+    fn new(workflow: Arc<Workflow>, input: Value) -> Self {
+        let results = vec![None; workflow.tasks().len()];
+        Active {
+            workflow,
+            input: Arc::new(input),
+            results,
+        }
+    }
+}
+
 pub(crate) struct Writer {
     db: Database,
     config: WriterConfig,
@@ -409,11 +420,7 @@ impl Writer {
             }
             self.active.insert(
                 request.id,
-                Active {
-                    workflow: workflow.clone(),
-                    input: Arc::new(request.input.clone()),
-                    results: vec![None; workflow.tasks().len()],
-                },
+                Active::new(workflow.clone(), request.input.clone()),
             );
         }
         Ok(())
@@ -844,14 +851,8 @@ impl Writer {
             return Ok(None);
         };
         let input: Value = serde_json::from_str(&head.input).unwrap_or_default();
-        self.active.insert(
-            execution,
-            Active {
-                workflow: workflow.clone(),
-                input: Arc::new(input),
-                results: vec![None; workflow.tasks().len()],
-            },
-        );
+        self.active
+            .insert(execution, Active::new(workflow.clone(), input));
         Ok(Some(workflow))
     }
 

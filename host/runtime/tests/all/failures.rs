@@ -181,14 +181,7 @@ async fn timeouts(db: TestDb) {
         .task("stubborn", |_, _| {
             std::thread::sleep(Duration::from_secs(2));
             Ok(json!({}))
-        })
-        .task("polite", |_, control| {
-            while !control.should_stop() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Ok(json!({}))
-        })
-        .task("quick", |_, _| Ok(json!({"quick": true})));
+        });
     let mut stubborn = task("stubborn", &[]);
     stubborn.timeout_ms = Some(100);
     let mut polite = task("polite", &[]);

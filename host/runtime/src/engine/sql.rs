@@ -344,6 +344,26 @@ pub(crate) async fn forget_dead_hosts(conn: &mut Conn, cutoff: i64) -> SqlResult
     Ok(())
 }
 
+/// Which of `executions` no longer run.
+pub(crate) async fn ended_among(
+    conn: &mut Conn,
+    executions: &[&str],
+) -> SqlResult<std::collections::HashSet<String>> {
+    let mut ended = std::collections::HashSet::new();
+    for chunk in executions.chunks(SET_CHUNK) {
+        let sql = format!(
+            "SELECT id FROM executions WHERE status <> 'running' AND id IN ({})",
+            placeholder_list(chunk.len(), 1)
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for execution in chunk {
+            query = query.bind(*execution);
+        }
+        ended.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(ended)
+}
+
 /// Marks an execution cancelled, if it still runs.
 pub(crate) async fn cancel_execution(
     conn: &mut Conn,
@@ -423,12 +443,14 @@ pub(crate) async fn take_trigger_key(
 /// `($1, $2), ($3, $4)`: `rows` rows of `columns` numbered placeholders,
 /// the first numbered `first_param`.
 fn placeholder_rows(rows: usize, columns: usize, first_param: usize) -> String {
-    let row = |r: usize| {
-        let first = first_param + r * columns;
-        let params: Vec<String> = (first..first + columns).map(|p| format!("${p}")).collect();
-        format!("({})", params.join(", "))
-    };
+    let row = |r: usize| format!("({})", placeholder_list(columns, first_param + r * columns));
     (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
+/// `$3, $4, $5`: `count` numbered placeholders from `first`.
+fn placeholder_list(count: usize, first: usize) -> String {
+    let params: Vec<String> = (first..first + count).map(|p| format!("${p}")).collect();
+    params.join(", ")
 }
 
 /// `(VALUES ($a, $b), ($c, $d))` wrapped so both dialects name the

@@ -497,6 +497,24 @@ impl Writer {
             }
             plans.push(plan);
         }
+        // A retry of an execution that has ended (cancelled, perhaps on
+        // another host) does not happen: the task ends cancelled instead.
+        let retrying: Vec<&str> = plans
+            .iter()
+            .filter(|plan| plan.to == TaskStatus::Retrying)
+            .map(|plan| plan.execution.as_str())
+            .collect();
+        if !retrying.is_empty() {
+            let ended = sql::ended_among(tx, &retrying).await?;
+            for plan in plans
+                .iter_mut()
+                .filter(|p| p.to == TaskStatus::Retrying && ended.contains(&p.execution))
+            {
+                plan.to = TaskStatus::Cancelled;
+                plan.ready_at = None;
+                plan.delay = None;
+            }
+        }
         let releases: Vec<sql::Release<'_>> = plans
             .iter()
             .map(|plan| sql::Release {

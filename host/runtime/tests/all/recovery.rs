@@ -291,3 +291,69 @@ async fn a_host_without_the_workflow_leaves_its_tasks_alone() {
     bare.shutdown().await;
     loaded.shutdown().await;
 }
+
+/// Cancelled on one host while its task runs on another: the task's
+/// retryable failure does not schedule a retry of a cancelled execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_from_another_host_stops_retries() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let plugin = || {
+        FunctionPlugin::new().task("flaky", |_, _| {
+            std::thread::sleep(Duration::from_millis(300));
+            Err(cloacina_loader::TaskFailure::Retryable("try again".into()))
+        })
+    };
+    let declaration = || {
+        let mut flaky = task("flaky", &[]);
+        flaky.retry.max_attempts = 5;
+        flaky.retry.delay_ms = 10;
+        flaky
+    };
+    let running_host = db.runner().await;
+    running_host
+        .register_workflow(workflow("flaky", vec![declaration()], plugin()))
+        .expect("registered");
+    let id = running_host
+        .execute_async("flaky", json!({}))
+        .await
+        .expect("starts");
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), async || {
+            running_host.tasks(id).await.expect("tasks")[0].status == TaskStatus::Running
+        })
+        .await
+    );
+    // Registered only now, so it does not take the task itself.
+    let cancelling_host = db.runner().await;
+    cancelling_host
+        .register_workflow(workflow("flaky", vec![declaration()], plugin()))
+        .expect("registered");
+    assert!(cancelling_host.cancel(id).await.expect("cancels"));
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), async || {
+            running_host.tasks(id).await.expect("tasks")[0].status == TaskStatus::Cancelled
+        })
+        .await,
+        "the running task ended cancelled"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let tasks = running_host.tasks(id).await.expect("tasks");
+    assert_eq!(
+        (tasks[0].status, tasks[0].attempt),
+        (TaskStatus::Cancelled, 1)
+    );
+    let events = running_host.events(id, 0).await.expect("events");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.event_type == EventType::TaskRetryScheduled)
+    );
+    assert_eq!(
+        running_host.status(id).await.expect("status").status,
+        ExecutionStatus::Cancelled
+    );
+    running_host.shutdown().await;
+    cancelling_host.shutdown().await;
+}

@@ -120,7 +120,7 @@ fn failing_and_retrying_workflows_report_their_outcome() {
     let panic = pack(dir.path(), "panic", "native");
     let failed = cloacinactl(
         dir.path(),
-        &["run", &panic, "--trusted-key", "keys/author.pub"],
+        &["run", &panic, "panic", "--trusted-key", "keys/author.pub"],
     )
     .failure(7, "workflow panic failed");
     assert!(
@@ -128,6 +128,27 @@ fn failing_and_retrying_workflows_report_their_outcome() {
         "the failing task is named:\n{failed}"
     );
     assert!(failed.stdout.contains("task_failed"), "{failed}");
+
+    // A task that aborts its process: isolated, it fails alone (exit 7);
+    // in process, it takes the run down with it.
+    let isolated = cloacinactl(
+        dir.path(),
+        &[
+            "run",
+            &panic,
+            "crash",
+            "--isolate",
+            "--trusted-key",
+            "keys/author.pub",
+        ],
+    )
+    .failure(7, "workflow crash failed");
+    assert!(isolated.stdout.contains("task_failed"), "{isolated}");
+    let in_process = cloacinactl(
+        dir.path(),
+        &["run", &panic, "crash", "--trusted-key", "keys/author.pub"],
+    );
+    assert_eq!(in_process.code, None, "killed by SIGABRT:\n{in_process}");
 
     // A task past its timeout is stopped: cooperatively in the native
     // library, by epoch interruption in the WebAssembly sandbox.

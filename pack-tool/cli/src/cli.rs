@@ -106,6 +106,13 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub prefer: Option<Prefer>,
 
+    /// Run a native library in a worker process of its own
+    /// (`cloacina-plugin-worker`, found next to this program): a task that
+    /// crashes or ignores its deadline then fails alone instead of ending
+    /// the run.
+    #[arg(long)]
+    pub isolate: bool,
+
     /// Run on this database (sqlite://PATH or postgres://...) instead of a
     /// temporary SQLite file. Executions it holds that were cut short are
     /// resumed.

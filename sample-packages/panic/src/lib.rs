@@ -19,5 +19,8 @@ fn crash(_ctx: &Context) -> TaskResult {
 
 cloacina_plugin::plugin! {
     tasks: [explode, crash],
-    workflows: [workflow("panic").description("a task that panics").tasks(["explode"])],
+    workflows: [
+        workflow("panic").description("a task that panics").tasks(["explode"]),
+        workflow("crash").description("a task that aborts its process").tasks(["crash"]),
+    ],
 }

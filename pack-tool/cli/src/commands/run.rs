@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use cloacina_contract::ArtifactKind;
+use cloacina_loader::isolated::IsolatedPlugin;
 use cloacina_loader::native::NativePlugin;
 use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
 use cloacina_loader::{Plugin, check_declaration};
@@ -41,7 +42,12 @@ pub fn run(args: RunArgs, json: bool) -> Result<(), Failure> {
         .transpose()?;
 
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let (plugin, kind) = load(&verified, args.prefer, scratch.path().to_owned())?;
+    let (plugin, kind) = load(
+        &verified,
+        args.prefer,
+        args.isolate,
+        scratch.path().to_owned(),
+    )?;
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", scratch.path().join("run.db").display()),
@@ -103,6 +109,7 @@ fn choose_workflow(package: &VerifiedPackage, asked: Option<&str>) -> Result<Str
 fn load(
     package: &VerifiedPackage,
     prefer: Option<Prefer>,
+    isolate: bool,
     scratch: PathBuf,
 ) -> Result<(Arc<dyn Plugin>, &'static str), Failure> {
     let artifacts = package.manifest().artifacts();
@@ -128,10 +135,18 @@ fn load(
                 .extract_into(&scratch.join("packages"))
                 .context("cannot extract the package")?;
             let library = root.join(chosen.path.as_str());
-            let plugin = NativePlugin::load(&library)
-                .context("cannot load the native library")
-                .classify(FailureKind::Load)?;
-            (Arc::new(plugin), "native")
+            if isolate {
+                let worker = worker_binary()?;
+                let plugin = IsolatedPlugin::load(&worker, &library)
+                    .context("cannot load the native library in a worker process")
+                    .classify(FailureKind::Load)?;
+                (Arc::new(plugin), "native-isolated")
+            } else {
+                let plugin = NativePlugin::load(&library)
+                    .context("cannot load the native library")
+                    .classify(FailureKind::Load)?;
+                (Arc::new(plugin), "native")
+            }
         }
         ArtifactKind::Wasm => {
             let bytes = package
@@ -151,6 +166,23 @@ fn load(
         .context("the artifact does not declare what the manifest does")
         .classify(FailureKind::Load)?;
     Ok((plugin, kind))
+}
+
+/// The worker program, installed next to `cloacinactl`.
+fn worker_binary() -> Result<PathBuf, Failure> {
+    let name = format!("cloacina-plugin-worker{}", std::env::consts::EXE_SUFFIX);
+    let path = std::env::current_exe()
+        .context("cannot locate this program")?
+        .with_file_name(&name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(anyhow!(
+            "--isolate needs {name} next to cloacinactl ({} is missing; `cargo build -p cloacina-loader` builds it)",
+            path.display()
+        ))
+        .classify(FailureKind::Usage)
+    }
 }
 
 #[derive(Serialize)]

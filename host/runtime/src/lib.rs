@@ -13,7 +13,7 @@
 //! - [`schedule`]: cron schedules and poll triggers.
 //! - [`database`]: connections, tenants' schemas and files, migrations.
 
-mod clock;
+pub mod clock;
 mod completions;
 pub mod context;
 pub mod database;

@@ -8,9 +8,12 @@ use super::{Database, Dialect};
 use crate::RuntimeError;
 use crate::clock::now_ms;
 
-/// Each migration: its number and its statements, applied in one
-/// transaction.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
+/// A migration: its number within its component, and its statements,
+/// applied in one transaction.
+pub type Migration = (i64, &'static [&'static str]);
+
+/// The runtime's own tables.
+const RUNTIME: &[Migration] = &[(
     1,
     &[
         "CREATE TABLE executions (
@@ -85,41 +88,52 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
 )];
 
 pub(super) async fn run(database: &Database) -> Result<(), RuntimeError> {
+    apply(database, "runtime", RUNTIME).await
+}
+
+/// Applies `component`'s migrations that have not been applied yet. Each
+/// component (the runtime, the registry...) numbers its own.
+pub(super) async fn apply(
+    database: &Database,
+    component: &'static str,
+    migrations: &[Migration],
+) -> Result<(), RuntimeError> {
     let failed = RuntimeError::db("migrating the schema");
-    let mut tx = database
-        .pool
-        .begin()
-        .await
-        .map_err(RuntimeError::db("migrating the schema"))?;
+    let mut tx = database.pool.begin().await.map_err(failed)?;
     if database.dialect == Dialect::Postgres {
         // Hosts starting together on one database migrate one at a time.
         tx.execute("SELECT pg_advisory_xact_lock(7244011)")
             .await
-            .map_err(RuntimeError::db("migrating the schema"))?;
+            .map_err(failed)?;
     }
     tx.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            component TEXT NOT NULL, version BIGINT NOT NULL, applied_at BIGINT NOT NULL,
+            PRIMARY KEY (component, version))",
     )
     .await
-    .map_err(RuntimeError::db("migrating the schema"))?;
-    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(RuntimeError::db("migrating the schema"))?;
-    let applied = applied.unwrap_or(0);
-    for (version, statements) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
-        for statement in *statements {
-            tx.execute(*statement)
-                .await
-                .map_err(RuntimeError::db("migrating the schema"))?;
-        }
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(*version)
-            .bind(now_ms())
-            .execute(&mut *tx)
+    .map_err(failed)?;
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations WHERE component = $1")
+            .bind(component)
+            .fetch_one(&mut *tx)
             .await
-            .map_err(RuntimeError::db("migrating the schema"))?;
-        tracing::info!(version, tenant = %database.tenant, "applied schema migration");
+            .map_err(failed)?;
+    let applied = applied.unwrap_or(0);
+    for (version, statements) in migrations.iter().filter(|(v, _)| *v > applied) {
+        for statement in *statements {
+            tx.execute(*statement).await.map_err(failed)?;
+        }
+        sqlx::query(
+            "INSERT INTO schema_migrations (component, version, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(component)
+        .bind(*version)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
+        tracing::info!(component, version, tenant = %database.tenant, "applied schema migration");
     }
     tx.commit().await.map_err(failed)?;
     Ok(())

@@ -12,6 +12,8 @@
 
 mod migrations;
 
+pub use migrations::Migration;
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -159,6 +161,16 @@ impl Database {
         };
         migrations::run(&database).await?;
         Ok(database)
+    }
+
+    /// Applies another component's migrations (numbered within
+    /// `component`) to this database.
+    pub async fn migrate(
+        &self,
+        component: &'static str,
+        migrations: &[Migration],
+    ) -> Result<(), RuntimeError> {
+        migrations::apply(self, component, migrations).await
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -1,0 +1,32 @@
+//! What the registry refuses, and why.
+
+/// A registry operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(
+        "{name} {version} is already registered with other content (sha256 {existing}); publish a new version instead"
+    )]
+    Conflict {
+        name: String,
+        version: String,
+        existing: String,
+    },
+    #[error("no package {name} {version} is registered")]
+    NotFound { name: String, version: String },
+    #[error("database error while {doing}: {source}")]
+    Database {
+        doing: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(transparent)]
+    Runtime(#[from] cloacina_runtime::RuntimeError),
+    #[error("the registry holds an unreadable row: {0}")]
+    Corrupt(String),
+}
+
+impl RegistryError {
+    pub(crate) fn db(doing: &'static str) -> impl Fn(sqlx::Error) -> RegistryError + Copy {
+        move |source| RegistryError::Database { doing, source }
+    }
+}

@@ -1,0 +1,209 @@
+//! The registry on SQLite and on PostgreSQL (`CLOACINA_TEST_POSTGRES_URL`,
+//! default the local server; skipped with a message when unreachable, a
+//! failure under `CI=true`).
+
+use cloacina_contract::manifest::TaskDeclaration;
+use cloacina_contract::{ArtifactKind, Declaration, HOST_ABI_VERSION, Identifier, PackageInfo};
+use cloacina_package::{Package, PackageBuilder, ReadLimits, SignaturePolicy, VerifiedPackage};
+use cloacina_registry::{PackageStatus, Registry, RegistryError};
+use cloacina_runtime::{Database, TenantId};
+use cloacina_signing::{KeyPair, TrustScope, TrustStore};
+
+fn signer() -> KeyPair {
+    KeyPair::from_seed("release", &[7; 32])
+}
+
+/// A signed package `name` `version` whose library holds `content`.
+fn package(name: &str, version: &str, content: &[u8]) -> (Vec<u8>, VerifiedPackage) {
+    let info = PackageInfo {
+        name: Identifier::new(name).expect("name"),
+        version: semver::Version::parse(version).expect("version"),
+        description: String::new(),
+    };
+    let declaration = Declaration {
+        tasks: vec![TaskDeclaration {
+            id: Identifier::new("only").expect("id"),
+            description: String::new(),
+            dependencies: vec![],
+            retry: Default::default(),
+            timeout_ms: None,
+        }],
+        ..Declaration::default()
+    };
+    let mut builder = PackageBuilder::new(info, HOST_ABI_VERSION, declaration);
+    builder
+        .add_artifact(
+            ArtifactKind::Native {
+                target: "x86_64-unknown-linux-gnu".into(),
+            },
+            "libp.so",
+            content.to_vec(),
+        )
+        .expect("artifact")
+        .add_artifact(ArtifactKind::Wasm, "p.wasm", b"\0asm".to_vec())
+        .expect("artifact");
+    let key = signer();
+    let bytes = builder.finish(Some(&key)).expect("built").bytes;
+    let mut trust = TrustStore::new();
+    trust
+        .add(key.name(), key.public_key(), TrustScope::Global)
+        .expect("trust");
+    let verified = Package::read(&bytes, &ReadLimits::default())
+        .expect("readable")
+        .verify(&trust, None, SignaturePolicy::Required)
+        .expect("verified");
+    (bytes, verified)
+}
+
+async fn scenario(url: &str, tenant: TenantId) {
+    let db = Database::connect(url, &tenant).await.expect("database");
+    let registry = Registry::open(&db).await.expect("registry");
+    let v1 = semver::Version::new(1, 0, 0);
+    let v2 = semver::Version::new(1, 10, 0);
+
+    let (bytes, verified) = package("etl", "1.0.0", b"first");
+    let first = registry.upload(&verified, &bytes).await.expect("uploads");
+    assert!(first.created);
+    assert_eq!(first.record.status, PackageStatus::Pending);
+    assert_eq!(first.record.size, bytes.len() as u64);
+    assert_eq!(
+        first.record.runtimes,
+        ["native:x86_64-unknown-linux-gnu", "wasm"]
+    );
+    assert_eq!(
+        first.record.signer_key_id,
+        Some(signer().public_key().id().to_string())
+    );
+
+    // The same bytes again: idempotent.
+    let again = registry
+        .upload(&verified, &bytes)
+        .await
+        .expect("idempotent");
+    assert!(!again.created);
+    assert_eq!(again.record, first.record);
+
+    // Other bytes under the same name and version: refused, nothing changed.
+    let (other_bytes, other) = package("etl", "1.0.0", b"different");
+    let conflict = registry.upload(&other, &other_bytes).await;
+    assert!(
+        matches!(conflict, Err(RegistryError::Conflict { ref existing, .. }) if *existing == first.record.sha256),
+        "{conflict:?}"
+    );
+    assert_eq!(registry.archive("etl", &v1).await.expect("archive"), bytes);
+
+    // Versions side by side; "latest" is the highest loaded by semver.
+    let (bytes2, verified2) = package("etl", "1.10.0", b"second");
+    registry.upload(&verified2, &bytes2).await.expect("uploads");
+    assert_eq!(
+        registry
+            .list()
+            .await
+            .expect("lists")
+            .iter()
+            .map(|r| r.version.clone())
+            .collect::<Vec<_>>(),
+        [v1.clone(), v2.clone()]
+    );
+    assert_eq!(registry.latest_loaded("etl").await.expect("reads"), None);
+    registry
+        .set_status("etl", &v1, &PackageStatus::Loaded)
+        .await
+        .expect("status");
+    assert_eq!(
+        registry
+            .latest_loaded("etl")
+            .await
+            .expect("reads")
+            .map(|r| r.version),
+        Some(v1.clone())
+    );
+    registry
+        .set_status("etl", &v2, &PackageStatus::Loaded)
+        .await
+        .expect("status");
+    assert_eq!(
+        registry
+            .latest_loaded("etl")
+            .await
+            .expect("reads")
+            .map(|r| r.version),
+        Some(v2.clone())
+    );
+    registry
+        .set_status("etl", &v2, &PackageStatus::Failed("bad ABI".into()))
+        .await
+        .expect("status");
+    let failed = registry
+        .get("etl", &v2)
+        .await
+        .expect("reads")
+        .expect("present");
+    assert_eq!(failed.status, PackageStatus::Failed("bad ABI".into()));
+    assert_eq!(
+        registry
+            .latest_loaded("etl")
+            .await
+            .expect("reads")
+            .map(|r| r.version),
+        Some(v1.clone())
+    );
+
+    // Removing: the row goes, and its bytes with it.
+    assert!(registry.remove("etl", &v1).await.expect("removes"));
+    assert!(!registry.remove("etl", &v1).await.expect("answers"));
+    assert!(matches!(
+        registry.archive("etl", &v1).await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    assert!(matches!(
+        registry
+            .set_status("etl", &v1, &PackageStatus::Loaded)
+            .await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    // A second registry on the same database (another host) sees the same.
+    let other_host = Registry::open(&Database::connect(url, &tenant).await.expect("database"))
+        .await
+        .expect("registry");
+    assert_eq!(other_host.list().await.expect("lists").len(), 1);
+    assert_eq!(
+        other_host.archive("etl", &v2).await.expect("archive"),
+        bytes2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    scenario(
+        &format!("sqlite://{}", dir.path().join("r.db").display()),
+        TenantId::public(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let url = std::env::var("CLOACINA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pool = match sqlx::PgPool::connect(&url).await {
+        Ok(pool) => pool,
+        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("PostgreSQL at {url} is unreachable under CI=true: {error}")
+        }
+        Err(error) => {
+            eprintln!("SKIPPED: PostgreSQL at {url} is unreachable ({error})");
+            return;
+        }
+    };
+    let tenant = TenantId::new(format!(
+        "reg_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    ))
+    .expect("tenant");
+    scenario(&url, tenant.clone()).await;
+    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{tenant}\" CASCADE"))
+        .execute(&pool)
+        .await;
+}

@@ -11,6 +11,8 @@ pub enum RegistryError {
         version: String,
         existing: String,
     },
+    #[error("key {0} is revoked and cannot be trusted again")]
+    Revoked(String),
     #[error("no package {name} {version} is registered")]
     NotFound { name: String, version: String },
     #[error("database error while {doing}: {source}")]

@@ -16,7 +16,9 @@
 mod error;
 mod record;
 mod registry;
+mod trust;
 
 pub use error::RegistryError;
 pub use record::{PackageRecord, PackageStatus, Upload};
 pub use registry::Registry;
+pub use trust::{TrustEntry, TrustKeys};

@@ -11,15 +11,16 @@ use sqlx::any::AnyRow;
 
 use crate::{PackageRecord, PackageStatus, RegistryError, Upload};
 
-const MIGRATIONS: &[Migration] = &[(
-    1,
-    &[
-        // BYTEA is PostgreSQL's binary type; SQLite stores blobs as given.
-        "CREATE TABLE package_archives (
+const MIGRATIONS: &[Migration] = &[
+    (
+        1,
+        &[
+            // BYTEA is PostgreSQL's binary type; SQLite stores blobs as given.
+            "CREATE TABLE package_archives (
             sha256 TEXT PRIMARY KEY,
             bytes BYTEA NOT NULL
         )",
-        "CREATE TABLE packages (
+            "CREATE TABLE packages (
             name TEXT NOT NULL,
             version TEXT NOT NULL,
             sha256 TEXT NOT NULL,
@@ -32,8 +33,33 @@ const MIGRATIONS: &[Migration] = &[(
             updated_at BIGINT NOT NULL,
             PRIMARY KEY (name, version)
         )",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        &[
+            // tenant '*': trusted for every tenant.
+            "CREATE TABLE trusted_keys (
+            key_id TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            added_at BIGINT NOT NULL,
+            PRIMARY KEY (key_id, tenant)
+        )",
+            "CREATE TABLE revoked_keys (
+            key_id TEXT PRIMARY KEY,
+            revoked_at BIGINT NOT NULL
+        )",
+        ],
+    ),
+];
+
+/// Creates or updates the registry's tables (packages, archives, trust).
+pub(crate) async fn migrate(db: &Database) -> Result<(), RegistryError> {
+    db.migrate("registry", MIGRATIONS).await?;
+    Ok(())
+}
 
 const COLUMNS: &str =
     "name, version, sha256, size, runtimes, signer_key_id, status, error, created_at, updated_at";
@@ -47,7 +73,7 @@ pub struct Registry {
 impl Registry {
     /// The registry in `db`, its tables created when missing.
     pub async fn open(db: &Database) -> Result<Self, RegistryError> {
-        db.migrate("registry", MIGRATIONS).await?;
+        migrate(db).await?;
         Ok(Registry { db: db.clone() })
     }
 

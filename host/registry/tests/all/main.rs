@@ -5,7 +5,7 @@
 use cloacina_contract::manifest::TaskDeclaration;
 use cloacina_contract::{ArtifactKind, Declaration, HOST_ABI_VERSION, Identifier, PackageInfo};
 use cloacina_package::{Package, PackageBuilder, ReadLimits, SignaturePolicy, VerifiedPackage};
-use cloacina_registry::{PackageStatus, Registry, RegistryError};
+use cloacina_registry::{PackageStatus, Registry, RegistryError, TrustKeys};
 use cloacina_runtime::{Database, TenantId};
 use cloacina_signing::{KeyPair, TrustScope, TrustStore};
 
@@ -171,6 +171,63 @@ async fn scenario(url: &str, tenant: TenantId) {
         other_host.archive("etl", &v2).await.expect("archive"),
         bytes2
     );
+    trust_scenario(&db).await;
+}
+
+async fn trust_scenario(db: &Database) {
+    let trust = TrustKeys::open(db).await.expect("trust store");
+    let key = signer();
+    let (bytes, _) = package("etl", "2.0.0", b"x");
+    let verify = |store: &TrustStore, tenant: &str| {
+        Package::read(&bytes, &ReadLimits::default())
+            .expect("readable")
+            .verify(store, Some(tenant), SignaturePolicy::Required)
+            .is_ok()
+    };
+    assert!(
+        !verify(&trust.store().await.expect("store"), "acme"),
+        "nothing trusted yet"
+    );
+
+    let acme = TenantId::new("acme").expect("tenant");
+    trust
+        .add("release", &key.public_key(), Some(&acme))
+        .await
+        .expect("trusts");
+    let store = trust.store().await.expect("store");
+    assert!(verify(&store, "acme"));
+    assert!(
+        !verify(&store, "other"),
+        "a tenant's key is not trusted elsewhere"
+    );
+
+    trust
+        .add("release", &key.public_key(), None)
+        .await
+        .expect("trusts");
+    assert!(
+        verify(&trust.store().await.expect("store"), "other"),
+        "now trusted for all"
+    );
+    let listed = trust.list().await.expect("lists");
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .all(|e| e.key_id == key.public_key().id().to_string() && !e.revoked)
+    );
+
+    assert!(trust.revoke(&key.public_key().id()).await.expect("revokes"));
+    assert!(
+        !verify(&trust.store().await.expect("store"), "acme"),
+        "revoked everywhere"
+    );
+    assert!(matches!(
+        trust.add("release", &key.public_key(), None).await,
+        Err(RegistryError::Revoked(_))
+    ));
+    let listed = trust.list().await.expect("lists");
+    assert_eq!((listed.len(), listed[0].revoked), (1, true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,5 +3,6 @@
 
 mod loading;
 mod packaging;
+mod registry;
 mod running;
 mod tampering;

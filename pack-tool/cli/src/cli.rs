@@ -17,6 +17,8 @@ Exit codes:
   7  `run`: the workflow ran and failed (or was cancelled)
   8  `run`: the package could not be loaded (artifact refused, ABI mismatch,
      declaration differs from the manifest) or its workflows not registered
+  9  `package upload`: that name and version is registered with other bytes;
+     `trust add`: the key is revoked
 
 With --json, results go to stdout as one JSON object; a failure prints
 {\"error\": ..., \"code\": ..., \"exit_code\": ...} there as well.
@@ -56,9 +58,13 @@ pub enum Command {
     /// manifest (which pins every file's SHA-256) is signed with ed25519.
     Pack(PackArgs),
 
-    /// Verify and inspect package files.
+    /// Verify, inspect and upload package files.
     #[command(subcommand)]
     Package(PackageCommand),
+
+    /// Manage the keys a host trusts to sign packages.
+    #[command(subcommand)]
+    Trust(TrustCommand),
 
     /// Verify a package, load it and run one of its workflows, printing each
     /// event as it happens and the final context.
@@ -206,6 +212,78 @@ pub enum PackageCommand {
     /// The archive is read with the same safety rules as `verify`; the
     /// signer is shown as claimed unless trusted keys are given.
     Inspect(InspectArgs),
+
+    /// Register a package with a host's registry (its --home or
+    /// --database-url), verified against the host's trust store
+    /// (`cloacinactl trust`).
+    ///
+    /// The same bytes twice is not an error (`created: false`); other bytes
+    /// under a registered name and version are refused (exit 9): publish a
+    /// new version instead.
+    Upload(UploadArgs),
+}
+
+/// Where a host keeps its data.
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// The host's data directory; its database is HOME/cloacina.db
+    /// [default: $CLOACINA_HOME, else ~/.cloacina].
+    #[arg(long, value_name = "DIR", env = "CLOACINA_HOME")]
+    pub home: Option<PathBuf>,
+
+    /// The host's database instead (sqlite://PATH or postgres://...).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CLOACINA_DATABASE_URL",
+        conflicts_with = "home"
+    )]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The .cloacina file.
+    pub file: PathBuf,
+
+    /// The tenant whose registry receives it.
+    #[arg(long, default_value = "public")]
+    pub tenant: String,
+
+    /// Refuse an unsigned package (a signed one is always verified).
+    #[arg(long)]
+    pub require_signatures: bool,
+
+    #[command(flatten)]
+    pub host: HostArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a public key (.pub from `key generate`) to sign packages, for
+    /// every tenant or, with --tenant, for one.
+    Add {
+        /// The public key file.
+        pubkey_file: PathBuf,
+        /// Trust it for this tenant only.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        host: HostArgs,
+    },
+    /// List trusted and revoked keys.
+    List {
+        #[command(flatten)]
+        host: HostArgs,
+    },
+    /// Revoke a key id for good: its packages stop verifying, and it cannot
+    /// be trusted again.
+    Revoke {
+        /// The key id (from `key show` or `trust list`).
+        key_id: String,
+        #[command(flatten)]
+        host: HostArgs,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,9 @@ pub enum FailureKind {
     WorkflowFailed,
     /// 8: the package could not be loaded or registered.
     Load,
+    /// 9: the registry holds something else under that name (another
+    /// package's bytes; a revoked key).
+    Conflict,
 }
 
 impl FailureKind {
@@ -40,6 +43,7 @@ impl FailureKind {
             FailureKind::Usage => 2,
             FailureKind::WorkflowFailed => 7,
             FailureKind::Load => 8,
+            FailureKind::Conflict => 9,
         }
     }
 
@@ -54,6 +58,7 @@ impl FailureKind {
             FailureKind::Usage => "usage",
             FailureKind::WorkflowFailed => "workflow_failed",
             FailureKind::Load => "load_failed",
+            FailureKind::Conflict => "conflict",
         }
     }
 }

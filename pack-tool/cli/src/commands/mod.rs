@@ -1,10 +1,12 @@
 //! One module per command group; each turns parsed arguments into library
 //! calls and printed results.
 
+mod host;
 mod key;
 mod pack;
 mod package;
 mod run;
+mod trust;
 
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
@@ -16,5 +18,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Pack(args) => pack::run(args, json),
         Command::Package(command) => package::run(command, json),
         Command::Run(args) => run::run(args, json),
+        Command::Trust(command) => trust::run(command, json),
     }
 }

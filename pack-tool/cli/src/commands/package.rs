@@ -10,14 +10,17 @@ use cloacina_package::{Package, ReadLimits, SignaturePolicy, VerifiedPackage, Ve
 use cloacina_signing::{KeyFile, KeyId, TrustError, TrustScope, TrustStore};
 use serde::Serialize;
 
-use crate::cli::{InspectArgs, PackageCommand, TrustArgs, VerifyArgs};
+use crate::cli::{InspectArgs, PackageCommand, TrustArgs, UploadArgs, VerifyArgs};
 use crate::failure::{Classify as _, Failure, FailureKind};
 use crate::output;
+use cloacina_registry::{Registry, TrustKeys};
+use cloacina_runtime::TenantId;
 
 pub fn run(command: PackageCommand, json: bool) -> Result<(), Failure> {
     match command {
         PackageCommand::Verify(args) => verify(args, json),
         PackageCommand::Inspect(args) => inspect(args, json),
+        PackageCommand::Upload(args) => upload(args, json),
     }
 }
 
@@ -307,4 +310,66 @@ fn print_declaration(declaration: &Declaration) {
             graph.nodes.len()
         );
     }
+}
+
+/// `package upload`: verify against the host's trust store, then register.
+fn upload(args: UploadArgs, json: bool) -> Result<(), Failure> {
+    let tenant = super::host::tenant(&args.tenant)?;
+    let package = read_package(&args.file)?;
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let policy = if args.require_signatures {
+        SignaturePolicy::Required
+    } else {
+        SignaturePolicy::Optional
+    };
+    let upload = super::host::block_on(async {
+        let main = args.host.open(&TenantId::public()).await?;
+        let trust = TrustKeys::open(&main)
+            .await
+            .context("cannot open the trust store")?
+            .store()
+            .await
+            .context("cannot read the trust store")?;
+        let verified = package
+            .verify(&trust, Some(tenant.as_str()), policy)
+            .map_err(|error| Failure {
+                kind: match error {
+                    VerifyError::Manifest(_) => FailureKind::InvalidPackage,
+                    _ => FailureKind::Verification,
+                },
+                error: anyhow::Error::new(error).context("verification failed"),
+                hint: Some("trust the signer with `cloacinactl trust add KEY.pub`"),
+            })?;
+        let db = args.host.open(&tenant).await?;
+        let registry = Registry::open(&db)
+            .await
+            .context("cannot open the registry")?;
+        registry
+            .upload(&verified, &bytes)
+            .await
+            .map_err(super::host::registry_failure)
+    })??;
+    if json {
+        output::json(&upload);
+    } else {
+        let record = &upload.record;
+        let what = if upload.created {
+            "registered"
+        } else {
+            "already registered"
+        };
+        out!(
+            "{what} {} {} for tenant {tenant} (sha256 {}, {}, {})",
+            record.name,
+            record.version,
+            record.sha256,
+            output::size(record.size),
+            record
+                .signer_key_id
+                .as_deref()
+                .map_or("unsigned".to_owned(), |k| format!("signed by {k}"))
+        );
+    }
+    Ok(())
 }

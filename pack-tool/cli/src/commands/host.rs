@@ -1,0 +1,71 @@
+//! Opening a host's data (`--home` / `--database-url`) from the command
+//! line, for the commands that manage a host without running it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, anyhow};
+use cloacina_registry::RegistryError;
+use cloacina_runtime::{Database, TenantId};
+
+use crate::cli::HostArgs;
+use crate::failure::{Classify as _, Failure, FailureKind};
+
+impl HostArgs {
+    /// The host's database URL: --database-url, else HOME/cloacina.db.
+    pub fn url(&self) -> Result<String, Failure> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        let home = match &self.home {
+            Some(home) => home.clone(),
+            None => std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".cloacina"))
+                .ok_or_else(|| anyhow!("no --home given and $HOME is not set"))
+                .classify(FailureKind::Usage)?,
+        };
+        Ok(format!("sqlite://{}", home.join("cloacina.db").display()))
+    }
+
+    /// Connects to `tenant`'s database of this host.
+    pub async fn open(&self, tenant: &TenantId) -> Result<Database, Failure> {
+        let url = self.url()?;
+        Database::connect(&url, tenant)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the host's database ({})",
+                    cloacina_runtime::database::redact(&url)
+                )
+            })
+            .classify(FailureKind::Other)
+    }
+}
+
+/// A tenant name from the command line.
+pub fn tenant(name: &str) -> Result<TenantId, Failure> {
+    TenantId::new(name)
+        .context("--tenant")
+        .classify(FailureKind::Usage)
+}
+
+/// A tokio runtime for one command.
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
+
+/// Registry errors by kind: a conflict or a revoked key is exit 9.
+pub fn registry_failure(error: RegistryError) -> Failure {
+    let kind = match error {
+        RegistryError::Conflict { .. } | RegistryError::Revoked(_) => FailureKind::Conflict,
+        _ => FailureKind::Other,
+    };
+    Failure {
+        kind,
+        error: anyhow::Error::new(error),
+        hint: None,
+    }
+}

@@ -231,6 +231,45 @@ impl Runner {
         Ok(names)
     }
 
+    /// Takes a package version away from new work: its workflows, cron
+    /// schedules and triggers. Executions already running keep the workflow
+    /// they hold; returns the workflows removed.
+    pub fn unregister_package(
+        &self,
+        package: &PackageRef,
+        declaration: &Declaration,
+    ) -> Vec<String> {
+        let mut removed = Vec::new();
+        for workflow in &declaration.workflows {
+            if self
+                .inner
+                .registry
+                .remove(workflow.name.as_str(), &package.version)
+                .is_some()
+            {
+                removed.push(workflow.name.to_string());
+            }
+        }
+        // Schedules stay while another version of their workflow remains
+        // (they start whichever version is latest when they fire).
+        let orphaned = |workflow: &str| self.inner.registry.latest(workflow).is_none();
+        let schedules: Vec<String> = declaration
+            .cron_schedules
+            .iter()
+            .filter(|c| orphaned(c.workflow.as_str()))
+            .map(|c| format!("cron:{}", c.name))
+            .chain(
+                declaration
+                    .triggers
+                    .iter()
+                    .filter(|t| orphaned(t.workflow.as_str()))
+                    .map(|t| format!("trigger:{}", t.name)),
+            )
+            .collect();
+        self.inner.scheduler.remove(&schedules);
+        removed
+    }
+
     /// Names of the registered workflows.
     pub fn workflows(&self) -> Vec<String> {
         self.inner.registry.names()

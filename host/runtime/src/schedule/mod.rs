@@ -74,6 +74,18 @@ impl Scheduler {
         running.push((key, handle));
     }
 
+    /// Stops the named cron schedules and triggers.
+    pub(crate) fn remove(&self, keys: &[String]) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|(key, handle)| {
+            let keep = !keys.contains(key);
+            if !keep {
+                handle.abort();
+            }
+            keep
+        });
+    }
+
     pub(crate) fn stop(&self) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         for (_, handle) in running.drain(..) {

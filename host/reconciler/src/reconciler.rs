@@ -1,0 +1,206 @@
+//! One tenant's reconciler.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cloacina_contract::Declaration;
+use cloacina_loader::wasm::WasmRuntime;
+use cloacina_registry::{PackageRecord, PackageStatus, Registry, RegistryError, TrustKeys};
+use cloacina_runtime::{PackageRef, Runner};
+use serde::Serialize;
+
+use crate::load;
+
+/// How the reconciler loads packages.
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    /// Where verified packages are extracted, by content digest.
+    pub cache_dir: PathBuf,
+    /// The `cloacina-plugin-worker` program: native libraries then run in a
+    /// worker process each (crash-safe, truly unloadable). None: in process.
+    pub worker_binary: Option<PathBuf>,
+    /// Refuse unsigned packages at load.
+    pub require_signatures: bool,
+}
+
+/// What one pass did, as `name@version` lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    pub loaded: Vec<String>,
+    pub unloaded: Vec<String>,
+    /// With the error each was marked failed with.
+    pub failed: Vec<(String, String)>,
+}
+
+/// A package this host loaded.
+struct Loaded {
+    sha256: String,
+    signer: Option<String>,
+    package: PackageRef,
+    declaration: Declaration,
+}
+
+/// Keeps `runner` (one tenant) equal to that tenant's registry.
+pub struct Reconciler {
+    runner: Runner,
+    registry: Registry,
+    trust: TrustKeys,
+    wasm: Arc<WasmRuntime>,
+    config: ReconcilerConfig,
+    loaded: BTreeMap<(String, semver::Version), Loaded>,
+}
+
+impl std::fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("tenant", self.runner.tenant())
+            .field("loaded", &self.loaded.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reconciler {
+    /// A reconciler for `runner`'s tenant, reading `registry` and verifying
+    /// with `trust` (the host's trust store).
+    pub fn new(
+        runner: Runner,
+        registry: Registry,
+        trust: TrustKeys,
+        wasm: Arc<WasmRuntime>,
+        config: ReconcilerConfig,
+    ) -> Self {
+        Reconciler {
+            runner,
+            registry,
+            trust,
+            wasm,
+            config,
+            loaded: BTreeMap::new(),
+        }
+    }
+
+    /// One pass: load what the registry has and this host lacks, unload
+    /// what it no longer has (or whose signer was revoked).
+    pub async fn reconcile(&mut self) -> Result<ReconcileReport, RegistryError> {
+        let desired = self.registry.list().await?;
+        let trust = self.trust.store().await?;
+        let mut report = ReconcileReport::default();
+
+        // Unload first what left, changed, or lost its signer's trust.
+        let keep: BTreeMap<(String, semver::Version), &PackageRecord> = desired
+            .iter()
+            .map(|record| ((record.name.clone(), record.version.clone()), record))
+            .collect();
+        let gone: Vec<(String, semver::Version)> = self
+            .loaded
+            .iter()
+            .filter(|(key, loaded)| {
+                let revoked = loaded
+                    .signer
+                    .as_deref()
+                    .and_then(|id| id.parse().ok())
+                    .is_some_and(|id| trust.is_revoked(id));
+                keep.get(*key)
+                    .is_none_or(|record| record.sha256 != loaded.sha256)
+                    || revoked
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in gone {
+            if let Some(loaded) = self.loaded.remove(&key) {
+                let removed = self
+                    .runner
+                    .unregister_package(&loaded.package, &loaded.declaration);
+                tracing::info!(package = %key.0, version = %key.1, workflows = ?removed, "unloaded");
+                report.unloaded.push(format!("{}@{}", key.0, key.1));
+            }
+        }
+
+        for record in &desired {
+            let key = (record.name.clone(), record.version.clone());
+            if self.loaded.contains_key(&key) {
+                continue;
+            }
+            let label = format!("{}@{}", record.name, record.version);
+            match self.load(record, &trust).await {
+                Ok(loaded) => {
+                    self.loaded.insert(key, loaded);
+                    self.registry
+                        .set_status(&record.name, &record.version, &PackageStatus::Loaded)
+                        .await?;
+                    report.loaded.push(label);
+                }
+                Err(error) => {
+                    if record.status != PackageStatus::Failed(error.clone()) {
+                        tracing::warn!(package = %label, %error, "package failed to load");
+                        self.registry
+                            .set_status(
+                                &record.name,
+                                &record.version,
+                                &PackageStatus::Failed(error.clone()),
+                            )
+                            .await?;
+                    }
+                    report.failed.push((label, error));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn load(
+        &self,
+        record: &PackageRecord,
+        trust: &cloacina_signing::TrustStore,
+    ) -> Result<Loaded, String> {
+        let bytes = self
+            .registry
+            .archive(&record.name, &record.version)
+            .await
+            .map_err(|error| error.to_string())?;
+        let tenant = self.runner.tenant().to_string();
+        let verified = load::verify(&bytes, trust, &tenant, self.config.require_signatures)?;
+        let manifest = verified.manifest();
+        if manifest.package().name.as_str() != record.name
+            || manifest.package().version != record.version
+        {
+            return Err(format!(
+                "the stored archive is {} {}, not {} {}",
+                manifest.package().name,
+                manifest.package().version,
+                record.name,
+                record.version
+            ));
+        }
+        let plugin = load::load(
+            &verified,
+            &self.config.cache_dir,
+            self.config.worker_binary.as_deref(),
+            &self.wasm,
+        )?;
+        let package = PackageRef {
+            name: record.name.clone(),
+            version: record.version.clone(),
+        };
+        let declaration = manifest.declaration().clone();
+        self.runner
+            .register_package(package.clone(), &declaration, plugin)
+            .await
+            .map_err(|error| format!("cannot register its workflows: {error}"))?;
+        Ok(Loaded {
+            sha256: record.sha256.clone(),
+            signer: verified.signer().map(|s| s.key_id.to_string()),
+            package,
+            declaration,
+        })
+    }
+
+    /// What this host has loaded, as `name@version`.
+    pub fn loaded(&self) -> Vec<String> {
+        self.loaded
+            .keys()
+            .map(|(name, version)| format!("{name}@{version}"))
+            .collect()
+    }
+}

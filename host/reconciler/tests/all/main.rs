@@ -1,0 +1,216 @@
+//! The reconciler on SQLite and on PostgreSQL, with the real ETL sample
+//! library: load what the registry holds, mark what cannot load, unload what
+//! leaves it or loses its signer's trust.
+
+use std::sync::Arc;
+
+use cloacina_contract::{ArtifactKind, Declaration, HOST_ABI_VERSION, Identifier, PackageInfo};
+use cloacina_loader::Plugin;
+use cloacina_loader::native::NativePlugin;
+use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
+use cloacina_package::{Package, PackageBuilder, ReadLimits, SignaturePolicy};
+use cloacina_reconciler::{Reconciler, ReconcilerConfig};
+use cloacina_registry::{PackageStatus, Registry, TrustKeys};
+use cloacina_runtime::{Database, ExecutionStatus, Runner, RunnerConfig, RuntimeError, TenantId};
+use cloacina_signing::{KeyPair, TrustScope, TrustStore};
+use serde_json::json;
+
+const TARGET: &str = env!("CLOACINA_TEST_TARGET");
+
+/// A signed package of the real ETL library, declaring `declaration`.
+fn etl_package(name: &str, key: &KeyPair, declaration: Declaration) -> Vec<u8> {
+    let library = cloacina_tests::sample_library("etl");
+    let info = PackageInfo {
+        name: Identifier::new(name).expect("name"),
+        version: semver::Version::new(0, 1, 0),
+        description: String::new(),
+    };
+    let mut builder = PackageBuilder::new(info, HOST_ABI_VERSION, declaration);
+    builder
+        .add_artifact(
+            ArtifactKind::Native {
+                target: TARGET.into(),
+            },
+            "libetl.so",
+            std::fs::read(library).expect("library"),
+        )
+        .expect("artifact");
+    builder.finish(Some(key)).expect("built").bytes
+}
+
+fn etl_declaration() -> Declaration {
+    NativePlugin::load(cloacina_tests::sample_library("etl"))
+        .expect("loads")
+        .declaration()
+        .clone()
+}
+
+async fn upload(registry: &Registry, key: &KeyPair, bytes: &[u8]) {
+    let mut trust = TrustStore::new();
+    trust
+        .add(key.name(), key.public_key(), TrustScope::Global)
+        .expect("trust");
+    let verified = Package::read(bytes, &ReadLimits::default())
+        .expect("readable")
+        .verify(&trust, None, SignaturePolicy::Required)
+        .expect("verifies");
+    registry.upload(&verified, bytes).await.expect("uploads");
+}
+
+async fn scenario(url: &str, tenant: TenantId) {
+    let cache = tempfile::tempdir().expect("cache");
+    let db = Database::connect(url, &tenant).await.expect("database");
+    let registry = Registry::open(&db).await.expect("registry");
+    let trust = TrustKeys::open(&db).await.expect("trust");
+    let runner = Runner::with_config(
+        url,
+        RunnerConfig {
+            tenant: tenant.clone(),
+            ..RunnerConfig::default()
+        },
+    )
+    .await
+    .expect("runner");
+    let wasm = Arc::new(WasmRuntime::new(WasmSettings::default()).expect("engine"));
+    let mut reconciler = Reconciler::new(
+        runner.clone(),
+        registry.clone(),
+        trust.clone(),
+        wasm,
+        ReconcilerConfig {
+            cache_dir: cache.path().to_owned(),
+            worker_binary: None,
+            require_signatures: true,
+        },
+    );
+    let key = KeyPair::from_seed("release", &[9; 32]);
+    trust
+        .add("release", &key.public_key(), None)
+        .await
+        .expect("trusted");
+
+    // A good package, and one whose manifest lies about its artifact.
+    upload(
+        &registry,
+        &key,
+        &etl_package("etl", &key, etl_declaration()),
+    )
+    .await;
+    let mut lying = etl_declaration();
+    lying.tasks.pop();
+    lying.workflows.clear();
+    upload(&registry, &key, &etl_package("liar", &key, lying)).await;
+
+    let report = reconciler.reconcile().await.expect("reconciles");
+    assert_eq!(report.loaded, ["etl@0.1.0"]);
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(
+        report.failed[0]
+            .1
+            .contains("does not declare what the manifest does"),
+        "{report:?}"
+    );
+    let v = semver::Version::new(0, 1, 0);
+    assert_eq!(
+        registry
+            .get("etl", &v)
+            .await
+            .expect("row")
+            .expect("present")
+            .status,
+        PackageStatus::Loaded
+    );
+    assert!(matches!(
+        registry
+            .get("liar", &v)
+            .await
+            .expect("row")
+            .expect("present")
+            .status,
+        PackageStatus::Failed(_)
+    ));
+    let result = runner
+        .execute("etl", json!({"input": [1, 2, 3]}))
+        .await
+        .expect("runs");
+    assert_eq!(result.status, ExecutionStatus::Completed);
+    assert_eq!(result.final_context.expect("context")["total"], 12);
+
+    // Nothing changed: nothing happens.
+    let again = reconciler.reconcile().await.expect("reconciles");
+    assert!(
+        again.loaded.is_empty() && again.unloaded.is_empty(),
+        "{again:?}"
+    );
+
+    // Removed from the registry: unloaded; uploaded again: loaded again.
+    assert!(registry.remove("etl", &v).await.expect("removes"));
+    assert_eq!(
+        reconciler.reconcile().await.expect("reconciles").unloaded,
+        ["etl@0.1.0"]
+    );
+    assert!(matches!(
+        runner.execute("etl", json!({})).await,
+        Err(RuntimeError::UnknownWorkflow(_))
+    ));
+    upload(
+        &registry,
+        &key,
+        &etl_package("etl", &key, etl_declaration()),
+    )
+    .await;
+    assert_eq!(
+        reconciler.reconcile().await.expect("reconciles").loaded,
+        ["etl@0.1.0"]
+    );
+    assert_eq!(reconciler.loaded(), ["etl@0.1.0"]);
+
+    // The signer revoked: unloaded at the next pass, and marked failed.
+    trust.revoke(&key.public_key().id()).await.expect("revokes");
+    let revoked = reconciler.reconcile().await.expect("reconciles");
+    assert_eq!(revoked.unloaded, ["etl@0.1.0"]);
+    assert!(
+        revoked
+            .failed
+            .iter()
+            .any(|(p, e)| p == "etl@0.1.0" && e.contains("revoked")),
+        "{revoked:?}"
+    );
+    assert!(runner.workflows().is_empty());
+    runner.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    scenario(
+        &format!("sqlite://{}", dir.path().join("host.db").display()),
+        TenantId::public(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let url = std::env::var("CLOACINA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pool = match sqlx::PgPool::connect(&url).await {
+        Ok(pool) => pool,
+        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("PostgreSQL at {url} is unreachable under CI=true: {error}")
+        }
+        Err(error) => {
+            eprintln!("SKIPPED: PostgreSQL at {url} is unreachable ({error})");
+            return;
+        }
+    };
+    let tenant = TenantId::new(format!(
+        "rec_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    ))
+    .expect("tenant");
+    scenario(&url, tenant.clone()).await;
+    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{tenant}\" CASCADE"))
+        .execute(&pool)
+        .await;
+}

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cloacina_contract::Declaration;
 use cloacina_loader::wasm::WasmRuntime;
@@ -24,13 +25,29 @@ pub struct ReconcilerConfig {
     pub require_signatures: bool,
 }
 
-/// What one pass did, as `name@version` lists.
+/// What one pass did, as `name@version` lists. A package that failed is
+/// tried again after 1 s, then 2 s, 4 s... up to 5 minutes, and at once
+/// when its bytes change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {
     pub loaded: Vec<String>,
     pub unloaded: Vec<String>,
     /// With the error each was marked failed with.
     pub failed: Vec<(String, String)>,
+    /// Failed earlier and not retried yet (backoff).
+    pub waiting: Vec<String>,
+}
+
+/// The first wait before a failed package is tried again; it doubles up to
+/// [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// A package that failed to load: when to try again.
+struct Failure {
+    sha256: String,
+    failures: u32,
+    next_try: Instant,
 }
 
 /// A package this host loaded.
@@ -49,6 +66,7 @@ pub struct Reconciler {
     wasm: Arc<WasmRuntime>,
     config: ReconcilerConfig,
     loaded: BTreeMap<(String, semver::Version), Loaded>,
+    failed: BTreeMap<(String, semver::Version), Failure>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -77,6 +95,7 @@ impl Reconciler {
             wasm,
             config,
             loaded: BTreeMap::new(),
+            failed: BTreeMap::new(),
         }
     }
 
@@ -123,8 +142,16 @@ impl Reconciler {
                 continue;
             }
             let label = format!("{}@{}", record.name, record.version);
+            if let Some(failure) = self.failed.get(&key)
+                && failure.sha256 == record.sha256
+                && Instant::now() < failure.next_try
+            {
+                report.waiting.push(label);
+                continue;
+            }
             match self.load(record, &trust).await {
                 Ok(loaded) => {
+                    self.failed.remove(&key);
                     self.loaded.insert(key, loaded);
                     self.registry
                         .set_status(&record.name, &record.version, &PackageStatus::Loaded)
@@ -142,6 +169,22 @@ impl Reconciler {
                             )
                             .await?;
                     }
+                    let failures = self
+                        .failed
+                        .get(&key)
+                        .filter(|f| f.sha256 == record.sha256)
+                        .map_or(1, |f| f.failures + 1);
+                    let delay = FIRST_RETRY_DELAY
+                        .saturating_mul(1 << (failures - 1).min(16))
+                        .min(MAX_RETRY_DELAY);
+                    self.failed.insert(
+                        key,
+                        Failure {
+                            sha256: record.sha256.clone(),
+                            failures,
+                            next_try: Instant::now() + delay,
+                        },
+                    );
                     report.failed.push((label, error));
                 }
             }

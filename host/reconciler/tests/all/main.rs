@@ -136,12 +136,15 @@ async fn scenario(url: &str, tenant: TenantId) {
     assert_eq!(result.status, ExecutionStatus::Completed);
     assert_eq!(result.final_context.expect("context")["total"], 12);
 
-    // Nothing changed: nothing happens.
+    // Nothing changed: nothing happens, and the failed package waits out
+    // its backoff instead of being retried at once.
     let again = reconciler.reconcile().await.expect("reconciles");
     assert!(
         again.loaded.is_empty() && again.unloaded.is_empty(),
         "{again:?}"
     );
+    assert!(again.failed.is_empty(), "{again:?}");
+    assert_eq!(again.waiting, ["liar@0.1.0"]);
 
     // Removed from the registry: unloaded; uploaded again: loaded again.
     assert!(registry.remove("etl", &v).await.expect("removes"));

@@ -36,6 +36,8 @@ pub struct ReconcileReport {
     pub failed: Vec<(String, String)>,
     /// Failed earlier and not retried yet (backoff).
     pub waiting: Vec<String>,
+    /// Unloaded earlier and now unused by any running execution: forgotten.
+    pub released: Vec<String>,
 }
 
 /// The first wait before a failed package is tried again; it doubles up to
@@ -67,6 +69,8 @@ pub struct Reconciler {
     config: ReconcilerConfig,
     loaded: BTreeMap<(String, semver::Version), Loaded>,
     failed: BTreeMap<(String, semver::Version), Failure>,
+    /// Unloaded (no new executions) but maybe still running executions.
+    draining: BTreeMap<(String, semver::Version), Loaded>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -96,6 +100,7 @@ impl Reconciler {
             config,
             loaded: BTreeMap::new(),
             failed: BTreeMap::new(),
+            draining: BTreeMap::new(),
         }
     }
 
@@ -128,11 +133,12 @@ impl Reconciler {
             .collect();
         for key in gone {
             if let Some(loaded) = self.loaded.remove(&key) {
-                let removed = self
+                let retired = self
                     .runner
                     .unregister_package(&loaded.package, &loaded.declaration);
-                tracing::info!(package = %key.0, version = %key.1, workflows = ?removed, "unloaded");
+                tracing::info!(package = %key.0, version = %key.1, workflows = ?retired, "unloaded; draining");
                 report.unloaded.push(format!("{}@{}", key.0, key.1));
+                self.draining.insert(key, loaded);
             }
         }
 
@@ -152,6 +158,7 @@ impl Reconciler {
             match self.load(record, &trust).await {
                 Ok(loaded) => {
                     self.failed.remove(&key);
+                    self.draining.remove(&key);
                     self.loaded.insert(key, loaded);
                     self.registry
                         .set_status(&record.name, &record.version, &PackageStatus::Loaded)
@@ -189,7 +196,31 @@ impl Reconciler {
                 }
             }
         }
+        self.release_drained(&mut report).await;
         Ok(report)
+    }
+
+    /// Forgets unloaded versions nothing runs on any more.
+    async fn release_drained(&mut self, report: &mut ReconcileReport) {
+        let mut drained = Vec::new();
+        for (key, loaded) in &self.draining {
+            match self.runner.running_on(&loaded.package).await {
+                Ok(0) => drained.push(key.clone()),
+                Ok(running) => {
+                    tracing::debug!(package = %key.0, version = %key.1, running, "still draining")
+                }
+                Err(error) => {
+                    tracing::warn!(package = %key.0, %error, "cannot count running executions")
+                }
+            }
+        }
+        for key in drained {
+            if let Some(loaded) = self.draining.remove(&key) {
+                self.runner
+                    .forget_package(&loaded.package, &loaded.declaration);
+                report.released.push(format!("{}@{}", key.0, key.1));
+            }
+        }
     }
 
     async fn load(

@@ -231,25 +231,27 @@ impl Runner {
         Ok(names)
     }
 
-    /// Takes a package version away from new work: its workflows, cron
-    /// schedules and triggers. Executions already running keep the workflow
-    /// they hold; returns the workflows removed.
+    /// Takes a package version away from new work: its workflows start no
+    /// new executions (and its cron schedules and triggers stop, unless
+    /// another version of their workflow remains); executions already
+    /// running on it go on. Returns the workflows retired. Call
+    /// [`Runner::running_on`] to see when it is unused, then
+    /// [`Runner::forget_package`].
     pub fn unregister_package(
         &self,
         package: &PackageRef,
         declaration: &Declaration,
     ) -> Vec<String> {
-        let mut removed = Vec::new();
-        for workflow in &declaration.workflows {
-            if self
-                .inner
-                .registry
-                .remove(workflow.name.as_str(), &package.version)
-                .is_some()
-            {
-                removed.push(workflow.name.to_string());
-            }
-        }
+        let retired: Vec<String> = declaration
+            .workflows
+            .iter()
+            .filter(|w| {
+                self.inner
+                    .registry
+                    .retire(w.name.as_str(), &package.version)
+            })
+            .map(|w| w.name.to_string())
+            .collect();
         // Schedules stay while another version of their workflow remains
         // (they start whichever version is latest when they fire).
         let orphaned = |workflow: &str| self.inner.registry.latest(workflow).is_none();
@@ -267,7 +269,29 @@ impl Runner {
             )
             .collect();
         self.inner.scheduler.remove(&schedules);
-        removed
+        retired
+    }
+
+    /// Executions still running on a package version (on any host).
+    pub async fn running_on(&self, package: &PackageRef) -> Result<i64, RuntimeError> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM executions WHERE status = 'running' AND package_name = $1 AND package_version = $2",
+        )
+        .bind(&package.name)
+        .bind(package.version.to_string())
+        .fetch_one(self.inner.db.pool())
+        .await
+        .map_err(RuntimeError::db("counting running executions"))
+    }
+
+    /// Removes a retired package version for good (once nothing runs on
+    /// it): its tasks are no longer claimed here.
+    pub fn forget_package(&self, package: &PackageRef, declaration: &Declaration) {
+        for workflow in &declaration.workflows {
+            self.inner
+                .registry
+                .remove(workflow.name.as_str(), &package.version);
+        }
     }
 
     /// Names of the registered workflows.

@@ -240,20 +240,43 @@ fn topological_order(tasks: &[TaskDeclaration]) -> Result<Vec<usize>, String> {
     Ok(order)
 }
 
-/// The workflows a runner can start, by name and version. New executions
-/// use the highest version; running ones keep the version they started on.
+/// The workflows a runner knows, by name and version. New executions use
+/// the highest version that is not retired; running ones keep (and may
+/// still claim tasks of) the version they started on until it is removed.
 #[derive(Debug, Default)]
 pub struct WorkflowRegistry {
-    workflows: RwLock<HashMap<String, BTreeMap<semver::Version, Arc<Workflow>>>>,
+    workflows: RwLock<HashMap<String, BTreeMap<semver::Version, Registered>>>,
+}
+
+#[derive(Debug)]
+struct Registered {
+    workflow: Arc<Workflow>,
+    /// Finishing its running executions; starts no new ones.
+    retired: bool,
 }
 
 impl WorkflowRegistry {
     pub fn insert(&self, workflow: Arc<Workflow>) {
         let mut workflows = self.workflows.write().unwrap_or_else(|e| e.into_inner());
-        workflows
-            .entry(workflow.name.clone())
-            .or_default()
-            .insert(workflow.package.version.clone(), workflow);
+        workflows.entry(workflow.name.clone()).or_default().insert(
+            workflow.package.version.clone(),
+            Registered {
+                workflow,
+                retired: false,
+            },
+        );
+    }
+
+    /// Stops `name` `version` from starting executions; running ones go on.
+    pub fn retire(&self, name: &str, version: &semver::Version) -> bool {
+        let mut workflows = self.workflows.write().unwrap_or_else(|e| e.into_inner());
+        match workflows.get_mut(name).and_then(|v| v.get_mut(version)) {
+            Some(registered) => {
+                registered.retired = true;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn remove(&self, name: &str, version: &semver::Version) -> Option<Arc<Workflow>> {
@@ -263,22 +286,30 @@ impl WorkflowRegistry {
         if versions.is_empty() {
             workflows.remove(name);
         }
-        removed
+        removed.map(|r| r.workflow)
     }
 
     /// The version new executions of `name` use.
     pub fn latest(&self, name: &str) -> Option<Arc<Workflow>> {
         let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());
-        workflows.get(name)?.values().next_back().cloned()
+        workflows
+            .get(name)?
+            .values()
+            .rev()
+            .find(|r| !r.retired)
+            .map(|r| r.workflow.clone())
     }
 
     pub fn get(&self, name: &str, version: &semver::Version) -> Option<Arc<Workflow>> {
         let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());
-        workflows.get(name)?.get(version).cloned()
+        workflows
+            .get(name)?
+            .get(version)
+            .map(|r| r.workflow.clone())
     }
 
-    /// Every registered (workflow, package version), as stored on
-    /// executions: what this host can run.
+    /// Every registered (workflow, package version), retired ones included,
+    /// as stored on executions: what this host can run tasks of.
     pub fn runnable(&self) -> Vec<(String, String)> {
         let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());
         workflows
@@ -289,10 +320,14 @@ impl WorkflowRegistry {
             .collect()
     }
 
-    /// Every registered workflow's name, sorted.
+    /// The names of workflows that can start executions, sorted.
     pub fn names(&self) -> Vec<String> {
         let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());
-        let mut names: Vec<String> = workflows.keys().cloned().collect();
+        let mut names: Vec<String> = workflows
+            .iter()
+            .filter(|(_, versions)| versions.values().any(|r| !r.retired))
+            .map(|(name, _)| name.clone())
+            .collect();
         names.sort();
         names
     }

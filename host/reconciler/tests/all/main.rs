@@ -148,9 +148,12 @@ async fn scenario(url: &str, tenant: TenantId) {
 
     // Removed from the registry: unloaded; uploaded again: loaded again.
     assert!(registry.remove("etl", &v).await.expect("removes"));
+    let removed = reconciler.reconcile().await.expect("reconciles");
+    assert_eq!(removed.unloaded, ["etl@0.1.0"]);
     assert_eq!(
-        reconciler.reconcile().await.expect("reconciles").unloaded,
-        ["etl@0.1.0"]
+        removed.released,
+        ["etl@0.1.0"],
+        "nothing ran on it: forgotten at once"
     );
     assert!(matches!(
         runner.execute("etl", json!({})).await,

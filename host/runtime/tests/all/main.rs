@@ -12,3 +12,4 @@ mod failures;
 mod recovery;
 mod schedules;
 mod tenancy;
+mod versions;

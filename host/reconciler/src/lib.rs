@@ -12,7 +12,9 @@
 //! left the registry, or whose signer was revoked, is unregistered: new
 //! executions stop using it, running ones keep the workflow they hold.
 
+mod drop_dir;
 mod load;
 mod reconciler;
 
+pub use drop_dir::{DropDir, DropReport};
 pub use reconciler::{ReconcileReport, Reconciler, ReconcilerConfig};

@@ -9,7 +9,7 @@ use cloacina_loader::Plugin;
 use cloacina_loader::native::NativePlugin;
 use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
 use cloacina_package::{Package, PackageBuilder, ReadLimits, SignaturePolicy};
-use cloacina_reconciler::{Reconciler, ReconcilerConfig};
+use cloacina_reconciler::{DropDir, Reconciler, ReconcilerConfig};
 use cloacina_registry::{PackageStatus, Registry, TrustKeys};
 use cloacina_runtime::{Database, ExecutionStatus, Runner, RunnerConfig, RuntimeError, TenantId};
 use cloacina_signing::{KeyPair, TrustScope, TrustStore};
@@ -55,6 +55,162 @@ async fn upload(registry: &Registry, key: &KeyPair, bytes: &[u8]) {
         .verify(&trust, None, SignaturePolicy::Required)
         .expect("verifies");
     registry.upload(&verified, bytes).await.expect("uploads");
+}
+
+/// A signed package with made-up artifacts: enough for the registry,
+/// which does not load them.
+fn fake_package(name: &str, key: &KeyPair) -> Vec<u8> {
+    let info = PackageInfo {
+        name: Identifier::new(name).expect("name"),
+        version: semver::Version::new(1, 0, 0),
+        description: String::new(),
+    };
+    let mut builder = PackageBuilder::new(info, HOST_ABI_VERSION, Declaration::default());
+    builder
+        .add_artifact(
+            ArtifactKind::Wasm,
+            "p.wasm",
+            format!("\0asm {name}").into_bytes(),
+        )
+        .expect("artifact");
+    builder.finish(Some(key)).expect("built").bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drop_directory_registers_settled_files_and_rejects_bad_ones() {
+    let home = tempfile::tempdir().expect("home");
+    let drop = home.path().join("drop");
+    std::fs::create_dir_all(drop.join("acme")).expect("dirs");
+    let url = format!("sqlite://{}", home.path().join("host.db").display());
+    let main = Database::connect(&url, &TenantId::public())
+        .await
+        .expect("db");
+    let trust = TrustKeys::open(&main).await.expect("trust");
+    let key = KeyPair::from_seed("release", &[3; 32]);
+    trust
+        .add("release", &key.public_key(), None)
+        .await
+        .expect("trusted");
+    let settle = std::time::Duration::from_millis(60);
+    let mut watcher = DropDir::new(&drop, &url, trust, true).settle(settle);
+    let registry = |tenant: &str| {
+        let url = url.clone();
+        let tenant = TenantId::new(tenant).expect("tenant");
+        async move {
+            Registry::open(&Database::connect(&url, &tenant).await.expect("db"))
+                .await
+                .expect("registry")
+        }
+    };
+    let scan_after_settling = async |watcher: &mut DropDir| {
+        tokio::time::sleep(settle * 2).await;
+        watcher.scan().await.expect("scans")
+    };
+
+    // A file already there, one for a tenant, one half-written, one junk,
+    // one signed by a stranger.
+    std::fs::write(drop.join("etl.cloacina"), fake_package("etl", &key)).expect("write");
+    std::fs::write(
+        drop.join("acme/report.cloacina"),
+        fake_package("report", &key),
+    )
+    .expect("write");
+    let whole = fake_package("late", &key);
+    std::fs::write(drop.join("late.cloacina"), &whole[..whole.len() / 2]).expect("write");
+    std::fs::write(drop.join("junk.cloacina"), b"not an archive").expect("write");
+    let stranger = KeyPair::from_seed("stranger", &[4; 32]);
+    std::fs::write(
+        drop.join("stranger.cloacina"),
+        fake_package("sneaky", &stranger),
+    )
+    .expect("write");
+    std::fs::write(drop.join("notes.txt"), b"ignored").expect("write");
+
+    let first = watcher.scan().await.expect("scans");
+    assert!(
+        first.registered.is_empty(),
+        "nothing is read before it settles: {first:?}"
+    );
+    assert_eq!(first.settling.len(), 5, "{first:?}");
+
+    // The half-written file is completed before it settles.
+    std::fs::write(drop.join("late.cloacina"), &whole).expect("write");
+    let second = scan_after_settling(&mut watcher).await;
+    assert_eq!(
+        second.registered,
+        ["acme/report.cloacina", "etl.cloacina"],
+        "{second:?}"
+    );
+    assert_eq!(
+        second.settling,
+        ["late.cloacina"],
+        "a file that changed waits again"
+    );
+    let rejected: Vec<&str> = second
+        .rejected
+        .iter()
+        .map(|(file, _)| file.as_str())
+        .collect();
+    assert_eq!(rejected, ["junk.cloacina", "stranger.cloacina"]);
+    assert!(
+        second.rejected[0].1.contains("not a usable package"),
+        "{second:?}"
+    );
+    assert!(
+        second.rejected[1].1.contains("verification failed"),
+        "{second:?}"
+    );
+    assert!(drop.join(".rejected/junk.cloacina").is_file() && !drop.join("junk.cloacina").exists());
+    let reason =
+        std::fs::read_to_string(drop.join(".rejected/stranger.cloacina.reason")).expect("reason");
+    assert!(reason.contains("verification failed"), "{reason}");
+
+    let third = scan_after_settling(&mut watcher).await;
+    assert_eq!(third.registered, ["late.cloacina"]);
+    assert!(
+        third.rejected.is_empty(),
+        "rejected files are not retried: {third:?}"
+    );
+    let names = |records: Vec<cloacina_registry::PackageRecord>| {
+        records.into_iter().map(|r| r.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(registry("public").await.list().await.expect("lists")),
+        ["etl", "late"]
+    );
+    assert_eq!(
+        names(registry("acme").await.list().await.expect("lists")),
+        ["report"]
+    );
+
+    // Removed: unregistered.
+    std::fs::remove_file(drop.join("etl.cloacina")).expect("remove");
+    let fourth = watcher.scan().await.expect("scans");
+    assert_eq!(fourth.removed, ["etl.cloacina"]);
+    assert_eq!(
+        names(registry("public").await.list().await.expect("lists")),
+        ["late"]
+    );
+
+    // A new watcher (a restart) picks up what is there without duplicates.
+    let mut restarted = DropDir::new(
+        &drop,
+        &url,
+        TrustKeys::open(&main).await.expect("trust"),
+        true,
+    )
+    .settle(settle);
+    restarted.scan().await.expect("scans");
+    let again = scan_after_settling(&mut restarted).await;
+    assert_eq!(
+        again.registered,
+        ["acme/report.cloacina", "late.cloacina"],
+        "idempotent uploads"
+    );
+    assert_eq!(
+        names(registry("public").await.list().await.expect("lists")),
+        ["late"]
+    );
 }
 
 async fn scenario(url: &str, tenant: TenantId) {

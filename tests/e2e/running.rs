@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cloacina_tests::{cloacinactl, cloacinactl_path, sample_crate, scratch};
+use cloacina_tests::{
+    cloacinactl, cloacinactl_path, drop_schema, postgres_url, sample_crate, scratch, unique_schema,
+};
 
 use crate::packaging::path;
 
@@ -186,8 +188,8 @@ fn a_run_killed_mid_task_is_resumed_without_rerunning_completed_tasks() {
 
 #[test]
 fn a_run_killed_mid_task_on_postgresql_is_taken_over_once_its_lease_expires() {
-    let Some(url) = postgres() else { return };
-    let tenant = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let Some(url) = postgres_url() else { return };
+    let tenant = unique_schema("e2e");
     killed_and_resumed(scratch(), &url, &["--tenant", &tenant, "--lease-ttl", "1"]);
     drop_schema(&url, &tenant);
 }
@@ -287,38 +289,12 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         .block_on(future)
 }
 
-/// The PostgreSQL the tests may use, or None (with a message) outside CI.
-fn postgres() -> Option<String> {
-    let url = std::env::var("CLOACINA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match block_on(sqlx::PgPool::connect(&url)) {
-        Ok(_) => Some(url),
-        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("PostgreSQL at {url} is unreachable under CI=true: {error}")
-        }
-        Err(error) => {
-            eprintln!("SKIPPED: PostgreSQL at {url} is unreachable ({error})");
-            None
-        }
-    }
-}
-
-fn drop_schema(url: &str, schema: &str) {
-    block_on(async {
-        if let Ok(pool) = sqlx::PgPool::connect(url).await {
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .execute(&pool)
-                .await;
-        }
-    });
-}
-
 #[test]
 fn two_host_processes_share_one_postgresql_and_run_each_task_once() {
-    let Some(url) = postgres() else { return };
+    let Some(url) = postgres_url() else { return };
     let dir = scratch();
     let file = pack(dir.path(), "fan-out", "native");
-    let tenant = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let tenant = unique_schema("e2e");
     let common = [
         "--trusted-key",
         "keys/author.pub",

@@ -205,9 +205,9 @@ impl Reconciler {
         let mut drained = Vec::new();
         for (key, loaded) in &self.draining {
             match self.runner.running_on(&loaded.package).await {
-                Ok(0) => drained.push(key.clone()),
+                Ok(running) if running.is_empty() => drained.push(key.clone()),
                 Ok(running) => {
-                    tracing::debug!(package = %key.0, version = %key.1, running, "still draining")
+                    tracing::debug!(package = %key.0, version = %key.1, running = running.len(), "still draining")
                 }
                 Err(error) => {
                     tracing::warn!(package = %key.0, %error, "cannot count running executions")

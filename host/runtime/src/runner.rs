@@ -273,15 +273,21 @@ impl Runner {
     }
 
     /// Executions still running on a package version (on any host).
-    pub async fn running_on(&self, package: &PackageRef) -> Result<i64, RuntimeError> {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM executions WHERE status = 'running' AND package_name = $1 AND package_version = $2",
+    pub async fn running_on(&self, package: &PackageRef) -> Result<Vec<ExecutionId>, RuntimeError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM executions WHERE status = 'running' AND package_name = $1 AND package_version = $2 ORDER BY id",
         )
         .bind(&package.name)
         .bind(package.version.to_string())
-        .fetch_one(self.inner.db.pool())
+        .fetch_all(self.inner.db.pool())
         .await
-        .map_err(RuntimeError::db("counting running executions"))
+        .map_err(RuntimeError::db("listing running executions"))?;
+        ids.iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| RuntimeError::Corrupt(format!("execution id `{id}`")))
+            })
+            .collect()
     }
 
     /// Removes a retired package version for good (once nothing runs on

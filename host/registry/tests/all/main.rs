@@ -242,25 +242,10 @@ async fn sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres() {
-    let url = std::env::var("CLOACINA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let pool = match sqlx::PgPool::connect(&url).await {
-        Ok(pool) => pool,
-        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("PostgreSQL at {url} is unreachable under CI=true: {error}")
-        }
-        Err(error) => {
-            eprintln!("SKIPPED: PostgreSQL at {url} is unreachable ({error})");
-            return;
-        }
+    let Some(url) = cloacina_tests::postgres_url() else {
+        return;
     };
-    let tenant = TenantId::new(format!(
-        "reg_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    ))
-    .expect("tenant");
-    scenario(&url, tenant.clone()).await;
-    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{tenant}\" CASCADE"))
-        .execute(&pool)
-        .await;
+    let schema = cloacina_tests::unique_schema("reg");
+    scenario(&url, TenantId::new(schema.clone()).expect("tenant")).await;
+    cloacina_tests::drop_schema(&url, &schema);
 }

@@ -6,9 +6,6 @@ use std::time::Duration;
 use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{RetryPolicy, TaskDeclaration};
 use cloacina_runtime::{FunctionPlugin, PackageRef, Runner, RunnerConfig, TenantId, Workflow};
-use sqlx::ConnectOptions;
-
-pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// One test's database: a fresh SQLite directory, or a fresh tenant
 /// schema on PostgreSQL (dropped at the end).
@@ -32,23 +29,8 @@ impl TestDb {
 
     /// None (with a message) when PostgreSQL is unreachable outside CI.
     pub async fn postgres() -> Option<Self> {
-        let url =
-            std::env::var("CLOACINA_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
-        let reachable = sqlx::postgres::PgConnectOptions::from_url(&url.parse().expect("url"))
-            .expect("options")
-            .connect()
-            .await;
-        if let Err(error) = reachable {
-            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                panic!("PostgreSQL at {url} is unreachable under CI=true: {error}");
-            }
-            eprintln!(
-                "SKIPPED: PostgreSQL at {url} is unreachable ({error}); the PostgreSQL half of this test did not run"
-            );
-            return None;
-        }
         Some(TestDb {
-            url,
+            url: cloacina_tests::postgres_url()?,
             tenant: TenantId::new(unique_name("t")).expect("tenant"),
             postgres: true,
             _dir: None,
@@ -87,40 +69,13 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if self.postgres {
-            let (url, schema) = (self.url.clone(), self.tenant.to_string());
-            // Best effort, on a runtime of its own: the test's may be gone.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(drop_schema(&url, &schema));
-                }
-            })
-            .join();
+            cloacina_tests::drop_schema(&self.url, self.tenant.as_str());
         }
     }
 }
 
-/// Drops a tenant's PostgreSQL schema (best effort).
-pub async fn drop_schema(url: &str, schema: &str) {
-    if let Ok(pool) = sqlx::PgPool::connect(url).await {
-        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(&pool)
-            .await;
-        pool.close().await;
-    }
-}
-
 pub fn unique_name(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        uuid::Uuid::new_v4()
-            .simple()
-            .to_string()
-            .get(..12)
-            .unwrap_or("x")
-    )
+    cloacina_tests::unique_schema(prefix)
 }
 
 /// Runs the scenario `$body(TestDb)` on SQLite and on PostgreSQL.

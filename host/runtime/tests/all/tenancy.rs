@@ -58,6 +58,6 @@ async fn two_tenants(db: TestDb) {
     first.shutdown().await;
     acme.shutdown().await;
     if db.postgres {
-        crate::support::drop_schema(&db.url, acme_tenant.as_str()).await;
+        cloacina_tests::drop_schema(&db.url, acme_tenant.as_str());
     }
 }

@@ -141,7 +141,7 @@ fn retry_panic_timeout_and_cron_behave_alike_on_both_targets() {
     for plugin in pack_and_load("cron") {
         assert_eq!(
             plugin.declaration().cron_schedules[0].expression,
-            "* * * * *"
+            "*/5 * * * * *"
         );
         assert_eq!(
             call(&*plugin, "tick", json!({})).expect("tick"),

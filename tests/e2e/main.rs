@@ -5,4 +5,5 @@ mod loading;
 mod packaging;
 mod registry;
 mod running;
+mod serving;
 mod tampering;

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+mod packages;
 mod postgres;
+pub use packages::{HOST_TARGET, native_package};
 pub use postgres::{DEFAULT_POSTGRES_URL, drop_schema, postgres_url, unique_schema};
 
 /// The repository root.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use cloacina_package::{Package, ReadLimits, SignaturePolicy};
-use cloacina_registry::{Registry, RegistryError, TrustKeys};
+use cloacina_registry::{Registry, RegistryError, Tenants, TrustKeys};
 use cloacina_runtime::{Database, TenantId};
 use serde::Serialize;
 
@@ -64,6 +64,7 @@ pub struct DropDir {
     settle: Duration,
     tracked: BTreeMap<PathBuf, Tracked>,
     registries: BTreeMap<TenantId, Registry>,
+    tenants: Option<Tenants>,
 }
 
 impl DropDir {
@@ -82,7 +83,15 @@ impl DropDir {
             settle: Duration::from_millis(250),
             tracked: BTreeMap::new(),
             registries: BTreeMap::new(),
+            tenants: None,
         }
+    }
+
+    /// Records in `tenants` each tenant a file is registered for, so the
+    /// host serves it.
+    pub fn record_tenants(mut self, tenants: Tenants) -> Self {
+        self.tenants = Some(tenants);
+        self
     }
 
     /// How long a file must stay unchanged before it is read.
@@ -186,6 +195,12 @@ impl DropDir {
             .map_err(|error| format!("not a usable package: {error}"))?
             .verify(&trust, Some(tenant.as_str()), policy)
             .map_err(|error| format!("verification failed: {error}"))?;
+        if let Some(tenants) = &self.tenants {
+            tenants
+                .ensure(tenant)
+                .await
+                .map_err(|error| error.to_string())?;
+        }
         let registry = self
             .registry(tenant)
             .await

@@ -38,6 +38,11 @@ pub struct ReconcileReport {
     pub waiting: Vec<String>,
     /// Unloaded earlier and now unused by any running execution: forgotten.
     pub released: Vec<String>,
+    /// Unloaded, with executions still running on them (they finish there).
+    pub draining: Vec<String>,
+    /// When the next failed package is due for another try.
+    #[serde(skip)]
+    pub next_retry: Option<Duration>,
 }
 
 /// The first wait before a failed package is tried again; it doubles up to
@@ -197,6 +202,12 @@ impl Reconciler {
             }
         }
         self.release_drained(&mut report).await;
+        let now = Instant::now();
+        report.next_retry = self
+            .failed
+            .values()
+            .map(|failure| failure.next_try.saturating_duration_since(now))
+            .min();
         Ok(report)
     }
 
@@ -207,7 +218,8 @@ impl Reconciler {
             match self.runner.running_on(&loaded.package).await {
                 Ok(running) if running.is_empty() => drained.push(key.clone()),
                 Ok(running) => {
-                    tracing::debug!(package = %key.0, version = %key.1, running = running.len(), "still draining")
+                    tracing::debug!(package = %key.0, version = %key.1, running = running.len(), "still draining");
+                    report.draining.push(format!("{}@{}", key.0, key.1));
                 }
                 Err(error) => {
                     tracing::warn!(package = %key.0, %error, "cannot count running executions")

@@ -13,12 +13,20 @@
 //! with other bytes is a [`RegistryError::Conflict`]. Versions of one name
 //! live side by side; [`Registry::latest_loaded`] is the highest loaded one.
 
+//!
+//! On PostgreSQL every change (a package registered or removed, a key
+//! revoked) is announced on [`changes::CHANNEL`] in its own transaction, so
+//! other hosts reconcile at once ([`changes::listen`]).
+
+pub mod changes;
 mod error;
 mod record;
 mod registry;
+mod tenants;
 mod trust;
 
 pub use error::RegistryError;
 pub use record::{PackageRecord, PackageStatus, Upload};
 pub use registry::Registry;
+pub use tenants::Tenants;
 pub use trust::{TrustEntry, TrustKeys};

@@ -53,6 +53,16 @@ const MIGRATIONS: &[Migration] = &[
         )",
         ],
     ),
+    (
+        3,
+        &[
+            // The tenants a host serves besides `public` (main database).
+            "CREATE TABLE tenants (
+            name TEXT PRIMARY KEY,
+            created_at BIGINT NOT NULL
+        )",
+        ],
+    ),
 ];
 
 /// Creates or updates the registry's tables (packages, archives, trust).
@@ -137,6 +147,9 @@ impl Registry {
                 version,
                 existing: record.sha256,
             });
+        }
+        if inserted {
+            crate::changes::announce(&mut tx, self.db.dialect(), self.db.tenant().as_str()).await?;
         }
         tx.commit().await.map_err(failed)?;
         if inserted {
@@ -248,6 +261,9 @@ impl Registry {
         .execute(&mut *tx)
         .await
         .map_err(failed)?;
+        if removed {
+            crate::changes::announce(&mut tx, self.db.dialect(), self.db.tenant().as_str()).await?;
+        }
         tx.commit().await.map_err(failed)?;
         Ok(removed)
     }

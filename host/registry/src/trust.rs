@@ -50,6 +50,8 @@ impl TrustKeys {
         if self.is_revoked(&key_id).await? {
             return Err(RegistryError::Revoked(key_id.to_string()));
         }
+        let failed = RegistryError::db("trusting a key");
+        let mut tx = self.db.pool().begin().await.map_err(failed)?;
         sqlx::query(
             "INSERT INTO trusted_keys (key_id, tenant, name, public_key, added_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (key_id, tenant) DO UPDATE SET name = $3",
@@ -59,9 +61,12 @@ impl TrustKeys {
         .bind(name)
         .bind(public_key.to_base64())
         .bind(now_ms())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
-        .map_err(RegistryError::db("trusting a key"))?;
+        .map_err(failed)?;
+        // A package that failed for want of this key may load now.
+        crate::changes::announce(&mut tx, self.db.dialect(), crate::changes::EVERY_TENANT).await?;
+        tx.commit().await.map_err(failed)?;
         Ok(key_id)
     }
 
@@ -82,6 +87,7 @@ impl TrustKeys {
             .map_err(failed)?
             .rows_affected()
             > 0;
+        crate::changes::announce(&mut tx, self.db.dialect(), crate::changes::EVERY_TENANT).await?;
         tx.commit().await.map_err(failed)?;
         Ok(was_trusted)
     }

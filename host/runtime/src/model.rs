@@ -145,6 +145,9 @@ pub struct ExecutionResult {
     pub failed_task: Option<String>,
     pub started_at_ms: i64,
     pub completed_at_ms: Option<i64>,
+    /// The package version the execution runs on, start to end.
+    pub package_name: String,
+    pub package_version: semver::Version,
 }
 
 impl ExecutionResult {
@@ -166,4 +169,6 @@ pub struct TaskRecord {
     pub created_at_ms: i64,
     pub started_at_ms: Option<i64>,
     pub completed_at_ms: Option<i64>,
+    /// The package version this task runs on (its execution's).
+    pub package_version: semver::Version,
 }

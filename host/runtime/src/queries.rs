@@ -22,7 +22,7 @@ pub(crate) async fn execution(
     id: ExecutionId,
 ) -> Result<ExecutionResult, RuntimeError> {
     let row = sqlx::query(
-        "SELECT id, workflow_name, status, final_context, error, failed_task, created_at, completed_at
+        "SELECT id, workflow_name, status, final_context, error, failed_task, created_at, completed_at, package_name, package_version
            FROM executions WHERE id = $1",
     )
     .bind(id.to_string())
@@ -49,6 +49,8 @@ fn execution_from_row(row: &AnyRow) -> Result<ExecutionResult, RuntimeError> {
     };
     let (id, workflow_name, status, final_context, error, failed_task, created, completed) =
         get(row).map_err(read)?;
+    let package_name: String = row.try_get(8).map_err(read)?;
+    let package_version: String = row.try_get(9).map_err(read)?;
     Ok(ExecutionResult {
         execution_id: id.parse().map_err(|_| corrupt("execution id", &id))?,
         workflow_name,
@@ -59,6 +61,9 @@ fn execution_from_row(row: &AnyRow) -> Result<ExecutionResult, RuntimeError> {
         failed_task,
         started_at_ms: created,
         completed_at_ms: completed,
+        package_version: semver::Version::parse(&package_version)
+            .map_err(|_| corrupt("package version", &package_version))?,
+        package_name,
     })
 }
 
@@ -71,7 +76,7 @@ pub(crate) async fn executions(
     offset: i64,
 ) -> Result<Vec<ExecutionResult>, RuntimeError> {
     let rows = sqlx::query(
-        "SELECT id, workflow_name, status, final_context, error, failed_task, created_at, completed_at
+        "SELECT id, workflow_name, status, final_context, error, failed_task, created_at, completed_at, package_name, package_version
            FROM executions
           WHERE ($1 IS NULL OR workflow_name = $1) AND ($2 IS NULL OR status = $2)
           ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
@@ -88,7 +93,7 @@ pub(crate) async fn executions(
 
 pub(crate) async fn tasks(db: &Database, id: ExecutionId) -> Result<Vec<TaskRecord>, RuntimeError> {
     let rows = sqlx::query(
-        "SELECT task_name, status, attempt, max_attempts, output, last_error, created_at, started_at, completed_at
+        "SELECT task_name, status, attempt, max_attempts, output, last_error, created_at, started_at, completed_at, package_version
            FROM task_executions WHERE execution_id = $1 ORDER BY position",
     )
     .bind(id.to_string())
@@ -110,6 +115,11 @@ pub(crate) async fn tasks(db: &Database, id: ExecutionId) -> Result<Vec<TaskReco
                 created_at_ms: row.try_get(6).map_err(read)?,
                 started_at_ms: row.try_get(7).map_err(read)?,
                 completed_at_ms: row.try_get(8).map_err(read)?,
+                package_version: {
+                    let version: String = row.try_get(9).map_err(read)?;
+                    semver::Version::parse(&version)
+                        .map_err(|_| corrupt("package version", &version))?
+                },
             })
         })
         .collect()

@@ -1,4 +1,5 @@
-//! A workflow run every minute by a cron schedule.
+//! A workflow run every five seconds by a cron schedule (six fields:
+//! the first is seconds), so a host shows it working at once.
 
 use cloacina_plugin::{CatchUp, Context, TaskResult, cron, json, task, workflow};
 
@@ -11,8 +12,8 @@ fn tick(ctx: &Context) -> TaskResult {
 
 cloacina_plugin::plugin! {
     tasks: [tick],
-    workflows: [workflow("cron").description("runs every minute").tasks(["tick"])],
+    workflows: [workflow("cron").description("runs every five seconds").tasks(["tick"])],
     cron_schedules: [
-        cron("every_minute", "cron", "* * * * *").catch_up(CatchUp::RunMissed { max_runs: 3 }),
+        cron("every_five_seconds", "cron", "*/5 * * * * *").catch_up(CatchUp::RunMissed { max_runs: 3 }),
     ],
 }

@@ -140,7 +140,7 @@ fn cron_declares_its_schedule() {
     let cron = load("cron");
     let schedule = &cron.declaration().cron_schedules[0];
     assert_eq!(schedule.workflow.as_str(), "cron");
-    assert_eq!(schedule.expression, "* * * * *");
+    assert_eq!(schedule.expression, "*/5 * * * * *");
     assert!(call(&cron, "tick", json!({})).is_ok());
 }
 

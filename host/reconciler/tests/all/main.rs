@@ -15,27 +15,15 @@ use cloacina_runtime::{Database, ExecutionStatus, Runner, RunnerConfig, RuntimeE
 use cloacina_signing::{KeyPair, TrustScope, TrustStore};
 use serde_json::json;
 
-const TARGET: &str = env!("CLOACINA_TEST_TARGET");
-
 /// A signed package of the real ETL library, declaring `declaration`.
 fn etl_package(name: &str, key: &KeyPair, declaration: Declaration) -> Vec<u8> {
-    let library = cloacina_tests::sample_library("etl");
-    let info = PackageInfo {
-        name: Identifier::new(name).expect("name"),
-        version: semver::Version::new(0, 1, 0),
-        description: String::new(),
-    };
-    let mut builder = PackageBuilder::new(info, HOST_ABI_VERSION, declaration);
-    builder
-        .add_artifact(
-            ArtifactKind::Native {
-                target: TARGET.into(),
-            },
-            "libetl.so",
-            std::fs::read(library).expect("library"),
-        )
-        .expect("artifact");
-    builder.finish(Some(key)).expect("built").bytes
+    cloacina_tests::native_package(
+        cloacina_tests::sample_library("etl"),
+        name,
+        "0.1.0",
+        declaration,
+        Some(key),
+    )
 }
 
 fn etl_declaration() -> Declaration {

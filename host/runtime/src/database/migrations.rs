@@ -99,7 +99,14 @@ pub(super) async fn apply(
     migrations: &[Migration],
 ) -> Result<(), RuntimeError> {
     let failed = RuntimeError::db("migrating the schema");
-    let mut tx = database.pool.begin().await.map_err(failed)?;
+    // SQLite: take the write lock up front, so that another connection
+    // writing meanwhile makes this wait (busy timeout) instead of failing
+    // when a read transaction tries to become a write one.
+    let mut tx = match database.dialect {
+        Dialect::Sqlite => database.pool.begin_with("BEGIN IMMEDIATE").await,
+        Dialect::Postgres => database.pool.begin().await,
+    }
+    .map_err(failed)?;
     if database.dialect == Dialect::Postgres {
         // Hosts starting together on one database migrate one at a time.
         tx.execute("SELECT pg_advisory_xact_lock(7244011)")

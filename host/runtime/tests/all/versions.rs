@@ -74,7 +74,13 @@ async fn swap(db: TestDb) {
     let finished = runner.wait(old).await.expect("ends");
     assert_eq!(finished.status, ExecutionStatus::Completed);
     assert_eq!(finished.final_context.expect("context")["ran_on"], "v1");
-    assert!(runner.running_on(&v1_package).await.expect("lists").is_empty());
+    assert!(
+        runner
+            .running_on(&v1_package)
+            .await
+            .expect("lists")
+            .is_empty()
+    );
     runner.forget_package(&v1_package, &declaration());
     runner.shutdown().await;
 }

@@ -16,14 +16,22 @@ impl HostArgs {
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
         }
-        let home = match &self.home {
-            Some(home) => home.clone(),
+        Ok(format!(
+            "sqlite://{}",
+            self.home_dir()?.join("cloacina.db").display()
+        ))
+    }
+
+    /// The host's data directory: --home, else $CLOACINA_HOME, else
+    /// ~/.cloacina (with --database-url it still holds the local cache).
+    pub fn home_dir(&self) -> Result<PathBuf, Failure> {
+        match &self.home {
+            Some(home) => Ok(home.clone()),
             None => std::env::var_os("HOME")
                 .map(|home| PathBuf::from(home).join(".cloacina"))
                 .ok_or_else(|| anyhow!("no --home given and $HOME is not set"))
-                .classify(FailureKind::Usage)?,
-        };
-        Ok(format!("sqlite://{}", home.join("cloacina.db").display()))
+                .classify(FailureKind::Usage),
+        }
     }
 
     /// Connects to `tenant`'s database of this host.
@@ -39,6 +47,13 @@ impl HostArgs {
             })
             .classify(FailureKind::Other)
     }
+}
+
+/// The worker program, installed next to `cloacinactl`, if it is there.
+pub fn worker_binary() -> Option<PathBuf> {
+    let name = format!("cloacina-plugin-worker{}", std::env::consts::EXE_SUFFIX);
+    let path = std::env::current_exe().ok()?.with_file_name(name);
+    path.is_file().then_some(path)
 }
 
 /// A tenant name from the command line.

@@ -6,6 +6,7 @@ mod key;
 mod pack;
 mod package;
 mod run;
+mod server;
 mod trust;
 
 use crate::cli::{Cli, Command};
@@ -19,5 +20,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Package(command) => package::run(command, json),
         Command::Run(args) => run::run(args, json),
         Command::Trust(command) => trust::run(command, json),
+        Command::Server(command) => server::run(command, json),
     }
 }

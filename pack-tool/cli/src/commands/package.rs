@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{InspectArgs, PackageCommand, TrustArgs, UploadArgs, VerifyArgs};
 use crate::failure::{Classify as _, Failure, FailureKind};
 use crate::output;
-use cloacina_registry::{Registry, TrustKeys};
+use cloacina_registry::{Registry, Tenants, TrustKeys};
 use cloacina_runtime::TenantId;
 
 pub fn run(command: PackageCommand, json: bool) -> Result<(), Failure> {
@@ -325,6 +325,12 @@ fn upload(args: UploadArgs, json: bool) -> Result<(), Failure> {
     };
     let upload = super::host::block_on(async {
         let main = args.host.open(&TenantId::public()).await?;
+        Tenants::open(&main)
+            .await
+            .context("cannot open the tenant list")?
+            .ensure(&tenant)
+            .await
+            .context("cannot record the tenant")?;
         let trust = TrustKeys::open(&main)
             .await
             .context("cannot open the trust store")?

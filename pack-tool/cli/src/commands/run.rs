@@ -170,19 +170,11 @@ fn load(
 
 /// The worker program, installed next to `cloacinactl`.
 fn worker_binary() -> Result<PathBuf, Failure> {
-    let name = format!("cloacina-plugin-worker{}", std::env::consts::EXE_SUFFIX);
-    let path = std::env::current_exe()
-        .context("cannot locate this program")?
-        .with_file_name(&name);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(anyhow!(
-            "--isolate needs {name} next to cloacinactl ({} is missing; `cargo build -p cloacina-loader` builds it)",
-            path.display()
+    super::host::worker_binary()
+        .ok_or_else(|| anyhow!(
+            "--isolate needs cloacina-plugin-worker next to cloacinactl (`cargo build -p cloacina-loader` builds it)"
         ))
         .classify(FailureKind::Usage)
-    }
 }
 
 #[derive(Serialize)]

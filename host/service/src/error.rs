@@ -1,0 +1,16 @@
+//! What can stop a host from starting or answering.
+
+/// A host operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Runtime(#[from] cloacina_runtime::RuntimeError),
+    #[error(transparent)]
+    Registry(#[from] cloacina_registry::RegistryError),
+    #[error("cannot start the WebAssembly runtime: {0}")]
+    Wasm(#[from] cloacina_loader::LoadError),
+    #[error("cannot watch the drop directory {dir}: {reason}")]
+    Watch { dir: String, reason: String },
+    #[error("the host is shutting down")]
+    ShuttingDown,
+}

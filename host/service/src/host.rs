@@ -1,0 +1,380 @@
+//! The host and its convergence loop.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
+use cloacina_reconciler::{DropDir, DropReport, ReconcileReport, Reconciler, ReconcilerConfig};
+use cloacina_registry::changes::{self, Change};
+use cloacina_registry::{Registry, Tenants, TrustKeys};
+use cloacina_runtime::{DatabaseUrl, ExecutionId, PackageRef, Runner, RunnerConfig, TenantId};
+use serde::Serialize;
+use tokio::sync::{Mutex, Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::{HostConfig, HostError, TenantHost, activity};
+
+/// When a pass leaves work pending, the next one comes this soon.
+const FOLLOW_UP: Duration = Duration::from_secs(1);
+
+/// What to do with executions still running on a package version that is
+/// being removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRunning {
+    /// Let them finish on the version they started with; the version is
+    /// unloaded when the last one ends.
+    Wait,
+    /// Cancel them.
+    Cancel,
+}
+
+/// What removing a package version did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Removal {
+    /// False when the version was not registered.
+    pub removed: bool,
+    /// The executions that were running on it: waited for or cancelled.
+    pub running: Vec<ExecutionId>,
+    pub cancelled: bool,
+}
+
+/// A running host. Dropping it without [`Host::shutdown`] stops the loop
+/// but does not drain running work.
+pub struct Host {
+    shared: Arc<Shared>,
+    loop_task: Option<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field(
+                "database",
+                &cloacina_runtime::database::redact(&self.shared.config.database_url),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the loop and the handle share.
+struct Shared {
+    config: HostConfig,
+    trust: TrustKeys,
+    tenant_list: Tenants,
+    wasm: Arc<WasmRuntime>,
+    tenants: Mutex<BTreeMap<TenantId, Arc<TenantHost>>>,
+    activity: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    wake: Arc<Notify>,
+}
+
+impl Host {
+    /// Connects to the databases, starts `public`'s runner and the loop;
+    /// the first pass (drop directory and every known tenant) starts at
+    /// once.
+    pub async fn start(config: HostConfig) -> Result<Host, HostError> {
+        let public = runner(&config, &TenantId::public()).await?;
+        let trust = TrustKeys::open(public.database()).await?;
+        let tenant_list = Tenants::open(public.database()).await?;
+        let wasm = Arc::new(WasmRuntime::new(WasmSettings {
+            cache_dir: Some(config.cache_dir.join("wasm")),
+            ..WasmSettings::default()
+        })?);
+        let shared = Arc::new(Shared {
+            config,
+            trust,
+            tenant_list,
+            wasm,
+            tenants: Mutex::new(BTreeMap::new()),
+            activity: std::sync::Mutex::new(Vec::new()),
+            wake: Arc::new(Notify::new()),
+        });
+        shared.adopt(public).await?;
+
+        let drop_dir = match &shared.config.watch_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|error| HostError::Watch {
+                    dir: dir.display().to_string(),
+                    reason: error.to_string(),
+                })?;
+                let watcher = crate::watch::watch(dir, shared.wake.clone())?;
+                let drop_dir = DropDir::new(
+                    dir,
+                    &shared.config.database_url,
+                    shared.trust.clone(),
+                    shared.config.require_signatures,
+                )
+                .settle(shared.config.settle)
+                .record_tenants(shared.tenant_list.clone());
+                Some((drop_dir, watcher))
+            }
+            None => None,
+        };
+        let changes = match DatabaseUrl::parse(&shared.config.database_url)? {
+            DatabaseUrl::Postgres(url) => Some(changes::listen(url)),
+            DatabaseUrl::Sqlite(_) => None,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let loop_task = tokio::spawn(converge(shared.clone(), drop_dir, changes, stopped));
+        Ok(Host {
+            shared,
+            loop_task: Some(loop_task),
+            stop,
+        })
+    }
+
+    /// Asks for a pass now (after an upload, say).
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// The tenant's runtime on this host, started when first asked for;
+    /// the tenant is recorded so every later start serves it too.
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantHost>, HostError> {
+        if let Some(found) = self.shared.tenants.lock().await.get(tenant) {
+            return Ok(found.clone());
+        }
+        self.shared.tenant_list.ensure(tenant).await?;
+        let started = self.shared.start_tenant(tenant).await?;
+        self.wake();
+        Ok(started)
+    }
+
+    /// The host's trust store.
+    pub fn trust(&self) -> &TrustKeys {
+        &self.shared.trust
+    }
+
+    /// Removes `name` `version` from `tenant`'s registry. New executions
+    /// stop using it at the next pass; the ones running on it finish there
+    /// ([`OnRunning::Wait`]) or are cancelled ([`OnRunning::Cancel`]).
+    pub async fn remove_package(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        version: &semver::Version,
+        on_running: OnRunning,
+    ) -> Result<Removal, HostError> {
+        let tenant_host = self.tenant(tenant).await?;
+        let removed = tenant_host.registry().remove(name, version).await?;
+        let package = PackageRef {
+            name: name.to_owned(),
+            version: version.clone(),
+        };
+        let running = tenant_host.runner().running_on(&package).await?;
+        let cancelled = on_running == OnRunning::Cancel && !running.is_empty();
+        if cancelled {
+            for execution in &running {
+                tenant_host.runner().cancel(*execution).await?;
+            }
+        }
+        tracing::info!(%tenant, %name, %version, running = running.len(), cancelled, "package removed");
+        self.wake();
+        Ok(Removal {
+            removed,
+            running,
+            cancelled,
+        })
+    }
+
+    /// Stops the loop and the drop-directory watcher, then shuts every
+    /// tenant's runner down (running tasks get their grace period).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(loop_task) = self.loop_task.take() {
+            let _ = loop_task.await;
+        }
+        let tenants: Vec<Arc<TenantHost>> =
+            self.shared.tenants.lock().await.values().cloned().collect();
+        for tenant in tenants {
+            tenant.runner().shutdown().await;
+        }
+        let activity = std::mem::take(
+            &mut *self
+                .shared
+                .activity
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in activity {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Shared {
+    async fn start_tenant(&self, tenant: &TenantId) -> Result<Arc<TenantHost>, HostError> {
+        let mut tenants = self.tenants.lock().await;
+        if let Some(found) = tenants.get(tenant) {
+            return Ok(found.clone());
+        }
+        let runner = runner(&self.config, tenant).await?;
+        let started = self.tenant_host(runner).await?;
+        tenants.insert(tenant.clone(), started.clone());
+        Ok(started)
+    }
+
+    async fn adopt(&self, runner: Runner) -> Result<Arc<TenantHost>, HostError> {
+        let tenant = runner.tenant().clone();
+        let adopted = self.tenant_host(runner).await?;
+        self.tenants.lock().await.insert(tenant, adopted.clone());
+        Ok(adopted)
+    }
+
+    async fn tenant_host(&self, runner: Runner) -> Result<Arc<TenantHost>, HostError> {
+        let registry = Registry::open(runner.database()).await?;
+        let reconciler = Reconciler::new(
+            runner.clone(),
+            registry.clone(),
+            self.trust.clone(),
+            self.wasm.clone(),
+            ReconcilerConfig {
+                cache_dir: self.config.cache_dir.clone(),
+                worker_binary: self.config.worker_binary.clone(),
+                require_signatures: self.config.require_signatures,
+            },
+        );
+        self.activity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(activity::log_activity(&runner));
+        tracing::info!(tenant = %runner.tenant(), "tenant started");
+        Ok(Arc::new(TenantHost::new(runner, registry, reconciler)))
+    }
+
+    /// One pass over the drop directory and every tenant. Returns how soon
+    /// the next pass is due when work is pending: a file still settling, an
+    /// old version draining, a failed package's retry.
+    async fn pass(&self, drop_dir: Option<&mut DropDir>) -> Option<Duration> {
+        let mut next: Option<Duration> = None;
+        let mut soon = |after: Duration| next = Some(next.map_or(after, |n| n.min(after)));
+        if let Some(drop_dir) = drop_dir {
+            match drop_dir.scan().await {
+                Ok(report) => {
+                    log_drop(&report);
+                    if !report.settling.is_empty() {
+                        soon(self.config.settle);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot scan the drop directory");
+                    soon(FOLLOW_UP);
+                }
+            }
+        }
+        let tenants = match self.tenant_list.list().await {
+            Ok(tenants) => tenants,
+            Err(error) => {
+                tracing::error!(%error, "cannot list tenants");
+                return Some(FOLLOW_UP);
+            }
+        };
+        for tenant in tenants {
+            let tenant_host = match self.start_tenant(&tenant).await {
+                Ok(tenant_host) => tenant_host,
+                Err(error) => {
+                    tracing::error!(%tenant, %error, "cannot start the tenant's runtime");
+                    soon(FOLLOW_UP);
+                    continue;
+                }
+            };
+            match tenant_host.reconcile().await {
+                Ok(report) => {
+                    log_reconcile(&tenant, &report);
+                    if !report.draining.is_empty() {
+                        soon(FOLLOW_UP);
+                    }
+                    if let Some(retry) = report.next_retry {
+                        soon(retry);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%tenant, %error, "reconcile failed");
+                    soon(FOLLOW_UP);
+                }
+            }
+        }
+        next
+    }
+}
+
+/// The loop: a pass at start, then one per wake-up, follow-up or resync.
+async fn converge(
+    shared: Arc<Shared>,
+    mut drop_dir: Option<(DropDir, notify::RecommendedWatcher)>,
+    mut changes: Option<mpsc::UnboundedReceiver<Change>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let started = Instant::now();
+        let pending = shared
+            .pass(drop_dir.as_mut().map(|(drop_dir, _)| drop_dir))
+            .await;
+        tracing::debug!(elapsed = ?started.elapsed(), ?pending, "pass done");
+        let next = pending
+            .map_or(shared.config.resync_interval, |after| {
+                after.max(Duration::from_millis(20))
+            })
+            .min(shared.config.resync_interval);
+        let deadline = Instant::now() + next;
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            change = next_change(&mut changes) => {
+                tracing::debug!(?change, "another host changed the registry");
+            }
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+async fn next_change(changes: &mut Option<mpsc::UnboundedReceiver<Change>>) -> Option<Change> {
+    match changes {
+        Some(receiver) => match receiver.recv().await {
+            Some(change) => Some(change),
+            None => {
+                *changes = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn runner(config: &HostConfig, tenant: &TenantId) -> Result<Runner, HostError> {
+    Ok(Runner::with_config(
+        &config.database_url,
+        RunnerConfig {
+            tenant: tenant.clone(),
+            ..config.runner.clone()
+        },
+    )
+    .await?)
+}
+
+fn log_drop(report: &DropReport) {
+    for file in &report.registered {
+        tracing::info!(%file, "dropped package registered");
+    }
+    // Removed and rejected files are logged by the drop directory itself.
+}
+
+fn log_reconcile(tenant: &TenantId, report: &ReconcileReport) {
+    for package in &report.loaded {
+        tracing::info!(%tenant, %package, "package loaded");
+    }
+    for package in &report.released {
+        tracing::info!(%tenant, %package, "package released");
+    }
+    for (package, error) in &report.failed {
+        tracing::warn!(%tenant, %package, %error, "package failed to load; will retry");
+    }
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cloacina_contract::ArtifactKind;
+use cloacina_contract::{ArtifactKind, HOST_ABI_VERSION};
 use cloacina_loader::isolated::IsolatedPlugin;
 use cloacina_loader::native::NativePlugin;
 use cloacina_loader::wasm::WasmRuntime;
@@ -41,6 +41,11 @@ pub(crate) fn load(
     worker_binary: Option<&Path>,
     wasm: &WasmRuntime,
 ) -> Result<Arc<dyn Plugin>, String> {
+    HOST_ABI_VERSION
+        .accepts(package.manifest().abi_version())
+        .map_err(|error| {
+            format!("the manifest asks for an ABI this host does not speak: {error}")
+        })?;
     let artifacts = package.manifest().artifacts();
     let native = artifacts
         .iter()

@@ -45,6 +45,30 @@ async fn upload(registry: &Registry, key: &KeyPair, bytes: &[u8]) {
     registry.upload(&verified, bytes).await.expect("uploads");
 }
 
+/// The ETL library in a package that asks for ABI 2.0.
+fn future_abi_package(key: &KeyPair) -> Vec<u8> {
+    let info = PackageInfo {
+        name: Identifier::new("future").expect("name"),
+        version: semver::Version::new(0, 1, 0),
+        description: String::new(),
+    };
+    let abi = cloacina_contract::AbiVersion {
+        major: HOST_ABI_VERSION.major + 1,
+        minor: 0,
+    };
+    let mut builder = PackageBuilder::new(info, abi, etl_declaration());
+    builder
+        .add_artifact(
+            ArtifactKind::Native {
+                target: cloacina_tests::HOST_TARGET.into(),
+            },
+            "libetl.so",
+            std::fs::read(cloacina_tests::sample_library("etl")).expect("library"),
+        )
+        .expect("artifact");
+    builder.finish(Some(key)).expect("built").bytes
+}
+
 /// A signed package with made-up artifacts: enough for the registry,
 /// which does not load them.
 fn fake_package(name: &str, key: &KeyPair) -> Vec<u8> {
@@ -244,16 +268,48 @@ async fn scenario(url: &str, tenant: TenantId) {
     lying.tasks.pop();
     lying.workflows.clear();
     upload(&registry, &key, &etl_package("liar", &key, lying)).await;
+    // One whose stored bytes were tampered with after the upload (a file
+    // changed and the archive re-packed), and one for an ABI from the
+    // future.
+    let honest = etl_package("tampered", &key, etl_declaration());
+    upload(&registry, &key, &honest).await;
+    let mut files = cloacina_tests::package_files(&honest);
+    let library = files
+        .iter_mut()
+        .find(|(path, _)| path.ends_with(".so"))
+        .expect("library")
+        .1;
+    library[1000] ^= 1;
+    let stored: String = sqlx::query_scalar("SELECT sha256 FROM packages WHERE name = 'tampered'")
+        .fetch_one(db.pool())
+        .await
+        .expect("row");
+    sqlx::query("UPDATE package_archives SET bytes = $1 WHERE sha256 = $2")
+        .bind(cloacina_tests::pack_files(&files))
+        .bind(stored)
+        .execute(db.pool())
+        .await
+        .expect("tampers");
+    upload(&registry, &key, &future_abi_package(&key)).await;
 
     let report = reconciler.reconcile().await.expect("reconciles");
     assert_eq!(report.loaded, ["etl@0.1.0"]);
-    assert_eq!(report.failed.len(), 1, "{report:?}");
+    let error_of = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|(package, _)| package.starts_with(name))
+            .map(|(_, error)| error.clone())
+            .unwrap_or_else(|| panic!("{name} did not fail: {report:?}"))
+    };
+    assert!(error_of("liar@").contains("does not declare what the manifest does"));
+    assert!(error_of("tampered@").contains("verification failed"));
     assert!(
-        report.failed[0]
-            .1
-            .contains("does not declare what the manifest does"),
-        "{report:?}"
+        error_of("future@").contains("ABI"),
+        "{}",
+        error_of("future@")
     );
+    assert_eq!(report.failed.len(), 3, "{report:?}");
     let v = semver::Version::new(0, 1, 0);
     assert_eq!(
         registry
@@ -288,7 +344,10 @@ async fn scenario(url: &str, tenant: TenantId) {
         "{again:?}"
     );
     assert!(again.failed.is_empty(), "{again:?}");
-    assert_eq!(again.waiting, ["liar@0.1.0"]);
+    assert_eq!(
+        again.waiting,
+        ["future@0.1.0", "liar@0.1.0", "tampered@0.1.0"]
+    );
 
     // Removed from the registry: unloaded; uploaded again: loaded again.
     assert!(registry.remove("etl", &v).await.expect("removes"));

@@ -112,6 +112,10 @@ fn load(
     isolate: bool,
     scratch: PathBuf,
 ) -> Result<(Arc<dyn Plugin>, &'static str), Failure> {
+    cloacina_contract::HOST_ABI_VERSION
+        .accepts(package.manifest().abi_version())
+        .context("the package's manifest asks for an ABI this host does not speak")
+        .classify(FailureKind::Load)?;
     let artifacts = package.manifest().artifacts();
     let native = artifacts
         .iter()

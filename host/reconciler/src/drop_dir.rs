@@ -10,7 +10,10 @@
 //! - A file that cannot be registered (unreadable, not a package, failing
 //!   verification, a conflict) is moved to `DIR/.rejected/` with a
 //!   `.reason` file beside it, so it is never retried until it is put back.
-//! - Files already there are picked up by the first scan.
+//! - Files already there are picked up by the first scan, and packages
+//!   registered from files that vanished while no host watched are
+//!   unregistered by it (each registration records its file).
+//! - A file replaced in place by another package replaces its package.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,8 @@ use serde::Serialize;
 
 const EXTENSION: &str = "cloacina";
 const REJECTED: &str = ".rejected";
+/// How a registration from a dropped file records its path.
+const SOURCE_PREFIX: &str = "drop:";
 
 /// What one scan did, by file (relative to the drop directory).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -41,17 +46,25 @@ struct Stamp {
     modified: Option<SystemTime>,
 }
 
+/// A package registered from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FromFile {
+    tenant: TenantId,
+    name: String,
+    version: semver::Version,
+}
+
 #[derive(Debug)]
 enum Tracked {
-    /// Seen with this stamp at this time; not read yet.
-    Settling { stamp: Stamp, since: Instant },
-    /// Registered as this package.
-    Registered {
+    /// Seen with this stamp at this time; not read yet. `replaces`: what
+    /// the file held before it changed.
+    Settling {
         stamp: Stamp,
-        tenant: TenantId,
-        name: String,
-        version: semver::Version,
+        since: Instant,
+        replaces: Option<FromFile>,
     },
+    /// Registered as this package.
+    Registered { stamp: Stamp, package: FromFile },
 }
 
 /// A drop directory feeding the registries of a host's tenants.
@@ -65,6 +78,8 @@ pub struct DropDir {
     tracked: BTreeMap<PathBuf, Tracked>,
     registries: BTreeMap<TenantId, Registry>,
     tenants: Option<Tenants>,
+    /// Whether the first scan's clean-up ran.
+    pruned: bool,
 }
 
 impl DropDir {
@@ -75,8 +90,9 @@ impl DropDir {
         trust: TrustKeys,
         require_signatures: bool,
     ) -> Self {
+        let dir: PathBuf = dir.into();
         DropDir {
-            dir: dir.into(),
+            dir: std::fs::canonicalize(&dir).unwrap_or(dir),
             url: url.to_owned(),
             trust,
             require_signatures,
@@ -84,6 +100,7 @@ impl DropDir {
             tracked: BTreeMap::new(),
             registries: BTreeMap::new(),
             tenants: None,
+            pruned: false,
         }
     }
 
@@ -109,6 +126,10 @@ impl DropDir {
     pub async fn scan(&mut self) -> Result<DropReport, RegistryError> {
         let mut report = DropReport::default();
         let present = self.list_files();
+        if !self.pruned {
+            self.prune_vanished(&present, &mut report).await?;
+            self.pruned = true;
+        }
         // Vanished files: unregister what they registered.
         let gone: Vec<PathBuf> = self
             .tracked
@@ -117,52 +138,70 @@ impl DropDir {
             .cloned()
             .collect();
         for path in gone {
-            if let Some(Tracked::Registered {
-                tenant,
-                name,
-                version,
-                ..
-            }) = self.tracked.remove(&path)
-            {
-                let registry = self.registry(&tenant).await?;
-                registry.remove(&name, &version).await?;
-                tracing::info!(file = %path.display(), %name, %version, "dropped file removed; unregistered");
+            let package = match self.tracked.remove(&path) {
+                Some(Tracked::Registered { package, .. }) => Some(package),
+                Some(Tracked::Settling { replaces, .. }) => replaces,
+                None => None,
+            };
+            if let Some(package) = package {
+                self.unregister(&path, &package).await?;
                 report.removed.push(self.label(&path));
             }
         }
         for (path, tenant) in present {
             let Some(stamp) = stamp(&path) else { continue };
-            let ready = match self.tracked.get(&path) {
-                Some(Tracked::Registered { stamp: known, .. }) if *known == stamp => continue,
+            let (ready, replaces) = match self.tracked.get(&path) {
+                Some(Tracked::Registered {
+                    stamp: known,
+                    package,
+                }) => {
+                    if *known == stamp {
+                        continue;
+                    }
+                    (false, Some(package.clone()))
+                }
                 Some(Tracked::Settling {
                     stamp: known,
                     since,
-                }) if *known == stamp => since.elapsed() >= self.settle,
-                _ => false,
+                    replaces,
+                }) => (
+                    *known == stamp && since.elapsed() >= self.settle,
+                    replaces.clone(),
+                ),
+                None => (false, None),
             };
             if !ready {
+                let since = match self.tracked.get(&path) {
+                    Some(Tracked::Settling {
+                        stamp: known,
+                        since,
+                        ..
+                    }) if *known == stamp => *since,
+                    _ => Instant::now(),
+                };
                 self.tracked.insert(
                     path.clone(),
                     Tracked::Settling {
                         stamp,
-                        since: Instant::now(),
+                        since,
+                        replaces,
                     },
                 );
                 report.settling.push(self.label(&path));
                 continue;
             }
-            match self.register(&path, &tenant).await {
-                Ok((name, version)) => {
+            let registered = self.register(&path, &tenant).await;
+            // What the file held before is gone from it.
+            if let Some(old) = &replaces
+                && registered.as_ref().ok().is_none_or(|new| new != old)
+            {
+                self.unregister(&path, old).await?;
+            }
+            match registered {
+                Ok(package) => {
                     report.registered.push(self.label(&path));
-                    self.tracked.insert(
-                        path,
-                        Tracked::Registered {
-                            stamp,
-                            tenant,
-                            name,
-                            version,
-                        },
-                    );
+                    self.tracked
+                        .insert(path, Tracked::Registered { stamp, package });
                 }
                 Err(reason) => {
                     tracing::warn!(file = %path.display(), %reason, "dropped file rejected");
@@ -175,11 +214,60 @@ impl DropDir {
         Ok(report)
     }
 
-    async fn register(
+    async fn unregister(&mut self, path: &Path, package: &FromFile) -> Result<(), RegistryError> {
+        let registry = self.registry(&package.tenant).await?;
+        registry.remove(&package.name, &package.version).await?;
+        tracing::info!(file = %path.display(), tenant = %package.tenant, name = %package.name, version = %package.version, "dropped file gone; unregistered");
+        Ok(())
+    }
+
+    /// At the first scan: unregisters packages this directory registered
+    /// from files that are no longer there (removed while no host watched).
+    async fn prune_vanished(
         &mut self,
-        path: &Path,
-        tenant: &TenantId,
-    ) -> Result<(String, semver::Version), String> {
+        present: &[(PathBuf, TenantId)],
+        report: &mut DropReport,
+    ) -> Result<(), RegistryError> {
+        let mut tenants: Vec<TenantId> = match &self.tenants {
+            Some(tenants) => tenants.list().await?,
+            None => vec![TenantId::public()],
+        };
+        for tenant in present
+            .iter()
+            .map(|(_, tenant)| tenant.clone())
+            .chain(self.tenant_folders())
+        {
+            if !tenants.contains(&tenant) {
+                tenants.push(tenant);
+            }
+        }
+        for tenant in tenants {
+            let records = self.registry(&tenant).await?.list().await?;
+            for record in records {
+                let Some(path) = record
+                    .source
+                    .as_deref()
+                    .and_then(|source| source.strip_prefix(SOURCE_PREFIX))
+                    .map(PathBuf::from)
+                else {
+                    continue;
+                };
+                if !path.starts_with(&self.dir) || present.iter().any(|(p, _)| *p == path) {
+                    continue;
+                }
+                let package = FromFile {
+                    tenant: tenant.clone(),
+                    name: record.name,
+                    version: record.version,
+                };
+                self.unregister(&path, &package).await?;
+                report.removed.push(self.label(&path));
+            }
+        }
+        Ok(())
+    }
+
+    async fn register(&mut self, path: &Path, tenant: &TenantId) -> Result<FromFile, String> {
         let bytes = std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))?;
         let trust = self
             .trust
@@ -205,11 +293,16 @@ impl DropDir {
             .registry(tenant)
             .await
             .map_err(|error| error.to_string())?;
+        let source = format!("{SOURCE_PREFIX}{}", path.display());
         let upload = registry
-            .upload(&verified, &bytes)
+            .upload_from(&verified, &bytes, Some(&source))
             .await
             .map_err(|error| error.to_string())?;
-        Ok((upload.record.name, upload.record.version))
+        Ok(FromFile {
+            tenant: tenant.clone(),
+            name: upload.record.name,
+            version: upload.record.version,
+        })
     }
 
     /// Moves a refused file to `.rejected/` (keeping its tenant folder) with
@@ -265,6 +358,24 @@ impl DropDir {
         }
         files.sort();
         files
+    }
+
+    /// The tenant folders present, empty or not.
+    fn tenant_folders(&self) -> Vec<TenantId> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|entry| entry.path().is_dir())
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    return None;
+                }
+                TenantId::new(name.as_str()).ok()
+            })
+            .collect()
     }
 
     async fn registry(&mut self, tenant: &TenantId) -> Result<&Registry, RegistryError> {

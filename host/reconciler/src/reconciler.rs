@@ -121,27 +121,30 @@ impl Reconciler {
             .iter()
             .map(|record| ((record.name.clone(), record.version.clone()), record))
             .collect();
-        let gone: Vec<(String, semver::Version)> = self
+        let gone: Vec<((String, semver::Version), &'static str)> = self
             .loaded
             .iter()
-            .filter(|(key, loaded)| {
+            .filter_map(|(key, loaded)| {
                 let revoked = loaded
                     .signer
                     .as_deref()
                     .and_then(|id| id.parse().ok())
                     .is_some_and(|id| trust.is_revoked(id));
-                keep.get(*key)
-                    .is_none_or(|record| record.sha256 != loaded.sha256)
-                    || revoked
+                let reason = match keep.get(key) {
+                    _ if revoked => "its signing key was revoked",
+                    None => "it left the registry",
+                    Some(record) if record.sha256 != loaded.sha256 => "its bytes changed",
+                    Some(_) => return None,
+                };
+                Some((key.clone(), reason))
             })
-            .map(|(key, _)| key.clone())
             .collect();
-        for key in gone {
+        for (key, reason) in gone {
             if let Some(loaded) = self.loaded.remove(&key) {
                 let retired = self
                     .runner
                     .unregister_package(&loaded.package, &loaded.declaration);
-                tracing::info!(package = %key.0, version = %key.1, workflows = ?retired, "unloaded; draining");
+                tracing::info!(tenant = %self.runner.tenant(), package = %key.0, version = %key.1, workflows = ?retired, "unloaded because {reason}; running executions finish on it");
                 report.unloaded.push(format!("{}@{}", key.0, key.1));
                 self.draining.insert(key, loaded);
             }

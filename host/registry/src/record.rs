@@ -48,6 +48,9 @@ pub struct PackageRecord {
     pub status: PackageStatus,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Where it came from, when recorded: `drop:<path>` for a file in a
+    /// drop directory.
+    pub source: Option<String>,
 }
 
 /// What an upload did.

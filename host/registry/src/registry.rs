@@ -63,6 +63,14 @@ const MIGRATIONS: &[Migration] = &[
         )",
         ],
     ),
+    (
+        4,
+        &[
+            // Where a package came from when that matters later: a file in
+            // a drop directory (`drop:<path>`), unregistered when it goes.
+            "ALTER TABLE packages ADD COLUMN source TEXT",
+        ],
+    ),
 ];
 
 /// Creates or updates the registry's tables (packages, archives, trust).
@@ -71,8 +79,7 @@ pub(crate) async fn migrate(db: &Database) -> Result<(), RegistryError> {
     Ok(())
 }
 
-const COLUMNS: &str =
-    "name, version, sha256, size, runtimes, signer_key_id, status, error, created_at, updated_at";
+const COLUMNS: &str = "name, version, sha256, size, runtimes, signer_key_id, status, error, created_at, updated_at, source";
 
 /// One tenant's registry.
 #[derive(Debug, Clone)]
@@ -94,6 +101,17 @@ impl Registry {
         &self,
         package: &VerifiedPackage,
         archive: &[u8],
+    ) -> Result<Upload, RegistryError> {
+        self.upload_from(package, archive, None).await
+    }
+
+    /// [`Registry::upload`], recording where the package came from (kept
+    /// from the first upload when the same bytes come again).
+    pub async fn upload_from(
+        &self,
+        package: &VerifiedPackage,
+        archive: &[u8],
+        source: Option<&str>,
     ) -> Result<Upload, RegistryError> {
         let info = package.manifest().package();
         let name = info.name.to_string();
@@ -121,8 +139,8 @@ impl Registry {
         .await
         .map_err(failed)?;
         let inserted = sqlx::query(
-            "INSERT INTO packages (name, version, sha256, size, runtimes, signer_key_id, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) ON CONFLICT (name, version) DO NOTHING",
+            "INSERT INTO packages (name, version, sha256, size, runtimes, signer_key_id, status, created_at, updated_at, source)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $8) ON CONFLICT (name, version) DO NOTHING",
         )
         .bind(&name)
         .bind(&version)
@@ -131,6 +149,7 @@ impl Registry {
         .bind(runtimes.join(","))
         .bind(signer)
         .bind(now)
+        .bind(source)
         .execute(&mut *tx)
         .await
         .map_err(failed)?
@@ -320,5 +339,6 @@ fn record(row: &AnyRow) -> Result<PackageRecord, RegistryError> {
             .ok_or_else(|| RegistryError::Corrupt(format!("status `{status}`")))?,
         created_at_ms: row.try_get(8).map_err(read)?,
         updated_at_ms: row.try_get(9).map_err(read)?,
+        source: row.try_get(10).map_err(read)?,
     })
 }

@@ -204,7 +204,21 @@ async fn the_drop_directory_registers_settled_files_and_rejects_bad_ones() {
         ["late"]
     );
 
-    // A new watcher (a restart) picks up what is there without duplicates.
+    // Replaced in place by another package: that package replaces it.
+    std::fs::write(drop.join("late.cloacina"), fake_package("later", &key)).expect("write");
+    let changed = watcher.scan().await.expect("scans");
+    assert_eq!(changed.settling, ["late.cloacina"]);
+    let replaced = scan_after_settling(&mut watcher).await;
+    assert_eq!(replaced.registered, ["late.cloacina"]);
+    assert_eq!(
+        names(registry("public").await.list().await.expect("lists")),
+        ["later"]
+    );
+
+    // A file removed while no host watched is unregistered by the next
+    // watcher's first scan; the others are picked up without duplicates.
+    drop_watcher(watcher);
+    std::fs::remove_file(drop.join("acme/report.cloacina")).expect("remove");
     let mut restarted = DropDir::new(
         &drop,
         &url,
@@ -212,17 +226,26 @@ async fn the_drop_directory_registers_settled_files_and_rejects_bad_ones() {
         true,
     )
     .settle(settle);
-    restarted.scan().await.expect("scans");
+    let first = restarted.scan().await.expect("scans");
+    assert_eq!(first.removed, ["acme/report.cloacina"]);
     let again = scan_after_settling(&mut restarted).await;
-    assert_eq!(
-        again.registered,
-        ["acme/report.cloacina", "late.cloacina"],
-        "idempotent uploads"
-    );
+    assert_eq!(again.registered, ["late.cloacina"], "idempotent uploads");
     assert_eq!(
         names(registry("public").await.list().await.expect("lists")),
-        ["late"]
+        ["later"]
     );
+    assert!(
+        registry("acme")
+            .await
+            .list()
+            .await
+            .expect("lists")
+            .is_empty()
+    );
+}
+
+fn drop_watcher(watcher: DropDir) {
+    drop(watcher);
 }
 
 async fn scenario(url: &str, tenant: TenantId) {

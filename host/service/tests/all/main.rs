@@ -238,25 +238,109 @@ async fn a_version_swap_under_load_on_sqlite() {
     version_swap_under_load(url, home.path()).await;
 }
 
+/// A PostgreSQL database of the test's own (a host's public tenant is the
+/// database's public schema), dropped by [`OwnDatabase::drop_now`].
+struct OwnDatabase {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl OwnDatabase {
+    async fn create() -> Option<OwnDatabase> {
+        let base = cloacina_tests::postgres_url()?;
+        let name = cloacina_tests::unique_schema("host");
+        let admin = sqlx::PgPool::connect(&base).await.expect("connects");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("creates a database");
+        let url = format!("{}/{name}", base.rsplit_once('/').expect("url").0);
+        Some(OwnDatabase { admin, name, url })
+    }
+
+    async fn drop_now(self) {
+        let _ = sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&self.admin)
+            .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_version_swap_under_load_on_postgresql() {
-    let Some(base) = cloacina_tests::postgres_url() else {
+    let Some(database) = OwnDatabase::create().await else {
         return;
     };
-    // The host's public tenant is the database's public schema: give this
-    // test a database of its own.
-    let database = cloacina_tests::unique_schema("host");
-    let admin = sqlx::PgPool::connect(&base).await.expect("connects");
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&admin)
-        .await
-        .expect("creates a database");
-    let url = format!("{}/{database}", base.rsplit_once('/').expect("url").0);
     let home = tempfile::tempdir().expect("home");
-    version_swap_under_load(url, home.path()).await;
-    let _ = sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
-        .execute(&admin)
-        .await;
+    version_swap_under_load(database.url.clone(), home.path()).await;
+    database.drop_now().await;
+}
+
+/// Two hosts on one PostgreSQL: what one registers or removes, the other
+/// loads or unloads at once (NOTIFY), not at its resync ten minutes later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_on_one_postgresql_hear_each_others_changes() {
+    let Some(database) = OwnDatabase::create().await else {
+        return;
+    };
+    let (home_a, home_b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let grace = Duration::from_secs(5);
+    let a = Host::start(config(&database.url, home_a.path(), grace))
+        .await
+        .expect("host a");
+    let b = Host::start(config(&database.url, home_b.path(), grace))
+        .await
+        .expect("host b");
+    let public = TenantId::public();
+    let key = KeyPair::generate("author").expect("key");
+    a.trust()
+        .add("author", &key.public_key(), None)
+        .await
+        .expect("trusted");
+    let bytes = etl("1.0.0", Some(&key));
+    let mut trust = TrustStore::new();
+    trust
+        .add(
+            key.name(),
+            key.public_key(),
+            cloacina_signing::TrustScope::Global,
+        )
+        .expect("trust");
+    let verified = Package::read(&bytes, &ReadLimits::default())
+        .expect("readable")
+        .verify(&trust, None, SignaturePolicy::Required)
+        .expect("verifies");
+    // Uploaded through A's registry, without waking anyone.
+    a.tenant(&public)
+        .await
+        .expect("tenant")
+        .registry()
+        .upload(&verified, &bytes)
+        .await
+        .expect("uploads");
+    until_loaded(&b, &public, &["etl@1.0.0"]).await;
+    let result = b
+        .tenant(&public)
+        .await
+        .expect("tenant")
+        .runner()
+        .execute("etl", json!({"input": [2]}))
+        .await
+        .expect("runs");
+    assert_eq!(result.status, ExecutionStatus::Completed);
+
+    // A revocation made on A unloads the package on B.
+    a.trust()
+        .revoke(&key.public_key().id())
+        .await
+        .expect("revokes");
+    until_loaded(&b, &public, &[]).await;
+    a.shutdown().await;
+    b.shutdown().await;
+    database.drop_now().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

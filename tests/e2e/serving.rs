@@ -25,6 +25,7 @@ impl Server {
     fn start(dir: &Path) -> Server {
         let mut child = Command::new(cloacinactl_path())
             .args(["server", "start", "--home", "host", "--watch-dir", "drop"])
+            .args(["--bind", "127.0.0.1:0"])
             .arg("--require-signatures")
             .current_dir(dir)
             .env("NO_COLOR", "1")

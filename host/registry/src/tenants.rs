@@ -38,6 +38,30 @@ impl Tenants {
         Ok(inserted)
     }
 
+    /// Forgets `tenant`; true when it was recorded.
+    pub async fn remove(&self, tenant: &TenantId) -> Result<bool, RegistryError> {
+        Ok(sqlx::query("DELETE FROM tenants WHERE name = $1")
+            .bind(tenant.as_str())
+            .execute(self.db.pool())
+            .await
+            .map_err(RegistryError::db("removing a tenant"))?
+            .rows_affected()
+            == 1)
+    }
+
+    /// Whether `tenant` is served (`public` always is).
+    pub async fn contains(&self, tenant: &TenantId) -> Result<bool, RegistryError> {
+        if *tenant == TenantId::public() {
+            return Ok(true);
+        }
+        let found: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE name = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(RegistryError::db("reading tenants"))?;
+        Ok(found.is_some())
+    }
+
     /// `public` first, then the others by name.
     pub async fn list(&self) -> Result<Vec<TenantId>, RegistryError> {
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM tenants ORDER BY name")

@@ -43,7 +43,7 @@ macro_rules! stored_enum {
                 match self { $($name::$variant => $text),+ }
             }
 
-            pub(crate) fn parse(text: &str) -> Option<Self> {
+            pub fn parse(text: &str) -> Option<Self> {
                 match text { $($text => Some($name::$variant),)+ _ => None }
             }
         }

@@ -91,6 +91,23 @@ pub(crate) async fn executions(
     rows.iter().map(execution_from_row).collect()
 }
 
+/// How many executions match the filters of [`executions`].
+pub(crate) async fn count_executions(
+    db: &Database,
+    workflow: Option<&str>,
+    status: Option<ExecutionStatus>,
+) -> Result<i64, RuntimeError> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM executions
+          WHERE ($1 IS NULL OR workflow_name = $1) AND ($2 IS NULL OR status = $2)",
+    )
+    .bind(workflow)
+    .bind(status.map(ExecutionStatus::as_str))
+    .fetch_one(db.pool())
+    .await
+    .map_err(RuntimeError::db("counting executions"))
+}
+
 pub(crate) async fn tasks(db: &Database, id: ExecutionId) -> Result<Vec<TaskRecord>, RuntimeError> {
     let rows = sqlx::query(
         "SELECT task_name, status, attempt, max_attempts, output, last_error, created_at, started_at, completed_at, package_version

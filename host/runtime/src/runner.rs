@@ -375,6 +375,15 @@ impl Runner {
         queries::executions(&self.inner.db, workflow, status, limit, offset).await
     }
 
+    /// How many executions [`Runner::executions`] could page through.
+    pub async fn count_executions(
+        &self,
+        workflow: Option<&str>,
+        status: Option<ExecutionStatus>,
+    ) -> Result<i64, RuntimeError> {
+        queries::count_executions(&self.inner.db, workflow, status).await
+    }
+
     pub async fn tasks(&self, id: ExecutionId) -> Result<Vec<TaskRecord>, RuntimeError> {
         queries::tasks(&self.inner.db, id).await
     }

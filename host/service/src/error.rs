@@ -13,4 +13,6 @@ pub enum HostError {
     Watch { dir: String, reason: String },
     #[error("the host is shutting down")]
     ShuttingDown,
+    #[error("the public tenant cannot be removed")]
+    PublicTenant,
 }

@@ -142,6 +142,69 @@ impl Host {
         Ok(started)
     }
 
+    /// The tenant's runtime if the tenant exists (is `public` or was
+    /// created), else None: reading never creates a tenant.
+    pub async fn existing_tenant(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<Arc<TenantHost>>, HostError> {
+        if let Some(found) = self.shared.tenants.lock().await.get(tenant) {
+            return Ok(Some(found.clone()));
+        }
+        if !self.shared.tenant_list.contains(tenant).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.shared.start_tenant(tenant).await?))
+    }
+
+    /// Every tenant this host serves, `public` first.
+    pub async fn tenants(&self) -> Result<Vec<TenantId>, HostError> {
+        Ok(self.shared.tenant_list.list().await?)
+    }
+
+    /// Creates `tenant` (its schema or file, and on PostgreSQL a login role
+    /// `username` with `password`) and starts its runtime. False when it
+    /// existed already.
+    pub async fn create_tenant(
+        &self,
+        tenant: &TenantId,
+        username: &TenantId,
+        password: &str,
+    ) -> Result<bool, HostError> {
+        let created = self.shared.tenant_list.ensure(tenant).await?;
+        cloacina_runtime::database::provision_tenant_role(
+            &self.shared.config.database_url,
+            tenant,
+            username,
+            password,
+        )
+        .await?;
+        self.shared.start_tenant(tenant).await?;
+        Ok(created)
+    }
+
+    /// Removes `tenant`: stops taking its work, drains and shuts its
+    /// runtime down (running tasks get the grace period), forgets it, then
+    /// drops its data. False when it did not exist.
+    pub async fn remove_tenant(&self, tenant: &TenantId) -> Result<bool, HostError> {
+        if tenant.is_public() {
+            return Err(HostError::PublicTenant);
+        }
+        let known = self.shared.tenant_list.remove(tenant).await?;
+        let started = self.shared.tenants.lock().await.remove(tenant);
+        if let Some(started) = &started {
+            started.runner().shutdown().await;
+            started.runner().database().close().await;
+        }
+        if !known && started.is_none() {
+            return Ok(false);
+        }
+        cloacina_runtime::database::drop_tenant_data(&self.shared.config.database_url, tenant)
+            .await?;
+        tracing::info!(%tenant, "tenant removed");
+        Ok(true)
+    }
+
     /// The host's trust store.
     pub fn trust(&self) -> &TrustKeys {
         &self.shared.trust

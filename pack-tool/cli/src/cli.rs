@@ -80,67 +80,16 @@ pub enum Command {
     /// and --resume EXECUTION_ID; completed tasks do not run again.
     Run(RunArgs),
 
-    /// Run a host: packages from its registry and drop directory, loaded,
-    /// kept current and run.
+    /// Run a host: packages from its registry and drop directory loaded,
+    /// kept current and run, behind the HTTP + WebSocket API.
     #[command(subcommand)]
     Server(ServerCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
-    /// Start the host in the foreground until Ctrl-C or SIGTERM.
-    ///
-    /// Keeps what is loaded equal to what the registry holds: packages
-    /// uploaded (`cloacinactl package upload`) or dropped into --watch-dir
-    /// are verified against the host's trust store (`cloacinactl trust`),
-    /// loaded and registered; cron schedules and triggers start firing; a
-    /// removed or replaced version stops taking new executions and is
-    /// unloaded once its running ones finish. Each execution and task is
-    /// logged as it happens (CLOACINA_LOG=debug for more).
-    ///
-    ///   cloacinactl trust add keys/release.pub --home ./host
-    ///   cloacinactl server start --home ./host --watch-dir ./drop
-    ///   cp etl.cloacina ./drop/             # tenant public
-    ///   cp etl.cloacina ./drop/acme/        # tenant acme
-    ///
-    /// On SIGTERM it stops taking work, lets running tasks finish (up to
-    /// the grace period) and exits 0. The HTTP API is not served yet.
-    Start(ServerArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ServerArgs {
-    /// Register the .cloacina files put in this directory (a sub-directory
-    /// names the tenant; the top level is `public`), unregister those
-    /// removed. Bad files are moved to DIR/.rejected/ with a .reason file.
-    #[arg(long, value_name = "DIR", env = "CLOACINA_WATCH_DIR")]
-    pub watch_dir: Option<PathBuf>,
-
-    /// Refuse unsigned packages (from the drop directory and at load).
-    #[arg(long)]
-    pub require_signatures: bool,
-
-    /// Load native libraries into the server process instead of one
-    /// `cloacina-plugin-worker` process each: calls are faster, but a
-    /// library that crashes takes the server down.
-    #[arg(long)]
-    pub in_process: bool,
-
-    /// Tasks this host runs at once, per tenant.
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub max_concurrent_tasks: usize,
-
-    /// A full reconcile pass at least this often (seconds), besides the
-    /// ones uploads, dropped files and other hosts trigger.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub resync: u64,
-
-    /// How long running tasks may finish after SIGTERM (seconds).
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub shutdown_grace: u64,
-
-    #[command(flatten)]
-    pub host: HostArgs,
+    /// Run a host and serve its HTTP + WebSocket API in the foreground.
+    Start(cloacina_server::ServeArgs),
 }
 
 /// Which artifact of a package `run` loads.

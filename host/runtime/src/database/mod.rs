@@ -200,6 +200,93 @@ impl Database {
 }
 
 /// Creates the tenant's schema on PostgreSQL (a no-op when it exists).
+/// Gives `tenant` a PostgreSQL login role `username` with `password`,
+/// owning the tenant's schema (created when missing). Nothing to do on
+/// SQLite, where a tenant is a file.
+pub async fn provision_tenant_role(
+    url: &str,
+    tenant: &TenantId,
+    username: &TenantId,
+    password: &str,
+) -> Result<(), RuntimeError> {
+    let DatabaseUrl::Postgres(pg) = DatabaseUrl::parse(url)? else {
+        return Ok(());
+    };
+    create_schema(&pg, tenant).await?;
+    let mut connection = admin_connection(&pg).await?;
+    // Identifiers are TenantIds (validated names); the password is a
+    // literal with its quotes doubled.
+    let password = password.replace('\'', "''");
+    for statement in [
+        format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{username}') THEN CREATE ROLE \"{username}\" LOGIN PASSWORD '{password}'; END IF; END $$"
+        ),
+        format!("GRANT ALL ON SCHEMA \"{tenant}\" TO \"{username}\""),
+        format!("GRANT ALL ON ALL TABLES IN SCHEMA \"{tenant}\" TO \"{username}\""),
+        format!(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA \"{tenant}\" GRANT ALL ON TABLES TO \"{username}\""
+        ),
+    ] {
+        connection
+            .execute(statement.as_str())
+            .await
+            .map_err(RuntimeError::db("provisioning the tenant's role"))?;
+    }
+    Ok(())
+}
+
+/// Deletes `tenant`'s data for good: its PostgreSQL schema (and the
+/// login role named after it, if any) or its SQLite file. Close its pools
+/// first.
+pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), RuntimeError> {
+    if tenant.is_public() {
+        return Err(RuntimeError::Corrupt(
+            "the public tenant cannot be removed".into(),
+        ));
+    }
+    match DatabaseUrl::parse(url)? {
+        DatabaseUrl::Postgres(pg) => {
+            let mut connection = admin_connection(&pg).await?;
+            connection
+                .execute(format!("DROP SCHEMA IF EXISTS \"{tenant}\" CASCADE").as_str())
+                .await
+                .map_err(RuntimeError::db("dropping the tenant's schema"))?;
+            connection
+                .execute(format!("DROP ROLE IF EXISTS \"{tenant}\"").as_str())
+                .await
+                .map_err(RuntimeError::db("dropping the tenant's role"))?;
+        }
+        DatabaseUrl::Sqlite(path) => {
+            let file = DatabaseUrl::sqlite_file(&path, tenant);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = file.clone().into_os_string();
+                name.push(suffix);
+                match std::fs::remove_file(&name) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        return Err(RuntimeError::UnsupportedUrl {
+                            url: redact(url),
+                            reason: format!("cannot remove {}: {error}", file.display()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn admin_connection(pg: &str) -> Result<sqlx::AnyConnection, RuntimeError> {
+    sqlx::any::install_default_drivers();
+    AnyConnectOptions::from_str(pg)
+        .map_err(RuntimeError::db("reading the database URL"))?
+        .disable_statement_logging()
+        .connect()
+        .await
+        .map_err(RuntimeError::db("connecting"))
+}
+
 async fn create_schema(url: &str, tenant: &TenantId) -> Result<(), RuntimeError> {
     let mut connection = AnyConnectOptions::from_str(url)
         .map_err(RuntimeError::db("reading the database URL"))?

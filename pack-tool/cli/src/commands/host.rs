@@ -49,13 +49,6 @@ impl HostArgs {
     }
 }
 
-/// The worker program, installed next to `cloacinactl`, if it is there.
-pub fn worker_binary() -> Option<PathBuf> {
-    let name = format!("cloacina-plugin-worker{}", std::env::consts::EXE_SUFFIX);
-    let path = std::env::current_exe().ok()?.with_file_name(name);
-    path.is_file().then_some(path)
-}
-
 /// A tenant name from the command line.
 pub fn tenant(name: &str) -> Result<TenantId, Failure> {
     TenantId::new(name)

@@ -174,7 +174,7 @@ fn load(
 
 /// The worker program, installed next to `cloacinactl`.
 fn worker_binary() -> Result<PathBuf, Failure> {
-    super::host::worker_binary()
+    cloacina_server::worker_binary()
         .ok_or_else(|| anyhow!(
             "--isolate needs cloacina-plugin-worker next to cloacinactl (`cargo build -p cloacina-loader` builds it)"
         ))

@@ -1,0 +1,128 @@
+//! Who is calling: Bearer `clk_` keys, validated against the key store
+//! through a short cache, and what their role and tenant allow.
+
+mod cache;
+pub mod keys;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use cloacina_runtime::TenantId;
+
+pub use cache::KeyCache;
+pub use keys::{KeyRecord, KeyStore, NewKey, Role};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: KeyRecord,
+}
+
+impl Caller {
+    /// God mode: every tenant, tenant management.
+    pub fn is_god(&self) -> bool {
+        self.key.is_admin
+    }
+
+    /// At least `role`, else 403.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.key.role >= role || self.is_god() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "insufficient_permissions",
+                format!("this needs the {role} role; the key has {}", self.key.role),
+            ))
+        }
+    }
+
+    /// May act on `tenant`, else 403.
+    pub fn require_tenant(&self, tenant: &TenantId) -> Result<(), ApiError> {
+        match &self.key.tenant {
+            Some(own) if own != tenant && !self.is_god() => Err(ApiError::forbidden(
+                "tenant_access_denied",
+                format!("this key belongs to tenant {own}, not {tenant}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// God mode, else 403.
+    pub fn require_god(&self) -> Result<(), ApiError> {
+        if self.is_god() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "admin_required",
+                "admin access required (a god-mode key)",
+            ))
+        }
+    }
+}
+
+/// Validates keys: cache first, then the store.
+#[derive(Debug)]
+pub struct Authenticator {
+    pub store: KeyStore,
+    pub cache: KeyCache,
+}
+
+impl Authenticator {
+    pub fn new(store: KeyStore) -> Self {
+        Authenticator {
+            store,
+            cache: KeyCache::default(),
+        }
+    }
+
+    pub async fn validate(&self, plaintext: &str) -> Result<KeyRecord, ApiError> {
+        let hash = keys::hash_key(plaintext);
+        if let Some(record) = self.cache.get(&hash) {
+            return Ok(record);
+        }
+        match self.store.find_by_hash(&hash).await {
+            Ok(Some(record)) => {
+                self.cache.insert(hash, record.clone());
+                Ok(record)
+            }
+            Ok(None) => Err(ApiError::unauthorized("invalid or revoked API key")),
+            Err(error) => Err(ApiError::internal("authenticating", error)),
+        }
+    }
+
+    /// Revoked: the key stops working at once on this server.
+    pub fn forget(&self, id: uuid::Uuid) {
+        self.cache.evict(id);
+    }
+}
+
+/// The Bearer token of a request, if it has one.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .ok_or_else(|| ApiError::unauthorized("missing or malformed Authorization header"))?;
+        let key = state.auth.validate(token).await?;
+        Ok(Caller { key })
+    }
+}

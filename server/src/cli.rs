@@ -1,0 +1,196 @@
+//! The command line of `cloacinactl server start` and `cloacina-server`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use clap::Args;
+use cloacina_host::HostConfig;
+use cloacina_runtime::RunnerConfig;
+
+use crate::ServerConfig;
+
+/// Run a host and serve its HTTP + WebSocket API until Ctrl-C or SIGTERM.
+///
+/// Keeps what is loaded equal to what the registry holds: packages
+/// uploaded (over HTTP or `cloacinactl package upload`) or dropped into
+/// --watch-dir are verified against the trust store (`cloacinactl trust`),
+/// loaded and registered; cron schedules and triggers fire; a removed or
+/// replaced version stops taking new executions and is unloaded once its
+/// running ones finish. Executions and tasks are logged as they happen.
+///
+/// On first start with no API keys, an admin key is created and written to
+/// HOME/bootstrap-key (mode 0600), or --bootstrap-key is used.
+///
+///   cloacinactl trust add keys/release.pub --home ./host
+///   cloacinactl server start --home ./host --watch-dir ./drop
+///   curl -H "Authorization: Bearer $(cat ./host/bootstrap-key)" localhost:8080/v1/tenants/public/workflows
+///
+/// On SIGTERM it stops taking requests, closes sockets, lets running tasks
+/// finish (up to --shutdown-grace) and exits 0.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CLOACINA_BIND")]
+    pub bind: SocketAddr,
+
+    /// The host's data directory: its SQLite database (unless
+    /// --database-url), the package cache, the bootstrap key
+    /// [default: $CLOACINA_HOME, else ~/.cloacina].
+    #[arg(long, value_name = "DIR", env = "CLOACINA_HOME")]
+    pub home: Option<PathBuf>,
+
+    /// The host's database (sqlite://PATH or postgres://...).
+    #[arg(long, value_name = "URL", env = "CLOACINA_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Register the .cloacina files put in this directory (a sub-directory
+    /// names the tenant; the top level is `public`), unregister those
+    /// removed. Bad files are moved to DIR/.rejected/ with a .reason file.
+    #[arg(long, value_name = "DIR", env = "CLOACINA_WATCH_DIR")]
+    pub watch_dir: Option<PathBuf>,
+
+    /// Refuse unsigned packages (uploads, the drop directory, at load).
+    #[arg(long, env = "CLOACINA_REQUIRE_SIGNATURES")]
+    pub require_signatures: bool,
+
+    /// The first admin key (clk_...), used when the database has no keys.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "CLOACINA_BOOTSTRAP_KEY",
+        hide_env_values = true
+    )]
+    pub bootstrap_key: Option<String>,
+
+    /// Ask for an API key on /metrics too.
+    #[arg(long)]
+    pub metrics_auth: bool,
+
+    /// Load native libraries into the server process instead of one
+    /// `cloacina-plugin-worker` process each: calls are faster, but a
+    /// library that crashes takes the server down.
+    #[arg(long)]
+    pub in_process: bool,
+
+    /// Tasks this host runs at once, per tenant.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_concurrent_tasks: usize,
+
+    /// A full reconcile pass at least this often (seconds), besides the
+    /// ones uploads, dropped files and other hosts trigger.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub resync: u64,
+
+    /// How long running tasks may finish after SIGTERM (seconds).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub shutdown_grace: u64,
+}
+
+impl ServeArgs {
+    pub fn home_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.home {
+            Some(home) => Ok(home.clone()),
+            None => std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".cloacina"))
+                .ok_or_else(|| anyhow!("no --home given and $HOME is not set")),
+        }
+    }
+
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        let home = self.home_dir()?;
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", home.join("cloacina.db").display()),
+        };
+        let worker_binary = if self.in_process {
+            None
+        } else {
+            Some(worker_binary().ok_or_else(|| {
+                anyhow!(
+                    "cloacina-plugin-worker is not installed next to this program; install it (`cargo build -p cloacina-loader`) or pass --in-process"
+                )
+            })?)
+        };
+        Ok(ServerConfig {
+            host: HostConfig {
+                worker_binary,
+                require_signatures: self.require_signatures,
+                watch_dir: self.watch_dir.clone(),
+                resync_interval: Duration::from_secs(self.resync.max(1)),
+                runner: RunnerConfig {
+                    max_concurrent_tasks: self.max_concurrent_tasks.max(1),
+                    shutdown_grace: Duration::from_secs(self.shutdown_grace),
+                    ..RunnerConfig::default()
+                },
+                ..HostConfig::new(url, home.join("cache"))
+            },
+            bind: self.bind,
+            home,
+            bootstrap_key: self.bootstrap_key.clone(),
+            metrics_need_auth: self.metrics_auth,
+        })
+    }
+}
+
+/// The worker program, installed next to this one, if it is there.
+pub fn worker_binary() -> Option<PathBuf> {
+    let name = format!("cloacina-plugin-worker{}", std::env::consts::EXE_SUFFIX);
+    let path = std::env::current_exe().ok()?.with_file_name(name);
+    path.is_file().then_some(path)
+}
+
+/// Runs the server in the foreground until Ctrl-C or SIGTERM.
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let database = cloacina_runtime::database::redact(&config.host.database_url);
+        let native = if config.host.worker_binary.is_some() {
+            "worker processes"
+        } else {
+            "in process"
+        };
+        let watch_dir = config.host.watch_dir.clone();
+        let server = crate::start(config).await?;
+        tracing::info!(
+            address = %server.addr(),
+            %database,
+            ?watch_dir,
+            native,
+            "host running; Ctrl-C or SIGTERM stops it"
+        );
+        stop_signal().await;
+        tracing::info!("stopping: no new requests or work; running tasks get their grace period");
+        server.stop().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

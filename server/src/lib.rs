@@ -1,0 +1,131 @@
+//! The HTTP + WebSocket server over a cloacina host, wire-compatible with
+//! the `cloacina-client` 0.8 SDK: API keys and roles, tenants, workflow
+//! packages, executions and their events (REST and the delivery socket),
+//! schedules, metrics and the OpenAPI document.
+//!
+//! `start` binds, bootstraps the first admin key, starts the host and
+//! serves; `RunningServer::stop` stops taking requests, closes sockets and
+//! drains the host.
+
+mod auth;
+mod bootstrap;
+mod cli;
+mod error;
+mod metrics;
+mod routes;
+mod state;
+mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use cloacina_host::{Host, HostConfig};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use cli::{ServeArgs, run, worker_binary};
+pub use routes::openapi::build as openapi_document;
+
+/// Everything a server needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: HostConfig,
+    pub bind: SocketAddr,
+    /// Where the bootstrap key file is written.
+    pub home: PathBuf,
+    /// The first admin key, when none exists yet; generated if None.
+    pub bootstrap_key: Option<String>,
+    /// `/metrics` needs a key.
+    pub metrics_need_auth: bool,
+}
+
+/// A server accepting requests.
+pub struct RunningServer {
+    addr: SocketAddr,
+    state: Arc<state::AppState>,
+    stop: watch::Sender<bool>,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds `config.bind`, starts the host and serves until stopped.
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let host = Host::start(config.host.clone())
+        .await
+        .context("cannot start the host")?;
+    let public = host
+        .tenant(&cloacina_runtime::TenantId::public())
+        .await
+        .context("cannot open the public tenant")?;
+    let keys = auth::KeyStore::open(public.runner().database())
+        .await
+        .context("cannot open the key store")?;
+    bootstrap::ensure_admin_key(&keys, &config.home, config.bootstrap_key.as_deref()).await?;
+    let (stop, stopping) = watch::channel(false);
+    let state = Arc::new(state::AppState {
+        host: Arc::new(host),
+        auth: auth::Authenticator::new(keys),
+        tickets: ws::Tickets::default(),
+        deliveries: ws::Deliveries::default(),
+        metrics: metrics::Metrics::default(),
+        require_signatures: config.host.require_signatures,
+        metrics_need_auth: config.metrics_need_auth,
+        declarations: Default::default(),
+        stopping: stopping.clone(),
+    });
+    let router = routes::router(state.clone());
+    let mut shutdown = stopping;
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "serving the HTTP API");
+    Ok(RunningServer {
+        addr,
+        state,
+        stop,
+        serving,
+    })
+}
+
+impl RunningServer {
+    /// The address bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops taking requests, closes sockets, waits for requests in
+    /// flight, then drains the host (running tasks get their grace period).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.serving
+            .await
+            .context("the server task failed")?
+            .context("serving failed")?;
+        let RunningServer { state, .. } = self;
+        match Arc::try_unwrap(state) {
+            Ok(state) => match Arc::try_unwrap(state.host) {
+                Ok(host) => host.shutdown().await,
+                Err(_) => tracing::warn!("the host is still shared; not drained"),
+            },
+            Err(_) => tracing::warn!("handlers still hold the state; the host was not drained"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! Executions: start one, list with filters and pages, read one, its
+//! events and its tasks. Each lives in its tenant's own database.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use cloacina_runtime::{Event, ExecutionId, ExecutionResult, ExecutionStatus, RuntimeError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{MAX_PAGE, Page, rfc3339};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ExecuteRequest {
+    #[serde(default)]
+    context: Option<serde_json::Value>,
+}
+
+/// Starts the workflow's highest registered version; 202 at once.
+pub async fn execute(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((tenant_id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    caller.require(Role::Write)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    // The body is optional; when there is one it is a JSON object.
+    let context = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be application/json",
+            ));
+        }
+        let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request("invalid_request", format!("malformed JSON: {error}"))
+        })?;
+        request.context.unwrap_or_else(|| json!({}))
+    };
+    let started = tenant.runner().execute_async(&name, context).await;
+    let id = match started {
+        Ok(id) => id,
+        Err(error) => {
+            state.metrics.execution_started("refused");
+            return Err(match error {
+                RuntimeError::UnknownWorkflow(_)
+                | RuntimeError::ContextNotAnObject(_)
+                | RuntimeError::ContextNotJson(_) => {
+                    ApiError::bad_request("execution_failed", error.to_string())
+                }
+                other => ApiError::internal("starting an execution", other),
+            });
+        }
+    };
+    state.metrics.execution_started("started");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "execution_id": id.to_string(),
+            "workflow_name": name,
+            "tenant_id": tenant.tenant().as_str(),
+            "status": "scheduled",
+        })),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    workflow: Option<String>,
+    // Not flattened: serde_urlencoded cannot read numbers through flatten.
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(tenant_id): Path<String>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Read)?;
+    let Query(query) = query
+        .map_err(|rejection| ApiError::bad_request("invalid_pagination", rejection.body_text()))?;
+    let (limit, offset) = Page {
+        limit: query.limit,
+        offset: query.offset,
+    }
+    .checked(50)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(ExecutionStatus::parse(&text.to_lowercase()).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("unknown status `{text}` (Running, Completed, Failed, Cancelled)"),
+            )
+        })?),
+    };
+    let workflow = query.workflow.as_deref();
+    let runner = tenant.runner();
+    let (executions, total) = tokio::try_join!(
+        runner.executions(workflow, status, limit.min(MAX_PAGE), offset),
+        runner.count_executions(workflow, status),
+    )
+    .map_err(|error| ApiError::internal("listing executions", error))?;
+    let items: Vec<_> = executions.iter().map(summary).collect();
+    Ok(Json(json!({
+        "tenant_id": tenant.tenant().as_str(),
+        "total": total,
+        "items": items,
+    })))
+}
+
+fn summary(execution: &ExecutionResult) -> serde_json::Value {
+    json!({
+        "id": execution.execution_id.to_string(),
+        "workflow_name": execution.workflow_name,
+        "status": status_name(execution.status),
+        "started_at": rfc3339(execution.started_at_ms),
+        "completed_at": execution.completed_at_ms.map(rfc3339),
+    })
+}
+
+/// The reference's capitalized status names.
+pub fn status_name(status: ExecutionStatus) -> &'static str {
+    match status {
+        ExecutionStatus::Running => "Running",
+        ExecutionStatus::Completed => "Completed",
+        ExecutionStatus::Failed => "Failed",
+        ExecutionStatus::Cancelled => "Cancelled",
+    }
+}
+
+fn execution_id(text: &str) -> ApiResult<ExecutionId> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request("invalid_request", "invalid execution ID"))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((tenant_id, exec_id)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Read)?;
+    let id = execution_id(&exec_id)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    let execution = match tenant.runner().status(id).await {
+        Ok(execution) => execution,
+        Err(RuntimeError::UnknownExecution(_)) => {
+            return Err(ApiError::not_found(
+                "execution_not_found",
+                format!("execution {id} not found"),
+            ));
+        }
+        Err(error) => return Err(ApiError::internal("reading an execution", error)),
+    };
+    Ok(Json(json!({
+        "tenant_id": tenant.tenant().as_str(),
+        "execution_id": id.to_string(),
+        "status": status_name(execution.status),
+        "workflow_name": execution.workflow_name,
+        "package_name": execution.package_name,
+        "package_version": execution.package_version.to_string(),
+        "started_at": rfc3339(execution.started_at_ms),
+        "completed_at": execution.completed_at_ms.map(rfc3339),
+        "final_context": execution.final_context,
+        "error": execution.error,
+        "failed_task": execution.failed_task,
+    })))
+}
+
+/// The event as the REST API and the delivery socket show it.
+pub fn event_json(event: &Event) -> serde_json::Value {
+    json!({
+        "id": format!("{}-{}", event.execution_id, event.sequence_num),
+        "execution_id": event.execution_id.to_string(),
+        "event_type": event.event_type.as_str(),
+        "task_name": event.task_name,
+        "event_data": event.event_data.as_ref().map(|data| data.to_string()),
+        "sequence_num": event.sequence_num,
+        "created_at": rfc3339(event.created_at_ms),
+    })
+}
+
+/// Events in order; an unknown id has none (200, empty).
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((tenant_id, exec_id)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Read)?;
+    let id = execution_id(&exec_id)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    let events = tenant
+        .runner()
+        .events(id, 0)
+        .await
+        .map_err(|error| ApiError::internal("reading events", error))?;
+    Ok(Json(json!({
+        "tenant_id": tenant.tenant().as_str(),
+        "execution_id": id.to_string(),
+        "events": events.iter().map(event_json).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn tasks(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((tenant_id, exec_id)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Read)?;
+    let id = execution_id(&exec_id)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    let tasks = tenant
+        .runner()
+        .tasks(id)
+        .await
+        .map_err(|error| ApiError::internal("reading tasks", error))?;
+    let items: Vec<_> = tasks
+        .iter()
+        .map(|task| {
+            let updated = task
+                .completed_at_ms
+                .or(task.started_at_ms)
+                .unwrap_or(task.created_at_ms);
+            json!({
+                "id": format!("{id}-{}", task.task_name),
+                "task_name": task.task_name,
+                "status": task.status.as_str(),
+                "attempt": task.attempt,
+                "max_attempts": task.max_attempts,
+                "created_at": rfc3339(task.created_at_ms),
+                "updated_at": rfc3339(updated),
+                "started_at": task.started_at_ms.map(rfc3339),
+                "completed_at": task.completed_at_ms.map(rfc3339),
+                "last_error": task.last_error,
+                "error_details": task.last_error,
+                "sub_status": serde_json::Value::Null,
+                "output": task.output,
+                "package_version": task.package_version.to_string(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "tenant_id": tenant.tenant().as_str(),
+        "execution_id": id.to_string(),
+        "tasks": items,
+    })))
+}

@@ -1,0 +1,228 @@
+//! API keys and WebSocket tickets.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Caller, KeyRecord, NewKey, Role, keys};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::rfc3339;
+use crate::state::AppState;
+use crate::ws::TICKET_TTL;
+
+#[derive(Debug, Deserialize)]
+pub struct CreateKey {
+    name: String,
+    role: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyInfo {
+    id: String,
+    name: String,
+    permissions: &'static str,
+    tenant_id: Option<String>,
+    is_admin: bool,
+    created_at: String,
+    revoked: bool,
+}
+
+impl From<&KeyRecord> for KeyInfo {
+    fn from(key: &KeyRecord) -> Self {
+        KeyInfo {
+            id: key.id.to_string(),
+            name: key.name.clone(),
+            permissions: key.role.as_str(),
+            tenant_id: key.tenant.as_ref().map(ToString::to_string),
+            is_admin: key.is_admin,
+            created_at: rfc3339(key.created_at_ms),
+            revoked: key.revoked,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyCreated {
+    id: String,
+    name: String,
+    key: String,
+    permissions: &'static str,
+    tenant_id: Option<String>,
+    is_admin: bool,
+    created_at: String,
+}
+
+/// Keys the caller may see: all for a global admin, its tenant's for a
+/// tenant admin. Never a hash or a plaintext.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Admin)?;
+    let scope = if caller.is_god() {
+        None
+    } else {
+        caller.key.tenant.as_ref()
+    };
+    let keys = state
+        .auth
+        .store
+        .list(scope)
+        .await
+        .map_err(|error| ApiError::internal("listing API keys", error))?;
+    let items: Vec<KeyInfo> = keys.iter().map(KeyInfo::from).collect();
+    Ok(Json(
+        serde_json::json!({"total": items.len(), "items": items}),
+    ))
+}
+
+/// A key in the caller's own scope (its tenant, or global).
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Result<Json<CreateKey>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
+    caller.require(Role::Admin)?;
+    let Json(body) = body.map_err(json_rejection)?;
+    let tenant = caller.key.tenant.clone();
+    issue(&state, body, tenant).await
+}
+
+/// A key for one tenant: god mode only.
+pub async fn create_for_tenant(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(tenant_id): Path<String>,
+    body: Result<Json<CreateKey>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
+    caller.require_god()?;
+    let Json(body) = body.map_err(json_rejection)?;
+    let tenant = state.tenant(&tenant_id).await?.tenant().clone();
+    issue(&state, body, Some(tenant)).await
+}
+
+async fn issue(
+    state: &AppState,
+    body: CreateKey,
+    tenant: Option<cloacina_runtime::TenantId>,
+) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "a key needs a name of 1 to 200 characters",
+        ));
+    }
+    let role: Role = match body.role.as_deref() {
+        None => Role::Admin,
+        Some(role) => role
+            .parse()
+            .map_err(|error: String| ApiError::bad_request("invalid_request", error))?,
+    };
+    let plaintext =
+        keys::generate_key().map_err(|error| ApiError::internal("generating a key", error))?;
+    let record = state
+        .auth
+        .store
+        .create(
+            &plaintext,
+            &NewKey {
+                name: name.to_owned(),
+                role,
+                tenant,
+                is_admin: false,
+            },
+        )
+        .await
+        .map_err(|error| ApiError::internal("creating an API key", error))?;
+    tracing::info!(key = %record.id, name = %record.name, role = %record.role, tenant = ?record.tenant, "API key created");
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyCreated {
+            id: record.id.to_string(),
+            name: record.name,
+            key: plaintext,
+            permissions: record.role.as_str(),
+            tenant_id: record.tenant.map(|t| t.to_string()),
+            is_admin: record.is_admin,
+            created_at: rfc3339(record.created_at_ms),
+        }),
+    ))
+}
+
+/// Revokes a key; it stops working at once (this key alone leaves the
+/// cache, and its unused tickets go).
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(key_id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Admin)?;
+    let id: uuid::Uuid = key_id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_key_id", "invalid key ID format"))?;
+    let not_found = || ApiError::not_found("key_not_found", "key not found or already revoked");
+    let key = state
+        .auth
+        .store
+        .get(id)
+        .await
+        .map_err(|error| ApiError::internal("reading an API key", error))?
+        .ok_or_else(not_found)?;
+    if !caller.is_god() && caller.key.tenant.is_some() && key.tenant != caller.key.tenant {
+        return Err(not_found());
+    }
+    let revoked = state
+        .auth
+        .store
+        .revoke(id)
+        .await
+        .map_err(|error| ApiError::internal("revoking an API key", error))?;
+    if !revoked {
+        return Err(not_found());
+    }
+    state.auth.forget(id);
+    state.tickets.forget_key(id);
+    tracing::info!(key = %id, "API key revoked");
+    Ok(Json(
+        serde_json::json!({"status": "revoked", "id": id.to_string()}),
+    ))
+}
+
+/// A single-use ticket for a WebSocket upgrade.
+pub async fn ws_ticket(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
+    match state.tickets.issue(caller.key) {
+        Ok(ticket) => Ok(Json(serde_json::json!({
+            "ticket": ticket,
+            "expires_in_seconds": TICKET_TTL.as_secs(),
+        }))),
+        Err(full) => {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_tickets",
+                "too many unused WebSocket tickets; use or let some expire",
+            );
+            error.retry_after = Some(full.retry_after.as_secs().max(1));
+            Err(error)
+        }
+    }
+}
+
+/// A body that is not the JSON expected: 400 with the reason.
+pub fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        "unsupported_media_type"
+    } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "payload_too_large"
+    } else {
+        "invalid_request"
+    };
+    ApiError::new(status, code, rejection.body_text())
+}

@@ -1,0 +1,206 @@
+//! The routes, their body limits, and the layers every request passes:
+//! request id, timeout, metrics, JSON 404/405.
+
+pub mod executions;
+mod graphs;
+mod health;
+mod keys;
+pub mod openapi;
+mod tenants;
+mod triggers;
+mod workflows;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Bodies of everything but uploads.
+const SMALL_BODY: usize = 1 << 20;
+/// Package uploads.
+pub const UPLOAD_BODY: usize = 256 << 20;
+/// A request that takes longer is answered 503.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let uploads = Router::new()
+        .route(
+            "/v1/tenants/{tenant_id}/workflows",
+            post(workflows::upload).get(workflows::list),
+        )
+        .layer(DefaultBodyLimit::max(UPLOAD_BODY));
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
+        .route("/v1/auth/keys", get(keys::list).post(keys::create))
+        .route("/v1/auth/keys/{key_id}", delete(keys::revoke))
+        .route("/v1/auth/ws-ticket", post(keys::ws_ticket))
+        .route("/v1/tenants", get(tenants::list).post(tenants::create))
+        .route("/v1/tenants/{tenant_id}", delete(tenants::remove))
+        .route(
+            "/v1/tenants/{tenant_id}/keys",
+            post(keys::create_for_tenant),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/workflows/{name}",
+            get(workflows::get),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/workflows/{name}/execute",
+            post(executions::execute),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/workflows/{name}/{version}",
+            delete(workflows::delete),
+        )
+        .route("/v1/tenants/{tenant_id}/executions", get(executions::list))
+        .route(
+            "/v1/tenants/{tenant_id}/executions/{exec_id}",
+            get(executions::get),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/executions/{exec_id}/events",
+            get(executions::events),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/executions/{exec_id}/tasks",
+            get(executions::tasks),
+        )
+        .route("/v1/tenants/{tenant_id}/triggers", get(triggers::list))
+        .route(
+            "/v1/tenants/{tenant_id}/triggers/{name}",
+            get(triggers::get),
+        )
+        .route("/v1/health/accumulators", get(graphs::accumulators))
+        .route("/v1/health/graphs", get(graphs::graphs))
+        .route("/v1/health/graphs/{name}", get(graphs::graph))
+        .route("/v1/health/reactors", get(graphs::reactors))
+        .route("/v1/agents", get(graphs::agents))
+        .route("/v1/compiler/status", get(graphs::compiler))
+        .route(
+            "/v1/ws/delivery/{recipient}",
+            get(crate::ws::delivery::delivery),
+        )
+        .route(
+            "/v1/ws/accumulator/{name}",
+            get(crate::ws::delivery::graph_socket),
+        )
+        .route(
+            "/v1/ws/reactor/{name}",
+            get(crate::ws::delivery::graph_socket),
+        )
+        .layer(DefaultBodyLimit::max(SMALL_BODY));
+    uploads
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "not found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}
+
+/// Request id (kept from `x-request-id` or made), timeout, a log line and
+/// the latency metric per route template.
+async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty() && value.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        request.headers_mut().insert("x-request-id", value);
+    }
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let is_websocket = route.starts_with("/v1/ws/");
+    let response = if is_websocket {
+        next.run(request).await
+    } else {
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the request took longer than {}s",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response(),
+        }
+    };
+    let status = response.status();
+    let took = started.elapsed();
+    state
+        .metrics
+        .observe_request(method.as_str(), &route, status.as_u16(), took);
+    if status.is_server_error() {
+        tracing::warn!(request_id = %request_id, %method, %route, status = status.as_u16(), ?took, "request failed");
+    } else {
+        tracing::debug!(request_id = %request_id, %method, %route, status = status.as_u16(), ?took, "request");
+    }
+    let mut response = response;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// `limit` / `offset` query parameters, checked.
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub const MAX_PAGE: i64 = 1000;
+
+impl Page {
+    pub fn checked(&self, default: i64) -> Result<(i64, i64), ApiError> {
+        let limit = self.limit.unwrap_or(default);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=MAX_PAGE).contains(&limit) || offset < 0 {
+            return Err(ApiError::bad_request(
+                "invalid_pagination",
+                format!("limit must be 1..={MAX_PAGE} and offset >= 0"),
+            ));
+        }
+        Ok((limit, offset))
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|at| at.to_rfc3339())
+        .unwrap_or_default()
+}

@@ -1,0 +1,155 @@
+//! Tenants: god mode only. A tenant is a PostgreSQL schema (with a login
+//! role) or a SQLite file; removing one revokes its keys, drains its
+//! runtime and drops its data.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::keys::json_rejection;
+use crate::state::{AppState, parse_tenant};
+
+/// `name` (or the older `schema_name`), optional `description`,
+/// `password` (generated when empty or missing) and `username` (defaults
+/// to the name).
+#[derive(Debug, Deserialize)]
+pub struct CreateTenant {
+    name: Option<String>,
+    schema_name: Option<String>,
+    description: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_god()?;
+    let tenants = state
+        .host
+        .tenants()
+        .await
+        .map_err(|error| ApiError::internal("listing tenants", error))?;
+    let items: Vec<_> = tenants
+        .iter()
+        .map(|tenant| json!({"name": tenant.as_str()}))
+        .collect();
+    Ok(Json(json!({"total": items.len(), "items": items})))
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Result<Json<CreateTenant>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    caller.require_god()?;
+    let Json(body) = body.map_err(json_rejection)?;
+    let name = body
+        .name
+        .or(body.schema_name)
+        .ok_or_else(|| ApiError::bad_request("invalid_request", "a tenant needs a name"))?;
+    let tenant = parse_tenant(&name)?;
+    let username = parse_tenant(body.username.as_deref().unwrap_or(&name))?;
+    let password = match body.password.filter(|p| !p.is_empty()) {
+        Some(password) => password,
+        None => generated_password()
+            .map_err(|error| ApiError::internal("generating a password", error))?,
+    };
+    let created = state
+        .host
+        .create_tenant(&tenant, &username, &password)
+        .await
+        .map_err(|error| {
+            ApiError::bad_request(
+                "tenant_creation_failed",
+                format!("cannot create the tenant: {error}"),
+            )
+        })?;
+    if !created {
+        return Err(ApiError::bad_request(
+            "tenant_creation_failed",
+            format!("tenant `{tenant}` already exists"),
+        ));
+    }
+    tracing::info!(%tenant, "tenant created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "name": tenant.as_str(),
+            "schema_name": tenant.as_str(),
+            "username": username.as_str(),
+            "description": body.description,
+        })),
+    ))
+}
+
+pub async fn remove(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_god()?;
+    let tenant = parse_tenant(&name)?;
+    if tenant.is_public() {
+        return Err(ApiError::bad_request(
+            "tenant_removal_failed",
+            "the public tenant cannot be removed",
+        ));
+    }
+    if state
+        .host
+        .existing_tenant(&tenant)
+        .await
+        .map_err(|error| ApiError::internal("reading tenants", error))?
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "not_found",
+            format!("tenant `{tenant}` not found"),
+        ));
+    }
+    // Keys first: nothing new reaches the tenant while it drains.
+    let revoked = state
+        .auth
+        .store
+        .revoke_tenant(&tenant)
+        .await
+        .map_err(|error| ApiError::internal("revoking the tenant's keys", error))?;
+    for id in &revoked {
+        state.auth.forget(*id);
+        state.tickets.forget_key(*id);
+    }
+    let removed = state.host.remove_tenant(&tenant).await.map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "tenant_removal_failed",
+            format!("cannot remove the tenant: {error}"),
+        )
+    })?;
+    state.deliveries.forget_tenant(&tenant);
+    Ok(Json(json!({
+        "status": "removed",
+        "schema_name": tenant.as_str(),
+        "revoked_keys": revoked.len(),
+        "runner_evicted": removed,
+        "db_cache_evicted": removed,
+    })))
+}
+
+/// 32 characters from a 62-letter alphabet (about 190 bits).
+fn generated_password() -> Result<String, getrandom::Error> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}

@@ -1,0 +1,307 @@
+//! Workflow packages: multipart upload into the tenant's registry, list,
+//! detail with the task graph and load status, delete a version.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use cloacina_contract::Declaration;
+use cloacina_host::{OnRunning, TenantHost};
+use cloacina_package::{Package, ReadLimits, SignaturePolicy};
+use cloacina_registry::{PackageRecord, PackageStatus, RegistryError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::rfc3339;
+use crate::state::AppState;
+
+/// A package's id on the wire: its archive digest, shaped as a UUID.
+fn package_id(record: &PackageRecord) -> String {
+    let bytes = hex::decode(record.sha256.get(..32).unwrap_or_default()).unwrap_or_default();
+    uuid::Uuid::from_slice(&bytes)
+        .map(|id| id.to_string())
+        .unwrap_or_else(|_| record.sha256.clone())
+}
+
+/// Every registered package of the tenant with its declaration.
+pub(crate) async fn catalog(
+    state: &AppState,
+    tenant: &TenantHost,
+) -> ApiResult<Vec<(PackageRecord, Arc<Declaration>)>> {
+    let records = tenant
+        .registry()
+        .list()
+        .await
+        .map_err(|error| ApiError::internal("listing packages", error))?;
+    let mut catalog = Vec::with_capacity(records.len());
+    for record in records {
+        let cached = state
+            .declarations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&record.sha256)
+            .cloned();
+        let declaration = match cached {
+            Some(declaration) => declaration,
+            None => {
+                let bytes = match tenant
+                    .registry()
+                    .archive(&record.name, &record.version)
+                    .await
+                {
+                    Ok(bytes) => bytes,
+                    // Removed meanwhile.
+                    Err(RegistryError::NotFound { .. }) => continue,
+                    Err(error) => return Err(ApiError::internal("reading a package", error)),
+                };
+                let declaration = Package::read(&bytes, &ReadLimits::default())
+                    .ok()
+                    .and_then(|package| package.unverified_manifest().ok())
+                    .map(|manifest| manifest.declaration().clone())
+                    .unwrap_or_default();
+                let declaration = Arc::new(declaration);
+                state
+                    .declarations
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(record.sha256.clone(), declaration.clone());
+                declaration
+            }
+        };
+        catalog.push((record, declaration));
+    }
+    Ok(catalog)
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(tenant_id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Read)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    let mut items = Vec::new();
+    for (record, declaration) in catalog(&state, &tenant).await? {
+        for workflow in &declaration.workflows {
+            items.push(json!({
+                "id": package_id(&record),
+                "package_name": record.name,
+                "version": record.version.to_string(),
+                "workflow_name": workflow.name.as_str(),
+                "description": non_empty(&workflow.description),
+                "tasks": workflow.tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+                "created_at": rfc3339(record.created_at_ms),
+                "status": record.status.clone(),
+            }));
+        }
+    }
+    Ok(Json(json!({
+        "tenant_id": tenant.tenant().as_str(),
+        "total": items.len(),
+        "items": items,
+    })))
+}
+
+/// The highest version of the workflow (by workflow or package name).
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((tenant_id, name)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Read)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    let found = catalog(&state, &tenant)
+        .await?
+        .into_iter()
+        .flat_map(|(record, declaration)| {
+            declaration
+                .workflows
+                .iter()
+                .filter(|w| w.name.as_str() == name || record.name == name)
+                .map(|w| (record.clone(), declaration.clone(), w.clone()))
+                .collect::<Vec<_>>()
+        })
+        .max_by(|a, b| a.0.version.cmp(&b.0.version));
+    let Some((record, declaration, workflow)) = found else {
+        return Err(ApiError::not_found(
+            "workflow_not_found",
+            format!("workflow '{name}' not found"),
+        ));
+    };
+    let task_graph: Vec<_> = workflow
+        .tasks
+        .iter()
+        .filter_map(|id| declaration.tasks.iter().find(|t| t.id == *id))
+        .map(|task| {
+            json!({
+                "id": task.id.as_str(),
+                "dependencies": task.dependencies.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                "description": non_empty(&task.description),
+            })
+        })
+        .collect();
+    let (build_status, build_error) = match &record.status {
+        PackageStatus::Pending => ("pending", None),
+        PackageStatus::Loaded => ("loaded", None),
+        PackageStatus::Failed(error) => ("failed", Some(error.clone())),
+    };
+    Ok(Json(json!({
+        "tenant_id": tenant.tenant().as_str(),
+        "id": package_id(&record),
+        "package_name": record.name,
+        "version": record.version.to_string(),
+        "workflow_name": workflow.name.as_str(),
+        "description": non_empty(&workflow.description),
+        "tasks": workflow.tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "task_graph": task_graph,
+        "build_status": build_status,
+        "build_error": build_error,
+        "created_at": rfc3339(record.created_at_ms),
+        "signer_key_id": record.signer_key_id,
+        "sha256": record.sha256,
+    })))
+}
+
+/// Multipart field `file`: verified against the trust store, registered,
+/// and the host woken to load it.
+pub async fn upload(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(tenant_id): Path<String>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    caller.require(Role::Write)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
+    })?;
+    let result = receive_and_register(&state, &tenant, &mut multipart).await;
+    state.metrics.upload(if result.is_ok() {
+        "registered"
+    } else {
+        "refused"
+    });
+    let (record, created) = result?;
+    if created {
+        tracing::info!(tenant = %tenant.tenant(), package = %record.name, version = %record.version, "package uploaded");
+    }
+    state.host.wake();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "package_id": package_id(&record),
+            "tenant_id": tenant.tenant().as_str(),
+            "package_name": record.name,
+            "version": record.version.to_string(),
+            "created": created,
+        })),
+    ))
+}
+
+async fn receive_and_register(
+    state: &AppState,
+    tenant: &TenantHost,
+    multipart: &mut Multipart,
+) -> ApiResult<(PackageRecord, bool)> {
+    let mut bytes = None;
+    loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|error| ApiError::new(error.status(), "invalid_request", error.body_text()))?;
+        let Some(field) = field else { break };
+        if field.name() == Some("file") {
+            let data = field.bytes().await.map_err(|error| {
+                ApiError::new(error.status(), "upload_failed", error.body_text())
+            })?;
+            bytes = Some(data);
+            break;
+        }
+    }
+    let bytes = bytes.ok_or_else(|| {
+        ApiError::bad_request("invalid_request", "no 'file' field in multipart request")
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("upload_failed", "empty package file"));
+    }
+    let trust = state
+        .host
+        .trust()
+        .store()
+        .await
+        .map_err(|error| ApiError::internal("reading the trust store", error))?;
+    let policy = if state.require_signatures {
+        SignaturePolicy::Required
+    } else {
+        SignaturePolicy::Optional
+    };
+    let verified = Package::read(&bytes, &ReadLimits::default())
+        .map_err(|error| {
+            ApiError::bad_request("upload_failed", format!("not a usable package: {error}"))
+        })?
+        .verify(&trust, Some(tenant.tenant().as_str()), policy)
+        .map_err(|error| {
+            ApiError::bad_request("upload_failed", format!("verification failed: {error}"))
+        })?;
+    match tenant.registry().upload(&verified, &bytes).await {
+        Ok(upload) => Ok((upload.record, upload.created)),
+        Err(error @ RegistryError::Conflict { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_failed",
+            error.to_string(),
+        )),
+        Err(error) => Err(ApiError::internal("registering a package", error)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteOptions {
+    /// Cancel executions still running on the version instead of letting
+    /// them finish.
+    #[serde(default)]
+    cancel: bool,
+}
+
+/// Unregisters a version; idempotent. Says which executions still run on
+/// it (they finish there, or are cancelled with `?cancel=true`).
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((tenant_id, name, version)): Path<(String, String, String)>,
+    Query(options): Query<DeleteOptions>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Role::Write)?;
+    let tenant = state.tenant(&tenant_id).await?;
+    caller.require_tenant(tenant.tenant())?;
+    let parsed = semver::Version::parse(&version).map_err(|error| {
+        ApiError::bad_request("invalid_request", format!("version `{version}`: {error}"))
+    })?;
+    let on_running = if options.cancel {
+        OnRunning::Cancel
+    } else {
+        OnRunning::Wait
+    };
+    let removal = state
+        .host
+        .remove_package(tenant.tenant(), &name, &parsed, on_running)
+        .await
+        .map_err(|error| ApiError::internal("removing a package", error))?;
+    Ok(Json(json!({
+        "status": "deleted",
+        "package_name": name,
+        "version": version,
+        "was_registered": removal.removed,
+        "running_executions": removal.running,
+        "cancelled": removal.cancelled,
+    })))
+}
+
+fn non_empty(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}

@@ -1,0 +1,48 @@
+//! What every handler shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cloacina_contract::Declaration;
+use cloacina_host::{Host, TenantHost};
+use cloacina_runtime::TenantId;
+
+use crate::auth::Authenticator;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::ws::{Deliveries, Tickets};
+
+pub struct AppState {
+    pub host: Arc<Host>,
+    pub auth: Authenticator,
+    pub tickets: Tickets,
+    pub deliveries: Deliveries,
+    pub metrics: Metrics,
+    pub require_signatures: bool,
+    pub metrics_need_auth: bool,
+    /// Declarations read from stored archives, by archive SHA-256.
+    pub declarations: Mutex<HashMap<String, Arc<Declaration>>>,
+    /// Becomes true when the server stops: sockets close (1001).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The tenant named in a path, if it exists: 404 otherwise (reading
+    /// never creates a tenant).
+    pub async fn tenant(&self, name: &str) -> Result<Arc<TenantHost>, ApiError> {
+        let tenant = parse_tenant(name)?;
+        match self.host.existing_tenant(&tenant).await {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(ApiError::not_found(
+                "not_found",
+                format!("tenant `{tenant}` not found"),
+            )),
+            Err(error) => Err(ApiError::internal("opening the tenant", error)),
+        }
+    }
+}
+
+/// A tenant name from a path or body: 400 when it is not a valid name.
+pub fn parse_tenant(name: &str) -> Result<TenantId, ApiError> {
+    TenantId::new(name).map_err(|error| ApiError::bad_request("invalid_request", error.to_string()))
+}

@@ -1,0 +1,66 @@
+//! Single-use WebSocket tickets: a short-lived secret exchanged for a key,
+//! so long-lived keys stay out of URLs. Bounded: when full, new tickets
+//! are refused (429 with Retry-After) instead of evicting live ones.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::auth::KeyRecord;
+
+pub const TICKET_TTL: Duration = Duration::from_secs(60);
+pub const TICKET_CAPACITY: usize = 1024;
+
+#[derive(Debug, Default)]
+pub struct Tickets {
+    live: Mutex<HashMap<String, (KeyRecord, Instant)>>,
+}
+
+/// The store is full of unexpired tickets: retry after this long.
+#[derive(Debug, Clone, Copy)]
+pub struct Full {
+    pub retry_after: Duration,
+}
+
+impl Tickets {
+    /// A new ticket for `key`.
+    pub fn issue(&self, key: KeyRecord) -> Result<String, Full> {
+        let mut live = self.lock();
+        live.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        if live.len() >= TICKET_CAPACITY {
+            let oldest = live.values().map(|(_, at)| *at).min();
+            let retry_after = oldest
+                .map(|at| TICKET_TTL.saturating_sub(at.elapsed()))
+                .unwrap_or(TICKET_TTL)
+                .max(Duration::from_secs(1));
+            return Err(Full { retry_after });
+        }
+        let ticket = uuid::Uuid::new_v4().to_string();
+        live.insert(ticket.clone(), (key, Instant::now()));
+        Ok(ticket)
+    }
+
+    /// Consumes a ticket: the key it was issued for, once.
+    pub fn redeem(&self, ticket: &str) -> Option<KeyRecord> {
+        let (key, at) = self.lock().remove(ticket)?;
+        (at.elapsed() < TICKET_TTL).then_some(key)
+    }
+
+    /// Unexpired tickets held.
+    pub fn len(&self) -> usize {
+        let mut live = self.lock();
+        live.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        live.len()
+    }
+
+    /// Drops the tickets of a revoked key.
+    pub fn forget_key(&self, id: uuid::Uuid) {
+        self.lock().retain(|_, (key, _)| key.id != id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (KeyRecord, Instant)>> {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use cloacina_contract::Declaration;
 use cloacina_host::{OnRunning, TenantHost};
 use cloacina_package::{Package, ReadLimits, SignaturePolicy};
@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::rfc3339;
+use crate::routes::{UPLOAD_BODY, rfc3339};
 use crate::state::AppState;
 
 /// A package's id on the wire: its archive digest, shaped as a UUID.
@@ -173,8 +173,21 @@ pub async fn upload(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(tenant_id): Path<String>,
+    headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    // Too large by its own account: refused before a byte is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > UPLOAD_BODY as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("uploads are limited to {} MiB", UPLOAD_BODY >> 20),
+        ));
+    }
     caller.require(Role::Write)?;
     let tenant = state.tenant(&tenant_id).await?;
     caller.require_tenant(tenant.tenant())?;

@@ -55,3 +55,42 @@ impl KeyCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+
+    fn key(name: &str) -> KeyRecord {
+        KeyRecord {
+            id: uuid::Uuid::new_v4(),
+            name: name.into(),
+            role: Role::Read,
+            tenant: None,
+            is_admin: false,
+            created_at_ms: 0,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn revoking_evicts_that_key_alone() {
+        let cache = KeyCache::default();
+        let (a, b) = (key("a"), key("b"));
+        cache.insert("ha".into(), a.clone());
+        cache.insert("hb".into(), b.clone());
+        cache.evict(a.id);
+        assert_eq!(cache.get("ha"), None);
+        assert_eq!(cache.get("hb"), Some(b));
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = KeyCache::default();
+        for i in 0..CACHE_CAPACITY + 10 {
+            cache.insert(format!("h{i}"), key("k"));
+        }
+        assert!(cache.lock().len() <= CACHE_CAPACITY);
+        assert!(cache.get(&format!("h{}", CACHE_CAPACITY + 9)).is_some());
+    }
+}

@@ -333,3 +333,29 @@ async fn follow(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_are_remembered_and_pruned_into_a_watermark() {
+        let deliveries = Deliveries::default();
+        let tenant = TenantId::public();
+        for id in [1, 2, 4] {
+            deliveries.ack("r", Some(&tenant), id);
+        }
+        assert!(deliveries.is_acked("r", 1) && deliveries.is_acked("r", 2));
+        assert!(!deliveries.is_acked("r", 3), "3 was never acked: it comes again");
+        assert!(deliveries.is_acked("r", 4));
+        deliveries.ack("r", Some(&tenant), 3);
+        {
+            let acked = deliveries.lock();
+            let entry = acked.get("r").expect("entry");
+            assert_eq!((entry.through, entry.above.len()), (4, 0));
+        }
+        assert!(!deliveries.is_acked("other", 1));
+        deliveries.forget_tenant(&tenant);
+        assert!(!deliveries.is_acked("r", 1));
+    }
+}

@@ -64,3 +64,53 @@ impl Tickets {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{KeyRecord, Role};
+
+    fn key() -> KeyRecord {
+        KeyRecord {
+            id: uuid::Uuid::new_v4(),
+            name: "k".into(),
+            role: Role::Read,
+            tenant: None,
+            is_admin: false,
+            created_at_ms: 0,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn a_ticket_works_once() {
+        let tickets = Tickets::default();
+        let owner = key();
+        let ticket = tickets.issue(owner.clone()).expect("issued");
+        assert_eq!(tickets.redeem(&ticket), Some(owner));
+        assert_eq!(tickets.redeem(&ticket), None);
+        assert_eq!(tickets.redeem("made-up"), None);
+    }
+
+    #[test]
+    fn a_full_store_refuses_instead_of_evicting() {
+        let tickets = Tickets::default();
+        let first = tickets.issue(key()).expect("issued");
+        for _ in 1..TICKET_CAPACITY {
+            tickets.issue(key()).expect("issued");
+        }
+        let full = tickets.issue(key()).expect_err("full");
+        assert!(full.retry_after >= Duration::from_secs(1));
+        assert!(tickets.redeem(&first).is_some(), "nothing was evicted");
+        assert!(tickets.issue(key()).is_ok(), "room again once one is used");
+    }
+
+    #[test]
+    fn a_revoked_keys_tickets_go() {
+        let tickets = Tickets::default();
+        let owner = key();
+        let ticket = tickets.issue(owner.clone()).expect("issued");
+        tickets.forget_key(owner.id);
+        assert_eq!(tickets.redeem(&ticket), None);
+    }
+}

@@ -105,6 +105,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
 }
 
 impl RunningServer {
+    /// The host behind the API (to register in-process workflows, say).
+    pub fn host(&self) -> &Host {
+        &self.state.host
+    }
+
     /// The address bound (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -23,10 +23,14 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &["--watch-dir", "drop", "--require-signatures"])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(cloacinactl_path())
-            .args(["server", "start", "--home", "host", "--watch-dir", "drop"])
+            .args(["server", "start", "--home", "host"])
             .args(["--bind", "127.0.0.1:0"])
-            .arg("--require-signatures")
+            .args(extra)
             .current_dir(dir)
             .env("NO_COLOR", "1")
             .env("CLOACINA_LOG", "info,sqlx=warn")
@@ -137,4 +141,127 @@ fn a_dropped_package_runs_and_a_killed_host_converges_on_restart() {
         !dir.path().join("drop/.rejected").exists(),
         "nothing was rejected"
     );
+}
+
+/// The client commands against a real server: upload a signed package,
+/// see it load, run it with --follow, list and show executions, manage
+/// tenants and keys; exit codes follow the server's answers.
+#[test]
+fn the_client_commands_drive_a_server() {
+    let dir = scratch();
+    let run = |args: &[&str]| cloacinactl(dir.path(), args);
+    run(&["key", "generate", "author", "--out", "keys"]).success();
+    let crate_dir = sample_crate("etl");
+    run(&[
+        "pack",
+        path(&crate_dir),
+        "--sign",
+        "keys/author.key",
+        "-o",
+        "etl.cloacina",
+    ])
+    .success();
+    run(&["trust", "add", "keys/author.pub", "--home", "host"]).success();
+    let mut server = Server::start_with(dir.path(), &["--in-process"]);
+    let line = server.expect(&["serving the HTTP API"]);
+    let address = line
+        .split("addr=")
+        .nth(1)
+        .expect("an address")
+        .trim()
+        .to_owned();
+    let url = format!("http://{address}");
+    let key = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
+        .expect("bootstrap key")
+        .trim()
+        .to_owned();
+    let remote = |args: &[&str]| {
+        cloacinactl(
+            dir.path(),
+            &[args, &["--server", &url, "--api-key", &key]].concat(),
+        )
+    };
+
+    let uploaded = remote(&["--json", "package", "upload", "etl.cloacina"])
+        .success()
+        .json();
+    assert_eq!(uploaded["package_name"], "etl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = remote(&["--json", "workflow", "show", "etl"]);
+        if shown.code == Some(0) && shown.json()["build_status"] == "loaded" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never loaded:\n{shown}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let followed = remote(&[
+        "workflow",
+        "run",
+        "etl",
+        "--context",
+        r#"{"input": [1, 2, 3]}"#,
+        "--follow",
+    ])
+    .success();
+    assert!(followed.stdout.contains("workflow_completed"), "{followed}");
+    assert!(
+        followed.stdout.contains("task_completed load"),
+        "{followed}"
+    );
+    let listed = remote(&["--json", "execution", "list"]).success().json();
+    assert_eq!(listed["total"], 1);
+    let id = listed["items"][0]["id"].as_str().expect("id").to_owned();
+    let shown = remote(&["--json", "execution", "show", &id])
+        .success()
+        .json();
+    assert_eq!(shown["status"], "Completed");
+    assert_eq!(shown["final_context"]["total"], 12);
+    assert_eq!(shown["tasks"].as_array().map(Vec::len), Some(3));
+
+    remote(&["tenant", "create", "acme"]).success();
+    assert!(
+        remote(&["tenant", "list"])
+            .success()
+            .stdout
+            .contains("acme")
+    );
+    let created = remote(&[
+        "--json",
+        "api-key",
+        "create",
+        "ci",
+        "--role",
+        "read",
+        "--for-tenant",
+        "acme",
+    ])
+    .success()
+    .json();
+    let reader_key = created["key"].as_str().expect("key").to_owned();
+    let as_reader = |args: &[&str]| {
+        cloacinactl(
+            dir.path(),
+            &[
+                args,
+                &[
+                    "--server",
+                    &url,
+                    "--api-key",
+                    &reader_key,
+                    "--tenant",
+                    "acme",
+                ],
+            ]
+            .concat(),
+        )
+    };
+    as_reader(&["package", "list"]).success();
+    as_reader(&["workflow", "run", "etl"]).failure(10, "403");
+    remote(&["api-key", "revoke", created["id"].as_str().expect("id")]).success();
+    as_reader(&["package", "list"]).failure(10, "401");
+    remote(&["workflow", "show", "nope"]).failure(11, "workflow_not_found");
+    remote(&["tenant", "remove", "acme"]).success();
+    remote(&["package", "delete", "etl", "0.1.0"]).success();
+    remote(&["workflow", "run", "etl"]).failure(2, "execution_failed");
 }

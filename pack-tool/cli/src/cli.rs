@@ -19,6 +19,8 @@ Exit codes:
      declaration differs from the manifest) or its workflows not registered
   9  `package upload`: that name and version is registered with other bytes;
      `trust add`: the key is revoked
+ 10  the server refused the API key (401) or its role or tenant (403)
+ 11  the server has no such thing (404)
 
 With --json, results go to stdout as one JSON object; a failure prints
 {\"error\": ..., \"code\": ..., \"exit_code\": ...} there as well.
@@ -84,6 +86,22 @@ pub enum Command {
     /// kept current and run, behind the HTTP + WebSocket API.
     #[command(subcommand)]
     Server(ServerCommand),
+
+    /// Run and inspect workflows on a server (HTTP client).
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+
+    /// List and show executions on a server.
+    #[command(subcommand)]
+    Execution(ExecutionCommand),
+
+    /// Manage a server's tenants (god-mode key).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+
+    /// Manage a server's API keys (admin key).
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,14 +242,158 @@ pub enum PackageCommand {
     /// signer is shown as claimed unless trusted keys are given.
     Inspect(InspectArgs),
 
-    /// Register a package with a host's registry (its --home or
-    /// --database-url), verified against the host's trust store
-    /// (`cloacinactl trust`).
+    /// Register a package with a host's registry: over HTTP with --server
+    /// (or CLOACINA_SERVER), else directly in its --home or --database-url.
+    /// Verified against the host's trust store (`cloacinactl trust`).
     ///
     /// The same bytes twice is not an error (`created: false`); other bytes
     /// under a registered name and version are refused (exit 9): publish a
     /// new version instead.
     Upload(UploadArgs),
+
+    /// List a tenant's packages and their workflows on a server.
+    List(ClientArgs),
+
+    /// Unregister a package version on a server. Executions running on it
+    /// finish there (or, with --cancel, are cancelled); the command says
+    /// which.
+    Delete {
+        name: String,
+        version: String,
+        /// Cancel the executions still running on it.
+        #[arg(long)]
+        cancel: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Where the server is and who calls it. Each value comes from the flag,
+/// else the environment, else the profile file (TOML: `server`, `api_key`,
+/// `tenant`), else the default.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The server [default: http://127.0.0.1:8080].
+    #[arg(long, value_name = "URL", env = "CLOACINA_SERVER")]
+    pub server: Option<String>,
+
+    /// The API key (clk_...).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "CLOACINA_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+
+    /// The tenant [default: public].
+    #[arg(long, value_name = "TENANT", env = "CLOACINA_TENANT")]
+    pub tenant: Option<String>,
+
+    /// The profile file [default: $CLOACINA_HOME/client.toml, else
+    /// ~/.cloacina/client.toml].
+    #[arg(long, value_name = "FILE", env = "CLOACINA_PROFILE")]
+    pub profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Start a workflow on a server; with --follow, print its events as
+    /// they happen and exit 0 when it completes, 7 when it fails.
+    ///
+    ///   cloacinactl workflow run etl --context '{"input": [1, 2, 3]}' --follow
+    Run {
+        name: String,
+        /// The context, a JSON object.
+        #[arg(long, default_value = "{}")]
+        context: String,
+        /// Print events until the execution ends.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A workflow's versions, tasks and load status.
+    Show {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExecutionCommand {
+    /// Recent executions, newest first.
+    List {
+        /// Running, Completed, Failed or Cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One execution: status, result, tasks.
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One execution's events.
+    Events {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant (a god-mode key): a PostgreSQL schema and login role,
+    /// or a SQLite file.
+    Create {
+        name: String,
+        /// The role's password [default: generated, never shown].
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    List(ClientArgs),
+    /// Remove a tenant: its keys are revoked, its work drained, its data
+    /// dropped.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key; its plaintext is printed once.
+    Create {
+        name: String,
+        /// admin, write or read.
+        #[arg(long, default_value = "read")]
+        role: String,
+        /// Scope it to this tenant (a god-mode key is needed).
+        #[arg(long, value_name = "TENANT")]
+        for_tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    List(ClientArgs),
+    /// Revoke a key by id; it stops working at once.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Where a host keeps its data.
@@ -267,6 +429,23 @@ pub struct UploadArgs {
 
     #[command(flatten)]
     pub host: HostArgs,
+
+    /// Upload over HTTP to this server instead (see the client commands).
+    #[arg(long, value_name = "URL", env = "CLOACINA_SERVER", conflicts_with_all = ["home", "database_url"])]
+    pub server: Option<String>,
+
+    /// The API key, with --server.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "CLOACINA_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+
+    /// The profile file, with --server.
+    #[arg(long, value_name = "FILE", env = "CLOACINA_PROFILE")]
+    pub profile: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,10 @@ pub enum FailureKind {
     /// 9: the registry holds something else under that name (another
     /// package's bytes; a revoked key).
     Conflict,
+    /// 10: the server refused the key (401) or its role or tenant (403).
+    Denied,
+    /// 11: the server has no such thing (404).
+    NotFound,
 }
 
 impl FailureKind {
@@ -44,6 +48,8 @@ impl FailureKind {
             FailureKind::WorkflowFailed => 7,
             FailureKind::Load => 8,
             FailureKind::Conflict => 9,
+            FailureKind::Denied => 10,
+            FailureKind::NotFound => 11,
         }
     }
 
@@ -59,6 +65,8 @@ impl FailureKind {
             FailureKind::WorkflowFailed => "workflow_failed",
             FailureKind::Load => "load_failed",
             FailureKind::Conflict => "conflict",
+            FailureKind::Denied => "denied",
+            FailureKind::NotFound => "not_found",
         }
     }
 }

@@ -346,7 +346,10 @@ mod tests {
             deliveries.ack("r", Some(&tenant), id);
         }
         assert!(deliveries.is_acked("r", 1) && deliveries.is_acked("r", 2));
-        assert!(!deliveries.is_acked("r", 3), "3 was never acked: it comes again");
+        assert!(
+            !deliveries.is_acked("r", 3),
+            "3 was never acked: it comes again"
+        );
         assert!(deliveries.is_acked("r", 4));
         deliveries.ack("r", Some(&tenant), 3);
         {

@@ -5,6 +5,7 @@ mod host;
 mod key;
 mod pack;
 mod package;
+mod remote;
 mod run;
 mod server;
 mod trust;
@@ -21,5 +22,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run::run(args, json),
         Command::Trust(command) => trust::run(command, json),
         Command::Server(command) => server::run(command, json),
+        Command::Workflow(command) => remote::workflow(command, json),
+        Command::Execution(command) => remote::execution(command, json),
+        Command::Tenant(command) => remote::tenant(command, json),
+        Command::ApiKey(command) => remote::api_key(command, json),
     }
 }

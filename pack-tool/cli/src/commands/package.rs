@@ -20,7 +20,15 @@ pub fn run(command: PackageCommand, json: bool) -> Result<(), Failure> {
     match command {
         PackageCommand::Verify(args) => verify(args, json),
         PackageCommand::Inspect(args) => inspect(args, json),
+        PackageCommand::Upload(args) if args.server.is_some() => super::remote::upload(args, json),
         PackageCommand::Upload(args) => upload(args, json),
+        PackageCommand::List(client) => super::remote::package_list(client, json),
+        PackageCommand::Delete {
+            name,
+            version,
+            cancel,
+            client,
+        } => super::remote::package_delete(&name, &version, cancel, client, json),
     }
 }
 

@@ -1,0 +1,592 @@
+//! The HTTP client commands: packages, workflows, executions, tenants and
+//! API keys on a running server.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::cli::{
+    ApiKeyCommand, ClientArgs, ExecutionCommand, TenantCommand, UploadArgs, WorkflowCommand,
+};
+use crate::failure::{Classify as _, Failure, FailureKind};
+use crate::output::{self, out};
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// `client.toml`: defaults for the client flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    server: Option<String>,
+    api_key: Option<String>,
+    tenant: Option<String>,
+}
+
+fn profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
+    let explicit = path.is_some();
+    let path = match path {
+        Some(path) => path.clone(),
+        None => {
+            let home = std::env::var_os("CLOACINA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cloacina")));
+            match home {
+                Some(home) => home.join("client.toml"),
+                None => return Ok(Profile::default()),
+            }
+        }
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("cannot read the profile {}", path.display()))
+            .classify(FailureKind::Usage),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok(Profile::default())
+        }
+        Err(error) => Err(anyhow!(error))
+            .with_context(|| format!("cannot read the profile {}", path.display()))
+            .classify(FailureKind::Usage),
+    }
+}
+
+/// A server and a key, resolved.
+struct Api {
+    agent: ureq::Agent,
+    server: String,
+    key: String,
+    tenant: String,
+}
+
+impl Api {
+    fn new(client: &ClientArgs) -> Result<Self, Failure> {
+        Self::from_parts(
+            client.server.clone(),
+            client.api_key.clone(),
+            client.tenant.clone(),
+            client.profile.as_ref(),
+        )
+    }
+
+    fn from_parts(
+        server: Option<String>,
+        key: Option<String>,
+        tenant: Option<String>,
+        profile_path: Option<&PathBuf>,
+    ) -> Result<Self, Failure> {
+        let profile = profile(profile_path)?;
+        let server = server
+            .or(profile.server)
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        let key = key.or(profile.api_key).ok_or_else(|| Failure {
+            kind: FailureKind::Usage,
+            error: anyhow!("no API key"),
+            hint: Some(
+                "give --api-key, set CLOACINA_API_KEY, or put api_key in ~/.cloacina/client.toml",
+            ),
+        })?;
+        let tenant = tenant
+            .or(profile.tenant)
+            .unwrap_or_else(|| "public".to_owned());
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .into();
+        Ok(Api {
+            agent,
+            server,
+            key,
+            tenant,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
+    }
+
+    fn tenant_path(&self, rest: &str) -> String {
+        format!("/v1/tenants/{}{rest}", self.tenant)
+    }
+
+    fn get(&self, path: &str) -> Result<Value, Failure> {
+        let response = self
+            .agent
+            .get(self.url(path))
+            .header("authorization", format!("Bearer {}", self.key))
+            .call();
+        self.answer(response)
+    }
+
+    fn delete(&self, path: &str) -> Result<Value, Failure> {
+        let response = self
+            .agent
+            .delete(self.url(path))
+            .header("authorization", format!("Bearer {}", self.key))
+            .call();
+        self.answer(response)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        let response = self
+            .agent
+            .post(self.url(path))
+            .header("authorization", format!("Bearer {}", self.key))
+            .send_json(body);
+        self.answer(response)
+    }
+
+    fn upload(&self, path: &str, file: &std::path::Path) -> Result<Value, Failure> {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "package.cloacina".to_owned());
+        let form = ureq::unversioned::multipart::Form::new().part(
+            "file",
+            ureq::unversioned::multipart::Part::bytes(&bytes).file_name(&name),
+        );
+        let response = self
+            .agent
+            .post(self.url(path))
+            .header("authorization", format!("Bearer {}", self.key))
+            .send(form);
+        self.answer(response)
+    }
+
+    /// A 2xx body, or the server's `{error, code}` as a failure whose exit
+    /// code follows the status.
+    fn answer(
+        &self,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, Failure> {
+        let mut response = response
+            .with_context(|| format!("cannot reach the server at {}", self.server))
+            .classify(FailureKind::Other)?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let message = body["error"].as_str().unwrap_or("no details").to_owned();
+        let code = body["code"].as_str().unwrap_or("unknown").to_owned();
+        let kind = match status {
+            400 if message.starts_with("verification failed") => FailureKind::Verification,
+            400 if message.starts_with("not a usable package") => FailureKind::InvalidPackage,
+            400 | 413 | 415 => FailureKind::Usage,
+            401 | 403 => FailureKind::Denied,
+            404 => FailureKind::NotFound,
+            409 => FailureKind::Conflict,
+            _ => FailureKind::Other,
+        };
+        Err(Failure {
+            kind,
+            error: anyhow!("the server answered {status} {code}: {message}"),
+            hint: (status == 401).then_some("check the API key (--api-key or CLOACINA_API_KEY)"),
+        })
+    }
+}
+
+fn print(value: &Value, json: bool, human: impl FnOnce(&Value)) {
+    if json {
+        output::json(value);
+    } else {
+        human(value);
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_owned(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn upload(args: UploadArgs, json: bool) -> Result<(), Failure> {
+    let api = Api::from_parts(
+        args.server,
+        args.api_key,
+        Some(args.tenant),
+        args.profile.as_ref(),
+    )?;
+    let uploaded = api.upload(&api.tenant_path("/workflows"), &args.file)?;
+    print(&uploaded, json, |v| {
+        let what = if v["created"] == false {
+            "already registered"
+        } else {
+            "registered"
+        };
+        out!(
+            "{what} {} {} for tenant {} on {} (it loads in the background: `cloacinactl workflow show`)",
+            text(&v["package_name"]),
+            text(&v["version"]),
+            text(&v["tenant_id"]),
+            api.server
+        );
+    });
+    Ok(())
+}
+
+pub fn package_list(client: ClientArgs, json: bool) -> Result<(), Failure> {
+    let api = Api::new(&client)?;
+    let listed = api.get(&api.tenant_path("/workflows"))?;
+    print(&listed, json, |v| {
+        out!(
+            "{:<24} {:<10} {:<24} {:<8} TASKS",
+            "PACKAGE",
+            "VERSION",
+            "WORKFLOW",
+            "STATUS"
+        );
+        for item in v["items"].as_array().into_iter().flatten() {
+            let tasks: Vec<String> = item["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            out!(
+                "{:<24} {:<10} {:<24} {:<8} {}",
+                text(&item["package_name"]),
+                text(&item["version"]),
+                text(&item["workflow_name"]),
+                text(&item["status"]["status"]),
+                tasks.join(" -> ")
+            );
+        }
+    });
+    Ok(())
+}
+
+pub fn package_delete(
+    name: &str,
+    version: &str,
+    cancel: bool,
+    client: ClientArgs,
+    json: bool,
+) -> Result<(), Failure> {
+    let api = Api::new(&client)?;
+    let path = api.tenant_path(&format!("/workflows/{name}/{version}?cancel={cancel}"));
+    let deleted = api.delete(&path)?;
+    print(&deleted, json, |v| {
+        let running: Vec<String> = v["running_executions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
+        out!("deleted {name} {version}");
+        if !running.is_empty() {
+            let what = if v["cancelled"] == true {
+                "cancelled"
+            } else {
+                "finishing on it"
+            };
+            out!("executions {what}: {}", running.join(", "));
+        }
+    });
+    Ok(())
+}
+
+pub fn workflow(command: WorkflowCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        WorkflowCommand::Run {
+            name,
+            context,
+            follow,
+            client,
+        } => {
+            let context: Value = serde_json::from_str(&context)
+                .context("--context is not valid JSON")
+                .classify(FailureKind::Usage)?;
+            let api = Api::new(&client)?;
+            let started = api.post(
+                &api.tenant_path(&format!("/workflows/{name}/execute")),
+                &json!({ "context": context }),
+            )?;
+            let id = text(&started["execution_id"]);
+            if !follow {
+                print(&started, json, |_| out!("started {name}: execution {id}"));
+                return Ok(());
+            }
+            if !json {
+                out!("started {name}: execution {id}");
+            }
+            follow_events(&api, &id, json)
+        }
+        WorkflowCommand::Show { name, client } => {
+            let api = Api::new(&client)?;
+            let detail = api.get(&api.tenant_path(&format!("/workflows/{name}")))?;
+            print(&detail, json, |v| {
+                out!(
+                    "{} (package {} {}): {}",
+                    text(&v["workflow_name"]),
+                    text(&v["package_name"]),
+                    text(&v["version"]),
+                    text(&v["build_status"])
+                );
+                if let Some(error) = v["build_error"].as_str() {
+                    out!("  error: {error}");
+                }
+                for task in v["task_graph"].as_array().into_iter().flatten() {
+                    let after: Vec<String> = task["dependencies"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(text)
+                        .collect();
+                    if after.is_empty() {
+                        out!("  {}", text(&task["id"]));
+                    } else {
+                        out!("  {}  (after {})", text(&task["id"]), after.join(", "));
+                    }
+                }
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Prints new events as they commit (polling the events route) until the
+/// terminal one; exit 7 when the execution did not complete.
+fn follow_events(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
+    let path = api.tenant_path(&format!("/executions/{id}/events"));
+    let mut seen = 0;
+    loop {
+        let events = api.get(&path)?;
+        for event in events["events"].as_array().into_iter().flatten().skip(seen) {
+            seen += 1;
+            if json {
+                output::json(event);
+            } else {
+                let task = event["task_name"]
+                    .as_str()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default();
+                out!(
+                    "{:>4}  {}{task}",
+                    text(&event["sequence_num"]),
+                    text(&event["event_type"])
+                );
+            }
+            match event["event_type"].as_str() {
+                Some("workflow_completed") => return Ok(()),
+                Some("workflow_failed" | "workflow_cancelled") => {
+                    let execution = api.get(&api.tenant_path(&format!("/executions/{id}")))?;
+                    return Err(Failure {
+                        kind: FailureKind::WorkflowFailed,
+                        error: anyhow!(
+                            "execution {id} ended {}: {}",
+                            text(&execution["status"]),
+                            text(&execution["error"])
+                        ),
+                        hint: None,
+                    });
+                }
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn execution(command: ExecutionCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        ExecutionCommand::List {
+            status,
+            workflow,
+            limit,
+            offset,
+            client,
+        } => {
+            let api = Api::new(&client)?;
+            let mut query = format!("?limit={limit}&offset={offset}");
+            if let Some(status) = status {
+                query.push_str(&format!("&status={status}"));
+            }
+            if let Some(workflow) = workflow {
+                query.push_str(&format!("&workflow={workflow}"));
+            }
+            let listed = api.get(&api.tenant_path(&format!("/executions{query}")))?;
+            print(&listed, json, |v| {
+                out!(
+                    "{:<36}  {:<20} {:<10} {:<30} COMPLETED",
+                    "ID",
+                    "WORKFLOW",
+                    "STATUS",
+                    "STARTED"
+                );
+                for item in v["items"].as_array().into_iter().flatten() {
+                    out!(
+                        "{:<36}  {:<20} {:<10} {:<30} {}",
+                        text(&item["id"]),
+                        text(&item["workflow_name"]),
+                        text(&item["status"]),
+                        text(&item["started_at"]),
+                        text(&item["completed_at"])
+                    );
+                }
+                out!(
+                    "({} of {})",
+                    v["items"].as_array().map_or(0, Vec::len),
+                    text(&v["total"])
+                );
+            });
+            Ok(())
+        }
+        ExecutionCommand::Show { id, client } => {
+            let api = Api::new(&client)?;
+            let mut detail = api.get(&api.tenant_path(&format!("/executions/{id}")))?;
+            let tasks = api.get(&api.tenant_path(&format!("/executions/{id}/tasks")))?;
+            detail["tasks"] = tasks["tasks"].clone();
+            print(&detail, json, |v| {
+                out!(
+                    "{} {} ({} {}): {}",
+                    text(&v["workflow_name"]),
+                    text(&v["execution_id"]),
+                    text(&v["package_name"]),
+                    text(&v["package_version"]),
+                    text(&v["status"])
+                );
+                if let Some(error) = v["error"].as_str() {
+                    out!("  error: {error}");
+                }
+                for task in v["tasks"].as_array().into_iter().flatten() {
+                    out!(
+                        "  {:<24} {:<10} attempt {}/{}",
+                        text(&task["task_name"]),
+                        text(&task["status"]),
+                        text(&task["attempt"]),
+                        text(&task["max_attempts"])
+                    );
+                }
+                if !v["final_context"].is_null() {
+                    out!("  result: {}", v["final_context"]);
+                }
+            });
+            Ok(())
+        }
+        ExecutionCommand::Events { id, client } => {
+            let api = Api::new(&client)?;
+            let events = api.get(&api.tenant_path(&format!("/executions/{id}/events")))?;
+            print(&events, json, |v| {
+                for event in v["events"].as_array().into_iter().flatten() {
+                    let task = event["task_name"]
+                        .as_str()
+                        .map(|t| format!(" {t}"))
+                        .unwrap_or_default();
+                    out!(
+                        "{:>4}  {}  {}{task}",
+                        text(&event["sequence_num"]),
+                        text(&event["created_at"]),
+                        text(&event["event_type"])
+                    );
+                }
+            });
+            Ok(())
+        }
+    }
+}
+
+pub fn tenant(command: TenantCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        TenantCommand::Create {
+            name,
+            password,
+            client,
+        } => {
+            let api = Api::new(&client)?;
+            let created = api.post("/v1/tenants", &json!({"name": name, "password": password}))?;
+            print(&created, json, |v| {
+                out!("created tenant {}", text(&v["name"]))
+            });
+        }
+        TenantCommand::List(client) => {
+            let api = Api::new(&client)?;
+            let listed = api.get("/v1/tenants")?;
+            print(&listed, json, |v| {
+                for item in v["items"].as_array().into_iter().flatten() {
+                    out!("{}", text(&item["name"]));
+                }
+            });
+        }
+        TenantCommand::Remove { name, client } => {
+            let api = Api::new(&client)?;
+            let removed = api.delete(&format!("/v1/tenants/{name}"))?;
+            print(&removed, json, |v| {
+                out!(
+                    "removed tenant {name} ({} keys revoked)",
+                    text(&v["revoked_keys"])
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn api_key(command: ApiKeyCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        ApiKeyCommand::Create {
+            name,
+            role,
+            for_tenant,
+            client,
+        } => {
+            let api = Api::new(&client)?;
+            let path = match &for_tenant {
+                Some(tenant) => format!("/v1/tenants/{tenant}/keys"),
+                None => "/v1/auth/keys".to_owned(),
+            };
+            let created = api.post(&path, &json!({"name": name, "role": role}))?;
+            print(&created, json, |v| {
+                out!("{}", text(&v["key"]));
+                eprintln!(
+                    "created key {} ({}, {}) — the line above is its only showing",
+                    text(&v["id"]),
+                    text(&v["permissions"]),
+                    v["tenant_id"].as_str().unwrap_or("all tenants")
+                );
+            });
+        }
+        ApiKeyCommand::List(client) => {
+            let api = Api::new(&client)?;
+            let listed = api.get("/v1/auth/keys")?;
+            print(&listed, json, |v| {
+                out!(
+                    "{:<36}  {:<20} {:<6} {:<16} STATE",
+                    "ID",
+                    "NAME",
+                    "ROLE",
+                    "TENANT"
+                );
+                for key in v["items"].as_array().into_iter().flatten() {
+                    out!(
+                        "{:<36}  {:<20} {:<6} {:<16} {}",
+                        text(&key["id"]),
+                        text(&key["name"]),
+                        text(&key["permissions"]),
+                        key["tenant_id"].as_str().unwrap_or("(all)"),
+                        if key["revoked"] == true {
+                            "revoked"
+                        } else {
+                            "active"
+                        }
+                    );
+                }
+            });
+        }
+        ApiKeyCommand::Revoke { id, client } => {
+            let api = Api::new(&client)?;
+            let revoked = api.delete(&format!("/v1/auth/keys/{id}"))?;
+            print(&revoked, json, |_| out!("revoked key {id}"));
+        }
+    }
+    Ok(())
+}

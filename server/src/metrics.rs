@@ -145,3 +145,70 @@ impl Metrics {
         out
     }
 }
+
+/// The host's counters: executions and tasks by outcome, task durations,
+/// package loads by outcome, reconcile passes.
+pub fn render_host(stats: &cloacina_host::HostStats) -> String {
+    use cloacina_host::HostStats as S;
+    let mut out = String::new();
+    let counter = |out: &mut String, name: &str, help: &str, series: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (outcome, value) in series {
+            let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {value}");
+        }
+    };
+    counter(
+        &mut out,
+        "cloacina_executions_total",
+        "Executions ended on this host by outcome",
+        &[
+            ("completed", S::get(&stats.executions_completed)),
+            ("failed", S::get(&stats.executions_failed)),
+            ("cancelled", S::get(&stats.executions_cancelled)),
+        ],
+    );
+    counter(
+        &mut out,
+        "cloacina_tasks_total",
+        "Task attempts ended on this host by outcome",
+        &[
+            ("completed", S::get(&stats.tasks_completed)),
+            ("failed", S::get(&stats.tasks_failed)),
+        ],
+    );
+    counter(
+        &mut out,
+        "cloacina_package_loads_total",
+        "Package loads by the reconciler by outcome",
+        &[
+            ("loaded", S::get(&stats.packages_loaded)),
+            ("failed", S::get(&stats.package_load_failures)),
+            ("unloaded", S::get(&stats.packages_unloaded)),
+        ],
+    );
+    let histogram =
+        |out: &mut String, name: &str, help: &str, h: &cloacina_host::DurationHistogram| {
+            let (buckets, sum, count) = h.snapshot();
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for (bound, value) in buckets {
+                let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {value}");
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+            );
+        };
+    histogram(
+        &mut out,
+        "cloacina_task_duration_seconds",
+        "Task attempt durations on this host",
+        &stats.task_duration,
+    );
+    histogram(
+        &mut out,
+        "cloacina_reconcile_duration_seconds",
+        "Reconcile passes (drop directory and every tenant)",
+        &stats.reconcile_duration,
+    );
+    out
+}

@@ -395,5 +395,18 @@ def test_request_ids_come_back_and_metrics_count(http: httpx.Client) -> None:
     metrics = httpx.get(f"{SERVER}/metrics").text
     assert 'cloacina_http_request_duration_seconds_count{method="GET",route="/health",status="200"}' in metrics
     assert "cloacina_ws_tickets" in metrics
+    for family in (
+        "cloacina_executions_total",
+        "cloacina_tasks_total",
+        "cloacina_task_duration_seconds_bucket",
+        "cloacina_package_loads_total",
+        "cloacina_reconcile_duration_seconds_count",
+        "cloacina_websocket_connections",
+    ):
+        assert family in metrics, family
+    completed = [
+        line for line in metrics.splitlines() if line.startswith('cloacina_tasks_total{outcome="completed"}')
+    ]
+    assert completed and int(completed[0].split()[-1]) > 0, "the suite's tasks were counted"
     doc = httpx.get(f"{SERVER}/openapi.json").json()
     assert "/v1/tenants/{tenant_id}/workflows/{name}/execute" in doc["paths"]

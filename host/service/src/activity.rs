@@ -2,15 +2,24 @@
 //! per execution start and end, and per task end, so a person running the
 //! server sees the work.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
 use cloacina_runtime::{EventType, Runner};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-/// Logs `runner`'s events until its event stream closes.
-pub(crate) fn log_activity(runner: &Runner) -> JoinHandle<()> {
+use crate::HostStats;
+
+/// Logs `runner`'s events, and counts them in `stats`, until its event
+/// stream closes.
+pub(crate) fn log_activity(runner: &Runner, stats: Arc<HostStats>) -> JoinHandle<()> {
     let tenant = runner.tenant().to_string();
     let mut events = runner.subscribe();
     tokio::spawn(async move {
+        // When each running task started, for its duration.
+        let mut started: HashMap<(cloacina_runtime::ExecutionId, String), i64> = HashMap::new();
         loop {
             let event = match events.recv().await {
                 Ok(event) => event,
@@ -34,6 +43,31 @@ pub(crate) fn log_activity(runner: &Runner) -> JoinHandle<()> {
                     })
                     .unwrap_or_default()
             };
+            let key = (execution, task.to_owned());
+            match event.event_type {
+                EventType::TaskStarted => {
+                    started.insert(key.clone(), event.created_at_ms);
+                }
+                EventType::TaskCompleted | EventType::TaskFailed => {
+                    if let Some(at) = started.remove(&key) {
+                        let took = u64::try_from(event.created_at_ms - at).unwrap_or(0);
+                        stats.task_duration.observe(Duration::from_millis(took));
+                    }
+                    let counter = if event.event_type == EventType::TaskCompleted {
+                        &stats.tasks_completed
+                    } else {
+                        &stats.tasks_failed
+                    };
+                    HostStats::count(counter, 1);
+                }
+                EventType::WorkflowCompleted => HostStats::count(&stats.executions_completed, 1),
+                EventType::WorkflowFailed => HostStats::count(&stats.executions_failed, 1),
+                EventType::WorkflowCancelled => {
+                    HostStats::count(&stats.executions_cancelled, 1);
+                    started.retain(|(id, _), _| *id != execution);
+                }
+                _ => {}
+            }
             match event.event_type {
                 EventType::WorkflowStarted => {
                     tracing::info!(%tenant, %execution, workflow = %field("workflow"), version = %field("version"), "execution started")

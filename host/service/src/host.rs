@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::{HostConfig, HostError, TenantHost, activity};
+use crate::{HostConfig, HostError, HostStats, TenantHost, activity};
 
 /// When a pass leaves work pending, the next one comes this soon.
 const FOLLOW_UP: Duration = Duration::from_secs(1);
@@ -68,6 +68,7 @@ struct Shared {
     tenants: Mutex<BTreeMap<TenantId, Arc<TenantHost>>>,
     activity: std::sync::Mutex<Vec<JoinHandle<()>>>,
     wake: Arc<Notify>,
+    stats: Arc<HostStats>,
 }
 
 impl Host {
@@ -90,6 +91,7 @@ impl Host {
             tenants: Mutex::new(BTreeMap::new()),
             activity: std::sync::Mutex::new(Vec::new()),
             wake: Arc::new(Notify::new()),
+            stats: Arc::new(HostStats::default()),
         });
         shared.adopt(public).await?;
 
@@ -205,6 +207,11 @@ impl Host {
         Ok(true)
     }
 
+    /// What this host did, for metrics.
+    pub fn stats(&self) -> &HostStats {
+        &self.shared.stats
+    }
+
     /// The host's trust store.
     pub fn trust(&self) -> &TrustKeys {
         &self.shared.trust
@@ -274,6 +281,10 @@ impl Drop for Host {
 }
 
 impl Shared {
+    fn reconcile_duration_observed(&self, took: Duration) {
+        self.stats.reconcile_duration.observe(took);
+    }
+
     async fn start_tenant(&self, tenant: &TenantId) -> Result<Arc<TenantHost>, HostError> {
         let mut tenants = self.tenants.lock().await;
         if let Some(found) = tenants.get(tenant) {
@@ -308,7 +319,7 @@ impl Shared {
         self.activity
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(activity::log_activity(&runner));
+            .push(activity::log_activity(&runner, self.stats.clone()));
         tracing::info!(tenant = %runner.tenant(), "tenant started");
         Ok(Arc::new(TenantHost::new(runner, registry, reconciler)))
     }
@@ -352,6 +363,9 @@ impl Shared {
             match tenant_host.reconcile().await {
                 Ok(report) => {
                     log_reconcile(&tenant, &report);
+                    HostStats::count(&self.stats.packages_loaded, report.loaded.len());
+                    HostStats::count(&self.stats.package_load_failures, report.failed.len());
+                    HostStats::count(&self.stats.packages_unloaded, report.unloaded.len());
                     if !report.draining.is_empty() {
                         soon(FOLLOW_UP);
                     }
@@ -382,6 +396,7 @@ async fn converge(
             .pass(drop_dir.as_mut().map(|(drop_dir, _)| drop_dir))
             .await;
         tracing::debug!(elapsed = ?started.elapsed(), ?pending, "pass done");
+        shared.reconcile_duration_observed(started.elapsed());
         let next = pending
             .map_or(shared.config.resync_interval, |after| {
                 after.max(Duration::from_millis(20))

@@ -21,10 +21,12 @@ mod activity;
 mod config;
 mod error;
 mod host;
+mod stats;
 mod tenant;
 mod watch;
 
 pub use config::HostConfig;
 pub use error::HostError;
 pub use host::{Host, OnRunning, Removal};
+pub use stats::{DURATION_BUCKETS, DurationHistogram, HostStats};
 pub use tenant::TenantHost;

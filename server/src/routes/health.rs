@@ -49,10 +49,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>, request: Request) -> Re
         }
     }
     let tickets = i64::try_from(state.tickets.len()).unwrap_or(i64::MAX);
-    let body = state.metrics.render(&[(
+    let mut body = state.metrics.render(&[(
         "cloacina_ws_tickets",
         "Unexpired WebSocket tickets held",
         tickets,
     )]);
+    body.push_str(&crate::metrics::render_host(state.host.stats()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -20,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -142,10 +143,12 @@ async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next:
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let is_websocket = route.starts_with("/v1/ws/");
+    // Every log line of the handler carries the request id.
+    let span = tracing::info_span!("request", request_id = %request_id);
     let response = if is_websocket {
-        next.run(request).await
+        next.run(request).instrument(span).await
     } else {
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request).instrument(span)).await {
             Ok(response) => response,
             Err(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -7,7 +7,7 @@ use cloacina_contract::Declaration;
 use cloacina_host::{Host, TenantHost};
 use cloacina_runtime::TenantId;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Caller, Role};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::ws::{Deliveries, Tickets};
@@ -27,6 +27,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The tenant named in a path, for a caller who needs `role` there:
+    /// 403 without the role or the tenant, 404 when it does not exist.
+    pub async fn tenant_for(
+        &self,
+        caller: &Caller,
+        role: Role,
+        name: &str,
+    ) -> Result<Arc<TenantHost>, ApiError> {
+        caller.require(role)?;
+        let tenant = self.tenant(name).await?;
+        caller.require_tenant(tenant.tenant())?;
+        Ok(tenant)
+    }
+
     /// The tenant named in a path, if it exists: 404 otherwise (reading
     /// never creates a tenant).
     pub async fn tenant(&self, name: &str) -> Result<Arc<TenantHost>, ApiError> {

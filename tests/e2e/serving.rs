@@ -82,22 +82,30 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn a_dropped_package_runs_and_a_killed_host_converges_on_restart() {
+/// A scratch directory with `SAMPLE.cloacina` signed by `keys/author`,
+/// whom the host in `host/` trusts.
+fn signed_and_trusted(sample: &str) -> tempfile::TempDir {
     let dir = scratch();
     let run = |args: &[&str]| cloacinactl(dir.path(), args);
     run(&["key", "generate", "author", "--out", "keys"]).success();
-    let crate_dir = sample_crate("cron");
+    let crate_dir = sample_crate(sample);
+    let file = format!("{sample}.cloacina");
     run(&[
         "pack",
         path(&crate_dir),
         "--sign",
         "keys/author.key",
         "-o",
-        "cron.cloacina",
+        &file,
     ])
     .success();
     run(&["trust", "add", "keys/author.pub", "--home", "host"]).success();
+    dir
+}
+
+#[test]
+fn a_dropped_package_runs_and_a_killed_host_converges_on_restart() {
+    let dir = signed_and_trusted("cron");
 
     // Dropped in by a rename, as careful writers do; the host is killed
     // (SIGKILL) the moment it has registered the package, before or while
@@ -148,20 +156,7 @@ fn a_dropped_package_runs_and_a_killed_host_converges_on_restart() {
 /// tenants and keys; exit codes follow the server's answers.
 #[test]
 fn the_client_commands_drive_a_server() {
-    let dir = scratch();
-    let run = |args: &[&str]| cloacinactl(dir.path(), args);
-    run(&["key", "generate", "author", "--out", "keys"]).success();
-    let crate_dir = sample_crate("etl");
-    run(&[
-        "pack",
-        path(&crate_dir),
-        "--sign",
-        "keys/author.key",
-        "-o",
-        "etl.cloacina",
-    ])
-    .success();
-    run(&["trust", "add", "keys/author.pub", "--home", "host"]).success();
+    let dir = signed_and_trusted("etl");
     let mut server = Server::start_with(dir.path(), &["--in-process"]);
     let line = server.expect(&["serving the HTTP API"]);
     let address = line

@@ -30,9 +30,7 @@ pub async fn execute(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    caller.require(Role::Write)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
     // The body is optional; when there is one it is a JSON object.
     let context = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -159,10 +157,8 @@ pub async fn get(
     caller: Caller,
     Path((tenant_id, exec_id)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Role::Read)?;
     let id = execution_id(&exec_id)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let execution = match tenant.runner().status(id).await {
         Ok(execution) => execution,
         Err(RuntimeError::UnknownExecution(_)) => {
@@ -207,10 +203,8 @@ pub async fn events(
     caller: Caller,
     Path((tenant_id, exec_id)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Role::Read)?;
     let id = execution_id(&exec_id)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let events = tenant
         .runner()
         .events(id, 0)
@@ -228,10 +222,8 @@ pub async fn tasks(
     caller: Caller,
     Path((tenant_id, exec_id)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Role::Read)?;
     let id = execution_id(&exec_id)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let tasks = tenant
         .runner()
         .tasks(id)

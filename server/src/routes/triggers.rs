@@ -111,9 +111,7 @@ pub async fn get(
     caller: Caller,
     Path((tenant_id, name)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Role::Read)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let all = schedules(&state, &tenant).await?;
     let Some(schedule) = all
         .iter()

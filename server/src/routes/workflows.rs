@@ -81,9 +81,7 @@ pub async fn list(
     caller: Caller,
     Path(tenant_id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Role::Read)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let mut items = Vec::new();
     for (record, declaration) in catalog(&state, &tenant).await? {
         for workflow in &declaration.workflows {
@@ -112,9 +110,7 @@ pub async fn get(
     caller: Caller,
     Path((tenant_id, name)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Role::Read)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let found = catalog(&state, &tenant)
         .await?
         .into_iter()
@@ -188,9 +184,7 @@ pub async fn upload(
             format!("uploads are limited to {} MiB", UPLOAD_BODY >> 20),
         ));
     }
-    caller.require(Role::Write)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
     let mut multipart = multipart.map_err(|rejection| {
         ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
     })?;
@@ -289,9 +283,7 @@ pub async fn delete(
     Path((tenant_id, name, version)): Path<(String, String, String)>,
     Query(options): Query<DeleteOptions>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Role::Write)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
     let parsed = semver::Version::parse(&version).map_err(|error| {
         ApiError::bad_request("invalid_request", format!("version `{version}`: {error}"))
     })?;

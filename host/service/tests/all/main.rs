@@ -60,6 +60,21 @@ async fn until_loaded(host: &Host, tenant: &TenantId, expected: &[&str]) {
     }
 }
 
+/// Registers an unsigned package with the tenant and wakes the host, as
+/// an upload route does.
+async fn upload_unsigned(host: &Host, tenant: &cloacina_host::TenantHost, bytes: &[u8]) {
+    let verified = Package::read(bytes, &ReadLimits::default())
+        .expect("readable")
+        .verify(&TrustStore::new(), None, SignaturePolicy::Optional)
+        .expect("verifies");
+    tenant
+        .registry()
+        .upload(&verified, bytes)
+        .await
+        .expect("uploads");
+    host.wake();
+}
+
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !check() {
@@ -150,19 +165,7 @@ async fn version_swap_under_load(url: String, home: &Path) {
     );
     let public = TenantId::public();
     let tenant = host.tenant(&public).await.expect("tenant");
-    let upload = async |version: &str| {
-        let bytes = etl(version, None);
-        let verified = Package::read(&bytes, &ReadLimits::default())
-            .expect("readable")
-            .verify(&TrustStore::new(), None, SignaturePolicy::Optional)
-            .expect("verifies");
-        tenant
-            .registry()
-            .upload(&verified, &bytes)
-            .await
-            .expect("uploads");
-        host.wake();
-    };
+    let upload = async |version: &str| upload_unsigned(&host, &tenant, &etl(version, None)).await;
     upload("1.0.0").await;
     until_loaded(&host, &public, &["etl@1.0.0"]).await;
 
@@ -352,17 +355,7 @@ async fn removing_a_version_can_cancel_what_runs_on_it() {
         .expect("starts");
     let public = TenantId::public();
     let tenant = host.tenant(&public).await.expect("tenant");
-    let bytes = sample("fan-out", "1.0.0", None);
-    let verified = Package::read(&bytes, &ReadLimits::default())
-        .expect("readable")
-        .verify(&TrustStore::new(), None, SignaturePolicy::Optional)
-        .expect("verifies");
-    tenant
-        .registry()
-        .upload(&verified, &bytes)
-        .await
-        .expect("uploads");
-    host.wake();
+    upload_unsigned(&host, &tenant, &sample("fan-out", "1.0.0", None)).await;
     until_loaded(&host, &public, &["fan-out@1.0.0"]).await;
 
     // Each task of this one takes two seconds.

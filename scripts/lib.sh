@@ -73,3 +73,12 @@ ensure_postgres() {
     echo "         tests will be SKIPPED (each prints SKIPPED). Set CLOACINA_TEST_POSTGRES_URL to run them."
     export CLOACINA_POSTGRES_SKIPPED=1
 }
+
+# A virtualenv at $1 with the published Python SDK (cloacina-client 0.8.0).
+ensure_sdk_venv() {
+    local venv="$1"
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cloacina-client==0.8.0"
+}

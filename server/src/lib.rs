@@ -88,6 +88,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     });
     let router = routes::router(state.clone());
     let mut shutdown = stopping;
+    // Small responses and pushes go out at once (no Nagle delay).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let serving = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

@@ -60,8 +60,15 @@ fn main() {
 }
 
 async fn bench(label: &str, url: &str, home: &std::path::Path) {
+    let mut host = cloacina_host::HostConfig::new(url, home.join("cache"));
+    if let Some(limit) = std::env::var("CLOACINA_BENCH_MAX_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        host.runner.max_concurrent_tasks = limit;
+    }
     let server = cloacina_server::start(ServerConfig {
-        host: cloacina_host::HostConfig::new(url, home.join("cache")),
+        host,
         bind: "127.0.0.1:0".parse().expect("addr"),
         home: home.to_owned(),
         bootstrap_key: Some(KEY.to_owned()),
@@ -73,20 +80,23 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
     let addr = server.addr();
     println!("\n== {label} ==");
 
-    let one = post(addr, "/v1/tenants/public/workflows/noop/execute", "{}").await;
-    let id = one["execution_id"].as_str().expect("id").to_owned();
-    let get_path = format!("/v1/tenants/public/executions/{id}");
-    let gets = load(addr, Request::Get(get_path.clone())).await;
-    gets.print("GET execution");
-    let executes = load(
-        addr,
-        Request::Post(
-            "/v1/tenants/public/workflows/noop/execute".into(),
-            "{}".into(),
-        ),
-    )
-    .await;
-    executes.print("POST execute (no-op)");
+    let only_chains = std::env::var("CLOACINA_BENCH_ONLY").is_ok_and(|v| v == "chains");
+    if !only_chains {
+        let one = post(addr, "/v1/tenants/public/workflows/noop/execute", "{}").await;
+        let id = one["execution_id"].as_str().expect("id").to_owned();
+        let get_path = format!("/v1/tenants/public/executions/{id}");
+        let gets = load(addr, Request::Get(get_path.clone())).await;
+        gets.print("GET execution");
+        let executes = load(
+            addr,
+            Request::Post(
+                "/v1/tenants/public/workflows/noop/execute".into(),
+                "{}".into(),
+            ),
+        )
+        .await;
+        executes.print("POST execute (no-op)");
+    }
 
     // 10-task chain, one at a time: execute -> Completed, polled.
     let mut latencies = Vec::new();
@@ -114,14 +124,36 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         ms(latencies[latencies.len() * 99 / 100])
     );
 
-    // Many chains at once: tasks/s.
-    let chains = 300;
+    // Many chains at once, started over keep-alive connections: tasks/s.
+    let chains = 1000;
     let started = Instant::now();
-    let mut ids = Vec::new();
-    for _ in 0..chains {
-        let run = post(addr, "/v1/tenants/public/workflows/chain/execute", "{}").await;
-        ids.push(run["execution_id"].as_str().expect("id").to_owned());
+    let mut posters = Vec::new();
+    for _ in 0..CONNECTIONS {
+        posters.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await.expect("connects");
+            stream.set_nodelay(true).expect("nodelay");
+            let mut stream = BufReader::new(stream);
+            let request = Request::Post(
+                "/v1/tenants/public/workflows/chain/execute".into(),
+                "{}".into(),
+            )
+            .bytes();
+            let mut ids = Vec::new();
+            for _ in 0..chains / CONNECTIONS {
+                stream.get_mut().write_all(&request).await.expect("writes");
+                let (status, body) = read_response(&mut stream).await;
+                assert_eq!(status, 202);
+                let body: Value = serde_json::from_slice(&body).expect("json");
+                ids.push(body["execution_id"].as_str().expect("id").to_owned());
+            }
+            ids
+        }));
     }
+    let mut ids = Vec::new();
+    for poster in posters {
+        ids.extend(poster.await.expect("poster"));
+    }
+    let chains = ids.len();
     let runner = server
         .host()
         .tenant(&TenantId::public())

@@ -38,7 +38,10 @@ fn main() {
     runtime.block_on(async {
         let home = tempfile::tempdir().expect("home");
         let sqlite = format!("sqlite://{}", home.path().join("cloacina.db").display());
-        bench("SQLite", &sqlite, home.path()).await;
+        let only_postgres = std::env::var("CLOACINA_BENCH_DB").is_ok_and(|v| v == "postgres");
+        if !only_postgres {
+            bench("SQLite", &sqlite, home.path()).await;
+        }
         match cloacina_tests::postgres_url() {
             Some(base) => {
                 let database = cloacina_tests::unique_schema("bench");
@@ -61,6 +64,8 @@ fn main() {
 
 async fn bench(label: &str, url: &str, home: &std::path::Path) {
     let mut host = cloacina_host::HostConfig::new(url, home.join("cache"));
+    // What `server start` runs with by default.
+    host.runner.max_concurrent_tasks = 256;
     if let Some(limit) = std::env::var("CLOACINA_BENCH_MAX_TASKS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -74,8 +74,10 @@ pub struct ServeArgs {
     #[arg(long)]
     pub in_process: bool,
 
-    /// Tasks this host runs at once, per tenant.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    /// Tasks this host runs at once, per tenant. Tasks mostly wait (on I/O,
+    /// on worker processes), so a server runs many; each native library in
+    /// a worker process still runs one call at a time.
+    #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_concurrent_tasks: usize,
 
     /// A full reconcile pass at least this often (seconds), besides the

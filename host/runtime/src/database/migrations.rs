@@ -13,10 +13,11 @@ use crate::clock::now_ms;
 pub type Migration = (i64, &'static [&'static str]);
 
 /// The runtime's own tables.
-const RUNTIME: &[Migration] = &[(
-    1,
-    &[
-        "CREATE TABLE executions (
+const RUNTIME: &[Migration] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE executions (
             id TEXT PRIMARY KEY,
             workflow_name TEXT NOT NULL,
             package_name TEXT NOT NULL,
@@ -33,9 +34,9 @@ const RUNTIME: &[Migration] = &[(
             completed_at BIGINT,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE INDEX executions_by_status ON executions (status, created_at)",
-        "CREATE INDEX executions_by_workflow ON executions (workflow_name, created_at)",
-        "CREATE TABLE task_executions (
+            "CREATE INDEX executions_by_status ON executions (status, created_at)",
+            "CREATE INDEX executions_by_workflow ON executions (workflow_name, created_at)",
+            "CREATE TABLE task_executions (
             execution_id TEXT NOT NULL,
             task_name TEXT NOT NULL,
             workflow_name TEXT NOT NULL,
@@ -56,8 +57,8 @@ const RUNTIME: &[Migration] = &[(
             updated_at BIGINT NOT NULL,
             PRIMARY KEY (execution_id, task_name)
         )",
-        "CREATE INDEX task_executions_claimable ON task_executions (status, ready_at)",
-        "CREATE TABLE execution_events (
+            "CREATE INDEX task_executions_claimable ON task_executions (status, ready_at)",
+            "CREATE TABLE execution_events (
             execution_id TEXT NOT NULL,
             sequence_num BIGINT NOT NULL,
             event_type TEXT NOT NULL,
@@ -66,26 +67,38 @@ const RUNTIME: &[Migration] = &[(
             created_at BIGINT NOT NULL,
             PRIMARY KEY (execution_id, sequence_num)
         )",
-        "CREATE TABLE hosts (
+            "CREATE TABLE hosts (
             id TEXT PRIMARY KEY,
             started_at BIGINT NOT NULL,
             heartbeat_at BIGINT NOT NULL
         )",
-        "CREATE TABLE cron_schedules (
+            "CREATE TABLE cron_schedules (
             name TEXT PRIMARY KEY,
             workflow_name TEXT NOT NULL,
             last_fire_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE TABLE trigger_firings (
+            "CREATE TABLE trigger_firings (
             trigger_name TEXT NOT NULL,
             dedup_key TEXT NOT NULL,
             execution_id TEXT NOT NULL,
             created_at BIGINT NOT NULL,
             PRIMARY KEY (trigger_name, dedup_key)
         )",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        &[
+            // Partial indexes: only the rows a claim or a lease check looks
+            // for, so they stay small however many tasks have finished, and a
+            // task that finishes leaves them instead of moving inside them.
+            "CREATE INDEX task_executions_ready ON task_executions (ready_at) WHERE status IN ('ready', 'retrying')",
+            "CREATE INDEX task_executions_running ON task_executions (claimed_by) WHERE status = 'running'",
+            "DROP INDEX task_executions_claimable",
+        ],
+    ),
+];
 
 pub(super) async fn run(database: &Database) -> Result<(), RuntimeError> {
     apply(database, "runtime", RUNTIME).await

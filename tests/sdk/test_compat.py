@@ -340,6 +340,12 @@ def test_malformed_bodies_are_refused(http: httpx.Client) -> None:
         http.post("/v1/tenants/public/workflows/etl/execute", content=b"{}", headers={"content-type": "text/plain"}),
         415,
     )
+    big = b'{"context": {"x": "' + b"a" * (2 << 20) + b'"}}'
+    assert_error(
+        http.post("/v1/tenants/public/workflows/etl/execute", content=big, headers={"content-type": "application/json"}),
+        413,
+    )
+    assert_error(http.post("/v1/auth/keys", content=big, headers={"content-type": "application/json"}), 413)
 
 
 def test_bad_uploads_are_refused(http: httpx.Client) -> None:

@@ -111,6 +111,21 @@ impl DropDir {
         self
     }
 
+    /// Forgets a removed tenant: its registry connection is closed and its
+    /// files are tracked afresh (a tenant of that name created again starts
+    /// empty).
+    pub async fn forget_tenant(&mut self, tenant: &TenantId) {
+        if let Some(registry) = self.registries.remove(tenant) {
+            registry.close().await;
+        }
+        self.tracked.retain(|_, tracked| match tracked {
+            Tracked::Registered { package, .. } => package.tenant != *tenant,
+            Tracked::Settling { replaces, .. } => {
+                replaces.as_ref().is_none_or(|p| p.tenant != *tenant)
+            }
+        });
+    }
+
     /// How long a file must stay unchanged before it is read.
     pub fn settle(mut self, settle: Duration) -> Self {
         self.settle = settle;

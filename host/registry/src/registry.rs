@@ -180,6 +180,11 @@ impl Registry {
         })
     }
 
+    /// Closes this registry's database connections.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
     /// Every registered package, by name then version.
     pub async fn list(&self) -> Result<Vec<PackageRecord>, RegistryError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM packages"))

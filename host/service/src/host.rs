@@ -69,6 +69,8 @@ struct Shared {
     activity: std::sync::Mutex<Vec<JoinHandle<()>>>,
     wake: Arc<Notify>,
     stats: Arc<HostStats>,
+    /// Tenants removed since the last pass: the drop directory forgets them.
+    removed: std::sync::Mutex<Vec<TenantId>>,
 }
 
 impl Host {
@@ -92,6 +94,7 @@ impl Host {
             activity: std::sync::Mutex::new(Vec::new()),
             wake: Arc::new(Notify::new()),
             stats: Arc::new(HostStats::default()),
+            removed: std::sync::Mutex::new(Vec::new()),
         });
         shared.adopt(public).await?;
 
@@ -203,6 +206,12 @@ impl Host {
         }
         cloacina_runtime::database::drop_tenant_data(&self.shared.config.database_url, tenant)
             .await?;
+        self.shared
+            .removed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tenant.clone());
+        self.wake();
         tracing::info!(%tenant, "tenant removed");
         Ok(true)
     }
@@ -331,6 +340,15 @@ impl Shared {
         let mut next: Option<Duration> = None;
         let mut soon = |after: Duration| next = Some(next.map_or(after, |n| n.min(after)));
         if let Some(drop_dir) = drop_dir {
+            let removed = std::mem::take(
+                &mut *self
+                    .removed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for tenant in &removed {
+                drop_dir.forget_tenant(tenant).await;
+            }
             match drop_dir.scan().await {
                 Ok(report) => {
                     log_drop(&report);

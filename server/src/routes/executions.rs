@@ -28,8 +28,17 @@ pub async fn execute(
     caller: Caller,
     Path((tenant_id, name)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "invalid_request"
+        };
+        ApiError::new(status, code, rejection.body_text())
+    })?;
     let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
     // The body is optional; when there is one it is a JSON object.
     let context = if body.iter().all(u8::is_ascii_whitespace) {

@@ -152,6 +152,11 @@ async fn the_drop_directory_lifecycle() {
     assert!(registry.list().await.expect("lists").is_empty());
     // acme keeps its own.
     until_loaded(&host, &acme, &["etl@1.0.0"]).await;
+
+    // A removed tenant whose folder still holds files is created afresh
+    // from them (the drop directory does not keep a stale connection).
+    assert!(host.remove_tenant(&acme).await.expect("removes"));
+    until_loaded(&host, &acme, &["etl@1.0.0"]).await;
     host.shutdown().await;
 }
 

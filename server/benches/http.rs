@@ -87,11 +87,36 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
 
     let only_chains = std::env::var("CLOACINA_BENCH_ONLY").is_ok_and(|v| v == "chains");
     if !only_chains {
+        // A running execution is read from the database each time; an
+        // ended one is answered from memory.
+        let running = post(addr, "/v1/tenants/public/workflows/wait/execute", "{}").await;
+        let running = running["execution_id"].as_str().expect("id").to_owned();
+        let gets = load(
+            addr,
+            Request::Get(format!("/v1/tenants/public/executions/{running}")),
+        )
+        .await;
+        gets.print("GET execution (running: read from the database)");
         let one = post(addr, "/v1/tenants/public/workflows/noop/execute", "{}").await;
         let id = one["execution_id"].as_str().expect("id").to_owned();
-        let get_path = format!("/v1/tenants/public/executions/{id}");
-        let gets = load(addr, Request::Get(get_path.clone())).await;
-        gets.print("GET execution");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let gets = load(
+            addr,
+            Request::Get(format!("/v1/tenants/public/executions/{id}")),
+        )
+        .await;
+        gets.print("GET execution (ended: from memory)");
+        let runner = server
+            .host()
+            .tenant(&TenantId::public())
+            .await
+            .expect("tenant")
+            .runner()
+            .clone();
+        runner
+            .cancel(running.parse().expect("id"))
+            .await
+            .expect("cancels");
         let executes = load(
             addr,
             Request::Post(
@@ -248,7 +273,21 @@ async fn register(server: &RunningServer) {
         };
         chain.push(task(&name, &dependencies));
     }
-    let plugin = Arc::new(plugin.task("noop", |_, _| Ok(json!({}))));
+    let plugin = Arc::new(
+        plugin
+            .task("noop", |_, _| Ok(json!({})))
+            // Runs until cancelled (at most a minute): an execution that is
+            // still running, so reading it goes to the database.
+            .task("wait", |_, control| {
+                for _ in 0..6000 {
+                    if control.should_stop() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(json!({}))
+            }),
+    );
     let runner = tenant.runner();
     runner
         .register_workflow(
@@ -259,6 +298,17 @@ async fn register(server: &RunningServer) {
                 plugin.clone(),
             )
             .expect("noop"),
+        )
+        .expect("registers");
+    runner
+        .register_workflow(
+            Workflow::new(
+                "wait",
+                package.clone(),
+                vec![task("wait", &[])],
+                plugin.clone(),
+            )
+            .expect("wait"),
         )
         .expect("registers");
     runner

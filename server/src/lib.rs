@@ -10,6 +10,7 @@
 mod auth;
 mod bootstrap;
 mod cli;
+mod ended;
 mod error;
 mod metrics;
 mod routes;
@@ -84,6 +85,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         require_signatures: config.host.require_signatures,
         metrics_need_auth: config.metrics_need_auth,
         declarations: Default::default(),
+        ended: Default::default(),
         stopping: stopping.clone(),
     });
     let router = routes::router(state.clone());

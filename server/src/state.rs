@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics_need_auth: bool,
     /// Declarations read from stored archives, by archive SHA-256.
     pub declarations: Mutex<HashMap<String, Arc<Declaration>>>,
+    /// Answers about executions that have ended.
+    pub ended: crate::ended::EndedExecutions,
     /// Becomes true when the server stops: sockets close (1001).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }

@@ -168,6 +168,9 @@ pub async fn get(
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = execution_id(&exec_id)?;
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
+    if let Some(answer) = state.ended.get(tenant.tenant(), id) {
+        return Ok(Json((*answer).clone()));
+    }
     let execution = match tenant.runner().status(id).await {
         Ok(execution) => execution,
         Err(RuntimeError::UnknownExecution(_)) => {
@@ -178,7 +181,7 @@ pub async fn get(
         }
         Err(error) => return Err(ApiError::internal("reading an execution", error)),
     };
-    Ok(Json(json!({
+    let answer = json!({
         "tenant_id": tenant.tenant().as_str(),
         "execution_id": id.to_string(),
         "status": status_name(execution.status),
@@ -190,7 +193,13 @@ pub async fn get(
         "final_context": execution.final_context,
         "error": execution.error,
         "failed_task": execution.failed_task,
-    })))
+    });
+    if execution.status.is_terminal() {
+        state
+            .ended
+            .insert(tenant.tenant(), id, Arc::new(answer.clone()));
+    }
+    Ok(Json(answer))
 }
 
 /// The event as the REST API and the delivery socket show it.

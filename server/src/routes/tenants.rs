@@ -134,6 +134,7 @@ pub async fn remove(
         )
     })?;
     state.deliveries.forget_tenant(&tenant);
+    state.ended.forget_tenant(&tenant);
     Ok(Json(json!({
         "status": "removed",
         "schema_name": tenant.as_str(),

@@ -129,6 +129,7 @@ impl Runner {
             background.push(engine::spawn_listener(
                 url.clone(),
                 db.notify_channel(),
+                host_id.clone(),
                 commands.clone(),
                 completions.clone(),
             ));

@@ -16,6 +16,7 @@ use crate::model::ExecutionId;
 pub(crate) fn spawn_listener(
     url: String,
     channel: String,
+    host_id: String,
     writer: mpsc::UnboundedSender<Command>,
     completions: Arc<Completions>,
 ) -> JoinHandle<()> {
@@ -44,11 +45,16 @@ pub(crate) fn spawn_listener(
             loop {
                 match listener.recv().await {
                     Ok(notification) => {
-                        let ended: Vec<ExecutionId> = notification
+                        let (sender, ended) = notification
                             .payload()
-                            .split(',')
-                            .filter_map(|id| id.parse().ok())
-                            .collect();
+                            .split_once(';')
+                            .unwrap_or(("", notification.payload()));
+                        if sender == host_id {
+                            // This host's own commit: it knows already.
+                            continue;
+                        }
+                        let ended: Vec<ExecutionId> =
+                            ended.split(',').filter_map(|id| id.parse().ok()).collect();
                         completions.complete(&ended);
                         if writer.send(Command::Wake).is_err() {
                             return;

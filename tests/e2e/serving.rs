@@ -54,6 +54,25 @@ impl Server {
         }
     }
 
+    /// The HTTP address it serves, from its log.
+    fn url(&mut self) -> String {
+        let line = self.expect(&["serving the HTTP API"]);
+        let address = line.split("addr=").nth(1).expect("an address").trim();
+        format!("http://{address}")
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.expect(&["stopped"]);
+        self.child.wait().expect("exits")
+    }
+
     /// Waits for a log line containing every one of `words`.
     fn expect(&mut self, words: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -136,14 +155,7 @@ fn a_dropped_package_runs_and_a_killed_host_converges_on_restart() {
     server.expect(&["execution completed"]);
 
     // SIGTERM: a clean stop, exit 0.
-    let pid = server.child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    server.expect(&["stopped"]);
-    let exit = server.child.wait().expect("exits");
+    let exit = server.terminate();
     assert!(exit.success(), "{exit:?}");
     assert!(
         !dir.path().join("drop/.rejected").exists(),
@@ -158,14 +170,7 @@ fn a_dropped_package_runs_and_a_killed_host_converges_on_restart() {
 fn the_client_commands_drive_a_server() {
     let dir = signed_and_trusted("etl");
     let mut server = Server::start_with(dir.path(), &["--in-process"]);
-    let line = server.expect(&["serving the HTTP API"]);
-    let address = line
-        .split("addr=")
-        .nth(1)
-        .expect("an address")
-        .trim()
-        .to_owned();
-    let url = format!("http://{address}");
+    let url = server.url();
     let key = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
         .expect("bootstrap key")
         .trim()
@@ -181,15 +186,7 @@ fn the_client_commands_drive_a_server() {
         .success()
         .json();
     assert_eq!(uploaded["package_name"], "etl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let shown = remote(&["--json", "workflow", "show", "etl"]);
-        if shown.code == Some(0) && shown.json()["build_status"] == "loaded" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never loaded:\n{shown}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_loaded(&remote, "etl");
     let followed = remote(&[
         "workflow",
         "run",
@@ -259,4 +256,91 @@ fn the_client_commands_drive_a_server() {
     remote(&["tenant", "remove", "acme"]).success();
     remote(&["package", "delete", "etl", "0.1.0"]).success();
     remote(&["workflow", "run", "etl"]).failure(2, "execution_failed");
+}
+
+/// SIGTERM while a task runs: the task finishes (grace period), the server
+/// exits 0, and the next start completes the execution without running the
+/// finished task again.
+#[test]
+fn sigterm_drains_and_the_next_start_completes_the_execution() {
+    let dir = signed_and_trusted("fan-out");
+    let key_of = |dir: &Path| {
+        std::fs::read_to_string(dir.join("host/bootstrap-key"))
+            .expect("bootstrap key")
+            .trim()
+            .to_owned()
+    };
+    let mut server = Server::start_with(dir.path(), &["--in-process"]);
+    let url = server.url();
+    let key = key_of(dir.path());
+    let remote = |url: &str, args: &[&str]| {
+        cloacinactl(
+            dir.path(),
+            &[args, &["--server", url, "--api-key", &key]].concat(),
+        )
+    };
+    remote(&url, &["package", "upload", "fan-out.cloacina"]).success();
+    wait_loaded(&|args| remote(&url, args), "fan_out");
+    let started = remote(
+        &url,
+        &[
+            "--json",
+            "workflow",
+            "run",
+            "fan_out",
+            "--context",
+            r#"{"work_ms": 1500, "base": 2}"#,
+        ],
+    )
+    .success()
+    .json();
+    let id = started["execution_id"].as_str().expect("id").to_owned();
+    server.expect(&["execution started"]);
+    let stopping = Instant::now();
+    let exit = server.terminate();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        stopping.elapsed() >= Duration::from_millis(500),
+        "the running task was waited for"
+    );
+
+    let mut server = Server::start_with(dir.path(), &["--in-process"]);
+    let url = server.url();
+    wait_loaded(&|args| remote(&url, args), "fan_out");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shown = loop {
+        let shown = remote(&url, &["--json", "execution", "show", &id])
+            .success()
+            .json();
+        if shown["status"] != "Running" {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "never finished: {shown}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(shown["status"], "Completed", "{shown}");
+    let split = shown["tasks"]
+        .as_array()
+        .and_then(|tasks| tasks.iter().find(|t| t["task_name"] == "split"))
+        .expect("split")
+        .clone();
+    assert_eq!(
+        split["attempt"], 1,
+        "the finished task did not run again: {split}"
+    );
+    let exit = server.terminate();
+    assert!(exit.success());
+}
+
+/// Polls `workflow show` until the workflow is loaded.
+fn wait_loaded(remote: &dyn Fn(&[&str]) -> cloacina_tests::Outcome, workflow: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = remote(&["--json", "workflow", "show", workflow]);
+        if shown.code == Some(0) && shown.json()["build_status"] == "loaded" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never loaded:\n{shown}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -44,7 +44,7 @@ pub struct Removal {
 /// but does not drain running work.
 pub struct Host {
     shared: Arc<Shared>,
-    loop_task: Option<JoinHandle<()>>,
+    loop_task: Mutex<Option<JoinHandle<()>>>,
     stop: watch::Sender<bool>,
 }
 
@@ -125,7 +125,7 @@ impl Host {
         let loop_task = tokio::spawn(converge(shared.clone(), drop_dir, changes, stopped));
         Ok(Host {
             shared,
-            loop_task: Some(loop_task),
+            loop_task: Mutex::new(Some(loop_task)),
             stop,
         })
     }
@@ -260,9 +260,11 @@ impl Host {
 
     /// Stops the loop and the drop-directory watcher, then shuts every
     /// tenant's runner down (running tasks get their grace period).
-    pub async fn shutdown(mut self) {
+    /// Safe to call more than once (and while others still hold the host).
+    pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        if let Some(loop_task) = self.loop_task.take() {
+        let loop_task = self.loop_task.lock().await.take();
+        if let Some(loop_task) = loop_task {
             let _ = loop_task.await;
         }
         let tenants: Vec<Arc<TenantHost>> =

@@ -234,9 +234,7 @@ async fn version_swap_under_load(url: String, home: &Path) {
         "{} executions",
         results.len()
     );
-    if let Ok(host) = Arc::try_unwrap(host) {
-        host.shutdown().await;
-    }
+    host.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -292,6 +292,7 @@ async fn follow(
     execution: ExecutionId,
     events: mpsc::Sender<(Option<TenantId>, serde_json::Value, i64)>,
 ) {
+    let mut pause = Duration::from_millis(200);
     let runner = loop {
         let tenants = match &key.tenant {
             Some(tenant) => vec![tenant.clone()],
@@ -309,7 +310,9 @@ async fn follow(
         if let Some(runner) = found {
             break runner;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Not there (yet): look again, less and less often.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
     };
     let tenant = runner.tenant().clone();
     let mut follower = runner.follow(execution, 0);

@@ -11,9 +11,16 @@ use crate::auth::KeyRecord;
 pub const TICKET_TTL: Duration = Duration::from_secs(60);
 pub const TICKET_CAPACITY: usize = 1024;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tickets {
     live: Mutex<HashMap<String, (KeyRecord, Instant)>>,
+    ttl: Duration,
+}
+
+impl Default for Tickets {
+    fn default() -> Self {
+        Tickets::with_ttl(TICKET_TTL)
+    }
 }
 
 /// The store is full of unexpired tickets: retry after this long.
@@ -23,15 +30,23 @@ pub struct Full {
 }
 
 impl Tickets {
+    /// A store whose tickets live `ttl`.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Tickets {
+            live: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
     /// A new ticket for `key`.
     pub fn issue(&self, key: KeyRecord) -> Result<String, Full> {
         let mut live = self.lock();
-        live.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        live.retain(|_, (_, at)| at.elapsed() < self.ttl);
         if live.len() >= TICKET_CAPACITY {
             let oldest = live.values().map(|(_, at)| *at).min();
             let retry_after = oldest
-                .map(|at| TICKET_TTL.saturating_sub(at.elapsed()))
-                .unwrap_or(TICKET_TTL)
+                .map(|at| self.ttl.saturating_sub(at.elapsed()))
+                .unwrap_or(self.ttl)
                 .max(Duration::from_secs(1));
             return Err(Full { retry_after });
         }
@@ -43,13 +58,13 @@ impl Tickets {
     /// Consumes a ticket: the key it was issued for, once.
     pub fn redeem(&self, ticket: &str) -> Option<KeyRecord> {
         let (key, at) = self.lock().remove(ticket)?;
-        (at.elapsed() < TICKET_TTL).then_some(key)
+        (at.elapsed() < self.ttl).then_some(key)
     }
 
     /// Unexpired tickets held.
     pub fn len(&self) -> usize {
         let mut live = self.lock();
-        live.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        live.retain(|_, (_, at)| at.elapsed() < self.ttl);
         live.len()
     }
 
@@ -103,6 +118,19 @@ mod tests {
         assert!(full.retry_after >= Duration::from_secs(1));
         assert!(tickets.redeem(&first).is_some(), "nothing was evicted");
         assert!(tickets.issue(key()).is_ok(), "room again once one is used");
+    }
+
+    #[test]
+    fn an_expired_ticket_is_refused() {
+        let tickets = Tickets::with_ttl(Duration::from_millis(30));
+        let ticket = tickets.issue(key()).expect("issued");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(tickets.redeem(&ticket), None);
+        assert_eq!(
+            tickets.len(),
+            0,
+            "expired tickets do not count against the bound"
+        );
     }
 
     #[test]

@@ -11,24 +11,29 @@ use cloacina_runtime::RunnerConfig;
 
 use crate::ServerConfig;
 
-/// Run a host and serve its HTTP + WebSocket API until Ctrl-C or SIGTERM.
-///
-/// Keeps what is loaded equal to what the registry holds: packages
-/// uploaded (over HTTP or `cloacinactl package upload`) or dropped into
-/// --watch-dir are verified against the trust store (`cloacinactl trust`),
-/// loaded and registered; cron schedules and triggers fire; a removed or
-/// replaced version stops taking new executions and is unloaded once its
-/// running ones finish. Executions and tasks are logged as they happen.
-///
-/// On first start with no API keys, an admin key is created and written to
-/// HOME/bootstrap-key (mode 0600), or --bootstrap-key is used.
-///
-///   cloacinactl trust add keys/release.pub --home ./host
-///   cloacinactl server start --home ./host --watch-dir ./drop
-///   curl -H "Authorization: Bearer $(cat ./host/bootstrap-key)" localhost:8080/v1/tenants/public/workflows
-///
-/// On SIGTERM it stops taking requests, closes sockets, lets running tasks
-/// finish (up to --shutdown-grace) and exits 0.
+/// The long help of `server start` (and of `cloacina-server`).
+pub const SERVE_ABOUT: &str =
+    "Run a host and serve its HTTP + WebSocket API until Ctrl-C or SIGTERM.
+
+Keeps what is loaded equal to what the registry holds: packages
+uploaded (over HTTP or `cloacinactl package upload`) or dropped into
+--watch-dir are verified against the trust store (`cloacinactl trust`),
+loaded and registered; cron schedules and triggers fire; a removed or
+replaced version stops taking new executions and is unloaded once its
+running ones finish. Executions and tasks are logged as they happen.
+
+On first start with no API keys, an admin key is created and written to
+HOME/bootstrap-key (mode 0600), or --bootstrap-key is used.
+
+  cloacinactl trust add keys/release.pub --home ./host
+  cloacinactl server start --home ./host --watch-dir ./drop
+  export CLOACINA_API_KEY=$(cat ./host/bootstrap-key)
+  cloacinactl package upload etl.cloacina --server http://127.0.0.1:8080
+
+On SIGTERM it stops taking requests, closes sockets, lets running tasks
+finish (up to --shutdown-grace) and exits 0.";
+
+/// The flags of `cloacinactl server start` and `cloacina-server`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// The address to listen on.

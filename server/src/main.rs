@@ -7,7 +7,7 @@ use clap::Parser as _;
 
 /// The cloacina host and its HTTP + WebSocket API.
 #[derive(Debug, clap::Parser)]
-#[command(name = "cloacina-server", version)]
+#[command(name = "cloacina-server", version, long_about = cloacina_server::SERVE_ABOUT)]
 struct Cli {
     #[command(flatten)]
     serve: cloacina_server::ServeArgs,

@@ -35,7 +35,7 @@ Set CLOACINA_LOG=debug for diagnostic logs on stderr.";
 ///   cloacinactl pack sample-packages/etl --sign keys/release.key -o etl.cloacina
 ///   cloacinactl package verify etl.cloacina --trusted-key keys/release.pub
 #[derive(Debug, Parser)]
-#[command(name = "cloacinactl", version, after_long_help = EXIT_CODES)]
+#[command(name = "cloacinactl", version, after_long_help = EXIT_CODES, verbatim_doc_comment)]
 pub struct Cli {
     /// Print results as JSON on stdout (stable field names, for scripts).
     #[arg(long, global = true)]
@@ -107,6 +107,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Run a host and serve its HTTP + WebSocket API in the foreground.
+    #[command(long_about = cloacina_server::SERVE_ABOUT)]
     Start(cloacina_server::ServeArgs),
 }
 
@@ -303,6 +304,7 @@ pub enum WorkflowCommand {
     ///
     ///   cloacinactl workflow run etl --context '{"input": [1, 2, 3]}' --follow
     Run {
+        /// The workflow's name.
         name: String,
         /// The context, a JSON object.
         #[arg(long, default_value = "{}")]
@@ -315,6 +317,7 @@ pub enum WorkflowCommand {
     },
     /// A workflow's versions, tasks and load status.
     Show {
+        /// The workflow's (or its package's) name.
         name: String,
         #[command(flatten)]
         client: ClientArgs,

@@ -78,7 +78,18 @@ ensure_postgres() {
 ensure_sdk_venv() {
     local venv="$1"
     if [ ! -x "$venv/bin/python" ]; then
-        python3 -m venv "$venv"
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            # Debian ships venv separately.
+            if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+                echo "installing python3-venv (apt-get)"
+                rm -rf "$venv"
+                apt-get install -y -q python3-venv >/dev/null
+                python3 -m venv "$venv"
+            else
+                echo "error: python3 -m venv failed; install your distribution's python3-venv" >&2
+                return 1
+            fi
+        fi
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cloacina-client==0.8.0"
 }

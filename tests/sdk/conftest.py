@@ -26,11 +26,10 @@ _server = {}
 
 
 def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
-        check=True,
-        capture_output=True,
-    )
+    import psycopg  # installed by tests/sdk/run
+
+    with psycopg.connect(PG_URL, autocommit=True) as connection:
+        connection.execute(sql)
 
 
 def pytest_configure(config):

@@ -13,7 +13,8 @@
 //! - Files already there are picked up by the first scan, and packages
 //!   registered from files that vanished while no host watched are
 //!   unregistered by it (each registration records its file).
-//! - A file replaced in place by another package replaces its package.
+//! - A file replaced in place by another package replaces its package,
+//!   also when that happened while no host watched.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -313,6 +314,26 @@ impl DropDir {
             .upload_from(&verified, &bytes, Some(&source))
             .await
             .map_err(|error| error.to_string())?;
+        // What this file held before (replaced while no host watched) is
+        // gone from it.
+        let stale: Vec<_> = registry
+            .list()
+            .await
+            .map_err(|error| error.to_string())?
+            .into_iter()
+            .filter(|record| {
+                record.source.as_deref() == Some(source.as_str())
+                    && (record.name != upload.record.name
+                        || record.version != upload.record.version)
+            })
+            .collect();
+        for record in stale {
+            registry
+                .remove(&record.name, &record.version)
+                .await
+                .map_err(|error| error.to_string())?;
+            tracing::info!(file = %path.display(), name = %record.name, version = %record.version, "replaced in the drop directory; unregistered");
+        }
         Ok(FromFile {
             tenant: tenant.clone(),
             name: upload.record.name,

@@ -219,6 +219,8 @@ async fn the_drop_directory_registers_settled_files_and_rejects_bad_ones() {
     // watcher's first scan; the others are picked up without duplicates.
     drop_watcher(watcher);
     std::fs::remove_file(drop.join("acme/report.cloacina")).expect("remove");
+    // ...and one replaced by another package meanwhile.
+    std::fs::write(drop.join("late.cloacina"), fake_package("latest", &key)).expect("write");
     let mut restarted = DropDir::new(
         &drop,
         &url,
@@ -229,10 +231,11 @@ async fn the_drop_directory_registers_settled_files_and_rejects_bad_ones() {
     let first = restarted.scan().await.expect("scans");
     assert_eq!(first.removed, ["acme/report.cloacina"]);
     let again = scan_after_settling(&mut restarted).await;
-    assert_eq!(again.registered, ["late.cloacina"], "idempotent uploads");
+    assert_eq!(again.registered, ["late.cloacina"]);
     assert_eq!(
         names(registry("public").await.list().await.expect("lists")),
-        ["later"]
+        ["latest"],
+        "what the file held before the restart is gone"
     );
     assert!(
         registry("acme")

@@ -344,3 +344,55 @@ fn wait_loaded(remote: &dyn Fn(&[&str]) -> cloacina_tests::Outcome, workflow: &s
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// HTTP uploads go through the host's trust store: unsigned (with
+/// --require-signatures), untrusted and garbage packages are refused with
+/// the exit codes of `package verify`; other bytes under a registered
+/// version are a conflict (exit 9).
+#[test]
+fn http_uploads_are_verified_against_the_trust_store() {
+    let dir = signed_and_trusted("etl");
+    let run = |args: &[&str]| cloacinactl(dir.path(), args);
+    run(&["key", "generate", "stranger", "--out", "keys"]).success();
+    let crate_dir = sample_crate("etl");
+    let etl = path(&crate_dir);
+    run(&["pack", etl, "-o", "unsigned.cloacina"]).success();
+    run(&[
+        "pack",
+        etl,
+        "--sign",
+        "keys/stranger.key",
+        "-o",
+        "stranger.cloacina",
+    ])
+    .success();
+    std::fs::write(dir.path().join("garbage.cloacina"), b"not a package").expect("write");
+    let mut server = Server::start_with(dir.path(), &["--in-process", "--require-signatures"]);
+    let url = server.url();
+    let key = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
+        .expect("bootstrap key")
+        .trim()
+        .to_owned();
+    let upload = |file: &str| {
+        run(&[
+            "package",
+            "upload",
+            file,
+            "--server",
+            &url,
+            "--api-key",
+            &key,
+        ])
+    };
+    upload("unsigned.cloacina").failure(3, "not signed");
+    upload("stranger.cloacina").failure(3, "not in the trust store");
+    upload("garbage.cloacina").failure(4, "not a usable package");
+    upload("etl.cloacina").success();
+    upload("etl.cloacina").success();
+    // The stranger's archive again, now that its key is trusted: the same
+    // name and version with other bytes.
+    run(&["trust", "add", "keys/stranger.pub", "--home", "host"]).success();
+    upload("stranger.cloacina").failure(9, "409");
+    let exit = server.terminate();
+    assert!(exit.success());
+}

@@ -64,7 +64,7 @@ fn main() {
             };
             let bytes = package(kind, artifact, declaration.clone(), &key);
             let parts = parts(kind, &bytes, &trust);
-            let (cold, cached) = runtime.block_on(end_to_end(&bytes, &key));
+            let (cold, cached) = runtime.block_on(end_to_end(&bytes, &key, None));
             println!(
                 "{:<22} {:>8.1}M {:>7.1}ms {:>7.1}ms {:>10.1}ms {:>8.1}ms {:>10.1}ms",
                 format!("{kind_name} {}", if padded { "20 MiB" } else { "small" }),
@@ -75,6 +75,27 @@ fn main() {
                 ms(cold),
                 ms(cached),
             );
+        }
+    }
+    // What `server start` does by default: native libraries in worker
+    // processes.
+    match worker_binary() {
+        Some(worker) => {
+            let bytes = package(Kind::Native, native.clone(), declaration.clone(), &key);
+            let (cold, cached) = runtime.block_on(end_to_end(&bytes, &key, Some(&worker)));
+            println!(
+                "{:<22} {:>9} {:>9} {:>9} {:>12} {:>8.1}ms {:>10.1}ms",
+                "native small, worker",
+                "",
+                "",
+                "",
+                "",
+                ms(cold),
+                ms(cached),
+            );
+        }
+        None => {
+            println!("native small, worker: skipped (cloacina-plugin-worker could not be built)")
         }
     }
     println!(
@@ -123,11 +144,16 @@ fn parts(kind: Kind, bytes: &[u8], trust: &TrustStore) -> Parts {
 }
 
 /// Upload to registered through a host: cold, then from cache.
-async fn end_to_end(bytes: &[u8], key: &KeyPair) -> (Duration, Duration) {
+async fn end_to_end(
+    bytes: &[u8],
+    key: &KeyPair,
+    worker: Option<&std::path::Path>,
+) -> (Duration, Duration) {
     let home = tempfile::tempdir().expect("home");
     let url = format!("sqlite://{}", home.path().join("cloacina.db").display());
     let host = Host::start(HostConfig {
         require_signatures: true,
+        worker_binary: worker.map(std::path::Path::to_path_buf),
         resync_interval: Duration::from_secs(600),
         ..HostConfig::new(url, home.path().join("cache"))
     })
@@ -241,4 +267,29 @@ fn leb128(mut value: usize) -> Vec<u8> {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
+}
+
+/// `cloacina-plugin-worker`, built (release) into this target directory.
+fn worker_binary() -> Option<std::path::PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "cloacina-loader",
+            "--bin",
+            "cloacina-plugin-worker",
+        ])
+        .status()
+        .ok()?
+        .success();
+    let exe = std::env::current_exe().ok()?;
+    // target/release/deps/ready-<hash> -> target/release/cloacina-plugin-worker
+    let path = exe.parent()?.parent()?.join(format!(
+        "cloacina-plugin-worker{}",
+        std::env::consts::EXE_SUFFIX
+    ));
+    (built && path.is_file()).then_some(path)
 }

@@ -300,7 +300,8 @@ pub struct ClientArgs {
 #[derive(Debug, Subcommand)]
 pub enum WorkflowCommand {
     /// Start a workflow on a server; with --follow, print its events as
-    /// they happen and exit 0 when it completes, 7 when it fails.
+    /// the server pushes them (the delivery WebSocket; polling where that
+    /// cannot be opened) and exit 0 when it completes, 7 when it fails.
     ///
     ///   cloacinactl workflow run etl --context '{"input": [1, 2, 3]}' --follow
     Run {

@@ -354,46 +354,123 @@ pub fn workflow(command: WorkflowCommand, json: bool) -> Result<(), Failure> {
     }
 }
 
-/// Prints new events as they commit (polling the events route) until the
-/// terminal one; exit 7 when the execution did not complete.
+/// Prints the execution's events as they are pushed on the delivery
+/// socket until the terminal one (falling back to polling the events route
+/// when the socket cannot be opened); exit 7 when it did not complete.
 fn follow_events(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
+    let mut seen = 0i64;
+    match follow_socket(api, id, json, &mut seen) {
+        Ok(Some(end)) => return finish(api, id, &end),
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "the delivery socket failed; polling instead"),
+    }
     let path = api.tenant_path(&format!("/executions/{id}/events"));
-    let mut seen = 0;
     loop {
         let events = api.get(&path)?;
-        for event in events["events"].as_array().into_iter().flatten().skip(seen) {
-            seen += 1;
-            if json {
-                output::json(event);
-            } else {
-                let task = event["task_name"]
-                    .as_str()
-                    .map(|t| format!(" {t}"))
-                    .unwrap_or_default();
-                out!(
-                    "{:>4}  {}{task}",
-                    text(&event["sequence_num"]),
-                    text(&event["event_type"])
-                );
+        for event in events["events"].as_array().into_iter().flatten() {
+            if event["sequence_num"].as_i64().unwrap_or(0) <= seen {
+                continue;
             }
-            match event["event_type"].as_str() {
-                Some("workflow_completed") => return Ok(()),
-                Some("workflow_failed" | "workflow_cancelled") => {
-                    let execution = api.get(&api.tenant_path(&format!("/executions/{id}")))?;
-                    return Err(Failure {
-                        kind: FailureKind::WorkflowFailed,
-                        error: anyhow!(
-                            "execution {id} ended {}: {}",
-                            text(&execution["status"]),
-                            text(&execution["error"])
-                        ),
-                        hint: None,
-                    });
-                }
-                _ => {}
+            seen = event["sequence_num"].as_i64().unwrap_or(seen);
+            if let Some(end) = show_event(event, json) {
+                return finish(api, id, &end);
             }
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Prints one event; the terminal event's type when it is one.
+fn show_event(event: &Value, json: bool) -> Option<String> {
+    if json {
+        output::json(event);
+    } else {
+        let task = event["task_name"]
+            .as_str()
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
+        out!(
+            "{:>4}  {}{task}",
+            text(&event["sequence_num"]),
+            text(&event["event_type"])
+        );
+    }
+    match event["event_type"].as_str() {
+        Some(end @ ("workflow_completed" | "workflow_failed" | "workflow_cancelled")) => {
+            Some(end.to_owned())
+        }
+        _ => None,
+    }
+}
+
+fn finish(api: &Api, id: &str, end: &str) -> Result<(), Failure> {
+    if end == "workflow_completed" {
+        return Ok(());
+    }
+    let execution = api.get(&api.tenant_path(&format!("/executions/{id}")))?;
+    Err(Failure {
+        kind: FailureKind::WorkflowFailed,
+        error: anyhow!(
+            "execution {id} ended {}: {}",
+            text(&execution["status"]),
+            text(&execution["error"])
+        ),
+        hint: None,
+    })
+}
+
+/// Follows `exec_events:<id>` on the delivery socket (a fresh ticket,
+/// hello, push, ack). Some(terminal event type) when it ended there;
+/// `seen` is the last sequence number shown.
+fn follow_socket(
+    api: &Api,
+    id: &str,
+    json: bool,
+    seen: &mut i64,
+) -> anyhow::Result<Option<String>> {
+    use base64::Engine as _;
+    use tungstenite::Message;
+
+    let ticket = api
+        .post("/v1/auth/ws-ticket", &json!({}))
+        .map_err(|failure| failure.error)?;
+    let ticket = ticket["ticket"].as_str().context("no ticket")?.to_owned();
+    let base = api
+        .server
+        .strip_prefix("http")
+        .map(|rest| format!("ws{rest}"))
+        .context("the server URL is not http(s)")?;
+    let url = format!("{base}/v1/ws/delivery/exec_events:{id}?token={ticket}");
+    let (mut socket, _) =
+        tungstenite::connect(url.as_str()).context("opening the delivery socket")?;
+    socket.send(Message::text(
+        json!({"type": "hello", "protocol_version": 1, "since_id": null}).to_string(),
+    ))?;
+    loop {
+        let frame = match socket.read()? {
+            Message::Text(frame) => frame,
+            Message::Close(_) => return Ok(None),
+            _ => continue,
+        };
+        let frame: Value = serde_json::from_str(frame.as_str())?;
+        if frame["type"] != "push" {
+            continue;
+        }
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(frame["payload_b64"].as_str().unwrap_or_default())?;
+        let event: Value = serde_json::from_slice(&payload)?;
+        socket.send(Message::text(
+            json!({"type": "ack", "protocol_version": 1, "id": frame["id"]}).to_string(),
+        ))?;
+        let sequence = event["sequence_num"].as_i64().unwrap_or(0);
+        if sequence <= *seen {
+            continue;
+        }
+        *seen = sequence;
+        if let Some(end) = show_event(&event, json) {
+            let _ = socket.close(None);
+            return Ok(Some(end));
+        }
     }
 }
 

@@ -95,14 +95,20 @@ pub struct ServeArgs {
     pub shutdown_grace: u64,
 }
 
+/// A host's (and the client's) data directory when none is given:
+/// `$CLOACINA_HOME`, else `~/.cloacina`; None without either variable.
+pub fn default_home() -> Option<PathBuf> {
+    std::env::var_os("CLOACINA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cloacina")))
+}
+
 impl ServeArgs {
     pub fn home_dir(&self) -> anyhow::Result<PathBuf> {
-        match &self.home {
-            Some(home) => Ok(home.clone()),
-            None => std::env::var_os("HOME")
-                .map(|home| PathBuf::from(home).join(".cloacina"))
-                .ok_or_else(|| anyhow!("no --home given and $HOME is not set")),
-        }
+        self.home
+            .clone()
+            .or_else(default_home)
+            .ok_or_else(|| anyhow!("no --home given and $HOME is not set"))
     }
 
     pub fn config(&self) -> anyhow::Result<ServerConfig> {

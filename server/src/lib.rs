@@ -26,7 +26,7 @@ use cloacina_host::{Host, HostConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use cli::{SERVE_ABOUT, ServeArgs, run, worker_binary};
+pub use cli::{SERVE_ABOUT, ServeArgs, default_home, run, worker_binary};
 pub use routes::openapi::build as openapi_document;
 
 /// Everything a server needs.

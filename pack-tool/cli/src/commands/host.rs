@@ -25,13 +25,11 @@ impl HostArgs {
     /// The host's data directory: --home, else $CLOACINA_HOME, else
     /// ~/.cloacina (with --database-url it still holds the local cache).
     pub fn home_dir(&self) -> Result<PathBuf, Failure> {
-        match &self.home {
-            Some(home) => Ok(home.clone()),
-            None => std::env::var_os("HOME")
-                .map(|home| PathBuf::from(home).join(".cloacina"))
-                .ok_or_else(|| anyhow!("no --home given and $HOME is not set"))
-                .classify(FailureKind::Usage),
-        }
+        self.home
+            .clone()
+            .or_else(cloacina_server::default_home)
+            .ok_or_else(|| anyhow!("no --home given and $HOME is not set"))
+            .classify(FailureKind::Usage)
     }
 
     /// Connects to `tenant`'s database of this host.

@@ -29,15 +29,10 @@ fn profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
     let explicit = path.is_some();
     let path = match path {
         Some(path) => path.clone(),
-        None => {
-            let home = std::env::var_os("CLOACINA_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cloacina")));
-            match home {
-                Some(home) => home.join("client.toml"),
-                None => return Ok(Profile::default()),
-            }
-        }
+        None => match cloacina_server::default_home() {
+            Some(home) => home.join("client.toml"),
+            None => return Ok(Profile::default()),
+        },
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text)

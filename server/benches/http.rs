@@ -78,6 +78,7 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         home: home.to_owned(),
         bootstrap_key: Some(KEY.to_owned()),
         metrics_need_auth: false,
+        limits: cloacina_server::Limits::default(),
     })
     .await
     .expect("server starts");

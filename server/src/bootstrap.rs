@@ -72,3 +72,56 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")
 }
+
+/// A key made directly in a host's database, without a server.
+#[derive(Debug, Clone)]
+pub struct OfflineKey {
+    pub id: uuid::Uuid,
+    /// Shown once; stored only as its SHA-256.
+    pub plaintext: String,
+    pub role: Role,
+    pub tenant: Option<cloacina_runtime::TenantId>,
+    pub god: bool,
+}
+
+/// Creates a key in the host's main database (`db`, the public tenant's):
+/// the way back in for an operator who lost every god-mode key. A running
+/// server accepts it at once (unknown keys are looked up, not cached).
+pub async fn create_key_offline(
+    db: &cloacina_runtime::Database,
+    name: &str,
+    role: Role,
+    tenant: Option<cloacina_runtime::TenantId>,
+    god: bool,
+) -> anyhow::Result<OfflineKey> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        bail!("a key needs a name of 1 to 200 characters");
+    }
+    if god && tenant.is_some() {
+        bail!("a god-mode key serves every tenant; drop --for-tenant");
+    }
+    let keys = KeyStore::open(db)
+        .await
+        .context("cannot open the key store")?;
+    let plaintext = generate_key().context("cannot generate a key")?;
+    let record = keys
+        .create(
+            &plaintext,
+            &NewKey {
+                name: name.to_owned(),
+                role: if god { Role::Admin } else { role },
+                tenant,
+                is_admin: god,
+            },
+        )
+        .await
+        .context("cannot store the key")?;
+    Ok(OfflineKey {
+        id: record.id,
+        plaintext,
+        role: record.role,
+        tenant: record.tenant,
+        god: record.is_admin,
+    })
+}

@@ -9,7 +9,7 @@ use clap::Args;
 use cloacina_host::HostConfig;
 use cloacina_runtime::RunnerConfig;
 
-use crate::ServerConfig;
+use crate::{Limits, ServerConfig};
 
 /// The long help of `server start` (and of `cloacina-server`).
 pub const SERVE_ABOUT: &str =
@@ -93,6 +93,24 @@ pub struct ServeArgs {
     /// How long running tasks may finish after SIGTERM (seconds).
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub shutdown_grace: u64,
+
+    /// Connections (and WebSockets) open at once; at the cap new ones wait
+    /// in the kernel's backlog. Keep it below `ulimit -n`.
+    #[arg(long, default_value_t = Limits::default().max_connections, value_name = "N")]
+    pub max_connections: usize,
+
+    /// A request head must arrive within this long (seconds); also how long
+    /// an idle keep-alive connection is kept.
+    #[arg(long, default_value_t = Limits::default().head_timeout.as_secs(), value_name = "SECONDS")]
+    pub head_timeout: u64,
+
+    /// The largest package upload accepted (MiB).
+    #[arg(long, default_value_t = Limits::default().max_upload_bytes >> 20, value_name = "MIB")]
+    pub max_upload_mib: u64,
+
+    /// Uploads verified at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = Limits::default().concurrent_uploads, value_name = "N")]
+    pub concurrent_uploads: usize,
 }
 
 /// A host's (and the client's) data directory when none is given:
@@ -104,6 +122,17 @@ pub fn default_home() -> Option<PathBuf> {
 }
 
 impl ServeArgs {
+    /// The bounds these flags set; the rest at their defaults.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections.max(1),
+            head_timeout: Duration::from_secs(self.head_timeout.max(1)),
+            max_upload_bytes: self.max_upload_mib.max(1) << 20,
+            concurrent_uploads: self.concurrent_uploads.max(1),
+            ..Limits::default()
+        }
+    }
+
     pub fn home_dir(&self) -> anyhow::Result<PathBuf> {
         self.home
             .clone()
@@ -143,6 +172,7 @@ impl ServeArgs {
             home,
             bootstrap_key: self.bootstrap_key.clone(),
             metrics_need_auth: self.metrics_auth,
+            limits: self.limits(),
         })
     }
 }

@@ -12,6 +12,8 @@ mod bootstrap;
 mod cli;
 mod ended;
 mod error;
+mod limits;
+mod listener;
 mod metrics;
 mod routes;
 mod state;
@@ -26,7 +28,10 @@ use cloacina_host::{Host, HostConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use auth::Role;
+pub use bootstrap::{OfflineKey, create_key_offline};
 pub use cli::{SERVE_ABOUT, ServeArgs, default_home, run, worker_binary};
+pub use limits::Limits;
 pub use routes::openapi::build as openapi_document;
 
 /// Everything a server needs.
@@ -40,6 +45,8 @@ pub struct ServerConfig {
     pub bootstrap_key: Option<String>,
     /// `/metrics` needs a key.
     pub metrics_need_auth: bool,
+    /// What clients may hold at once, and for how long.
+    pub limits: Limits,
 }
 
 /// A server accepting requests.
@@ -47,7 +54,7 @@ pub struct RunningServer {
     addr: SocketAddr,
     state: Arc<state::AppState>,
     stop: watch::Sender<bool>,
-    serving: JoinHandle<std::io::Result<()>>,
+    serving: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -76,32 +83,26 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .context("cannot open the key store")?;
     bootstrap::ensure_admin_key(&keys, &config.home, config.bootstrap_key.as_deref()).await?;
     let (stop, stopping) = watch::channel(false);
+    let slots = listener::Slots::new(config.limits.max_connections);
     let state = Arc::new(state::AppState {
         host: Arc::new(host),
         auth: auth::Authenticator::new(keys),
-        tickets: ws::Tickets::default(),
+        tickets: ws::Tickets::new(ws::TICKET_TTL, config.limits.tickets_per_key),
         deliveries: ws::Deliveries::default(),
+        sockets: ws::Sockets::new(config.limits.sockets_per_key, slots.clone()),
+        uploads: routes::workflows::UploadGate::new(&config.limits),
         metrics: metrics::Metrics::default(),
         require_signatures: config.host.require_signatures,
         metrics_need_auth: config.metrics_need_auth,
         declarations: Default::default(),
         ended: Default::default(),
+        limits: config.limits.clone(),
         stopping: stopping.clone(),
     });
     let router = routes::router(state.clone());
-    let mut shutdown = stopping;
-    // Small responses and pushes go out at once (no Nagle delay).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
+    let limits = config.limits.clone();
     let serving = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
+        listener::serve(listener, router, &limits, slots, stopping).await;
     });
     tracing::info!(%addr, "serving the HTTP API");
     Ok(RunningServer {
@@ -127,10 +128,7 @@ impl RunningServer {
     /// flight, then drains the host (running tasks get their grace period).
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        self.serving
-            .await
-            .context("the server task failed")?
-            .context("serving failed")?;
+        self.serving.await.context("the server task failed")?;
         // Sockets still closing may hold the state: the host drains anyway.
         self.state.host.shutdown().await;
         Ok(())

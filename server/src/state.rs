@@ -9,14 +9,20 @@ use cloacina_runtime::TenantId;
 
 use crate::auth::{Authenticator, Caller, Role};
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::ws::{Deliveries, Tickets};
+use crate::routes::workflows::UploadGate;
+use crate::ws::{Deliveries, Sockets, Tickets};
 
 pub struct AppState {
     pub host: Arc<Host>,
     pub auth: Authenticator,
     pub tickets: Tickets,
     pub deliveries: Deliveries,
+    /// WebSockets open, per key.
+    pub sockets: Sockets,
+    /// Uploads being received and verified.
+    pub uploads: UploadGate,
     pub metrics: Metrics,
     pub require_signatures: bool,
     pub metrics_need_auth: bool,
@@ -24,6 +30,7 @@ pub struct AppState {
     pub declarations: Mutex<HashMap<String, Arc<Declaration>>>,
     /// Answers about executions that have ended.
     pub ended: crate::ended::EndedExecutions,
+    pub limits: Limits,
     /// Becomes true when the server stops: sockets close (1001).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -31,6 +38,8 @@ pub struct AppState {
 impl AppState {
     /// The tenant named in a path, for a caller who needs `role` there:
     /// 403 without the role or the tenant, 404 when it does not exist.
+    /// A tenant key learns nothing of other tenants: it gets 403 for any
+    /// other name, whether that tenant exists or not.
     pub async fn tenant_for(
         &self,
         caller: &Caller,
@@ -38,9 +47,8 @@ impl AppState {
         name: &str,
     ) -> Result<Arc<TenantHost>, ApiError> {
         caller.require(role)?;
-        let tenant = self.tenant(name).await?;
-        caller.require_tenant(tenant.tenant())?;
-        Ok(tenant)
+        caller.require_tenant(&parse_tenant(name)?)?;
+        self.tenant(name).await
     }
 
     /// The tenant named in a path, if it exists: 404 otherwise (reading

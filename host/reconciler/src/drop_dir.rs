@@ -295,10 +295,16 @@ impl DropDir {
         } else {
             SignaturePolicy::Optional
         };
-        let verified = Package::read(&bytes, &ReadLimits::default())
-            .map_err(|error| format!("not a usable package: {error}"))?
-            .verify(&trust, Some(tenant.as_str()), policy)
-            .map_err(|error| format!("verification failed: {error}"))?;
+        // Streaming: the archive's files are hashed, not held.
+        let verified = Package::verify_streaming(
+            std::io::Cursor::new(&bytes),
+            bytes.len() as u64,
+            &ReadLimits::default(),
+            &trust,
+            Some(tenant.as_str()),
+            policy,
+        )
+        .map_err(|error| error.to_string())?;
         if let Some(tenants) = &self.tenants {
             tenants
                 .ensure(tenant)

@@ -249,25 +249,35 @@ impl Reconciler {
             .await
             .map_err(|error| error.to_string())?;
         let tenant = self.runner.tenant().to_string();
-        let verified = load::verify(&bytes, trust, &tenant, self.config.require_signatures)?;
+        let trust = trust.clone();
+        let require_signatures = self.config.require_signatures;
+        let cache = self.config.cache_dir.clone();
+        let worker = self.config.worker_binary.clone();
+        let wasm = self.wasm.clone();
+        let expected = (record.name.clone(), record.version.clone());
+        // Decompressing, hashing, writing files, dlopen and compiling are
+        // blocking work: off the async workers.
+        let (verified, plugin) = tokio::task::spawn_blocking(move || {
+            let (verified, root) =
+                load::verify_and_extract(&bytes, &trust, &tenant, require_signatures, &cache)?;
+            let manifest = verified.manifest();
+            if manifest.package().name.as_str() != expected.0
+                || manifest.package().version != expected.1
+            {
+                return Err(format!(
+                    "the stored archive is {} {}, not {} {}",
+                    manifest.package().name,
+                    manifest.package().version,
+                    expected.0,
+                    expected.1
+                ));
+            }
+            let plugin = load::load(&verified, &root, worker.as_deref(), &wasm)?;
+            Ok((verified, plugin))
+        })
+        .await
+        .map_err(|error| format!("the load was interrupted: {error}"))??;
         let manifest = verified.manifest();
-        if manifest.package().name.as_str() != record.name
-            || manifest.package().version != record.version
-        {
-            return Err(format!(
-                "the stored archive is {} {}, not {} {}",
-                manifest.package().name,
-                manifest.package().version,
-                record.name,
-                record.version
-            ));
-        }
-        let plugin = load::load(
-            &verified,
-            &self.config.cache_dir,
-            self.config.worker_binary.as_deref(),
-            &self.wasm,
-        )?;
         let package = PackageRef {
             name: record.name.clone(),
             version: record.version.clone(),

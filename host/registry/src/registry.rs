@@ -1,7 +1,7 @@
 //! The registry's tables and operations on one tenant's database.
 
 use cloacina_contract::ArtifactKind;
-use cloacina_package::VerifiedPackage;
+use cloacina_package::VerifiedManifest;
 use cloacina_runtime::Database;
 use cloacina_runtime::clock::now_ms;
 use cloacina_runtime::database::Migration;
@@ -99,7 +99,7 @@ impl Registry {
     /// same name and version are a conflict.
     pub async fn upload(
         &self,
-        package: &VerifiedPackage,
+        package: &VerifiedManifest,
         archive: &[u8],
     ) -> Result<Upload, RegistryError> {
         self.upload_from(package, archive, None).await
@@ -109,7 +109,7 @@ impl Registry {
     /// from the first upload when the same bytes come again).
     pub async fn upload_from(
         &self,
-        package: &VerifiedPackage,
+        package: &VerifiedManifest,
         archive: &[u8],
         source: Option<&str>,
     ) -> Result<Upload, RegistryError> {

@@ -380,6 +380,13 @@ pub enum TenantCommand {
 #[derive(Debug, Subcommand)]
 pub enum ApiKeyCommand {
     /// Create an API key; its plaintext is printed once.
+    ///
+    /// Over HTTP by default. With --home or --database-url the key is
+    /// written straight into that host's database (server running or
+    /// not): the way back in when every god-mode key is lost.
+    ///
+    ///   cloacinactl api-key create ops --role write
+    ///   cloacinactl api-key create recovery --god --home /var/lib/cloacina
     Create {
         name: String,
         /// admin, write or read.
@@ -388,6 +395,17 @@ pub enum ApiKeyCommand {
         /// Scope it to this tenant (a god-mode key is needed).
         #[arg(long, value_name = "TENANT")]
         for_tenant: Option<String>,
+        /// A god-mode admin key (tenants, tenant keys); with --home or
+        /// --database-url only.
+        #[arg(long)]
+        god: bool,
+        /// Write the key into this host's data directory's database.
+        #[arg(long, value_name = "DIR")]
+        home: Option<PathBuf>,
+        /// Write the key into this host database (sqlite://PATH or
+        /// postgres://...).
+        #[arg(long, value_name = "URL", conflicts_with = "home")]
+        database_url: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },

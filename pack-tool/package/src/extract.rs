@@ -11,7 +11,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::package::{MANIFEST_FILE, SIGNATURE_FILE, VerifiedPackage};
+use crate::package::{MANIFEST_FILE, SIGNATURE_FILE, VerifiedManifest, VerifiedPackage};
 
 impl VerifiedPackage {
     /// Extracts into `cache_root/<content digest>` unless already there, and
@@ -19,17 +19,13 @@ impl VerifiedPackage {
     pub fn extract_into(&self, cache_root: &Path) -> io::Result<PathBuf> {
         let target = cache_root.join(self.content_digest().to_hex());
         if target.join(MANIFEST_FILE).is_file() {
-            self.complete_signature(&target)?;
+            complete_signature(self, &target)?;
             return Ok(target);
         }
         fs::create_dir_all(cache_root)?;
         let staging = tempfile::Builder::new()
             .prefix(".extracting-")
             .tempdir_in(cache_root)?;
-        fs::write(staging.path().join(MANIFEST_FILE), self.manifest_bytes())?;
-        if let Some(signature) = self.signature() {
-            fs::write(staging.path().join(SIGNATURE_FILE), signature.to_json())?;
-        }
         for artifact in self.manifest().artifacts() {
             let bytes = self.artifact_bytes(&artifact.path).ok_or_else(|| {
                 io::Error::other(format!("verified package lacks `{}`", artifact.path))
@@ -42,36 +38,58 @@ impl VerifiedPackage {
             }
             fs::write(&destination, bytes)?;
         }
-        let staged = staging.keep();
-        match fs::rename(&staged, &target) {
-            Ok(()) => Ok(target),
-            // Another extraction of the same content won the race.
-            Err(_) if target.join(MANIFEST_FILE).is_file() => {
-                fs::remove_dir_all(&staged)?;
-                self.complete_signature(&target)?;
-                Ok(target)
-            }
-            Err(error) => {
-                let _ = fs::remove_dir_all(&staged);
-                Err(error)
-            }
-        }
+        install(staging, cache_root, self)
     }
+}
 
-    /// The same content may first arrive unsigned and later signed (the
-    /// manifest, hence the directory, is the same): add the signature.
-    fn complete_signature(&self, target: &Path) -> io::Result<()> {
-        let Some(signature) = self.signature() else {
-            return Ok(());
-        };
-        if target.join(SIGNATURE_FILE).is_file() {
-            return Ok(());
-        }
-        let mut staged = tempfile::NamedTempFile::new_in(target)?;
-        io::Write::write_all(&mut staged, &signature.to_json())?;
-        staged
-            .persist(target.join(SIGNATURE_FILE))
-            .map_err(|error| error.error)?;
-        Ok(())
+/// Moves a staged, verified package directory to `cache_root/<content
+/// digest>` (one rename), unless that content is there already.
+pub(crate) fn install(
+    staging: tempfile::TempDir,
+    cache_root: &Path,
+    verified: &VerifiedManifest,
+) -> io::Result<PathBuf> {
+    let target = cache_root.join(verified.content_digest().to_hex());
+    if target.join(MANIFEST_FILE).is_file() {
+        complete_signature(verified, &target)?;
+        return Ok(target);
     }
+    fs::write(
+        staging.path().join(MANIFEST_FILE),
+        verified.manifest_bytes(),
+    )?;
+    if let Some(signature) = verified.signature() {
+        fs::write(staging.path().join(SIGNATURE_FILE), signature.to_json())?;
+    }
+    let staged = staging.keep();
+    match fs::rename(&staged, &target) {
+        Ok(()) => Ok(target),
+        // Another extraction of the same content won the race.
+        Err(_) if target.join(MANIFEST_FILE).is_file() => {
+            fs::remove_dir_all(&staged)?;
+            complete_signature(verified, &target)?;
+            Ok(target)
+        }
+        Err(error) => {
+            let _ = fs::remove_dir_all(&staged);
+            Err(error)
+        }
+    }
+}
+
+/// The same content may first arrive unsigned and later signed (the
+/// manifest, hence the directory, is the same): add the signature.
+fn complete_signature(verified: &VerifiedManifest, target: &Path) -> io::Result<()> {
+    let Some(signature) = verified.signature() else {
+        return Ok(());
+    };
+    if target.join(SIGNATURE_FILE).is_file() {
+        return Ok(());
+    }
+    let mut staged = tempfile::NamedTempFile::new_in(target)?;
+    io::Write::write_all(&mut staged, &signature.to_json())?;
+    staged
+        .persist(target.join(SIGNATURE_FILE))
+        .map_err(|error| error.error)?;
+    Ok(())
 }

@@ -23,8 +23,8 @@ pub mod reader;
 pub mod writer;
 
 pub use package::{
-    MANIFEST_FILE, Package, PackageError, SIGNATURE_FILE, SignaturePolicy, VerifiedPackage,
-    VerifyError, signed_message,
+    AdmitError, MANIFEST_FILE, Package, PackageError, SIGNATURE_FILE, SignaturePolicy,
+    VerifiedManifest, VerifiedPackage, VerifyError, signed_message,
 };
-pub use reader::{ArchiveContents, ArchiveFormat, ReadError, ReadLimits};
+pub use reader::{ArchiveContents, ArchiveFormat, FileDigest, Keep, ReadError, ReadLimits};
 pub use writer::{BuildError, BuiltPackage, PackageBuilder};

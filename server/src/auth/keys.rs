@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use cloacina_runtime::clock::now_ms;
+use cloacina_runtime::database::Dialect;
 use cloacina_runtime::database::Migration;
 use cloacina_runtime::{Database, TenantId};
 use serde::Serialize;
@@ -82,6 +83,16 @@ pub struct KeyRecord {
     pub revoked: bool,
 }
 
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    /// Unknown, or revoked already.
+    NotFound,
+    /// The key is the last unrevoked god-mode key: kept.
+    LastGodKey,
+}
+
 /// A key to create.
 #[derive(Debug, Clone)]
 pub struct NewKey {
@@ -106,7 +117,7 @@ pub enum KeyStoreError {
     Corrupt(String),
 }
 
-fn db(doing: &'static str) -> impl Fn(sqlx::Error) -> KeyStoreError {
+fn db(doing: &'static str) -> impl Fn(sqlx::Error) -> KeyStoreError + Copy {
     move |source| KeyStoreError::Database { doing, source }
 }
 
@@ -197,18 +208,49 @@ impl KeyStore {
         row.as_ref().map(record).transpose()
     }
 
-    /// Revokes a key. False when it is unknown or already revoked.
-    pub async fn revoke(&self, id: uuid::Uuid) -> Result<bool, KeyStoreError> {
-        Ok(
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now_ms())
-                .bind(id.to_string())
-                .execute(self.db.pool())
-                .await
-                .map_err(db("revoking an API key"))?
-                .rows_affected()
-                == 1,
+    /// Revokes a key, unless it is the last god-mode key standing (then
+    /// nobody could manage tenants again).
+    pub async fn revoke(&self, id: uuid::Uuid) -> Result<Revocation, KeyStoreError> {
+        let failed = db("revoking an API key");
+        let mut tx = self.db.pool().begin().await.map_err(&failed)?;
+        if self.db.dialect() == Dialect::Postgres {
+            // Two revocations of the last two god keys must not both pass:
+            // the second waits here, then counts what the first left.
+            sqlx::query(
+                "SELECT id FROM api_keys WHERE is_admin = 1 AND revoked_at IS NULL FOR UPDATE",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&failed)?;
+        }
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL
+             AND (is_admin = 0 OR (SELECT COUNT(*) FROM api_keys WHERE is_admin = 1 AND revoked_at IS NULL) > 1)",
         )
+        .bind(now_ms())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(&failed)?
+        .rows_affected()
+            == 1;
+        let outcome = if revoked {
+            Revocation::Revoked
+        } else {
+            let live_god: Option<i64> = sqlx::query_scalar(
+                "SELECT is_admin FROM api_keys WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&failed)?;
+            match live_god {
+                Some(is_admin) if is_admin != 0 => Revocation::LastGodKey,
+                _ => Revocation::NotFound,
+            }
+        };
+        tx.commit().await.map_err(&failed)?;
+        Ok(outcome)
     }
 
     /// Revokes every key of `tenant`; returns their ids.

@@ -101,16 +101,13 @@ impl Authenticator {
     }
 }
 
-/// The Bearer token of a request, if it has one.
+/// The Bearer token of a request, if it has one (the scheme is matched
+/// without regard to case, as RFC 9110 says).
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {

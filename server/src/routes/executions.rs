@@ -110,8 +110,7 @@ pub async fn list(
         offset: query.offset,
     }
     .checked(50)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let status = match query.status.as_deref() {
         None => None,
         Some(text) => Some(ExecutionStatus::parse(&text.to_lowercase()).ok_or_else(|| {

@@ -7,11 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::keys::Revocation;
 use crate::auth::{Caller, KeyRecord, NewKey, Role, keys};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::rfc3339;
 use crate::state::AppState;
-use crate::ws::TICKET_TTL;
+use crate::ws::{RefusedBecause, TICKET_TTL};
 
 #[derive(Debug, Deserialize)]
 pub struct CreateKey {
@@ -175,14 +176,28 @@ pub async fn revoke(
     if !caller.is_god() && caller.key.tenant.is_some() && key.tenant != caller.key.tenant {
         return Err(not_found());
     }
-    let revoked = state
+    if key.is_admin && !caller.is_god() {
+        return Err(ApiError::forbidden(
+            "admin_required",
+            "only a god-mode key may revoke a god-mode key",
+        ));
+    }
+    match state
         .auth
         .store
         .revoke(id)
         .await
-        .map_err(|error| ApiError::internal("revoking an API key", error))?;
-    if !revoked {
-        return Err(not_found());
+        .map_err(|error| ApiError::internal("revoking an API key", error))?
+    {
+        Revocation::Revoked => {}
+        Revocation::NotFound => return Err(not_found()),
+        Revocation::LastGodKey => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "last_god_key",
+                "this is the last god-mode key; create another before revoking it",
+            ));
+        }
     }
     state.auth.forget(id);
     state.tickets.forget_key(id);
@@ -202,13 +217,19 @@ pub async fn ws_ticket(
             "ticket": ticket,
             "expires_in_seconds": TICKET_TTL.as_secs(),
         }))),
-        Err(full) => {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_tickets",
-                "too many unused WebSocket tickets; use or let some expire",
-            );
-            error.retry_after = Some(full.retry_after.as_secs().max(1));
+        Err(refused) => {
+            let message = match refused.reason {
+                RefusedBecause::KeyQuota => format!(
+                    "this key holds {} unused WebSocket tickets; use or let some expire",
+                    state.limits.tickets_per_key
+                ),
+                RefusedBecause::StoreFull => {
+                    "too many unused WebSocket tickets; use or let some expire".to_owned()
+                }
+            };
+            let mut error =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_tickets", message);
+            error.retry_after = Some(refused.retry_after.as_secs().max(1));
             Err(error)
         }
     }

@@ -8,14 +8,14 @@ mod keys;
 pub mod openapi;
 mod tenants;
 mod triggers;
-mod workflows;
+pub mod workflows;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -27,8 +27,6 @@ use crate::state::AppState;
 
 /// Bodies of everything but uploads.
 const SMALL_BODY: usize = 1 << 20;
-/// Package uploads.
-pub const UPLOAD_BODY: usize = 256 << 20;
 /// A request that takes longer is answered 503.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -38,7 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/tenants/{tenant_id}/workflows",
             post(workflows::upload).get(workflows::list),
         )
-        .layer(DefaultBodyLimit::max(UPLOAD_BODY));
+        .layer(DefaultBodyLimit::max(state.uploads.body_limit()));
     let api = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -126,6 +124,12 @@ async fn method_not_allowed() -> ApiError {
 /// the latency metric per route template.
 async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
+    // RFC 9112 §3.2: one Host header, and HTTP/1.1 must send it.
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && request.version() == Version::HTTP_11) {
+        return ApiError::bad_request("invalid_request", "a request needs exactly one Host header")
+            .into_response();
+    }
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -171,11 +175,40 @@ async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next:
     } else {
         tracing::debug!(request_id = %request_id, %method, %route, status = status.as_u16(), ?took, "request");
     }
-    let mut response = response;
+    let mut response = as_json_error(response).await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// axum's own rejections (a path that does not decode, a bad query
+/// string, ...) are plain text; every error of this API is the JSON body
+/// the SDK reads, so they are rewritten here, in one place.
+async fn as_json_error(response: Response) -> Response {
+    let status = response.status();
+    let is_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
+    if !status.is_client_error() || !is_text {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::NOT_FOUND => "not_found",
+        _ => "invalid_request",
+    };
+    let message = match axum::body::to_bytes(response.into_body(), 64 << 10).await {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(_) => status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_owned(),
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// `limit` / `offset` query parameters, checked.

@@ -89,8 +89,7 @@ pub async fn list(
     let Query(page) = page
         .map_err(|rejection| ApiError::bad_request("invalid_pagination", rejection.body_text()))?;
     let (limit, offset) = page.checked(100)?;
-    let tenant = state.tenant(&tenant_id).await?;
-    caller.require_tenant(tenant.tenant())?;
+    let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let all = schedules(&state, &tenant).await?;
     let items: Vec<_> = all
         .iter()

@@ -8,14 +8,17 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use cloacina_contract::Declaration;
 use cloacina_host::{OnRunning, TenantHost};
-use cloacina_package::{Package, ReadLimits, SignaturePolicy};
+use cloacina_package::reader::detect;
+use cloacina_package::{AdmitError, Package, ReadError, ReadLimits, SignaturePolicy};
 use cloacina_registry::{PackageRecord, PackageStatus, RegistryError};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::io::AsyncWriteExt as _;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{UPLOAD_BODY, rfc3339};
+use crate::limits::Limits;
+use crate::routes::rfc3339;
 use crate::state::AppState;
 
 /// A package's id on the wire: its archive digest, shaped as a UUID.
@@ -57,11 +60,18 @@ pub(crate) async fn catalog(
                     Err(RegistryError::NotFound { .. }) => continue,
                     Err(error) => return Err(ApiError::internal("reading a package", error)),
                 };
-                let declaration = Package::read(&bytes, &ReadLimits::default())
-                    .ok()
-                    .and_then(|package| package.unverified_manifest().ok())
+                // Only the manifest is held; the rest is hashed past.
+                let declaration = tokio::task::spawn_blocking(move || {
+                    Package::peek_manifest(
+                        std::io::Cursor::new(&bytes),
+                        bytes.len() as u64,
+                        &ReadLimits::default(),
+                    )
                     .map(|manifest| manifest.declaration().clone())
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                })
+                .await
+                .map_err(|error| ApiError::internal("reading a package", error))?;
                 let declaration = Arc::new(declaration);
                 state
                     .declarations
@@ -163,8 +173,46 @@ pub async fn get(
     })))
 }
 
-/// Multipart field `file`: verified against the trust store, registered,
-/// and the host woken to load it.
+/// Uploads being received and verified: a few at once, each spooled to a
+/// temporary file, never held whole in memory before it is verified.
+#[derive(Debug)]
+pub struct UploadGate {
+    permits: Arc<tokio::sync::Semaphore>,
+    max_bytes: u64,
+}
+
+impl UploadGate {
+    pub fn new(limits: &Limits) -> Self {
+        UploadGate {
+            permits: Arc::new(tokio::sync::Semaphore::new(
+                limits.concurrent_uploads.max(1),
+            )),
+            max_bytes: limits.max_upload_bytes,
+        }
+    }
+
+    /// The body limit of the upload route: the file and its multipart
+    /// framing.
+    pub fn body_limit(&self) -> usize {
+        usize::try_from(self.max_bytes + MULTIPART_SLACK).unwrap_or(usize::MAX)
+    }
+
+    fn too_large(&self) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("uploads are limited to {} MiB", self.max_bytes >> 20),
+        )
+    }
+}
+
+/// Room for multipart boundaries and part headers around the file.
+const MULTIPART_SLACK: u64 = 64 << 10;
+
+/// Multipart field `file`: refused at its first bytes when it is not an
+/// archive, spooled to a temporary file up to the size limit, verified
+/// against the trust store off the async workers in bounded memory,
+/// registered, and the host woken to load it.
 pub async fn upload(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -177,14 +225,19 @@ pub async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > UPLOAD_BODY as u64) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("uploads are limited to {} MiB", UPLOAD_BODY >> 20),
-        ));
+    if declared.is_some_and(|length| length > state.uploads.body_limit() as u64) {
+        return Err(state.uploads.too_large());
     }
     let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
+    let Ok(_permit) = state.uploads.permits.clone().try_acquire_owned() else {
+        let mut busy = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_busy",
+            "the server is verifying as many uploads as it may; retry shortly",
+        );
+        busy.retry_after = Some(2);
+        return Err(busy);
+    };
     let mut multipart = multipart.map_err(|rejection| {
         ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
     })?;
@@ -216,27 +269,21 @@ async fn receive_and_register(
     tenant: &TenantHost,
     multipart: &mut Multipart,
 ) -> ApiResult<(PackageRecord, bool)> {
-    let mut bytes = None;
-    loop {
+    let spooled = loop {
         let field = multipart
             .next_field()
             .await
             .map_err(|error| ApiError::new(error.status(), "invalid_request", error.body_text()))?;
-        let Some(field) = field else { break };
+        let Some(field) = field else {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "no 'file' field in multipart request",
+            ));
+        };
         if field.name() == Some("file") {
-            let data = field.bytes().await.map_err(|error| {
-                ApiError::new(error.status(), "upload_failed", error.body_text())
-            })?;
-            bytes = Some(data);
-            break;
+            break spool(&state.uploads, field).await?;
         }
-    }
-    let bytes = bytes.ok_or_else(|| {
-        ApiError::bad_request("invalid_request", "no 'file' field in multipart request")
-    })?;
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request("upload_failed", "empty package file"));
-    }
+    };
     let trust = state
         .host
         .trust()
@@ -248,14 +295,36 @@ async fn receive_and_register(
     } else {
         SignaturePolicy::Optional
     };
-    let verified = Package::read(&bytes, &ReadLimits::default())
-        .map_err(|error| {
-            ApiError::bad_request("upload_failed", format!("not a usable package: {error}"))
-        })?
-        .verify(&trust, Some(tenant.tenant().as_str()), policy)
-        .map_err(|error| {
-            ApiError::bad_request("upload_failed", format!("verification failed: {error}"))
-        })?;
+    let tenant_name = tenant.tenant().to_string();
+    // Decompressing and hashing is blocking work: off the async workers.
+    let (verified, bytes) = tokio::task::spawn_blocking(move || {
+        let mut file = spooled.file;
+        let size = spooled.size;
+        std::io::Seek::rewind(&mut file).map_err(AdmitError::Store)?;
+        let verified = Package::verify_streaming(
+            std::io::BufReader::new(&mut file),
+            size,
+            &ReadLimits::default(),
+            &trust,
+            Some(&tenant_name),
+            policy,
+        )?;
+        // Verified: now the archive itself (within the upload limit) goes
+        // to the registry.
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        std::io::Seek::rewind(&mut file).map_err(AdmitError::Store)?;
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(AdmitError::Store)?;
+        Ok::<_, AdmitError>((verified, bytes))
+    })
+    .await
+    .map_err(|error| ApiError::internal("verifying an upload", error))?
+    .map_err(|error| {
+        if error.is_bad_input() {
+            ApiError::bad_request("upload_failed", error.to_string())
+        } else {
+            ApiError::internal("spooling an upload", error)
+        }
+    })?;
     match tenant.registry().upload(&verified, &bytes).await {
         Ok(upload) => Ok((upload.record, upload.created)),
         Err(error @ RegistryError::Conflict { .. }) => Err(ApiError::new(
@@ -265,6 +334,64 @@ async fn receive_and_register(
         )),
         Err(error) => Err(ApiError::internal("registering a package", error)),
     }
+}
+
+/// An upload written to a temporary file (deleted when dropped).
+struct Spooled {
+    file: std::fs::File,
+    size: u64,
+}
+
+/// Streams the field into a temporary file: refused at its first bytes
+/// when they start no archive, and as soon as it passes the size limit.
+async fn spool(
+    gate: &UploadGate,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<Spooled> {
+    let failed = |error: std::io::Error| ApiError::internal("spooling an upload", error);
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|error| ApiError::internal("spooling an upload", error))?
+        .map_err(failed)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut size = 0u64;
+    let mut head = Vec::with_capacity(4);
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|error| ApiError::new(error.status(), "upload_failed", error.body_text()))?
+    {
+        if head.len() < 4 {
+            let wanted = (4 - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..wanted]);
+            if head.len() == 4 && detect(&head).is_none() {
+                return Err(not_an_archive());
+            }
+        }
+        size += chunk.len() as u64;
+        if size > gate.max_bytes {
+            return Err(gate.too_large());
+        }
+        file.write_all(&chunk).await.map_err(failed)?;
+    }
+    if size == 0 {
+        return Err(ApiError::bad_request("upload_failed", "empty package file"));
+    }
+    if detect(&head).is_none() {
+        return Err(not_an_archive());
+    }
+    file.flush().await.map_err(failed)?;
+    Ok(Spooled {
+        file: file.into_std().await,
+        size,
+    })
+}
+
+fn not_an_archive() -> ApiError {
+    ApiError::bad_request(
+        "upload_failed",
+        format!("not a usable package: {}", ReadError::NotAnArchive),
+    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,8 +5,18 @@
 //!
 //! Recipient `exec_events:<execution id>` streams that execution's events
 //! (all of them, also those before the connection), in order; push ids are
-//! the events' sequence numbers. After the last event the socket stays open
-//! and idle until the client closes it.
+//! the events' sequence numbers. Acks are kept per tenant and recipient,
+//! so no key can mark another tenant's pushes as delivered.
+//!
+//! Bounds, each with its close code:
+//! - the execution must be visible to the key (in its tenant; any tenant
+//!   for a global key) within a short grace, else 4404 before any welcome
+//!   (an execution of another tenant looks exactly like an unknown one);
+//! - a message or frame over the limit: 1009;
+//! - a first frame that is not a hello (pings aside): 4400; another
+//!   protocol version: 4426;
+//! - after the last event the socket idles for a while, then 1000;
+//! - server stopping: 1001.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
@@ -15,10 +25,11 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use cloacina_runtime::{ExecutionId, TenantId};
+use cloacina_runtime::{ExecutionId, Runner, TenantId};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -27,44 +38,48 @@ use crate::auth::{KeyRecord, bearer};
 use crate::error::ApiError;
 use crate::routes::executions::event_json;
 use crate::state::AppState;
+use crate::ws::sockets::{OpenSocket, SocketRefused};
 
 pub const PROTOCOL_VERSION: u64 = 1;
 /// Close code: the client's protocol version is not spoken here.
 const CLOSE_UNSUPPORTED_VERSION: u16 = 4426;
-/// Close code: nothing of that name to connect to.
+/// Close code: nothing of that name to connect to, or not for this key.
 const CLOSE_UNKNOWN: u16 = 4404;
 /// Close code: the first frame was not a hello.
 const CLOSE_PROTOCOL: u16 = 4400;
+/// Close code (RFC 6455): a message too big to process.
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_GOING_AWAY: u16 = 1001;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Recipients whose acks are remembered; beyond, the oldest are forgotten
 /// (their pushes may come again: at least once).
 const MAX_RECIPIENTS: usize = 10_000;
 
-/// What each recipient acked.
+/// What each recipient of each tenant acked.
 #[derive(Debug, Default)]
 pub struct Deliveries {
-    acked: Mutex<HashMap<String, Acked>>,
+    acked: Mutex<HashMap<(TenantId, String), Acked>>,
 }
 
 #[derive(Debug, Default)]
 struct Acked {
-    tenant: Option<TenantId>,
     /// Every id up to this one is acked (pruned from `above`).
     through: i64,
     above: BTreeSet<i64>,
 }
 
 impl Deliveries {
-    fn ack(&self, recipient: &str, tenant: Option<&TenantId>, id: i64) {
+    fn ack(&self, tenant: &TenantId, recipient: &str, id: i64) {
         let mut acked = self.lock();
+        let key = (tenant.clone(), recipient.to_owned());
         if acked.len() >= MAX_RECIPIENTS
-            && !acked.contains_key(recipient)
+            && !acked.contains_key(&key)
             && let Some(evicted) = acked.keys().next().cloned()
         {
             acked.remove(&evicted);
         }
-        let entry = acked.entry(recipient.to_owned()).or_default();
-        entry.tenant = tenant.cloned();
+        let entry = acked.entry(key).or_default();
         if id > entry.through {
             entry.above.insert(id);
         }
@@ -73,19 +88,18 @@ impl Deliveries {
         }
     }
 
-    fn is_acked(&self, recipient: &str, id: i64) -> bool {
+    fn is_acked(&self, tenant: &TenantId, recipient: &str, id: i64) -> bool {
         self.lock()
-            .get(recipient)
+            .get(&(tenant.clone(), recipient.to_owned()))
             .is_some_and(|acked| id <= acked.through || acked.above.contains(&id))
     }
 
     /// A removed tenant's streams are forgotten.
     pub fn forget_tenant(&self, tenant: &TenantId) {
-        self.lock()
-            .retain(|_, acked| acked.tenant.as_ref() != Some(tenant));
+        self.lock().retain(|(owner, _), _| owner != tenant);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Acked>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, String), Acked>> {
         self.acked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -114,30 +128,56 @@ async fn authenticate(
     state.auth.validate(key).await
 }
 
+/// Authenticates, takes a socket place for the key, and upgrades with the
+/// message limits; every refusal is an HTTP answer before the upgrade.
+async fn accept(
+    state: &Arc<AppState>,
+    token: Option<&str>,
+    request: axum::extract::Request,
+) -> Result<(WebSocketUpgrade, KeyRecord, OpenSocket), ApiError> {
+    let (mut parts, _) = request.into_parts();
+    let key = authenticate(state, &parts, token).await?;
+    let open = state.sockets.open(key.id).map_err(|refused| {
+        let mut error = match refused {
+            SocketRefused::KeyQuota(quota) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sockets",
+                format!("this key holds {quota} WebSockets already; close one first"),
+            ),
+            SocketRefused::ServerFull => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
+                "the server holds as many connections as it may; try again shortly",
+            ),
+        };
+        error.retry_after = Some(1);
+        error
+    })?;
+    let upgrade = <WebSocketUpgrade as axum::extract::FromRequestParts<_>>::from_request_parts(
+        &mut parts, state,
+    )
+    .await
+    .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
+    let limit = state.limits.max_ws_message_bytes;
+    let upgrade = upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .write_buffer_size(0);
+    Ok((upgrade, key, open))
+}
+
 pub async fn delivery(
     State(state): State<Arc<AppState>>,
     Path(recipient): Path<String>,
     Query(query): Query<TicketQuery>,
     request: axum::extract::Request,
 ) -> Response {
-    let (mut parts, _) = request.into_parts();
-    let key = match authenticate(&state, &parts, query.token.as_deref()).await {
-        Ok(key) => key,
-        Err(error) => return error.into_response(),
-    };
-    let upgrade =
-        match <WebSocketUpgrade as axum::extract::FromRequestParts<_>>::from_request_parts(
-            &mut parts, &state,
-        )
-        .await
-        {
-            Ok(upgrade) => upgrade,
-            Err(rejection) => {
-                return ApiError::bad_request("invalid_request", rejection.body_text())
-                    .into_response();
-            }
-        };
-    upgrade.on_upgrade(move |socket| serve(socket, state, key, recipient))
+    match accept(&state, query.token.as_deref(), request).await {
+        Ok((upgrade, key, open)) => upgrade
+            .on_upgrade(move |socket| serve(socket, state, key, recipient, open))
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// Accumulator and reactor sockets: no computation graphs run here yet,
@@ -148,26 +188,19 @@ pub async fn graph_socket(
     Query(query): Query<TicketQuery>,
     request: axum::extract::Request,
 ) -> Response {
-    let (mut parts, _) = request.into_parts();
-    if let Err(error) = authenticate(&state, &parts, query.token.as_deref()).await {
-        return error.into_response();
-    }
-    match <WebSocketUpgrade as axum::extract::FromRequestParts<_>>::from_request_parts(
-        &mut parts, &state,
-    )
-    .await
-    {
-        Ok(upgrade) => upgrade.on_upgrade(move |mut socket| async move {
-            close(
-                &mut socket,
-                CLOSE_UNKNOWN,
-                &format!("no computation graph named {name}"),
-            )
-            .await;
-        }),
-        Err(rejection) => {
-            ApiError::bad_request("invalid_request", rejection.body_text()).into_response()
-        }
+    match accept(&state, query.token.as_deref(), request).await {
+        Ok((upgrade, _, open)) => upgrade
+            .on_upgrade(move |mut socket| async move {
+                let _open = open;
+                close(
+                    &mut socket,
+                    CLOSE_UNKNOWN,
+                    &format!("no computation graph named {name}"),
+                )
+                .await;
+            })
+            .into_response(),
+        Err(error) => error.into_response(),
     }
 }
 
@@ -178,6 +211,46 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
             reason: reason.to_owned().into(),
         })))
         .await;
+}
+
+/// A frame the client sent, as this protocol sees it.
+enum Incoming {
+    Text(String),
+    /// Pings, pongs (answered by the library) and binary frames.
+    Ignored,
+    TooBig,
+    Gone,
+}
+
+async fn receive(socket: &mut WebSocket) -> Incoming {
+    match socket.recv().await {
+        Some(Ok(Message::Text(text))) => Incoming::Text(text.as_str().to_owned()),
+        Some(Ok(Message::Close(_))) | None => Incoming::Gone,
+        Some(Ok(_)) => Incoming::Ignored,
+        Some(Err(error)) => {
+            let too_big = error
+                .into_inner()
+                .downcast::<tungstenite::Error>()
+                .is_ok_and(|error| matches!(*error, tungstenite::Error::Capacity(_)));
+            if too_big {
+                Incoming::TooBig
+            } else {
+                Incoming::Gone
+            }
+        }
+    }
+}
+
+/// The first text frame, pings and pongs skipped.
+async fn hello(socket: &mut WebSocket) -> Result<String, (u16, &'static str)> {
+    loop {
+        match receive(socket).await {
+            Incoming::Text(text) => return Ok(text),
+            Incoming::Ignored => {}
+            Incoming::TooBig => return Err((CLOSE_TOO_BIG, "message too big")),
+            Incoming::Gone => return Err((CLOSE_PROTOCOL, "expected a hello")),
+        }
+    }
 }
 
 /// Counts the connection while it lives.
@@ -192,7 +265,13 @@ impl Drop for Connected {
     }
 }
 
-async fn serve(mut socket: WebSocket, state: Arc<AppState>, key: KeyRecord, recipient: String) {
+async fn serve(
+    mut socket: WebSocket,
+    state: Arc<AppState>,
+    key: KeyRecord,
+    recipient: String,
+    _open: OpenSocket,
+) {
     state
         .metrics
         .websocket_connections
@@ -200,35 +279,36 @@ async fn serve(mut socket: WebSocket, state: Arc<AppState>, key: KeyRecord, reci
     let _connected = Connected(state.clone());
 
     // The hello, with a version this server speaks.
-    let hello = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await;
-    let Ok(Some(Ok(Message::Text(text)))) = hello else {
-        close(&mut socket, CLOSE_PROTOCOL, "expected a hello").await;
-        return;
+    let text = match tokio::time::timeout(HELLO_TIMEOUT, hello(&mut socket)).await {
+        Ok(Ok(text)) => text,
+        Ok(Err((code, reason))) => return close(&mut socket, code, reason).await,
+        Err(_) => return close(&mut socket, CLOSE_PROTOCOL, "expected a hello").await,
     };
-    let hello: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+    let hello: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     if hello["type"] != "hello" {
-        close(&mut socket, CLOSE_PROTOCOL, "expected a hello").await;
-        return;
+        return close(&mut socket, CLOSE_PROTOCOL, "expected a hello").await;
     }
     if hello["protocol_version"].as_u64() != Some(PROTOCOL_VERSION) {
-        close(
+        return close(
             &mut socket,
             CLOSE_UNSUPPORTED_VERSION,
             &format!("protocol version {PROTOCOL_VERSION} only"),
         )
         .await;
-        return;
     }
     let Some(execution) = recipient
         .strip_prefix("exec_events:")
         .and_then(|id| id.parse::<ExecutionId>().ok())
     else {
-        close(&mut socket, CLOSE_UNKNOWN, "unknown recipient").await;
-        return;
+        return close(&mut socket, CLOSE_UNKNOWN, "unknown recipient").await;
     };
+    let Some(runner) = visible_execution(&state, &key, execution).await else {
+        return close(&mut socket, CLOSE_UNKNOWN, "no such execution for this key").await;
+    };
+    let tenant = runner.tenant().clone();
 
-    let (events, mut incoming) = mpsc::channel::<(Option<TenantId>, serde_json::Value, i64)>(256);
-    let follower = tokio::spawn(follow(state.clone(), key, execution, events));
+    let (events, mut incoming) = mpsc::channel::<(serde_json::Value, i64)>(256);
+    let follower = tokio::spawn(follow(runner, execution, events));
     let welcome =
         json!({"type": "welcome", "protocol_version": PROTOCOL_VERSION, "max_known_id": 0});
     if socket
@@ -239,30 +319,47 @@ async fn serve(mut socket: WebSocket, state: Arc<AppState>, key: KeyRecord, reci
         follower.abort();
         return;
     }
-    let mut tenant: Option<TenantId> = None;
     let mut stopping = state.stopping.clone();
+    // Set once the last event has been pushed.
+    let mut ended: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         tokio::select! {
             _ = stopping.changed() => {
-                close(&mut socket, 1001, "the server is stopping").await;
+                close(&mut socket, CLOSE_GOING_AWAY, "the server is stopping").await;
                 break;
             }
-            frame = socket.recv() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+            () = async {
+                match ended.as_mut() {
+                    Some(idle) => idle.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                close(&mut socket, CLOSE_NORMAL, "the execution has ended").await;
+                break;
+            }
+            frame = receive(&mut socket) => match frame {
+                Incoming::Text(text) => {
+                    let frame: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                     if frame["type"] == "ack"
                         && let Some(id) = frame["id"].as_i64()
                     {
-                        state.deliveries.ack(&recipient, tenant.as_ref(), id);
+                        state.deliveries.ack(&tenant, &recipient, id);
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                Incoming::Ignored => {}
+                Incoming::TooBig => {
+                    close(&mut socket, CLOSE_TOO_BIG, "message too big").await;
+                    break;
+                }
+                Incoming::Gone => break,
             },
-            event = incoming.recv(), if !incoming.is_closed() || !incoming.is_empty() => {
-                let Some((event_tenant, payload, id)) = event else { continue };
-                tenant = event_tenant;
-                if state.deliveries.is_acked(&recipient, id) {
+            event = incoming.recv(), if ended.is_none() => {
+                let Some((payload, id)) = event else {
+                    // The follower has sent the last event.
+                    ended = Some(Box::pin(tokio::time::sleep(state.limits.idle_after_end)));
+                    continue;
+                };
+                if state.deliveries.is_acked(&tenant, &recipient, id) {
                     continue;
                 }
                 let push = json!({
@@ -271,7 +368,7 @@ async fn serve(mut socket: WebSocket, state: Arc<AppState>, key: KeyRecord, reci
                     "id": id,
                     "kind": "exec_event",
                     "recipient": recipient,
-                    "tenant_id": tenant.as_ref().map(TenantId::as_str),
+                    "tenant_id": tenant.as_str(),
                     "payload_b64": base64::engine::general_purpose::STANDARD.encode(payload.to_string()),
                 });
                 if socket.send(Message::Text(push.to_string().into())).await.is_err() {
@@ -283,48 +380,50 @@ async fn serve(mut socket: WebSocket, state: Arc<AppState>, key: KeyRecord, reci
     follower.abort();
 }
 
-/// Finds the execution (in the key's tenant, or any for a global key;
-/// waits for it to appear), then sends its events in order until the
-/// last one.
-async fn follow(
-    state: Arc<AppState>,
-    key: KeyRecord,
+/// The runner holding `execution`, if the key may see it: in the key's
+/// tenant, or any tenant for a global key. An execution just started may
+/// not be visible yet, so this looks again (less and less often) until
+/// the grace period is over.
+async fn visible_execution(
+    state: &AppState,
+    key: &KeyRecord,
     execution: ExecutionId,
-    events: mpsc::Sender<(Option<TenantId>, serde_json::Value, i64)>,
-) {
-    let mut pause = Duration::from_millis(200);
-    let runner = loop {
+) -> Option<Runner> {
+    let deadline = tokio::time::Instant::now() + state.limits.unknown_execution_grace;
+    let mut pause = Duration::from_millis(100);
+    loop {
         let tenants = match &key.tenant {
             Some(tenant) => vec![tenant.clone()],
             None => state.host.tenants().await.unwrap_or_default(),
         };
-        let mut found = None;
         for tenant in tenants {
             if let Ok(Some(host)) = state.host.existing_tenant(&tenant).await
                 && host.runner().status(execution).await.is_ok()
             {
-                found = Some(host.runner().clone());
-                break;
+                return Some(host.runner().clone());
             }
         }
-        if let Some(runner) = found {
-            break runner;
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return None;
         }
-        // Not there (yet): look again, less and less often.
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
-    };
-    let tenant = runner.tenant().clone();
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Sends the execution's events in order until the last one.
+async fn follow(
+    runner: Runner,
+    execution: ExecutionId,
+    events: mpsc::Sender<(serde_json::Value, i64)>,
+) {
     let mut follower = runner.follow(execution, 0);
     loop {
         match follower.next().await {
             Ok(Some(event)) => {
                 let id = event.sequence_num;
-                if events
-                    .send((Some(tenant.clone()), event_json(&event), id))
-                    .await
-                    .is_err()
-                {
+                if events.send((event_json(&event), id)).await.is_err() {
                     return;
                 }
             }
@@ -346,22 +445,27 @@ mod tests {
         let deliveries = Deliveries::default();
         let tenant = TenantId::public();
         for id in [1, 2, 4] {
-            deliveries.ack("r", Some(&tenant), id);
+            deliveries.ack(&tenant, "r", id);
         }
-        assert!(deliveries.is_acked("r", 1) && deliveries.is_acked("r", 2));
+        assert!(deliveries.is_acked(&tenant, "r", 1) && deliveries.is_acked(&tenant, "r", 2));
         assert!(
-            !deliveries.is_acked("r", 3),
+            !deliveries.is_acked(&tenant, "r", 3),
             "3 was never acked: it comes again"
         );
-        assert!(deliveries.is_acked("r", 4));
-        deliveries.ack("r", Some(&tenant), 3);
+        assert!(deliveries.is_acked(&tenant, "r", 4));
+        deliveries.ack(&tenant, "r", 3);
         {
             let acked = deliveries.lock();
-            let entry = acked.get("r").expect("entry");
+            let entry = acked.get(&(tenant.clone(), "r".to_owned())).expect("entry");
             assert_eq!((entry.through, entry.above.len()), (4, 0));
         }
-        assert!(!deliveries.is_acked("other", 1));
+        assert!(!deliveries.is_acked(&tenant, "other", 1));
+        let other = TenantId::new("other").expect("name");
+        assert!(
+            !deliveries.is_acked(&other, "r", 1),
+            "another tenant's acks are its own"
+        );
         deliveries.forget_tenant(&tenant);
-        assert!(!deliveries.is_acked("r", 1));
+        assert!(!deliveries.is_acked(&tenant, "r", 1));
     }
 }

@@ -1,7 +1,10 @@
-//! WebSockets: single-use tickets and the delivery socket.
+//! WebSockets: single-use tickets, the sockets each key holds, and the
+//! delivery socket.
 
 pub mod delivery;
+mod sockets;
 mod tickets;
 
 pub use delivery::Deliveries;
-pub use tickets::{TICKET_TTL, Tickets};
+pub use sockets::Sockets;
+pub use tickets::{RefusedBecause, TICKET_TTL, Tickets};

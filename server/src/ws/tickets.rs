@@ -1,6 +1,8 @@
 //! Single-use WebSocket tickets: a short-lived secret exchanged for a key,
-//! so long-lived keys stay out of URLs. Bounded: when full, new tickets
-//! are refused (429 with Retry-After) instead of evicting live ones.
+//! so long-lived keys stay out of URLs. Bounded twice: each key may hold a
+//! few unconsumed tickets (so one key cannot starve the others), and the
+//! store as a whole is capped. Past either bound new tickets are refused
+//! (429 with Retry-After) instead of evicting live ones.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,40 +17,62 @@ pub const TICKET_CAPACITY: usize = 1024;
 pub struct Tickets {
     live: Mutex<HashMap<String, (KeyRecord, Instant)>>,
     ttl: Duration,
+    per_key: usize,
 }
 
-impl Default for Tickets {
-    fn default() -> Self {
-        Tickets::with_ttl(TICKET_TTL)
-    }
-}
-
-/// The store is full of unexpired tickets: retry after this long.
-#[derive(Debug, Clone, Copy)]
-pub struct Full {
+/// Why no ticket was issued; either way, retry after `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: RefusedBecause,
     pub retry_after: Duration,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedBecause {
+    /// This key holds its quota of unconsumed tickets.
+    KeyQuota,
+    /// The store holds its capacity of unconsumed tickets.
+    StoreFull,
+}
+
 impl Tickets {
-    /// A store whose tickets live `ttl`.
-    pub fn with_ttl(ttl: Duration) -> Self {
+    /// A store whose tickets live `ttl`, at most `per_key` unconsumed ones
+    /// for each key.
+    pub fn new(ttl: Duration, per_key: usize) -> Self {
         Tickets {
             live: Mutex::new(HashMap::new()),
             ttl,
+            per_key: per_key.max(1),
         }
     }
 
     /// A new ticket for `key`.
-    pub fn issue(&self, key: KeyRecord) -> Result<String, Full> {
+    pub fn issue(&self, key: KeyRecord) -> Result<String, Refused> {
         let mut live = self.lock();
         live.retain(|_, (_, at)| at.elapsed() < self.ttl);
-        if live.len() >= TICKET_CAPACITY {
-            let oldest = live.values().map(|(_, at)| *at).min();
-            let retry_after = oldest
+        let retry_after = |issued: Option<Instant>| {
+            issued
                 .map(|at| self.ttl.saturating_sub(at.elapsed()))
                 .unwrap_or(self.ttl)
-                .max(Duration::from_secs(1));
-            return Err(Full { retry_after });
+                .max(Duration::from_secs(1))
+        };
+        let own: Vec<Instant> = live
+            .values()
+            .filter(|(holder, _)| holder.id == key.id)
+            .map(|(_, at)| *at)
+            .collect();
+        if own.len() >= self.per_key {
+            return Err(Refused {
+                reason: RefusedBecause::KeyQuota,
+                retry_after: retry_after(own.into_iter().min()),
+            });
+        }
+        if live.len() >= TICKET_CAPACITY {
+            let oldest = live.values().map(|(_, at)| *at).min();
+            return Err(Refused {
+                reason: RefusedBecause::StoreFull,
+                retry_after: retry_after(oldest),
+            });
         }
         let ticket = uuid::Uuid::new_v4().to_string();
         live.insert(ticket.clone(), (key, Instant::now()));
@@ -97,9 +121,13 @@ mod tests {
         }
     }
 
+    fn store() -> Tickets {
+        Tickets::new(TICKET_TTL, 16)
+    }
+
     #[test]
     fn a_ticket_works_once() {
-        let tickets = Tickets::default();
+        let tickets = store();
         let owner = key();
         let ticket = tickets.issue(owner.clone()).expect("issued");
         assert_eq!(tickets.redeem(&ticket), Some(owner));
@@ -108,13 +136,27 @@ mod tests {
     }
 
     #[test]
+    fn one_key_cannot_take_more_than_its_quota() {
+        let tickets = store();
+        let greedy = key();
+        for _ in 0..16 {
+            tickets.issue(greedy.clone()).expect("within the quota");
+        }
+        let refused = tickets.issue(greedy.clone()).expect_err("over the quota");
+        assert_eq!(refused.reason, RefusedBecause::KeyQuota);
+        assert!(refused.retry_after >= Duration::from_secs(1));
+        assert!(tickets.issue(key()).is_ok(), "another key is not starved");
+    }
+
+    #[test]
     fn a_full_store_refuses_instead_of_evicting() {
-        let tickets = Tickets::default();
+        let tickets = store();
         let first = tickets.issue(key()).expect("issued");
         for _ in 1..TICKET_CAPACITY {
             tickets.issue(key()).expect("issued");
         }
         let full = tickets.issue(key()).expect_err("full");
+        assert_eq!(full.reason, RefusedBecause::StoreFull);
         assert!(full.retry_after >= Duration::from_secs(1));
         assert!(tickets.redeem(&first).is_some(), "nothing was evicted");
         assert!(tickets.issue(key()).is_ok(), "room again once one is used");
@@ -122,7 +164,7 @@ mod tests {
 
     #[test]
     fn an_expired_ticket_is_refused() {
-        let tickets = Tickets::with_ttl(Duration::from_millis(30));
+        let tickets = Tickets::new(Duration::from_millis(30), 16);
         let ticket = tickets.issue(key()).expect("issued");
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(tickets.redeem(&ticket), None);
@@ -135,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_revoked_keys_tickets_go() {
-        let tickets = Tickets::default();
+        let tickets = store();
         let owner = key();
         let ticket = tickets.issue(owner.clone()).expect("issued");
         tickets.forget_key(owner.id);

@@ -79,6 +79,30 @@ impl DatabaseUrl {
     }
 }
 
+/// Creates a SQLite file (and its directories) readable by its owner
+/// alone, unless it exists: it holds key hashes, contexts and packages.
+/// SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private_file(file: &Path) -> std::io::Result<()> {
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// The URL without its password, for messages and logs.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -111,14 +135,10 @@ impl Database {
         let (connect_url, max_connections, setup): (String, u32, String) = match &parsed {
             DatabaseUrl::Sqlite(path) => {
                 let file = DatabaseUrl::sqlite_file(path, tenant);
-                if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|error| {
-                        RuntimeError::UnsupportedUrl {
-                            url: url.to_owned(),
-                            reason: format!("cannot create {}: {error}", parent.display()),
-                        }
-                    })?;
-                }
+                create_private_file(&file).map_err(|error| RuntimeError::UnsupportedUrl {
+                    url: url.to_owned(),
+                    reason: format!("cannot create {}: {error}", file.display()),
+                })?;
                 (
                     format!("sqlite://{}?mode=rwc", file.display()),
                     4,

@@ -603,14 +603,71 @@ pub fn tenant(command: TenantCommand, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `api-key create --home/--database-url`: the key written into the
+/// host's database directly.
+fn offline_key(
+    host: &crate::cli::HostArgs,
+    name: &str,
+    role: &str,
+    for_tenant: Option<&str>,
+    god: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let role: cloacina_server::Role = role
+        .parse()
+        .map_err(|error: String| anyhow::anyhow!(error))
+        .classify(FailureKind::Usage)?;
+    let tenant = for_tenant.map(super::host::tenant).transpose()?;
+    let created = super::host::block_on(async {
+        let db = host.open(&cloacina_runtime::TenantId::public()).await?;
+        let created = cloacina_server::create_key_offline(&db, name, role, tenant, god)
+            .await
+            .classify(FailureKind::Usage);
+        db.close().await;
+        created
+    })??;
+    let report = json!({
+        "id": created.id.to_string(),
+        "name": name.trim(),
+        "key": created.plaintext,
+        "permissions": created.role.as_str(),
+        "tenant_id": created.tenant.as_ref().map(ToString::to_string),
+        "is_admin": created.god,
+    });
+    print(&report, json, |v| {
+        out!("{}", text(&v["key"]));
+        eprintln!(
+            "created {}key {} ({}, {}) in the host's database — the line above is its only showing",
+            if created.god { "god-mode " } else { "" },
+            text(&v["id"]),
+            text(&v["permissions"]),
+            v["tenant_id"].as_str().unwrap_or("all tenants")
+        );
+    });
+    Ok(())
+}
+
 pub fn api_key(command: ApiKeyCommand, json: bool) -> Result<(), Failure> {
     match command {
         ApiKeyCommand::Create {
             name,
             role,
             for_tenant,
+            god,
+            home,
+            database_url,
             client,
         } => {
+            if home.is_some() || database_url.is_some() {
+                let host = crate::cli::HostArgs { home, database_url };
+                return offline_key(&host, &name, &role, for_tenant.as_deref(), god, json);
+            }
+            if god {
+                return Err(anyhow::anyhow!(
+                    "--god keys are made in the host's database: add --home DIR or --database-url URL"
+                ))
+                .classify(FailureKind::Usage);
+            }
             let api = Api::new(&client)?;
             let path = match &for_tenant {
                 Some(tenant) => format!("/v1/tenants/{tenant}/keys"),

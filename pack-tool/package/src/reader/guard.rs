@@ -50,28 +50,58 @@ pub(super) enum EntryKind {
     Forbidden(&'static str),
 }
 
+/// What the reader keeps of each file once its rules are checked.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep<'p> {
+    /// Every file's bytes, in memory.
+    Everything,
+    /// The bytes of the files named here only (small ones: the manifest and
+    /// the signature); of every other file, its size and SHA-256.
+    Only(&'p [&'p str]),
+    /// As `Only`, and every other file is written under this directory as
+    /// it streams past, at its relative path.
+    OnlyAndWriteUnder(&'p [&'p str], &'p std::path::Path),
+}
+
 /// Tracks what has been read and enforces the rules entry by entry.
 pub(super) struct EntryGuard<'a> {
     limits: &'a ReadLimits,
+    keep: Keep<'a>,
     archive_size: u64,
     entries: usize,
     total: u64,
-    files: BTreeMap<String, ArchiveFile>,
+    /// Every file read: its size and digest.
+    files: BTreeMap<String, FileDigest>,
+    /// The bytes of the files kept.
+    contents: BTreeMap<String, Vec<u8>>,
     explicit_dirs: BTreeSet<String>,
     implied_dirs: BTreeMap<String, String>,
 }
 
+/// A file's size and SHA-256, computed as it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileDigest {
+    pub size: u64,
+    pub sha256: Sha256Digest,
+}
+
 impl<'a> EntryGuard<'a> {
-    pub(super) fn new(limits: &'a ReadLimits, archive_size: u64) -> Self {
+    pub(super) fn new(limits: &'a ReadLimits, archive_size: u64, keep: Keep<'a>) -> Self {
         EntryGuard {
             limits,
+            keep,
             archive_size,
             entries: 0,
             total: 0,
             files: BTreeMap::new(),
+            contents: BTreeMap::new(),
             explicit_dirs: BTreeSet::new(),
             implied_dirs: BTreeMap::new(),
         }
+    }
+
+    pub(super) fn limits(&self) -> &ReadLimits {
+        self.limits
     }
 
     /// Checks an entry's header. Returns the normalised path of a file to
@@ -213,14 +243,27 @@ impl<'a> EntryGuard<'a> {
         let total_left = self.limits.max_total_size - self.total;
         let ratio_left = self.ratio_budget().saturating_sub(self.total);
         let limit = per_file.min(total_left).min(ratio_left);
-        let (data, sha256) =
-            read_and_hash(contents, declared_size.min(limit), limit + 1).map_err(|error| {
-                ReadError::Corrupt {
-                    entry: Some(path.clone()),
-                    reason: error.to_string(),
-                }
-            })?;
-        let size = data.len() as u64;
+        let corrupt = |error: std::io::Error| ReadError::Corrupt {
+            entry: Some(path.clone()),
+            reason: error.to_string(),
+        };
+        let (size, sha256) = match self.keep {
+            Keep::Everything => self.keep_bytes(&path, contents, declared_size.min(limit), limit),
+            Keep::Only(kept) | Keep::OnlyAndWriteUnder(kept, _)
+                if kept.contains(&path.as_str()) =>
+            {
+                self.keep_bytes(&path, contents, declared_size.min(limit), limit)
+            }
+            Keep::Only(_) => stream_and_hash(contents, std::io::sink(), limit + 1),
+            Keep::OnlyAndWriteUnder(_, root) => write_under(root, &path, contents, limit + 1),
+        }
+        .map_err(|error| match error {
+            Streamed::Read(error) => corrupt(error),
+            Streamed::Write(error) => ReadError::Write {
+                entry: path.clone(),
+                source: error,
+            },
+        })?;
         if size > limit {
             return Err(if size > per_file {
                 ReadError::EntryTooLarge {
@@ -238,19 +281,103 @@ impl<'a> EntryGuard<'a> {
             });
         }
         self.total += size;
-        self.files.insert(
-            path,
-            ArchiveFile {
-                bytes: data,
-                sha256,
-            },
-        );
+        self.files.insert(path, FileDigest { size, sha256 });
         Ok(())
     }
 
-    pub(super) fn into_files(self) -> BTreeMap<String, ArchiveFile> {
-        self.files
+    /// Reads a file into memory (at most `limit + 1` bytes, so an overrun
+    /// is seen), keeping its bytes.
+    fn keep_bytes(
+        &mut self,
+        path: &str,
+        contents: impl Read,
+        expected: u64,
+        limit: u64,
+    ) -> Result<(u64, Sha256Digest), Streamed> {
+        let (data, sha256) =
+            read_and_hash(contents, expected, limit + 1).map_err(Streamed::Read)?;
+        let size = data.len() as u64;
+        self.contents.insert(path.to_owned(), data);
+        Ok((size, sha256))
     }
+
+    /// Every file's size and digest, and the bytes of those kept.
+    pub(super) fn into_parts(self) -> (BTreeMap<String, FileDigest>, BTreeMap<String, Vec<u8>>) {
+        (self.files, self.contents)
+    }
+
+    /// Every file with its bytes (for [`Keep::Everything`]).
+    pub(super) fn into_files(self) -> BTreeMap<String, ArchiveFile> {
+        let (files, mut contents) = self.into_parts();
+        files
+            .into_iter()
+            .map(|(path, digest)| {
+                let bytes = contents.remove(&path).unwrap_or_default();
+                (
+                    path,
+                    ArchiveFile {
+                        bytes,
+                        sha256: digest.sha256,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// Streams a file to `root/path`, hashing it. Paths are normalised
+/// relative components, so the join stays under `root`, and `admit`
+/// refused duplicates, so nothing is overwritten.
+fn write_under(
+    root: &std::path::Path,
+    path: &str,
+    contents: impl Read,
+    cap: u64,
+) -> Result<(u64, Sha256Digest), Streamed> {
+    let destination = root.join(path);
+    if let Some(parent) = destination.parent() {
+        std::fs::create_dir_all(parent).map_err(Streamed::Write)?;
+    }
+    let file = std::fs::File::create(&destination).map_err(Streamed::Write)?;
+    let mut file = std::io::BufWriter::new(file);
+    let copied = stream_and_hash(contents, &mut file, cap)?;
+    std::io::Write::flush(&mut file).map_err(Streamed::Write)?;
+    Ok(copied)
+}
+
+/// Which side of a copy failed.
+enum Streamed {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Copies at most `cap` bytes into `out`, hashing them on the way; the
+/// bytes are not kept. Returns how many were read and their digest.
+fn stream_and_hash(
+    mut contents: impl Read,
+    mut out: impl std::io::Write,
+    cap: u64,
+) -> Result<(u64, Sha256Digest), Streamed> {
+    const CHUNK: usize = 64 * 1024;
+    let mut chunk = vec![0u8; CHUNK];
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let room = usize::try_from(cap - size).unwrap_or(CHUNK).min(CHUNK);
+        if room == 0 {
+            break;
+        }
+        let read = match contents.read(&mut chunk[..room]) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(Streamed::Read(error)),
+        };
+        hasher.update(&chunk[..read]);
+        out.write_all(&chunk[..read]).map_err(Streamed::Write)?;
+        size += read as u64;
+    }
+    Ok((size, Sha256Digest(hasher.finalize().into())))
 }
 
 /// Reads at most `cap` bytes, hashing each chunk while it is still in

@@ -20,11 +20,12 @@ mod tar_gz;
 mod zip_file;
 
 use std::collections::BTreeMap;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use cloacina_contract::Sha256Digest;
 
-pub use guard::ReadLimits;
+pub use guard::{FileDigest, Keep, ReadLimits};
 
 /// The container formats read. Writers only produce [`ArchiveFormat::TarGz`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,21 @@ pub enum ReadError {
         "entry `{entry}` conflicts with entry `{other}`: one is a file, the other needs it to be a directory"
     )]
     PathConflict { entry: String, other: String },
+    /// Not the archive's fault: the disk it was being extracted to failed.
+    #[error("cannot write entry `{entry}` to disk")]
+    Write {
+        entry: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ReadError {
+    /// True when the archive itself is at fault (refuse it); false when
+    /// this host failed to store it (try again later).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, ReadError::Write { .. })
+    }
 }
 
 fn at(entry: &Option<String>) -> String {
@@ -106,22 +122,86 @@ fn at(entry: &Option<String>) -> String {
 /// Reads an untrusted archive, detecting the format by its magic bytes.
 pub fn read_archive(bytes: &[u8], limits: &ReadLimits) -> Result<ArchiveContents, ReadError> {
     let size = bytes.len() as u64;
-    if size > limits.max_archive_size {
-        return Err(ReadError::ArchiveTooLarge {
-            size,
-            limit: limits.max_archive_size,
-        });
-    }
-    let format = detect(bytes).ok_or(ReadError::NotAnArchive)?;
-    let mut guard = guard::EntryGuard::new(limits, size);
-    match format {
-        ArchiveFormat::TarGz => tar_gz::read(bytes, &mut guard)?,
-        ArchiveFormat::Zip => zip_file::read(bytes, &mut guard)?,
-    }
+    let mut guard = guard::EntryGuard::new(limits, size, Keep::Everything);
+    let format = read_into(Cursor::new(bytes), size, &mut guard)?;
     Ok(ArchiveContents {
         format: Some(format),
         files: guard.into_files(),
     })
+}
+
+/// What [`scan_archive`] found: every file's size and digest, and the
+/// bytes of the files it was asked to keep.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScannedArchive {
+    pub files: BTreeMap<String, FileDigest>,
+    pub kept: BTreeMap<String, Vec<u8>>,
+}
+
+/// Reads an untrusted archive of `size` bytes under the same rules as
+/// [`read_archive`], holding in memory only the files `keep` names (and
+/// writing the others to disk when it says so): memory stays bounded by
+/// the kept files, whatever the archive unpacks to.
+pub fn scan_archive<R: Read + Seek>(
+    archive: R,
+    size: u64,
+    limits: &ReadLimits,
+    keep: Keep<'_>,
+) -> Result<ScannedArchive, ReadError> {
+    let mut guard = guard::EntryGuard::new(limits, size, keep);
+    read_into(archive, size, &mut guard)?;
+    let (files, kept) = guard.into_parts();
+    Ok(ScannedArchive { files, kept })
+}
+
+fn read_into<R: Read + Seek>(
+    mut archive: R,
+    size: u64,
+    guard: &mut guard::EntryGuard<'_>,
+) -> Result<ArchiveFormat, ReadError> {
+    if size > guard.limits().max_archive_size {
+        return Err(ReadError::ArchiveTooLarge {
+            size,
+            limit: guard.limits().max_archive_size,
+        });
+    }
+    let corrupt = |error: std::io::Error| ReadError::Corrupt {
+        entry: None,
+        reason: error.to_string(),
+    };
+    let mut magic = [0u8; 4];
+    let read = read_up_to(&mut archive, &mut magic).map_err(corrupt)?;
+    archive.seek(SeekFrom::Start(0)).map_err(corrupt)?;
+    let format = detect(&magic[..read]).ok_or(ReadError::NotAnArchive)?;
+    match format {
+        ArchiveFormat::TarGz => tar_gz::read(archive, guard)?,
+        ArchiveFormat::Zip => zip_file::read(archive, guard)?,
+    }
+    Ok(format)
+}
+
+/// Fills `buffer` as far as the reader goes.
+fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// The container format that `prefix` (an archive's first bytes) starts,
+/// if any: enough to refuse an upload at its first bytes.
+pub fn detect(prefix: &[u8]) -> Option<ArchiveFormat> {
+    match prefix {
+        [0x1f, 0x8b, ..] => Some(ArchiveFormat::TarGz),
+        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Some(ArchiveFormat::Zip),
+        _ => None,
+    }
 }
 
 /// Reads an extracted package directory under the same rules as an archive
@@ -129,18 +209,10 @@ pub fn read_archive(bytes: &[u8], limits: &ReadLimits) -> Result<ArchiveContents
 /// loaded from the cache is verified as thoroughly as an upload.
 pub fn read_directory(root: &Path, limits: &ReadLimits) -> Result<ArchiveContents, ReadError> {
     // The expansion ratio means nothing without compression.
-    let mut guard = guard::EntryGuard::new(limits, u64::MAX);
+    let mut guard = guard::EntryGuard::new(limits, u64::MAX, Keep::Everything);
     directory::read(root, &mut guard)?;
     Ok(ArchiveContents {
         format: None,
         files: guard.into_files(),
     })
-}
-
-fn detect(bytes: &[u8]) -> Option<ArchiveFormat> {
-    match bytes {
-        [0x1f, 0x8b, ..] => Some(ArchiveFormat::TarGz),
-        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Some(ArchiveFormat::Zip),
-        _ => None,
-    }
 }

@@ -6,12 +6,15 @@ use tar::EntryType;
 use super::ReadError;
 use super::guard::{EntryGuard, EntryKind};
 
-pub(super) fn read(bytes: &[u8], guard: &mut EntryGuard<'_>) -> Result<(), ReadError> {
+pub(super) fn read(
+    archive: impl std::io::Read,
+    guard: &mut EntryGuard<'_>,
+) -> Result<(), ReadError> {
     let corrupt = |entry: Option<String>, error: std::io::Error| ReadError::Corrupt {
         entry,
         reason: error.to_string(),
     };
-    let mut archive = tar::Archive::new(GzDecoder::new(bytes));
+    let mut archive = tar::Archive::new(GzDecoder::new(std::io::BufReader::new(archive)));
     let entries = archive.entries().map_err(|error| corrupt(None, error))?;
     let mut last = None;
     for entry in entries {

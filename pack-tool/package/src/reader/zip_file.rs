@@ -1,7 +1,5 @@
 //! zip, read for compatibility with hand-made packages; never written.
 
-use std::io::Cursor;
-
 use super::ReadError;
 use super::guard::{EntryGuard, EntryKind};
 
@@ -11,10 +9,13 @@ const S_IFREG: u32 = 0o100_000;
 const S_IFDIR: u32 = 0o040_000;
 const S_IFLNK: u32 = 0o120_000;
 
-pub(super) fn read(bytes: &[u8], guard: &mut EntryGuard<'_>) -> Result<(), ReadError> {
+pub(super) fn read(
+    archive: impl std::io::Read + std::io::Seek,
+    guard: &mut EntryGuard<'_>,
+) -> Result<(), ReadError> {
     let corrupt = |entry: Option<String>, reason: String| ReadError::Corrupt { entry, reason };
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|error| corrupt(None, error.to_string()))?;
+    let mut archive =
+        zip::ZipArchive::new(archive).map_err(|error| corrupt(None, error.to_string()))?;
     for index in 0..archive.len() {
         let file = archive
             .by_index(index)

@@ -4,3 +4,4 @@ mod fixtures;
 mod fuzz;
 mod hostile;
 mod roundtrip;
+mod streaming;

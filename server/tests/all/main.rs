@@ -1,0 +1,9 @@
+//! The server driven from outside, on loopback, the way clients and
+//! attackers drive it: one test binary for the crate.
+
+mod connections;
+mod delivery;
+mod keys;
+mod protocol;
+mod support;
+mod uploads;

@@ -1,0 +1,230 @@
+//! A real server on a loopback port with bounds a test chooses, and the
+//! bare clients an attacker would use: raw HTTP/1.1 over TCP and
+//! WebSockets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloacina_contract::Identifier;
+use cloacina_contract::manifest::{RetryPolicy, TaskDeclaration};
+use cloacina_runtime::{FunctionPlugin, PackageRef, TenantId, Workflow};
+use cloacina_server::{Limits, RunningServer, ServerConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// The god-mode key every test server starts with.
+pub const GOD_KEY: &str = "clk_testtesttesttesttesttesttesttest";
+
+pub struct TestServer {
+    server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub home: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server on SQLite in a temporary home, with `limits`.
+    pub async fn start(limits: Limits) -> TestServer {
+        let home = tempfile::tempdir().expect("home");
+        let url = format!("sqlite://{}", home.path().join("cloacina.db").display());
+        let server = cloacina_server::start(ServerConfig {
+            host: cloacina_host::HostConfig::new(&url, home.path().join("cache")),
+            bind: "127.0.0.1:0".parse().expect("address"),
+            home: home.path().to_owned(),
+            bootstrap_key: Some(GOD_KEY.to_owned()),
+            metrics_need_auth: false,
+            limits,
+        })
+        .await
+        .expect("server starts");
+        TestServer {
+            addr: server.addr(),
+            server: Some(server),
+            home,
+        }
+    }
+
+    pub fn server(&self) -> &RunningServer {
+        self.server.as_ref().expect("running")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("stops");
+        }
+    }
+
+    /// A request with `key`, `Connection: close`: status and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let response = raw(self.addr, request.as_bytes()).await;
+        (response.status, response.json())
+    }
+
+    /// A new key: `role`, for `tenant` (None: global).
+    pub async fn key(&self, role: &str, tenant: Option<&str>) -> (String, String) {
+        let path = match tenant {
+            Some(tenant) => format!("/v1/tenants/{tenant}/keys"),
+            None => "/v1/auth/keys".to_owned(),
+        };
+        let (status, body) = self
+            .call(
+                "POST",
+                &path,
+                GOD_KEY,
+                Some(json!({"name": "k", "role": role})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["key"].as_str().expect("key").to_owned(),
+            body["id"].as_str().expect("id").to_owned(),
+        )
+    }
+
+    pub async fn create_tenant(&self, name: &str) {
+        let (status, body) = self
+            .call("POST", "/v1/tenants", GOD_KEY, Some(json!({"name": name})))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// Registers workflow `quick` (one task) in `tenant`, in process.
+    pub async fn register_quick_workflow(&self, tenant: &str) {
+        let tenant = self
+            .server()
+            .host()
+            .tenant(&TenantId::new(tenant).expect("name"))
+            .await
+            .expect("tenant");
+        let task = TaskDeclaration {
+            id: Identifier::new("only").expect("id"),
+            description: String::new(),
+            dependencies: Vec::new(),
+            retry: RetryPolicy::default(),
+            timeout_ms: None,
+        };
+        let package = PackageRef {
+            name: "quick".into(),
+            version: semver::Version::new(1, 0, 0),
+        };
+        let plugin = Arc::new(FunctionPlugin::new().task("only", |_, _| Ok(json!({"done": true}))));
+        tenant
+            .runner()
+            .register_workflow(
+                Workflow::new("quick", package, vec![task], plugin).expect("workflow"),
+            )
+            .expect("registers");
+    }
+
+    /// Starts `quick` in `tenant`; its execution id.
+    pub async fn execute_quick(&self, tenant: &str, key: &str) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/tenants/{tenant}/workflows/quick/execute"),
+                key,
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["execution_id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+}
+
+/// Sends `request` on a fresh connection and reads until the server
+/// closes it.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    stream.write_all(request).await.expect("writes");
+    read_response(&mut stream).await
+}
+
+/// Reads one whole response (the server closes, or Content-Length says).
+pub async fn read_response(stream: &mut TcpStream) -> Response {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(response) = parse(&buffer) {
+            return response;
+        }
+        match tokio::time::timeout(Duration::from_secs(20), stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(read)) => buffer.extend_from_slice(&chunk[..read]),
+            Err(_) => panic!("no response within 20 s"),
+        }
+    }
+    parse(&buffer).unwrap_or_else(|| {
+        panic!(
+            "an incomplete response: {:?}",
+            String::from_utf8_lossy(&buffer)
+        )
+    })
+}
+
+fn parse(buffer: &[u8]) -> Option<Response> {
+    let end = buffer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let body = &buffer[end + 4..];
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    (body.len() >= length).then(|| Response {
+        status,
+        head,
+        body: body[..length].to_vec(),
+    })
+}
+
+/// The GET of /health on a new connection, within `patience`.
+pub async fn health_within(addr: SocketAddr, patience: Duration) -> Option<u16> {
+    tokio::time::timeout(
+        patience,
+        raw(
+            addr,
+            b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        ),
+    )
+    .await
+    .ok()
+    .map(|response| response.status)
+}

@@ -396,3 +396,43 @@ fn http_uploads_are_verified_against_the_trust_store() {
     let exit = server.terminate();
     assert!(exit.success());
 }
+
+/// The god key cannot be lost for good: the last one cannot be revoked,
+/// and `api-key create --god --home` mints another in the host's database
+/// while the server runs.
+#[test]
+fn a_lost_god_key_is_recovered_offline() {
+    let dir = scratch();
+    let mut server = Server::start_with(dir.path(), &["--in-process"]);
+    let url = server.url();
+    let god = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
+        .expect("bootstrap key")
+        .trim()
+        .to_owned();
+    let with_key = |key: &str, args: &[&str]| {
+        cloacinactl(
+            dir.path(),
+            &[args, &["--server", &url, "--api-key", key]].concat(),
+        )
+    };
+    let keys = with_key(&god, &["--json", "api-key", "list"])
+        .success()
+        .json();
+    let god_id = keys["items"][0]["id"].as_str().expect("id").to_owned();
+    with_key(&god, &["api-key", "revoke", &god_id]).failure(9, "last god-mode key");
+
+    cloacinactl(dir.path(), &["api-key", "create", "rescue", "--god"]).failure(2, "--home");
+    let rescue = cloacinactl(
+        dir.path(),
+        &[
+            "--json", "api-key", "create", "rescue", "--god", "--home", "host",
+        ],
+    )
+    .success()
+    .json();
+    assert_eq!(rescue["is_admin"], true);
+    let rescue_key = rescue["key"].as_str().expect("key").to_owned();
+    with_key(&rescue_key, &["api-key", "revoke", &god_id]).success();
+    with_key(&rescue_key, &["tenant", "list"]).success();
+    with_key(&god, &["tenant", "list"]).failure(10, "401");
+}

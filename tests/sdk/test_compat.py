@@ -207,7 +207,7 @@ async def test_unacked_pushes_come_again_and_acked_ones_do_not(admin: Client, te
     del headers
 
 
-def test_the_ticket_store_is_bounded_and_says_when_to_retry() -> None:
+def test_tickets_are_bounded_per_key_and_say_when_to_retry() -> None:
     reader = Client(SERVER, api_key=API_KEY)
     key = reader.create_key(unique("tickets"), role="read")
     client = httpx.Client(base_url=SERVER, headers={"Authorization": f"Bearer {key.key}"})
@@ -216,6 +216,9 @@ def test_the_ticket_store_is_bounded_and_says_when_to_retry() -> None:
     assert 429 in statuses and full.status_code == 429
     assert int(full.headers["retry-after"]) >= 1
     assert full.json()["code"] == "too_many_tickets"
+    # One key's quota (16 unused) leaves the store to everyone else.
+    assert statuses.index(429) == 16
+    assert reader.create_ws_ticket().ticket
     reader.revoke_key(key.id)
 
 

@@ -52,7 +52,7 @@ pub fn native_package(
 /// unpacked: an unsigned, well-formed package of `noise` incompressible
 /// bytes (a native library for another target) and `zeros` zero bytes
 /// (its WebAssembly component), so a small archive unpacks to
-/// `noise + zeros`. Every hash in its manifest is right, so only the
+/// `noise + zeros`. Its one workflow is named after it. Every hash in its manifest is right, so only the
 /// server's bounds stand between it and the server's memory.
 pub fn swollen_package(name: &str, noise: usize, zeros: u64) -> Vec<u8> {
     use std::io::{Read as _, Write as _};
@@ -91,7 +91,7 @@ pub fn swollen_package(name: &str, noise: usize, zeros: u64) -> Vec<u8> {
             timeout_ms: None,
         }],
         workflows: vec![WorkflowDeclaration {
-            name: id("swollen"),
+            name: id(name),
             description: String::new(),
             tasks: vec![id("only")],
         }],

@@ -2,10 +2,10 @@
 //! measured on `cloacina-server` as a process of its own (release build,
 //! SQLite, default limits):
 //!
-//! - peak RSS (VmHWM) after the worst uploads it accepts: two at once of
-//!   an archive that unpacks to about 1 GiB (the reader's cap), and one of
-//!   64 MiB that does not compress (the upload cap); the slowest `/health`
-//!   while they are verified;
+//! - peak RSS (VmHWM) after the worst uploads it accepts, registered and
+//!   loaded: two at once of an archive that unpacks to 509 MiB (a file at
+//!   the reader's per-file cap), then one of about 61 MiB that does not compress
+//!   (near the upload cap); the slowest `/health` while they are handled;
 //! - peak RSS with 8 hostile WebSockets, each holding a message just
 //!   under the size limit unfinished, and 8 more announcing 48 MiB ones.
 //!
@@ -23,39 +23,6 @@ fn main() {
     let home = tempfile::tempdir().expect("home");
     let server = Server::start(home.path());
     println!("baseline RSS: {} MiB", server.rss("VmRSS"));
-
-    let swollen = cloacina_tests::swollen_package("swollena", 9 << 20, 1000 << 20);
-    let swollen_b = cloacina_tests::swollen_package("swollenb", 9 << 20, 1000 << 20);
-    println!(
-        "worst compressible upload: {} MiB unpacking to 1009 MiB, two at once",
-        swollen.len() >> 20
-    );
-    let slowest = while_polling_health(server.addr, || {
-        let a = std::thread::spawn({
-            let addr = server.addr;
-            move || upload(addr, &swollen)
-        });
-        let b = upload(server.addr, &swollen_b);
-        let a = a.join().expect("upload");
-        assert_eq!((a, b), (201, 201));
-        settled(server.addr, "swollena");
-        settled(server.addr, "swollenb");
-    });
-    println!(
-        "  peak RSS {} MiB; slowest /health meanwhile {slowest:?}",
-        server.rss("VmHWM")
-    );
-
-    let dense = cloacina_tests::swollen_package("dense", 62 << 20, 0);
-    let slowest = while_polling_health(server.addr, || {
-        assert_eq!(upload(server.addr, &dense), 201);
-        settled(server.addr, "dense");
-    });
-    println!(
-        "incompressible upload near the cap ({} MiB), registered and loaded: peak RSS {} MiB; slowest /health {slowest:?}",
-        dense.len() >> 20,
-        server.rss("VmHWM")
-    );
 
     let mut hostile = Vec::new();
     for _ in 0..8 {
@@ -90,6 +57,39 @@ fn main() {
         server.rss("VmHWM")
     );
     drop(hostile);
+
+    let swollen = cloacina_tests::swollen_package("swollena", 9 << 20, 500 << 20);
+    let swollen_b = cloacina_tests::swollen_package("swollenb", 9 << 20, 500 << 20);
+    println!(
+        "worst compressible upload: {} MiB unpacking to 509 MiB (the reader's per-file cap is 512 MiB), two at once",
+        swollen.len() >> 20
+    );
+    let slowest = while_polling_health(server.addr, || {
+        let a = std::thread::spawn({
+            let addr = server.addr;
+            move || upload(addr, &swollen)
+        });
+        let b = upload(server.addr, &swollen_b);
+        let a = a.join().expect("upload");
+        assert_eq!((a, b), (201, 201));
+        settled(server.addr, "swollena");
+        settled(server.addr, "swollenb");
+    });
+    println!(
+        "  peak RSS {} MiB; slowest /health meanwhile {slowest:?}",
+        server.rss("VmHWM")
+    );
+
+    let dense = cloacina_tests::swollen_package("dense", 58 << 20, 0);
+    let slowest = while_polling_health(server.addr, || {
+        assert_eq!(upload(server.addr, &dense), 201);
+        settled(server.addr, "dense");
+    });
+    println!(
+        "incompressible upload near the cap ({} MiB), registered and loaded: peak RSS {} MiB; slowest /health {slowest:?}",
+        dense.len() >> 20,
+        server.rss("VmHWM")
+    );
 }
 
 struct Server {

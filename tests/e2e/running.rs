@@ -377,3 +377,70 @@ fn two_host_processes_share_one_postgresql_and_run_each_task_once() {
     }
     assert_eq!(hosts.len(), 2, "both host processes ran tasks");
 }
+
+/// A task that never looks at its deadline (a spin loop): `run` still ends
+/// with exit 7 at the deadline, natively in process (the thread is left
+/// behind, and `run` says so) and in the WebAssembly sandbox (the epoch
+/// interrupts the guest); the sample is built as an author would build it.
+#[test]
+fn a_task_that_ignores_its_deadline_does_not_hang_run() {
+    let crate_dir = cloacina_tests::scratch_plugin(
+        "use cloacina_plugin::{Context, TaskResult, json, task};\n\
+         #[task(timeout_ms = 300)]\n\
+         fn spin(_ctx: &Context) -> TaskResult {\n\
+             let mut n: u64 = 0;\n\
+             loop { n = std::hint::black_box(n.wrapping_add(1)); if n == u64::MAX { break; } }\n\
+             Ok(json!({ \"n\": n }))\n\
+         }\n\
+         cloacina_plugin::plugin! { tasks: [spin], workflows: [cloacina_plugin::workflow(\"spin\").tasks([\"spin\"])] }\n",
+    );
+    let dir = crate_dir.path();
+    cloacinactl(
+        dir,
+        &["pack", ".", "--target", "all", "-o", "spin.cloacina"],
+    )
+    .success();
+    for prefer in ["native", "wasm"] {
+        let started = Instant::now();
+        let mut child = Command::new(cloacinactl_path())
+            .args([
+                "run",
+                "spin.cloacina",
+                "--allow-unsigned",
+                "--prefer",
+                prefer,
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waits") {
+                break Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        let status = status.unwrap_or_else(|| panic!("{prefer}: `run` never exited:\n{stderr}"));
+        assert_eq!(status.code(), Some(7), "{prefer}:\n{stderr}");
+        assert!(
+            stderr.contains("timed out after 300 ms"),
+            "{prefer}:\n{stderr}"
+        );
+        if prefer == "native" {
+            assert!(
+                stderr.contains("--isolate"),
+                "the way out is named:\n{stderr}"
+            );
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 mod packages;
 mod postgres;
-pub use packages::{HOST_TARGET, native_package, swollen_package};
+pub use packages::{HOST_TARGET, native_package, swollen_package, swollen_package_with_workflow};
 pub use postgres::{DEFAULT_POSTGRES_URL, drop_schema, postgres_url, unique_schema};
 
 /// The repository root.

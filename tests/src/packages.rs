@@ -55,6 +55,16 @@ pub fn native_package(
 /// `noise + zeros`. Its one workflow is named after it. Every hash in its manifest is right, so only the
 /// server's bounds stand between it and the server's memory.
 pub fn swollen_package(name: &str, noise: usize, zeros: u64) -> Vec<u8> {
+    swollen(name, name, noise, zeros)
+}
+
+/// A small well-formed package `name` 1.0.0 whose one workflow is
+/// `workflow` (its artifacts load nowhere: for upload-time checks).
+pub fn swollen_package_with_workflow(name: &str, workflow: &str) -> Vec<u8> {
+    swollen(name, workflow, 1024, 1024)
+}
+
+fn swollen(name: &str, workflow: &str, noise: usize, zeros: u64) -> Vec<u8> {
     use std::io::{Read as _, Write as _};
 
     use cloacina_contract::manifest::{TaskDeclaration, WorkflowDeclaration};
@@ -91,7 +101,7 @@ pub fn swollen_package(name: &str, noise: usize, zeros: u64) -> Vec<u8> {
             timeout_ms: None,
         }],
         workflows: vec![WorkflowDeclaration {
-            name: id(name),
+            name: id(workflow),
             description: String::new(),
             tasks: vec![id("only")],
         }],

@@ -37,7 +37,7 @@ pub trait Plugin: Send + Sync {
 /// keep the contract.
 pub(crate) fn checked_output(output: String) -> Result<String, TaskFailure> {
     serde_json::from_str::<serde::de::IgnoredAny>(&output)
-        .map_err(|error| TaskFailure::InvalidOutput(error.to_string()))?;
+        .map_err(|error| TaskFailure::InvalidOutput(format!("not JSON: {error}")))?;
     Ok(output)
 }
 
@@ -52,7 +52,7 @@ pub enum TaskFailure {
     TimedOut(u64),
     #[error("cancelled")]
     Cancelled,
-    #[error("task returned invalid JSON: {0}")]
+    #[error("invalid output: {0}")]
     InvalidOutput(String),
 }
 

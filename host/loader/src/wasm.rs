@@ -70,8 +70,47 @@ pub struct WasmRuntime {
     engine: Engine,
     linker: Linker<CallState>,
     settings: WasmSettings,
+    ticker: Arc<EpochTicker>,
+}
+
+/// Advances the engine's epoch every [`TICK`] for as long as anything holds
+/// it: the runtime and every plugin it loaded. Timeouts are epoch
+/// deadlines, so a plugin that outlived its runtime's ticker would run a
+/// spinning guest for ever; holding the ticker makes that impossible.
+struct EpochTicker {
     stop: Arc<AtomicBool>,
-    ticker: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Result<EpochTicker, LoadError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("cloacina-wasm-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(engine_error)?
+        };
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for WasmRuntime {
@@ -134,26 +173,12 @@ impl WasmRuntime {
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(engine_error)?;
 
-        let stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let engine = engine.clone();
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("cloacina-wasm-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(TICK);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(engine_error)?
-        };
+        let ticker = Arc::new(EpochTicker::start(engine.clone())?);
         Ok(WasmRuntime {
             engine,
             linker,
             settings,
-            stop,
-            ticker: Some(ticker),
+            ticker,
         })
     }
 
@@ -174,6 +199,7 @@ impl WasmRuntime {
             memory_limit: self.settings.memory_limit,
             declaration: Declaration::default(),
             abi: HOST_ABI_VERSION,
+            _ticker: self.ticker.clone(),
         };
         let (abi_minor, json) = plugin
             .with_instance(
@@ -268,15 +294,6 @@ fn write_cache(path: &Path, component: &Component) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-impl Drop for WasmRuntime {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.join();
-        }
-    }
-}
-
 /// A loaded component.
 pub struct WasmPlugin {
     engine: Engine,
@@ -284,6 +301,8 @@ pub struct WasmPlugin {
     memory_limit: usize,
     declaration: Declaration,
     abi: AbiVersion,
+    /// Keeps deadlines ticking while the plugin lives.
+    _ticker: Arc<EpochTicker>,
 }
 
 impl std::fmt::Debug for WasmPlugin {

@@ -134,7 +134,7 @@ impl Registry {
             "INSERT INTO package_archives (sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(&sha256)
-        .bind(archive.to_vec())
+        .bind(archive)
         .execute(&mut *tx)
         .await
         .map_err(failed)?;

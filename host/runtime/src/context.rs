@@ -42,8 +42,27 @@ pub fn merge_all(results: impl IntoIterator<Item = Value>) -> Value {
     merged
 }
 
-/// A task's result: its input with its output merged in. An output that is
-/// not an object (say `null`) leaves the input as it was.
+/// Checks a task's output against the contract: a JSON object (merged into
+/// the context) or `null` (nothing to add). Anything else would be dropped
+/// by the merge, silently losing the task's result, so it fails the
+/// attempt instead, naming what came back.
+pub fn check_output(task: &str, output: &str) -> Result<(), String> {
+    let kind = match serde_json::from_str::<Value>(output) {
+        Ok(Value::Object(_) | Value::Null) => return Ok(()),
+        Ok(Value::Bool(_)) => "a boolean",
+        Ok(Value::Number(_)) => "a number",
+        Ok(Value::String(_)) => "a string",
+        Ok(Value::Array(_)) => "an array",
+        Err(error) => return Err(format!("task `{task}` returned invalid JSON: {error}")),
+    };
+    let shown: String = output.chars().take(60).collect();
+    Err(format!(
+        "task `{task}` returned {kind} ({shown}); a task's output must be a JSON object, merged into the context (or null for nothing): return {{\"name\": value}}"
+    ))
+}
+
+/// A task's result: its input with its output merged in. A `null` output
+/// leaves the input as it was.
 pub fn task_result(mut input: Value, output: Value) -> Value {
     if output.is_object() {
         merge(&mut input, output);
@@ -66,6 +85,24 @@ mod tests {
             merged,
             json!({"a": 1, "b": 2, "nested": {"x": 1, "y": 2}, "list": [2, 3]})
         );
+    }
+
+    #[test]
+    fn only_objects_and_null_are_outputs() {
+        assert!(check_output("t", r#"{"a": 1}"#).is_ok());
+        assert!(check_output("t", "null").is_ok());
+        for (output, kind) in [
+            ("31.05", "a number"),
+            ("[1]", "an array"),
+            ("\"x\"", "a string"),
+            ("true", "a boolean"),
+        ] {
+            let error = check_output("subtotal", output).expect_err("refused");
+            assert!(
+                error.contains("`subtotal`") && error.contains(kind),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod tenant;
 pub mod workflow;
 
 pub use database::{Database, DatabaseUrl, Dialect};
-pub use engine::EngineStats;
+pub use engine::{EngineStats, abandoned_calls};
 pub use error::{RegistrationError, RuntimeError};
 pub use follow::EventFollower;
 pub use function_plugin::FunctionPlugin;

@@ -180,8 +180,32 @@ impl Runner {
         Ok(workflow)
     }
 
+    /// A workflow name belongs to one package: a new version of that
+    /// package may take it over, another package may not. Checked before
+    /// registering (all or nothing), and by callers that want to refuse a
+    /// package before storing it.
+    pub fn check_workflow_names<'a>(
+        &self,
+        package: &PackageRef,
+        workflows: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), RegistrationError> {
+        for workflow in workflows {
+            if let Some(owner) = self.inner.registry.owner(workflow)
+                && owner.name != package.name
+            {
+                return Err(RegistrationError::WorkflowOwned {
+                    workflow: workflow.to_owned(),
+                    owner: format!("{} {}", owner.name, owner.version),
+                    claimant: format!("{} {}", package.name, package.version),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Registers everything a loaded package declares: its workflows, cron
-    /// schedules and poll triggers. Returns the workflows' names.
+    /// schedules and poll triggers. Returns the workflows' names. A
+    /// workflow name another package owns is refused.
     pub async fn register_package(
         &self,
         package: PackageRef,
@@ -220,6 +244,7 @@ impl Runner {
                 .into());
             }
         }
+        self.check_workflow_names(&package, workflows.iter().map(|w| w.name()))?;
         for workflow in workflows {
             self.register_workflow(workflow)?;
         }

@@ -21,6 +21,7 @@ Exit codes:
      `trust add`: the key is revoked
  10  the server refused the API key (401) or its role or tenant (403)
  11  the server has no such thing (404)
+130  `run`: a second Ctrl-C (the first cancels the execution: exit 7)
 
 With --json, results go to stdout as one JSON object; a failure prints
 {\"error\": ..., \"code\": ..., \"exit_code\": ...} there as well.

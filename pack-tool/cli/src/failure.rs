@@ -34,6 +34,8 @@ pub enum FailureKind {
     Denied,
     /// 11: the server has no such thing (404).
     NotFound,
+    /// 130 (128 + SIGINT, as shells report it): stopped by a second Ctrl-C.
+    Interrupted,
 }
 
 impl FailureKind {
@@ -50,6 +52,7 @@ impl FailureKind {
             FailureKind::Conflict => 9,
             FailureKind::Denied => 10,
             FailureKind::NotFound => 11,
+            FailureKind::Interrupted => 130,
         }
     }
 
@@ -67,6 +70,7 @@ impl FailureKind {
             FailureKind::Conflict => "conflict",
             FailureKind::Denied => "denied",
             FailureKind::NotFound => "not_found",
+            FailureKind::Interrupted => "interrupted",
         }
     }
 }

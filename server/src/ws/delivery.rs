@@ -278,32 +278,14 @@ async fn serve(
         .fetch_add(1, Ordering::Relaxed);
     let _connected = Connected(state.clone());
 
-    // The hello, with a version this server speaks.
-    let text = match tokio::time::timeout(HELLO_TIMEOUT, hello(&mut socket)).await {
-        Ok(Ok(text)) => text,
-        Ok(Err((code, reason))) => return close(&mut socket, code, reason).await,
-        Err(_) => return close(&mut socket, CLOSE_PROTOCOL, "expected a hello").await,
+    let mut stopping = state.stopping.clone();
+    let opened = tokio::select! {
+        opened = open_stream(&mut socket, &state, &key, &recipient) => opened,
+        () = stopped(&mut stopping) => Err((CLOSE_GOING_AWAY, "the server is stopping".to_owned())),
     };
-    let hello: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    if hello["type"] != "hello" {
-        return close(&mut socket, CLOSE_PROTOCOL, "expected a hello").await;
-    }
-    if hello["protocol_version"].as_u64() != Some(PROTOCOL_VERSION) {
-        return close(
-            &mut socket,
-            CLOSE_UNSUPPORTED_VERSION,
-            &format!("protocol version {PROTOCOL_VERSION} only"),
-        )
-        .await;
-    }
-    let Some(execution) = recipient
-        .strip_prefix("exec_events:")
-        .and_then(|id| id.parse::<ExecutionId>().ok())
-    else {
-        return close(&mut socket, CLOSE_UNKNOWN, "unknown recipient").await;
-    };
-    let Some(runner) = visible_execution(&state, &key, execution).await else {
-        return close(&mut socket, CLOSE_UNKNOWN, "no such execution for this key").await;
+    let (runner, execution) = match opened {
+        Ok(opened) => opened,
+        Err((code, reason)) => return close(&mut socket, code, &reason).await,
     };
     let tenant = runner.tenant().clone();
 
@@ -319,12 +301,11 @@ async fn serve(
         follower.abort();
         return;
     }
-    let mut stopping = state.stopping.clone();
     // Set once the last event has been pushed.
     let mut ended: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         tokio::select! {
-            _ = stopping.changed() => {
+            () = stopped(&mut stopping) => {
                 close(&mut socket, CLOSE_GOING_AWAY, "the server is stopping").await;
                 break;
             }
@@ -378,6 +359,48 @@ async fn serve(
         }
     }
     follower.abort();
+}
+
+/// Everything before the welcome: a hello with a version this server
+/// speaks, a recipient it knows, and an execution the key may see.
+/// Otherwise the close code and reason.
+async fn open_stream(
+    socket: &mut WebSocket,
+    state: &AppState,
+    key: &KeyRecord,
+    recipient: &str,
+) -> Result<(Runner, ExecutionId), (u16, String)> {
+    let refuse = |code: u16, reason: &str| Err((code, reason.to_owned()));
+    let text = match tokio::time::timeout(HELLO_TIMEOUT, hello(socket)).await {
+        Ok(Ok(text)) => text,
+        Ok(Err((code, reason))) => return refuse(code, reason),
+        Err(_) => return refuse(CLOSE_PROTOCOL, "expected a hello"),
+    };
+    let hello: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if hello["type"] != "hello" {
+        return refuse(CLOSE_PROTOCOL, "expected a hello");
+    }
+    if hello["protocol_version"].as_u64() != Some(PROTOCOL_VERSION) {
+        return refuse(
+            CLOSE_UNSUPPORTED_VERSION,
+            &format!("protocol version {PROTOCOL_VERSION} only"),
+        );
+    }
+    let Some(execution) = recipient
+        .strip_prefix("exec_events:")
+        .and_then(|id| id.parse::<ExecutionId>().ok())
+    else {
+        return refuse(CLOSE_UNKNOWN, "unknown recipient");
+    };
+    match visible_execution(state, key, execution).await {
+        Some(runner) => Ok((runner, execution)),
+        None => refuse(CLOSE_UNKNOWN, "no such execution for this key"),
+    }
+}
+
+/// Resolves once the server stops.
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
 }
 
 /// The runner holding `execution`, if the key may see it: in the key's

@@ -271,3 +271,39 @@ async fn the_worst_accepted_upload_stays_within_a_memory_bound() {
         "the server peaked at {peak} MiB for an archive that unpacks to 304 MiB"
     );
 }
+
+/// A package declaring a workflow another package owns is refused at
+/// upload, naming both (issue 12: workflow names are owned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_owned_by_another_package_is_refused_at_upload() {
+    let server = TestServer::start(Limits::default()).await;
+    server.register_quick_workflow("public").await;
+    // Package `quick` 1.0.0 (in process) owns workflow `quick`.
+    let archive = cloacina_tests::swollen_package_with_workflow("intruder", "quick");
+    let (status, body) = upload(server.addr, &archive).await;
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("`quick`")
+            && error.contains("quick 1.0.0")
+            && error.contains("intruder 1.0.0"),
+        "{error}"
+    );
+    server.stop().await;
+}
+
+/// An upload just under the limit is accepted (the limit counts the file,
+/// not its multipart framing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_just_under_the_limit_is_accepted() {
+    let server = TestServer::start(Limits {
+        max_upload_bytes: 8 << 20,
+        ..Limits::default()
+    })
+    .await;
+    let archive = cloacina_tests::swollen_package("dense", 7 << 20, 0);
+    assert!(archive.len() < 8 << 20, "{}", archive.len());
+    let (status, body) = upload(server.addr, &archive).await;
+    assert_eq!(status, 201, "{body}");
+    server.stop().await;
+}

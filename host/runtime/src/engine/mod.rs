@@ -34,6 +34,7 @@ use crate::workflow::Workflow;
 
 pub(crate) use lease::spawn_lease_keeper;
 pub(crate) use notify::spawn_listener;
+pub use worker::abandoned_calls;
 pub use writer::EngineStats;
 pub(crate) use writer::{Outlets, Writer, WriterConfig};
 

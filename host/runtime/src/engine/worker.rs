@@ -1,6 +1,7 @@
 //! Runs one claimed task: the plugin call on a blocking thread, bounded by
 //! the task's timeout, and the outcome sent back to the writer.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cloacina_loader::TaskFailure;
@@ -11,6 +12,16 @@ use super::{Assignment, Command, Finished};
 /// How long past its deadline a task may take to notice it before its slot
 /// is given back (the call's thread is left to finish on its own).
 const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
+/// Calls given up on in this process: their threads still run the task.
+static ABANDONED_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many task calls in this process ignored their deadline and were
+/// left running on their threads (native plugins in process cannot be
+/// stopped; worker processes and WebAssembly can).
+pub fn abandoned_calls() -> usize {
+    ABANDONED_CALLS.load(Ordering::Relaxed)
+}
 
 pub(super) fn spawn(assignment: Assignment, writer: mpsc::UnboundedSender<Command>) {
     tokio::spawn(async move {
@@ -42,13 +53,18 @@ pub(super) fn spawn(assignment: Assignment, writer: mpsc::UnboundedSender<Comman
             Some(Ok(result)) => match control.stop_reason() {
                 // A task that returned after its deadline is still late.
                 Some(stopped) => Err(stopped),
-                None => result,
+                None => result.and_then(|output| {
+                    crate::context::check_output(spec.id.as_str(), &output)
+                        .map_err(TaskFailure::InvalidOutput)?;
+                    Ok(output)
+                }),
             },
             Some(Err(join_error)) => Err(TaskFailure::Fatal(format!(
                 "the task's thread failed: {join_error}"
             ))),
             None => {
                 control.cancel();
+                ABANDONED_CALLS.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%execution, task = %spec.id, "task ignored its deadline; its slot is released and its result will be dropped");
                 Err(control.stop_reason().unwrap_or(TaskFailure::Cancelled))
             }

@@ -17,6 +17,7 @@ on_both_databases! {
     retries_stop_at_max_attempts => retries_exhausted;
     a_task_past_its_timeout_is_stopped_and_frees_its_slot => timeouts;
     a_cancelled_execution_stops => cancellation;
+    an_output_that_is_not_an_object_fails_instead_of_vanishing => non_object_output;
 }
 
 fn retry(max_attempts: u32, delay_ms: u64) -> RetryPolicy {
@@ -289,5 +290,52 @@ async fn cancellation(db: TestDb) {
         })
         .await
     );
+    runner.shutdown().await;
+}
+
+/// `Ok(json!(subtotal))` used to be merged into nothing: the execution
+/// completed with the wrong result. Now the attempt fails, fatally, naming
+/// the task and what it returned.
+async fn non_object_output(db: TestDb) {
+    let runner = db.runner().await;
+    let mut subtotal = task("subtotal", &[]);
+    subtotal.retry = retry(3, 10);
+    let plugin = FunctionPlugin::new()
+        .task("subtotal", |_, _| Ok(json!(31.05)))
+        .task("nothing", |_, _| Ok(serde_json::Value::Null))
+        .task("total", |_, _| Ok(json!({"total": 186.3})));
+    runner
+        .register_workflow(workflow(
+            "orders",
+            vec![
+                subtotal,
+                task("nothing", &[]),
+                task("total", &["subtotal", "nothing"]),
+            ],
+            plugin,
+        ))
+        .expect("registered");
+    let result = runner.execute("orders", json!({})).await.expect("runs");
+    assert_eq!(result.status, ExecutionStatus::Failed);
+    assert_eq!(result.failed_task.as_deref(), Some("subtotal"));
+    let error = result.error.expect("error");
+    assert!(
+        error.contains("`subtotal` returned a number (31.05)") && error.contains("JSON object"),
+        "{error}"
+    );
+    let tasks = runner.tasks(result.execution_id).await.expect("tasks");
+    let of = |name: &str| {
+        tasks
+            .iter()
+            .find(|t| t.task_name == name)
+            .map(|t| (t.status, t.attempt))
+    };
+    assert_eq!(of("subtotal"), Some((TaskStatus::Failed, 1)), "not retried");
+    assert_eq!(
+        of("nothing"),
+        Some((TaskStatus::Completed, 1)),
+        "null is nothing, not an error"
+    );
+    assert_eq!(of("total"), Some((TaskStatus::Skipped, 0)));
     runner.shutdown().await;
 }

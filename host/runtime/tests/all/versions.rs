@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cloacina_contract::manifest::{Declaration, WorkflowDeclaration};
-use cloacina_runtime::{ExecutionStatus, FunctionPlugin};
+use cloacina_runtime::{ExecutionStatus, FunctionPlugin, PackageRef, RuntimeError};
 use serde_json::json;
 
 use crate::support::{TestDb, eventually, package, task};
 
 on_both_databases! {
     a_new_version_takes_new_work_while_the_old_one_finishes_its_own => swap;
+    a_workflow_name_belongs_to_one_package => ownership;
 }
 
 fn declaration() -> Declaration {
@@ -82,5 +83,69 @@ async fn swap(db: TestDb) {
             .is_empty()
     );
     runner.forget_package(&v1_package, &declaration());
+    runner.shutdown().await;
+}
+
+/// Package `mistakes` 0.3.0 declaring `job`, which package `test-package`
+/// owns, is refused naming both, whatever its version; the owner's own new
+/// version takes the name over; once the owner is gone, the name is free.
+async fn ownership(db: TestDb) {
+    let runner = db.runner().await;
+    let owner = package("0.1.5");
+    runner
+        .register_package(
+            owner.clone(),
+            &declaration(),
+            Arc::new(FunctionPlugin::new().task("step", |_, _| Ok(json!({"by": "owner"})))),
+        )
+        .await
+        .expect("registers");
+    let intruder = PackageRef {
+        name: "mistakes".into(),
+        version: semver::Version::new(0, 3, 0),
+    };
+    let refused = runner
+        .register_package(
+            intruder.clone(),
+            &declaration(),
+            Arc::new(FunctionPlugin::new().task("step", |_, _| Ok(json!({"by": "intruder"})))),
+        )
+        .await
+        .expect_err("another package's workflow");
+    assert!(
+        matches!(refused, RuntimeError::Registration(_)),
+        "{refused}"
+    );
+    let message = refused.to_string();
+    assert!(
+        message.contains("`job`")
+            && message.contains("test-package 0.1.5")
+            && message.contains("mistakes 0.3.0"),
+        "{message}"
+    );
+    let ran = runner.execute("job", json!({})).await.expect("runs");
+    assert_eq!(
+        ran.final_context.expect("context")["by"],
+        "owner",
+        "the owner still runs it"
+    );
+    runner
+        .register_package(
+            package("0.2.0"),
+            &declaration(),
+            Arc::new(FunctionPlugin::new().task("step", |_, _| Ok(json!({"by": "owner 0.2"})))),
+        )
+        .await
+        .expect("the owner's new version takes it over");
+    runner.unregister_package(&owner, &declaration());
+    runner.unregister_package(&package("0.2.0"), &declaration());
+    runner
+        .register_package(
+            intruder,
+            &declaration(),
+            Arc::new(FunctionPlugin::new().task("step", |_, _| Ok(json!({"by": "intruder"})))),
+        )
+        .await
+        .expect("a free name may be taken");
     runner.shutdown().await;
 }

@@ -74,7 +74,16 @@ pub fn run(args: RunArgs, json: bool) -> Result<(), Failure> {
         artifact: kind,
     };
     let outcome = tokio.block_on(execute(&verified, plugin, &url, config, plan));
-    drop(tokio);
+    // A native task that ignored its deadline still runs on a thread of
+    // this process, and nothing can stop it there: exit anyway rather than
+    // wait for it (dropping the runtime would).
+    tokio.shutdown_timeout(std::time::Duration::from_millis(200));
+    if cloacina_runtime::abandoned_calls() > 0 {
+        eprintln!(
+            "note: a task ignored its deadline and was left running; it cannot be stopped in this process. \
+             Run with --isolate (a worker process that is killed), or have the task check ctx.is_cancelled()"
+        );
+    }
     outcome
 }
 
@@ -261,12 +270,35 @@ async fn drive(
             info.version
         );
     }
+    // Ctrl-C cancels the execution (its tasks see `is_cancelled`); a
+    // second Ctrl-C exits at once.
+    let interrupt = tokio::spawn({
+        let runner = runner.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            eprintln!("interrupted: cancelling execution {id} (Ctrl-C again to quit at once)");
+            if let Err(error) = runner.cancel(id).await {
+                eprintln!("cannot cancel: {error}");
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(FailureKind::Interrupted.exit_code()));
+            }
+        }
+    });
     // Every event as it commits, on this host or another.
     let mut events: Vec<Event> = Vec::new();
     let mut follower = runner.follow(id, 0);
-    while let Some(event) = follower.next().await.map_err(runtime_failure)? {
-        show(&event, json, &mut events);
+    let followed = async {
+        while let Some(event) = follower.next().await.map_err(runtime_failure)? {
+            show(&event, json, &mut events);
+        }
+        Ok::<_, Failure>(())
     }
+    .await;
+    interrupt.abort();
+    followed?;
     let result = runner.wait(id).await.map_err(runtime_failure)?;
     if json {
         output::json(&RunReport {

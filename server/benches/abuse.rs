@@ -11,18 +11,24 @@
 //!
 //!   cargo bench -p cloacina-server --bench abuse
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use cloacina_tests::ServerProcess;
 
 const KEY: &str = "clk_benchbenchbenchbenchbenchbench";
 const BOUNDARY: &str = "----cloacinabench";
 
 fn main() {
     let home = tempfile::tempdir().expect("home");
-    let server = Server::start(home.path());
-    println!("baseline RSS: {} MiB", server.rss("VmRSS"));
+    let server = ServerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_cloacina-server")),
+        &[],
+        home.path(),
+        KEY,
+    );
+    println!("baseline RSS: {} MiB", server.memory_mib("VmRSS"));
 
     let mut hostile = Vec::new();
     for _ in 0..8 {
@@ -53,8 +59,8 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
     println!(
         "8 sockets holding 63 KiB unfinished messages + 8 announcing 48 MiB ({refused} cut before 48 MiB): RSS {} MiB, peak {} MiB",
-        server.rss("VmRSS"),
-        server.rss("VmHWM")
+        server.memory_mib("VmRSS"),
+        server.memory_mib("VmHWM")
     );
     drop(hostile);
 
@@ -77,7 +83,7 @@ fn main() {
     });
     println!(
         "  peak RSS {} MiB; slowest /health meanwhile {slowest:?}",
-        server.rss("VmHWM")
+        server.memory_mib("VmHWM")
     );
 
     let dense = cloacina_tests::swollen_package("dense", 58 << 20, 0);
@@ -88,63 +94,8 @@ fn main() {
     println!(
         "incompressible upload near the cap ({} MiB), registered and loaded: peak RSS {} MiB; slowest /health {slowest:?}",
         dense.len() >> 20,
-        server.rss("VmHWM")
+        server.memory_mib("VmHWM")
     );
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(home: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cloacina-server"))
-            .arg("--home")
-            .arg(home)
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--in-process",
-                "--bootstrap-key",
-                KEY,
-            ])
-            .env("CLOACINA_LOG", "info,sqlx=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawns");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let addr = loop {
-            let line = lines.next().expect("a log line").expect("text");
-            if line.contains("serving the HTTP API")
-                && let Some(addr) = line.split("addr=").nth(1)
-            {
-                break addr.trim().parse().expect("address");
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-
-    /// A memory figure of /proc/<pid>/status, in MiB.
-    fn rss(&self, field: &str) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{field}:")))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .expect("field")
-            / 1024
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Runs `work` while another thread GETs /health back to back; the

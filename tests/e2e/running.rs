@@ -392,7 +392,16 @@ fn a_task_that_ignores_its_deadline_does_not_hang_run() {
              loop { n = std::hint::black_box(n.wrapping_add(1)); if n == u64::MAX { break; } }\n\
              Ok(json!({ \"n\": n }))\n\
          }\n\
-         cloacina_plugin::plugin! { tasks: [spin], workflows: [cloacina_plugin::workflow(\"spin\").tasks([\"spin\"])] }\n",
+         #[task]\n\
+         fn forever(_ctx: &Context) -> TaskResult {\n\
+             let mut n: u64 = 0;\n\
+             loop { n = std::hint::black_box(n.wrapping_add(1)); if n == u64::MAX { break; } }\n\
+             Ok(json!({ \"n\": n }))\n\
+         }\n\
+         cloacina_plugin::plugin! { tasks: [spin, forever], workflows: [\n\
+             cloacina_plugin::workflow(\"spin\").tasks([\"spin\"]),\n\
+             cloacina_plugin::workflow(\"forever\").tasks([\"forever\"]),\n\
+         ] }\n",
     );
     let dir = crate_dir.path();
     cloacinactl(
@@ -406,6 +415,7 @@ fn a_task_that_ignores_its_deadline_does_not_hang_run() {
             .args([
                 "run",
                 "spin.cloacina",
+                "spin",
                 "--allow-unsigned",
                 "--prefer",
                 prefer,
@@ -443,4 +453,46 @@ fn a_task_that_ignores_its_deadline_does_not_hang_run() {
             );
         }
     }
+
+    // No deadline at all: Ctrl-C cancels, a second Ctrl-C quits at once.
+    let mut child = Command::new(cloacinactl_path())
+        .args(["run", "spin.cloacina", "forever", "--allow-unsigned"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    // Interrupt once the task runs.
+    for line in lines.by_ref() {
+        if line.expect("line").contains("task_started") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    let interrupt = || {
+        let status = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    interrupt();
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "`run` ignored Ctrl-C twice"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        matches!(status.code(), Some(7 | 130)),
+        "cancelled (7) or quit (130): {status:?}"
+    );
 }

@@ -12,8 +12,10 @@ use std::sync::OnceLock;
 
 mod packages;
 mod postgres;
+mod process;
 pub use packages::{HOST_TARGET, native_package, swollen_package, swollen_package_with_workflow};
 pub use postgres::{DEFAULT_POSTGRES_URL, drop_schema, postgres_url, unique_schema};
+pub use process::ServerProcess;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -270,13 +270,7 @@ impl WorkflowRegistry {
     /// The package that owns workflow `name`: the one whose versions start
     /// its executions (retired versions only finish theirs).
     pub fn owner(&self, name: &str) -> Option<PackageRef> {
-        let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());
-        workflows
-            .get(name)?
-            .values()
-            .rev()
-            .find(|r| !r.retired)
-            .map(|r| r.workflow.package.clone())
+        self.latest(name).map(|workflow| workflow.package.clone())
     }
 
     /// Stops `name` `version` from starting executions; running ones go on.

@@ -1,9 +1,9 @@
 //! Uploads (issue 11, defect 2): refused at their first bytes, spooled
 //! rather than buffered, verified in bounded memory, a few at a time.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use cloacina_tests::ServerProcess;
 
 use cloacina_server::Limits;
 use tokio::io::AsyncWriteExt as _;
@@ -160,73 +160,6 @@ async fn uploads_past_the_concurrency_bound_are_told_to_retry() {
     server.stop().await;
 }
 
-/// `cloacina-server` as a process of its own, so its memory is its own.
-struct ServerProcess {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
-impl ServerProcess {
-    fn start(home: &std::path::Path) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cloacina-server"))
-            .arg("--home")
-            .arg(home)
-            .args(["--bind", "127.0.0.1:0", "--in-process"])
-            .args(["--bootstrap-key", GOD_KEY])
-            .env("CLOACINA_LOG", "info,sqlx=warn")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawns");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the server logs its address");
-            if line.contains("serving the HTTP API")
-                && let Some(addr) = line.split("addr=").nth(1)
-            {
-                break addr.trim().parse().expect("an address");
-            }
-        };
-        ServerProcess { child, addr }
-    }
-
-    /// The process's peak resident memory (VmHWM), in MiB.
-    fn peak_rss_mib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| {
-                value
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .expect("VmHWM")
-            / 1024
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// An archive of a few MiB that unpacks to 300 MiB, every hash right:
 /// accepted, registered, then refused at load (its component is over the
 /// host's limit), all without the server holding it unpacked.
@@ -236,7 +169,12 @@ async fn the_worst_accepted_upload_stays_within_a_memory_bound() {
     let archive = cloacina_tests::swollen_package("swollen", 4 << 20, 300 << 20);
     assert!(archive.len() < 10 << 20, "{} bytes", archive.len());
     let home = tempfile::tempdir().expect("home");
-    let server = ServerProcess::start(home.path());
+    let server = ServerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_cloacina-server")),
+        &[],
+        home.path(),
+        GOD_KEY,
+    );
     let (status, body) = upload(server.addr, &archive).await;
     assert_eq!(status, 201, "{body}");
     // The reconciler verifies and extracts it too, then refuses to load it.
@@ -264,7 +202,7 @@ async fn the_worst_accepted_upload_stays_within_a_memory_bound() {
             .is_some_and(|e| e.contains("over this host's limit")),
         "{detail}"
     );
-    let peak = server.peak_rss_mib();
+    let peak = server.memory_mib("VmHWM");
     eprintln!("peak RSS after the worst accepted upload: {peak} MiB");
     assert!(
         peak < 200,

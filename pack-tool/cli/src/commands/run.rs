@@ -271,17 +271,21 @@ async fn drive(
         );
     }
     // Ctrl-C cancels the execution (its tasks see `is_cancelled`); a
-    // second Ctrl-C exits at once.
-    let interrupt = tokio::spawn({
+    // second Ctrl-C exits at once, even while a task ignores the first.
+    // The listener stays for the rest of the process: once SIGINT is
+    // handled here, nothing else would act on it.
+    tokio::spawn({
         let runner = runner.clone();
         async move {
             if tokio::signal::ctrl_c().await.is_err() {
                 return;
             }
             eprintln!("interrupted: cancelling execution {id} (Ctrl-C again to quit at once)");
-            if let Err(error) = runner.cancel(id).await {
-                eprintln!("cannot cancel: {error}");
-            }
+            tokio::spawn(async move {
+                if let Err(error) = runner.cancel(id).await {
+                    eprintln!("cannot cancel: {error}");
+                }
+            });
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(i32::from(FailureKind::Interrupted.exit_code()));
             }
@@ -290,15 +294,9 @@ async fn drive(
     // Every event as it commits, on this host or another.
     let mut events: Vec<Event> = Vec::new();
     let mut follower = runner.follow(id, 0);
-    let followed = async {
-        while let Some(event) = follower.next().await.map_err(runtime_failure)? {
-            show(&event, json, &mut events);
-        }
-        Ok::<_, Failure>(())
+    while let Some(event) = follower.next().await.map_err(runtime_failure)? {
+        show(&event, json, &mut events);
     }
-    .await;
-    interrupt.abort();
-    followed?;
     let result = runner.wait(id).await.map_err(runtime_failure)?;
     if json {
         output::json(&RunReport {

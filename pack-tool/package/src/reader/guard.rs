@@ -383,31 +383,15 @@ fn stream_and_hash(
 /// Reads at most `cap` bytes, hashing each chunk while it is still in
 /// cache: verification then costs no second pass over the file.
 fn read_and_hash(
-    mut contents: impl Read,
+    contents: impl Read,
     expected: u64,
     cap: u64,
 ) -> std::io::Result<(Vec<u8>, Sha256Digest)> {
-    const CHUNK: usize = 64 * 1024;
     let mut data = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    let mut chunk = vec![0u8; CHUNK];
-    let mut hasher = Sha256::new();
-    loop {
-        let room = usize::try_from(cap - data.len() as u64)
-            .unwrap_or(CHUNK)
-            .min(CHUNK);
-        if room == 0 {
-            break;
-        }
-        let read = match contents.read(&mut chunk[..room]) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        hasher.update(&chunk[..read]);
-        data.extend_from_slice(&chunk[..read]);
+    match stream_and_hash(contents, &mut data, cap) {
+        Ok((_, sha256)) => Ok((data, sha256)),
+        Err(Streamed::Read(error) | Streamed::Write(error)) => Err(error),
     }
-    Ok((data, Sha256Digest(hasher.finalize().into())))
 }
 
 /// The path with any leading `./` and a directory's trailing `/` removed;

@@ -1,0 +1,85 @@
+//! A server program run as a process of its own, so that its memory is its
+//! own to measure: started on a free loopback port, its address read from
+//! its log, killed when dropped.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Runs `binary` (`cloacina-server`, or `cloacinactl server start`'s
+    /// flags after `args`) with `--home home --bind 127.0.0.1:0
+    /// --in-process --bootstrap-key key`, and waits for its address.
+    pub fn start(binary: &Path, args: &[&str], home: &Path, key: &str) -> ServerProcess {
+        let mut child = Command::new(binary)
+            .args(args)
+            .arg("--home")
+            .arg(home)
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--in-process",
+                "--bootstrap-key",
+                key,
+            ])
+            .env("CLOACINA_LOG", "info,sqlx=warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            let line = lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the server logs the address it serves");
+            if line.contains("serving the HTTP API")
+                && let Some(addr) = line.split("addr=").nth(1)
+            {
+                break addr.trim().parse().expect("an address");
+            }
+        };
+        ServerProcess { child, addr }
+    }
+
+    /// A memory figure of the process (`VmRSS`, `VmHWM`: the peak), MiB.
+    pub fn memory_mib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| {
+                value
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
+            / 1024
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

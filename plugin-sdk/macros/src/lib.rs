@@ -24,7 +24,9 @@ use syn::{Expr, ItemFn, Lit, LitStr, parse_macro_input};
 ///
 /// Attributes: `id` (default: the function's name), `description`,
 /// `dependencies`, `timeout_ms`, `retry(...)`. The function takes
-/// `&cloacina_plugin::Context` and returns `cloacina_plugin::TaskResult`.
+/// `&cloacina_plugin::Context` and returns `Result<T, E>`: `T` any
+/// `Serialize` type whose JSON is an object (a struct, a map, `json!({..})`)
+/// or null, `E` anything `Into<TaskError>` (`cloacina_plugin::TaskResult<T>`).
 #[proc_macro_attribute]
 pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
     let function = parse_macro_input!(item as ItemFn);
@@ -66,7 +68,12 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
         #visibility mod #name {
             /// The task's declaration and entry point, for `plugin!`.
             pub fn definition() -> ::cloacina_plugin::TaskDefinition {
-                ::cloacina_plugin::TaskDefinition::new(#id, #json, super::#name)
+                ::cloacina_plugin::TaskDefinition::new(#id, #json, run)
+            }
+
+            /// The task, its output serialized and checked.
+            fn run(ctx: &::cloacina_plugin::Context<'_>) -> ::cloacina_plugin::TaskResult {
+                ::cloacina_plugin::into_output(#id, super::#name(ctx))
             }
         }
     }

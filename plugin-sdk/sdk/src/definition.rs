@@ -50,9 +50,52 @@ impl std::fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {}
 
-/// What a task returns: its output (merged into its dependants' context),
-/// or an error.
-pub type TaskResult = Result<Value, TaskError>;
+/// Data that does not parse will not parse on a retry: fatal.
+impl From<serde_json::Error> for TaskError {
+    fn from(error: serde_json::Error) -> Self {
+        TaskError::fatal(error.to_string())
+    }
+}
+
+/// I/O fails for reasons that pass (a busy disk, a dropped connection):
+/// retryable. Map it yourself where a failure is permanent.
+impl From<std::io::Error> for TaskError {
+    fn from(error: std::io::Error) -> Self {
+        TaskError::retryable(error.to_string())
+    }
+}
+
+/// What a task returns: its output, merged into its dependants' context,
+/// or an error. The output is any `Serialize` type that serializes to a
+/// JSON object (a struct, a map, `json!({...})`), or `()` / `null` for
+/// nothing; `TaskResult` alone means `json!` values.
+pub type TaskResult<T = Value> = Result<T, TaskError>;
+
+/// A task's return value as the host receives it: serialized, and checked
+/// to be an object or null (anything else would be merged into nothing).
+#[doc(hidden)]
+pub fn into_output<T: serde::Serialize, E: Into<TaskError>>(
+    task: &str,
+    result: Result<T, E>,
+) -> TaskResult {
+    let output = result.map_err(Into::into)?;
+    let value = serde_json::to_value(&output).map_err(|error| {
+        TaskError::fatal(format!(
+            "task `{task}`: its output does not serialize: {error}"
+        ))
+    })?;
+    let kind = match &value {
+        Value::Object(_) | Value::Null => return Ok(value),
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+    };
+    Err(TaskError::fatal(format!(
+        "task `{task}` returned {kind} ({}); a task's output must be a JSON object (a struct, a map, json!({{..}})) or null",
+        std::any::type_name::<T>()
+    )))
+}
 
 /// A task function with its declaration; made by `#[task]`.
 #[derive(Debug, Clone, Copy)]
@@ -205,5 +248,46 @@ impl PluginDefinition {
         )??;
         serde_json::to_string(&output)
             .map_err(|error| TaskError::fatal(format!("task output is not serialisable: {error}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Subtotal {
+        subtotal: f64,
+    }
+
+    #[test]
+    fn outputs_are_objects_or_null_and_others_are_named() {
+        let typed = into_output("sum", Ok::<_, TaskError>(Subtotal { subtotal: 31.05 }));
+        assert_eq!(typed, Ok(json!({"subtotal": 31.05})));
+        assert_eq!(into_output("none", Ok::<_, TaskError>(())), Ok(Value::Null));
+        let bare = into_output("subtotal", Ok::<_, TaskError>(31.05)).expect_err("a number");
+        assert_eq!(bare.kind, ErrorKind::Fatal);
+        assert!(
+            bare.message.contains("`subtotal` returned a number (f64)"),
+            "{bare}"
+        );
+        let list = into_output("l", Ok::<_, TaskError>(json!([1]))).expect_err("an array");
+        assert!(list.message.contains("an array"), "{list}");
+    }
+
+    #[test]
+    fn question_mark_works_on_common_errors_with_a_chosen_kind() {
+        fn parse() -> TaskResult {
+            let value: Value = serde_json::from_str("{not json")?;
+            Ok(value)
+        }
+        fn read() -> TaskResult {
+            std::fs::read("/definitely/not/here")?;
+            Ok(Value::Null)
+        }
+        assert_eq!(parse().expect_err("bad json").kind, ErrorKind::Fatal);
+        assert_eq!(read().expect_err("no file").kind, ErrorKind::Retryable);
     }
 }

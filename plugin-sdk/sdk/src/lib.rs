@@ -42,6 +42,8 @@ pub use declare::{
     ComputationGraphBuilder, CronBuilder, TriggerBuilder, WorkflowBuilder, computation_graph, cron,
     trigger, workflow,
 };
+#[doc(hidden)]
+pub use definition::into_output;
 pub use definition::{ErrorKind, PluginDefinition, TaskDefinition, TaskError, TaskResult};
 pub use serde_json::{Value, json};
 

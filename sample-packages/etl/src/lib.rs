@@ -37,22 +37,37 @@ fn pause_once(ctx: &Context) {
 #[cfg(target_arch = "wasm32")]
 fn pause_once(_ctx: &Context) {}
 
+/// `transform`'s output: a struct serializes to the object merged into
+/// its dependants' context.
+#[derive(serde::Serialize)]
+struct Doubled {
+    doubled: Vec<i64>,
+}
+
 /// Double every number.
 #[task(
     dependencies = [extract],
     retry(max_attempts = 3, backoff = "exponential", delay_ms = 100, max_delay_ms = 2000, jitter = true)
 )]
-fn transform(ctx: &Context) -> TaskResult {
+fn transform(ctx: &Context) -> TaskResult<Doubled> {
     pause_once(ctx);
-    let doubled: Vec<i64> = numbers(ctx, "raw")?.iter().map(|n| n * 2).collect();
-    Ok(json!({ "doubled": doubled }))
+    let raw: Vec<i64> = ctx.get_as("raw")?;
+    Ok(Doubled {
+        doubled: raw.iter().map(|n| n * 2).collect(),
+    })
+}
+
+#[derive(serde::Serialize)]
+struct Total {
+    total: i64,
 }
 
 /// Sum the doubled numbers.
 #[task(dependencies = [transform])]
-fn load(ctx: &Context) -> TaskResult {
-    let total: i64 = numbers(ctx, "doubled")?.iter().sum();
-    Ok(json!({ "total": total }))
+fn load(ctx: &Context) -> TaskResult<Total> {
+    Ok(Total {
+        total: numbers(ctx, "doubled")?.iter().sum(),
+    })
 }
 
 cloacina_plugin::plugin! {

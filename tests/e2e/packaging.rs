@@ -227,6 +227,20 @@ fn a_misspelt_retry_policy_is_a_compile_error() {
 }
 
 #[test]
+fn a_misspelt_dependency_is_a_compile_error() {
+    let crate_dir = scratch_plugin(
+        "use cloacina_plugin::{Context, TaskResult, json, task};\n\
+         #[task]\n\
+         fn extract(_ctx: &Context) -> TaskResult { Ok(json!({})) }\n\
+         #[task(dependencies = [extrct])]\n\
+         fn load(_ctx: &Context) -> TaskResult { Ok(json!({})) }\n\
+         cloacina_plugin::plugin! { tasks: [extract, load] }\n",
+    );
+    // rustc itself: "no `extrct` in the root", with "a similar name exists".
+    cloacinactl(crate_dir.path(), &["pack", "."]).failure(5, "no `extrct`");
+}
+
+#[test]
 fn an_inconsistent_declaration_is_refused_at_pack_time() {
     let crate_dir = scratch_plugin(
         "use cloacina_plugin::{Context, TaskResult, json, task};\n\

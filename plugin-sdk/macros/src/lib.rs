@@ -23,7 +23,9 @@ use syn::{Expr, ItemFn, Lit, LitStr, parse_macro_input};
 /// ```
 ///
 /// Attributes: `id` (default: the function's name), `description`,
-/// `dependencies`, `timeout_ms`, `retry(...)`. The function takes
+/// `dependencies` (bare names are the task functions in scope, checked at
+/// compile time; strings are task ids, checked at pack time), `timeout_ms`,
+/// `retry(...)`. The function takes
 /// `&cloacina_plugin::Context` and returns `Result<T, E>`: `T` any
 /// `Serialize` type whose JSON is an object (a struct, a map, `json!({..})`)
 /// or null, `E` anything `Into<TaskError>` (`cloacina_plugin::TaskResult<T>`).
@@ -44,7 +46,9 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
         retry: RetryPolicy::default(),
         timeout_ms: None,
     };
-    let parser = syn::meta::parser(|meta| parse_attribute(&meta, &mut declaration));
+    let mut named_dependencies = Vec::new();
+    let parser =
+        syn::meta::parser(|meta| parse_attribute(&meta, &mut declaration, &mut named_dependencies));
     parse_macro_input!(attributes with parser);
     if declaration.description.is_empty() {
         declaration.description = doc_comment(&function);
@@ -66,6 +70,11 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_snake_case)]
         #visibility mod #name {
+            // Dependencies named bare must be task functions in scope: a
+            // misspelt one is a compile error pointing at it.
+            #[allow(unused_imports)]
+            use super::{#(#named_dependencies as _),*};
+
             /// The task's declaration and entry point, for `plugin!`.
             pub fn definition() -> ::cloacina_plugin::TaskDefinition {
                 ::cloacina_plugin::TaskDefinition::new(#id, #json, run)
@@ -83,6 +92,7 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
 fn parse_attribute(
     meta: &ParseNestedMeta<'_>,
     declaration: &mut TaskDeclaration,
+    named_dependencies: &mut Vec<syn::Ident>,
 ) -> syn::Result<()> {
     match key_of(meta).as_str() {
         "id" => {
@@ -100,7 +110,10 @@ fn parse_attribute(
                         other => return Err(syn::Error::new(other.span(), "expected a task name")),
                     },
                     Expr::Path(path) => match path.path.get_ident() {
-                        Some(ident) => (ident.to_string(), ident.span()),
+                        Some(ident) => {
+                            named_dependencies.push(ident.clone());
+                            (ident.to_string(), ident.span())
+                        }
                         None => return Err(syn::Error::new(path.span(), "expected a task name")),
                     },
                     other => return Err(syn::Error::new(other.span(), "expected a task name")),

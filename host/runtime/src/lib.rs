@@ -6,7 +6,8 @@
 //! next start, tasks that had completed stay completed and tasks that were
 //! running run again (at-least-once; see the crate README).
 //!
-//! - [`context`]: how contexts flow from task to task.
+//! - how contexts flow from task to task: `cloacina_contract::context`
+//!   (shared with the SDK's test harness).
 //! - [`retry`]: backoff and the retry decision.
 //! - [`workflow`]: checked DAGs and the registry of what can run.
 //! - `engine`: the writer (batched transactions), workers, leases, NOTIFY.
@@ -15,7 +16,6 @@
 
 pub mod clock;
 mod completions;
-pub mod context;
 pub mod database;
 mod engine;
 mod error;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cloacina_contract::manifest::{Backoff, RetryCondition, RetryPolicy};
+use cloacina_contract::manifest::{AttemptFailure, Backoff, RetryPolicy};
 use cloacina_loader::TaskFailure;
 
 /// What happens after a failed attempt.
@@ -14,15 +14,18 @@ pub enum AfterFailure {
 
 /// The decision for attempt `attempt` (from 1) that failed with `failure`.
 pub fn after_failure(policy: &RetryPolicy, attempt: u32, failure: &TaskFailure) -> AfterFailure {
-    let retryable = match failure {
-        TaskFailure::Retryable(_) => policy.condition == RetryCondition::Retryable,
-        TaskFailure::TimedOut(_) => policy.condition != RetryCondition::Never,
-        TaskFailure::Fatal(_) | TaskFailure::Cancelled | TaskFailure::InvalidOutput(_) => false,
+    let failure = match failure {
+        TaskFailure::Retryable(_) => AttemptFailure::Retryable,
+        TaskFailure::TimedOut(_) => AttemptFailure::TimedOut,
+        TaskFailure::Fatal(_) | TaskFailure::Cancelled | TaskFailure::InvalidOutput(_) => {
+            AttemptFailure::Final
+        }
     };
-    if !retryable || attempt >= policy.max_attempts {
-        return AfterFailure::GiveUp;
+    if policy.retries(attempt, failure) {
+        AfterFailure::RetryIn(delay(policy, attempt))
+    } else {
+        AfterFailure::GiveUp
     }
-    AfterFailure::RetryIn(delay(policy, attempt))
 }
 
 /// The delay before attempt `attempt + 1`: `delay_ms` times 1 (fixed),
@@ -57,6 +60,8 @@ fn random_below(bound: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use cloacina_contract::manifest::RetryCondition;
+
     use super::*;
 
     fn policy(backoff: Backoff) -> RetryPolicy {

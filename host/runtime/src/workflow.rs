@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cloacina_contract::manifest::{Declaration, RetryPolicy, TaskDeclaration};
+use cloacina_contract::manifest::{Declaration, RetryPolicy, TaskDeclaration, topological_order};
 use cloacina_loader::Plugin;
 
 use crate::RegistrationError;
@@ -205,39 +205,6 @@ impl Workflow {
     pub fn plugin(&self) -> &Arc<dyn Plugin> {
         &self.plugin
     }
-}
-
-/// Kahn's algorithm, stable in declaration order; on a cycle, the tasks on
-/// it joined with " -> ".
-fn topological_order(tasks: &[TaskDeclaration]) -> Result<Vec<usize>, String> {
-    let position: HashMap<&str, usize> = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.id.as_str(), i))
-        .collect();
-    let mut waiting: Vec<usize> = tasks.iter().map(|t| t.dependencies.len()).collect();
-    let mut order = Vec::with_capacity(tasks.len());
-    let mut done = vec![false; tasks.len()];
-    while order.len() < tasks.len() {
-        let Some(next) = (0..tasks.len()).find(|&i| !done[i] && waiting[i] == 0) else {
-            let stuck: Vec<&str> = (0..tasks.len())
-                .filter(|&i| !done[i])
-                .map(|i| tasks[i].id.as_str())
-                .collect();
-            return Err(stuck.join(" -> "));
-        };
-        done[next] = true;
-        order.push(next);
-        for (i, task) in tasks.iter().enumerate() {
-            let hits = task
-                .dependencies
-                .iter()
-                .filter(|dep| position[dep.as_str()] == next)
-                .count();
-            waiting[i] -= hits;
-        }
-    }
-    Ok(order)
 }
 
 /// The workflows a runner knows, by name and version. New executions use

@@ -6,6 +6,7 @@
 //! plugin built against any SDK that speaks this contract can be loaded.
 
 pub mod abi;
+pub mod context;
 pub mod manifest;
 #[cfg(feature = "native")]
 pub mod native;

@@ -23,7 +23,8 @@
 //!
 //! The same source builds a native plugin (a cdylib exporting the abi_stable
 //! root module, for the host triple) or a WebAssembly component (for wasm32),
-//! selected by the build target alone.
+//! selected by the build target alone. [`testing`] runs it in tests without
+//! either: `crate::test_harness()`, defined by `plugin!`.
 
 mod context;
 mod declare;
@@ -31,6 +32,8 @@ mod definition;
 #[cfg(not(target_family = "wasm"))]
 #[doc(hidden)]
 pub mod native;
+#[cfg(not(target_family = "wasm"))]
+pub mod testing;
 #[cfg(target_family = "wasm")]
 #[doc(hidden)]
 pub mod wasm;
@@ -82,6 +85,13 @@ macro_rules! plugin {
             use $crate::wasm::Component as CloacinaComponent;
             $crate::wasm::bindings::export_plugin!(CloacinaComponent with_types_in $crate::wasm::bindings);
         };
+
+        /// This plugin in the SDK's test harness: call a task, or run a
+        /// workflow's DAG, in process, by the host's rules.
+        #[cfg(not(target_family = "wasm"))]
+        pub fn test_harness() -> $crate::testing::Harness {
+            $crate::testing::Harness::new(__cloacina_plugin_definition())
+        }
 
         #[doc(hidden)]
         #[unsafe(no_mangle)]

@@ -17,3 +17,16 @@ cloacina_plugin::plugin! {
         cron("every_five_seconds", "cron", "*/5 * * * * *").catch_up(CatchUp::RunMissed { max_runs: 3 }),
     ],
 }
+
+#[cfg(test)]
+mod tests {
+    use cloacina_plugin::json;
+
+    #[test]
+    fn a_tick_records_itself() {
+        let harness = crate::test_harness();
+        let done = harness.run("cron", json!({})).expect("completes");
+        assert_eq!(done["ticked"], true);
+        assert_eq!(harness.logs(), ["tick (attempt 1): tick"]);
+    }
+}

@@ -78,3 +78,27 @@ cloacina_plugin::plugin! {
             .tasks(["extract", "transform", "load"]),
     ],
 }
+
+#[cfg(test)]
+mod tests {
+    use cloacina_plugin::json;
+
+    #[test]
+    fn the_chain_sums_the_doubled_numbers() {
+        let harness = crate::test_harness();
+        let done = harness
+            .run("etl", json!({ "input": [1, 2, 3] }))
+            .expect("completes");
+        assert_eq!(done["doubled"], json!([2, 4, 6]));
+        assert_eq!(done["total"], 12);
+        assert_eq!(harness.logs(), ["extract (attempt 1): extracted 3 numbers"]);
+    }
+
+    #[test]
+    fn transform_needs_the_raw_numbers() {
+        let error = crate::test_harness()
+            .call("transform", json!({}))
+            .expect_err("nothing to double");
+        assert!(error.message.contains("`raw`"), "{error}");
+    }
+}

@@ -65,3 +65,19 @@ cloacina_plugin::plugin! {
             .tasks(["split", "worker_a", "worker_b", "worker_c", "gather"]),
     ],
 }
+
+#[cfg(test)]
+mod tests {
+    use cloacina_plugin::json;
+
+    #[test]
+    fn gather_sees_every_worker() {
+        let done = crate::test_harness()
+            .run("fan_out", json!({ "base": 2 }))
+            .expect("completes");
+        assert_eq!(
+            (&done["a"], &done["b"], &done["c"], &done["sum"]),
+            (&json!(4), &json!(6), &json!(10), &json!(20))
+        );
+    }
+}

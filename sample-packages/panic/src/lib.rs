@@ -24,3 +24,18 @@ cloacina_plugin::plugin! {
         workflow("crash").description("a task that aborts its process").tasks(["crash"]),
     ],
 }
+
+#[cfg(test)]
+mod tests {
+    use cloacina_plugin::{ErrorKind, json};
+
+    #[test]
+    fn a_panic_is_a_fatal_error_with_its_message() {
+        let failed = crate::test_harness()
+            .run("panic", json!({ "reason": "testing" }))
+            .expect_err("panics");
+        assert_eq!((failed.task.as_str(), failed.attempts), ("explode", 1));
+        assert_eq!(failed.error.kind, ErrorKind::Fatal);
+        assert!(failed.error.message.contains("deliberate panic: testing"), "{failed}");
+    }
+}

@@ -18,3 +18,17 @@ cloacina_plugin::plugin! {
     tasks: [flaky],
     workflows: [workflow("retry").description("a task that succeeds on its third attempt").tasks(["flaky"])],
 }
+
+#[cfg(test)]
+mod tests {
+    use cloacina_plugin::json;
+
+    #[test]
+    fn the_third_attempt_succeeds_by_the_retry_policy() {
+        let harness = crate::test_harness();
+        let done = harness.run("retry", json!({})).expect("completes");
+        assert_eq!(done["succeeded_on_attempt"], 3);
+        let first = harness.call("flaky", json!({})).expect_err("attempt 1 fails");
+        assert_eq!(first.kind, cloacina_plugin::ErrorKind::Retryable);
+    }
+}

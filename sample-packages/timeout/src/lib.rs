@@ -22,3 +22,18 @@ cloacina_plugin::plugin! {
     tasks: [sleepy],
     workflows: [workflow("timeout").description("a task that outlives its timeout").tasks(["sleepy"])],
 }
+
+#[cfg(test)]
+mod tests {
+    use cloacina_plugin::{ErrorKind, json};
+
+    #[test]
+    fn the_task_stops_when_the_host_says_so() {
+        let error = crate::test_harness()
+            .cancelling()
+            .call("sleepy", json!({}))
+            .expect_err("stops");
+        assert_eq!(error.kind, ErrorKind::Fatal);
+        assert_eq!(error.message, "stopped by the host");
+    }
+}

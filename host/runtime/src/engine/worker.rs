@@ -54,7 +54,7 @@ pub(super) fn spawn(assignment: Assignment, writer: mpsc::UnboundedSender<Comman
                 // A task that returned after its deadline is still late.
                 Some(stopped) => Err(stopped),
                 None => result.and_then(|output| {
-                    crate::context::check_output(spec.id.as_str(), &output)
+                    cloacina_contract::context::check_output(spec.id.as_str(), &output)
                         .map_err(TaskFailure::InvalidOutput)?;
                     Ok(output)
                 }),

@@ -18,11 +18,11 @@ use super::{Assignment, Command, Finished, StartGuard, StartRequest};
 use crate::RuntimeError;
 use crate::clock::now_ms;
 use crate::completions::Completions;
-use crate::context;
 use crate::database::{Database, Dialect};
 use crate::model::{Event, EventType, ExecutionId, ExecutionStatus, TaskStatus};
 use crate::retry::{self, AfterFailure};
 use crate::workflow::{Workflow, WorkflowRegistry};
+use cloacina_contract::context;
 
 /// Commands applied in one transaction, at most.
 const MAX_BATCH: usize = 512;

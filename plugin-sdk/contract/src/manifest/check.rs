@@ -1,7 +1,7 @@
 //! The rules a declaration must satisfy beyond its shape: unique names,
 //! references that resolve, DAGs without cycles, sane policies.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::Identifier;
 use super::declaration::{ComputationGraphDeclaration, Declaration, RetryPolicy, TaskDeclaration};
@@ -298,6 +298,42 @@ fn unique<'a>(
         }
     }
     Ok(())
+}
+
+/// The order a workflow's tasks run in: Kahn's algorithm, stable in
+/// declaration order; on a cycle, the tasks on it joined with " -> ".
+/// `tasks` must hold every dependency of each (a workflow is closed under
+/// its dependencies). The host's runtime and the SDK's test harness both
+/// order by it.
+pub fn topological_order(tasks: &[TaskDeclaration]) -> Result<Vec<usize>, String> {
+    let position: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.as_str(), i))
+        .collect();
+    let mut waiting: Vec<usize> = tasks.iter().map(|t| t.dependencies.len()).collect();
+    let mut order = Vec::with_capacity(tasks.len());
+    let mut done = vec![false; tasks.len()];
+    while order.len() < tasks.len() {
+        let Some(next) = (0..tasks.len()).find(|&i| !done[i] && waiting[i] == 0) else {
+            let stuck: Vec<&str> = (0..tasks.len())
+                .filter(|&i| !done[i])
+                .map(|i| tasks[i].id.as_str())
+                .collect();
+            return Err(stuck.join(" -> "));
+        };
+        done[next] = true;
+        order.push(next);
+        for (i, task) in tasks.iter().enumerate() {
+            let hits = task
+                .dependencies
+                .iter()
+                .filter(|dep| position[dep.as_str()] == next)
+                .count();
+            waiting[i] -= hits;
+        }
+    }
+    Ok(order)
 }
 
 /// Kahn's algorithm over `node -> the nodes it depends on`; edges to nodes

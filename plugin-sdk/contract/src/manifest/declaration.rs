@@ -76,6 +76,30 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How an attempt failed, as far as retrying goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptFailure {
+    /// An error of kind `retryable`.
+    Retryable,
+    /// The attempt passed its timeout.
+    TimedOut,
+    /// Fatal, cancelled, or an output that breaks the contract.
+    Final,
+}
+
+impl RetryPolicy {
+    /// Whether attempt `attempt` (from 1), failed as `failure`, runs
+    /// again: the host's decision, and the SDK test harness's.
+    pub fn retries(&self, attempt: u32, failure: AttemptFailure) -> bool {
+        let eligible = match failure {
+            AttemptFailure::Retryable => self.condition == RetryCondition::Retryable,
+            AttemptFailure::TimedOut => self.condition != RetryCondition::Never,
+            AttemptFailure::Final => false,
+        };
+        eligible && attempt < self.max_attempts
+    }
+}
+
 /// How the delay grows between attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

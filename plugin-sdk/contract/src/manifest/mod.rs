@@ -18,11 +18,12 @@ mod identifier;
 
 pub use artifact::{Artifact, ArtifactKind, ArtifactPath, InvalidArtifactPath, MAX_PATH_LEN};
 pub use check::DeclarationError;
+pub use check::topological_order;
 pub use declaration::{
-    AccumulatorDeclaration, AccumulatorKind, Backoff, CatchUp, ComputationGraphDeclaration,
-    CronScheduleDeclaration, Declaration, GraphNodeDeclaration, InputStrategy, ReactionMode,
-    ReactorDeclaration, RetryCondition, RetryPolicy, TaskDeclaration, TriggerDeclaration,
-    WorkflowDeclaration,
+    AccumulatorDeclaration, AccumulatorKind, AttemptFailure, Backoff, CatchUp,
+    ComputationGraphDeclaration, CronScheduleDeclaration, Declaration, GraphNodeDeclaration,
+    InputStrategy, ReactionMode, ReactorDeclaration, RetryCondition, RetryPolicy, TaskDeclaration,
+    TriggerDeclaration, WorkflowDeclaration,
 };
 pub use digest::{InvalidDigest, Sha256Digest};
 pub use identifier::{Identifier, InvalidIdentifier, MAX_IDENTIFIER_LEN};

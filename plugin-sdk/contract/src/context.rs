@@ -9,8 +9,12 @@
 //! - The execution's final context is the merge, in topological order, of
 //!   the results of its final tasks (those nothing depends on).
 //!
+//! - A task's output is a JSON object (merged in) or `null` (nothing); any
+//!   other value fails the attempt ([`check_output`]).
+//!
 //! So data flows downstream the way it would through one shared context,
-//! and a later-declared dependency wins where two branches disagree.
+//! and a later-declared dependency wins where two branches disagree. The
+//! host's runtime and the SDK's test harness both run by these functions.
 
 use serde_json::{Map, Value};
 

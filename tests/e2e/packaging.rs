@@ -328,3 +328,60 @@ fn pack_target_all_records_a_native_library_and_a_component() {
     )
     .success();
 }
+
+/// `cloacinactl new` writes a crate that, outside this repository, passes
+/// its own harness test, packs (native and WebAssembly), is signed and runs.
+#[test]
+fn a_new_crate_builds_tests_packs_signs_and_runs() {
+    let dir = scratch();
+    let created = cloacinactl(dir.path(), &["--json", "new", "hello-plugin"])
+        .success()
+        .json();
+    assert_eq!(created["workflow"], "hello_plugin");
+    cloacinactl(dir.path(), &["new", "hello-plugin"]).failure(2, "already exists");
+    cloacinactl(dir.path(), &["new", "9lives"]).failure(2, "not a crate name");
+    let crate_dir = dir.path().join("hello-plugin");
+
+    let tested = std::process::Command::new(env!("CARGO"))
+        .args(["test", "--quiet"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", cloacina_tests::plugin_target_dir())
+        .output()
+        .expect("cargo test");
+    assert!(
+        tested.status.success(),
+        "the new crate's own test:\n{}{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+
+    let run = |args: &[&str]| cloacinactl(&crate_dir, args);
+    run(&["key", "generate", "author", "--out", "keys"]).success();
+    run(&[
+        "pack",
+        ".",
+        "--target",
+        "all",
+        "--sign",
+        "keys/author.key",
+        "-o",
+        "hello.cloacina",
+    ])
+    .success();
+    for prefer in ["native", "wasm"] {
+        let report = run(&[
+            "--json",
+            "run",
+            "hello.cloacina",
+            "--trusted-key",
+            "keys/author.pub",
+            "--prefer",
+            prefer,
+            "--context",
+            r#"{"names": ["Ada", "Grace", "Edsger"]}"#,
+        ])
+        .success()
+        .json();
+        assert_eq!(report["final_context"]["count"], 3, "{prefer}: {report}");
+    }
+}

@@ -48,6 +48,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a plugin crate: a two-task workflow with typed context and a
+    /// test, ready to build, test, pack, sign and run.
+    ///
+    ///   cloacinactl new orders
+    ///   cd orders && cargo test && cloacinactl pack . -o orders.cloacina
+    ///
+    /// The guide: docs/AUTHORING.md.
+    New(NewArgs),
+
     /// Create and show signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -103,6 +112,21 @@ pub enum Command {
     /// Manage a server's API keys (admin key).
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The crate's name (also its workflow's, with `-` as `_`).
+    pub name: String,
+
+    /// Where to create it [default: ./NAME].
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+
+    /// The cloacina-plugin SDK's directory [default: the one this program
+    /// was built from].
+    #[arg(long, value_name = "DIR")]
+    pub sdk: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 mod host;
 mod key;
+mod new;
 mod pack;
 mod package;
 mod remote;
@@ -16,6 +17,7 @@ use crate::failure::Failure;
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
     match cli.command {
+        Command::New(args) => new::run(args, json),
         Command::Key(command) => key::run(command, json),
         Command::Pack(args) => pack::run(args, json),
         Command::Package(command) => package::run(command, json),

@@ -496,3 +496,74 @@ fn a_task_that_ignores_its_deadline_does_not_hang_run() {
         "cancelled (7) or quit (130): {status:?}"
     );
 }
+
+/// `ctx.log` lines reach people: `run` prints them with their task and
+/// attempt, natively, in a worker process and in the WebAssembly sandbox
+/// alike; `--no-logs` hides them; `--json` keeps them as `task_log` events.
+#[test]
+fn task_logs_are_shown_from_every_kind_of_artifact() {
+    let dir = scratch();
+    let file = pack(dir.path(), "etl", "all");
+    let context = r#"{"input": [1, 2, 3]}"#;
+    for how in [
+        &["--prefer", "native"][..],
+        &["--prefer", "wasm"],
+        &["--isolate"],
+    ] {
+        let args = [
+            &[
+                "run",
+                file.as_str(),
+                "--trusted-key",
+                "keys/author.pub",
+                "--context",
+                context,
+            ][..],
+            how,
+        ]
+        .concat();
+        let shown = cloacinactl(dir.path(), &args).success();
+        assert!(
+            shown.stdout.contains("[extract#1] extracted 3 numbers"),
+            "{how:?}: {shown}"
+        );
+    }
+    let quiet = cloacinactl(
+        dir.path(),
+        &[
+            "run",
+            &file,
+            "--trusted-key",
+            "keys/author.pub",
+            "--context",
+            context,
+            "--no-logs",
+        ],
+    )
+    .success();
+    assert!(!quiet.stdout.contains("extracted"), "{quiet}");
+    let report = cloacinactl(
+        dir.path(),
+        &[
+            "--json",
+            "run",
+            &file,
+            "--trusted-key",
+            "keys/author.pub",
+            "--context",
+            context,
+        ],
+    )
+    .success()
+    .json();
+    let logged: Vec<&serde_json::Value> = report["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|event| event["event_type"] == "task_log")
+        .collect();
+    assert_eq!(logged.len(), 1, "{report}");
+    assert_eq!(logged[0]["task_name"], "extract");
+    assert_eq!(logged[0]["event_data"]["message"], "extracted 3 numbers");
+    assert_eq!(logged[0]["event_data"]["attempt"], 1);
+}

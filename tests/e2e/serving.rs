@@ -209,6 +209,12 @@ fn the_client_commands_drive_a_server() {
         .json();
     assert_eq!(shown["status"], "Completed");
     assert_eq!(shown["final_context"]["total"], 12);
+    let logs = remote(&["execution", "logs", &id]).success();
+    assert_eq!(
+        logs.stdout.trim(),
+        "[extract#1] extracted 3 numbers",
+        "{logs}"
+    );
     assert_eq!(shown["tasks"].as_array().map(Vec::len), Some(3));
 
     remote(&["tenant", "create", "acme"]).success();

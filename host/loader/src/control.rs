@@ -6,13 +6,32 @@ use std::time::{Duration, Instant};
 
 use crate::TaskFailure;
 
+/// Where a task's `ctx.log` lines go.
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The longest log line kept, in bytes; longer ones are cut.
+pub const MAX_LOG_LINE: usize = 8 << 10;
+
 /// What the host can tell a running task: stop (cancelled, or past the
-/// deadline). Cheap to clone; clones share the cancellation flag.
-#[derive(Debug, Clone, Default)]
+/// deadline); and where its log lines go. Cheap to clone; clones share the
+/// cancellation flag.
+#[derive(Clone, Default)]
 pub struct CallControl {
     cancelled: Arc<AtomicBool>,
     deadline: Option<(Instant, Duration)>,
     attempt: u32,
+    log: Option<LogSink>,
+}
+
+impl std::fmt::Debug for CallControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallControl")
+            .field("cancelled", &self.is_cancelled())
+            .field("deadline", &self.deadline)
+            .field("attempt", &self.attempt)
+            .field("log", &self.log.is_some())
+            .finish()
+    }
 }
 
 impl CallControl {
@@ -33,12 +52,39 @@ impl CallControl {
         self.attempt.max(1)
     }
 
+    /// The same control, sending the task's log lines to `sink`.
+    pub fn with_log(mut self, sink: LogSink) -> Self {
+        self.log = Some(sink);
+        self
+    }
+
+    /// A line the task logged (`ctx.log`): to the sink, or else to this
+    /// process's log. Lines over [`MAX_LOG_LINE`] bytes are cut.
+    pub fn log(&self, message: &str) {
+        let message = if message.len() > MAX_LOG_LINE {
+            let mut end = MAX_LOG_LINE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            &message[..end]
+        } else {
+            message
+        };
+        match &self.log {
+            Some(sink) => sink(message),
+            None => {
+                tracing::info!(target: "cloacina::plugin", attempt = self.attempt(), "{message}")
+            }
+        }
+    }
+
     /// A control whose deadline is `timeout` from now.
     pub fn with_timeout(timeout: Duration) -> Self {
         CallControl {
             cancelled: Arc::default(),
             deadline: Some((Instant::now() + timeout, timeout)),
             attempt: 1,
+            log: None,
         }
     }
 

@@ -42,8 +42,13 @@ pub struct WorkerRequest {
 pub enum WorkerReply {
     Declaration(String),
     LoadError(String),
+    /// A line the running task logged; its outcome follows.
+    Log(String),
     Ok(String),
-    Error { kind: String, message: String },
+    Error {
+        kind: String,
+        message: String,
+    },
 }
 
 impl WorkerReply {
@@ -390,7 +395,15 @@ impl Plugin for IsolatedPlugin {
             )));
         }
         let child = worker.child.clone();
-        let reply = self.watchdog.guard(&child, control, || worker.read_reply());
+        // Log lines come first, as the task writes them; then its outcome.
+        let reply = self.watchdog.guard(&child, control, || {
+            loop {
+                match worker.read_reply() {
+                    Ok(WorkerReply::Log(message)) => control.log(&message),
+                    other => break other,
+                }
+            }
+        });
         match reply {
             Ok(reply) => match control.stop_reason() {
                 Some(stopped) => Err(stopped),

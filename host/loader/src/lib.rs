@@ -18,7 +18,7 @@ pub mod isolated;
 pub mod native;
 pub mod wasm;
 
-pub use control::CallControl;
+pub use control::{CallControl, LogSink, MAX_LOG_LINE};
 pub use declaration::{DeclarationMismatch, check_declaration};
 
 use cloacina_contract::{AbiMismatch, Declaration};

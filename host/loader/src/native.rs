@@ -149,8 +149,10 @@ impl Plugin for NativePlugin {
 }
 
 extern "C" fn host_log(state: *const c_void, message: RStr<'_>) {
-    let _ = state;
-    tracing::info!(target: "cloacina::plugin", "{}", message.as_str());
+    // SAFETY: as in `host_is_cancelled`: `state` is the `&CallControl` of
+    // the call in progress, alive for as long as the plugin may call back.
+    let control = unsafe { &*state.cast::<CallControl>() };
+    control.log(message.as_str());
 }
 
 extern "C" fn host_is_cancelled(state: *const c_void) -> bool {

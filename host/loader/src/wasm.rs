@@ -130,7 +130,7 @@ struct CallState {
 
 impl host::Host for CallState {
     fn log(&mut self, message: String) {
-        tracing::info!(target: "cloacina::plugin", "{message}");
+        self.control.log(&message);
     }
 
     fn is_cancelled(&mut self) -> bool {

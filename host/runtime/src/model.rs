@@ -105,6 +105,7 @@ stored_enum! {
         TaskSkipped => "task_skipped",
         TaskCancelled => "task_cancelled",
         TaskLeaseExpired => "task_lease_expired",
+        TaskLog => "task_log",
     }
 }
 

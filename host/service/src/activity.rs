@@ -84,6 +84,9 @@ pub(crate) fn log_activity(runner: &Runner, stats: Arc<HostStats>) -> JoinHandle
                 EventType::TaskFailed => {
                     tracing::warn!(%tenant, %execution, task, error = %field("error"), "task failed")
                 }
+                EventType::TaskLog => {
+                    tracing::info!(target: "cloacina::task", %tenant, %execution, task, attempt = %field("attempt"), "{}", field("message"))
+                }
                 _ => {}
             }
         }

@@ -174,6 +174,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub isolate: bool,
 
+    /// Do not print the tasks' log lines (`ctx.log`); they are still kept
+    /// as `task_log` events.
+    #[arg(long)]
+    pub no_logs: bool,
+
     /// Run on this database (sqlite://PATH or postgres://...) instead of a
     /// temporary SQLite file. Executions it holds that were cut short are
     /// resumed.
@@ -374,6 +379,13 @@ pub enum ExecutionCommand {
     },
     /// One execution's events.
     Events {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One execution's task log lines (`ctx.log`), in order, as
+    /// `[task#attempt] message`.
+    Logs {
         id: String,
         #[command(flatten)]
         client: ClientArgs,

@@ -1,9 +1,11 @@
 //! `cloacina-plugin-worker LIBRARY`: runs one native plugin library for an
 //! isolated host (see `cloacina_loader::isolated`). Reads requests from
-//! stdin, one JSON per line, answers on stdout; plugin logs go to stderr.
+//! stdin, one JSON per line, answers on stdout (the task's log lines, then
+//! its outcome).
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloacina_loader::isolated::{WorkerReply, WorkerRequest};
@@ -44,7 +46,11 @@ fn main() {
                     Some(ms) => CallControl::with_timeout(Duration::from_millis(ms)),
                     None => CallControl::new(),
                 }
-                .attempt_number(request.attempt);
+                .attempt_number(request.attempt)
+                // The task's log lines go to the host, ahead of its outcome.
+                .with_log(Arc::new(|message: &str| {
+                    send(&WorkerReply::Log(message.to_owned()));
+                }));
                 WorkerReply::from_outcome(plugin.call(&request.task, &request.context, &control))
             }
             Err(error) => WorkerReply::from_outcome(Err(TaskFailure::Fatal(format!(

@@ -60,6 +60,17 @@ pub(crate) enum Command {
     Drain {
         reply: oneshot::Sender<()>,
     },
+    /// A line a running task logged (`ctx.log`): kept as a `task_log`
+    /// event of its execution.
+    TaskLog(TaskLog),
+}
+
+/// One `ctx.log` line of a task attempt.
+pub(crate) struct TaskLog {
+    pub execution: ExecutionId,
+    pub task: String,
+    pub attempt: i64,
+    pub message: String,
 }
 
 /// A new execution to start, unless its guard says it already was.

@@ -4,14 +4,49 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cloacina_loader::TaskFailure;
+use std::sync::Arc;
+
+use cloacina_loader::{LogSink, TaskFailure};
 use tokio::sync::mpsc;
 
-use super::{Assignment, Command, Finished};
+use super::{Assignment, Command, Finished, TaskLog};
+use crate::model::ExecutionId;
 
 /// How long past its deadline a task may take to notice it before its slot
 /// is given back (the call's thread is left to finish on its own).
 const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
+/// Log lines kept per attempt; past this, one line says how many were
+/// dropped, so a chatty task cannot flood its execution's events.
+const MAX_LOG_LINES: usize = 1_000;
+
+/// Sends an attempt's `ctx.log` lines to the writer, as `task_log` events.
+fn log_sink(
+    execution: ExecutionId,
+    task: String,
+    attempt: i64,
+    writer: mpsc::UnboundedSender<Command>,
+) -> LogSink {
+    let written = AtomicUsize::new(0);
+    Arc::new(move |message: &str| {
+        let line = written.fetch_add(1, Ordering::Relaxed);
+        let message = match line.cmp(&MAX_LOG_LINES) {
+            std::cmp::Ordering::Less => message.to_owned(),
+            std::cmp::Ordering::Equal => {
+                format!(
+                    "(more than {MAX_LOG_LINES} lines: the rest of this attempt's log is dropped)"
+                )
+            }
+            std::cmp::Ordering::Greater => return,
+        };
+        let _ = writer.send(Command::TaskLog(TaskLog {
+            execution,
+            task: task.clone(),
+            attempt,
+            message,
+        }));
+    })
+}
 
 /// Calls given up on in this process: their threads still run the task.
 static ABANDONED_CALLS: AtomicUsize = AtomicUsize::new(0);
@@ -38,7 +73,12 @@ pub(super) fn spawn(assignment: Assignment, writer: mpsc::UnboundedSender<Comman
         let plugin = workflow.plugin().clone();
         let task = spec.id.clone();
         let context = input.to_string();
-        let call_control = control.clone();
+        let call_control = control.clone().with_log(log_sink(
+            execution,
+            spec.id.clone(),
+            attempt,
+            writer.clone(),
+        ));
         let call = tokio::task::spawn_blocking(move || plugin.call(&task, &context, &call_control));
         let joined = match timeout {
             Some(timeout) => {

@@ -290,6 +290,12 @@ impl Writer {
                 }
                 Command::Wake => look_for_work = true,
                 Command::Drain { .. } => {}
+                Command::TaskLog(line) => outcome.event(
+                    line.execution,
+                    EventType::TaskLog,
+                    Some(&line.task),
+                    Some(serde_json::json!({"attempt": line.attempt, "message": line.message})),
+                ),
             }
         }
         self.start_all(&mut tx, &starts, now, &mut outcome).await?;

@@ -564,6 +564,41 @@ pub fn execution(command: ExecutionCommand, json: bool) -> Result<(), Failure> {
             });
             Ok(())
         }
+        ExecutionCommand::Logs { id, client } => {
+            let api = Api::new(&client)?;
+            let events = api.get(&api.tenant_path(&format!("/executions/{id}/events")))?;
+            let lines: Vec<Value> = events["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|event| event["event_type"] == "task_log")
+                .map(|event| {
+                    // `event_data` is JSON text on the wire.
+                    let data: Value = match &event["event_data"] {
+                        Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+                        other => other.clone(),
+                    };
+                    json!({
+                        "sequence_num": event["sequence_num"],
+                        "created_at": event["created_at"],
+                        "task": event["task_name"],
+                        "attempt": data["attempt"],
+                        "message": data["message"],
+                    })
+                })
+                .collect();
+            print(&json!({"execution_id": id, "lines": lines}), json, |v| {
+                for line in v["lines"].as_array().into_iter().flatten() {
+                    out!(
+                        "[{}#{}] {}",
+                        text(&line["task"]),
+                        text(&line["attempt"]),
+                        text(&line["message"])
+                    );
+                }
+            });
+            Ok(())
+        }
     }
 }
 

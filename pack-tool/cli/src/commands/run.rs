@@ -12,8 +12,8 @@ use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
 use cloacina_loader::{Plugin, check_declaration};
 use cloacina_package::VerifiedPackage;
 use cloacina_runtime::{
-    Event, ExecutionId, ExecutionResult, ExecutionStatus, PackageRef, Runner, RunnerConfig,
-    RuntimeError, TenantId, parse_context,
+    Event, EventType, ExecutionId, ExecutionResult, ExecutionStatus, PackageRef, Runner,
+    RunnerConfig, RuntimeError, TenantId, parse_context,
 };
 use serde::Serialize;
 
@@ -71,6 +71,7 @@ pub fn run(args: RunArgs, json: bool) -> Result<(), Failure> {
         context,
         resume,
         json,
+        logs: !args.no_logs,
         artifact: kind,
     };
     let outcome = tokio.block_on(execute(&verified, plugin, &url, config, plan));
@@ -205,6 +206,8 @@ struct RunPlan {
     context: serde_json::Value,
     resume: Option<ExecutionId>,
     json: bool,
+    /// Print `task_log` events.
+    logs: bool,
     artifact: &'static str,
 }
 
@@ -234,6 +237,7 @@ async fn drive(
         context,
         resume,
         json,
+        logs,
         artifact: kind,
     } = plan;
     let workflow = workflow.as_str();
@@ -295,7 +299,7 @@ async fn drive(
     let mut events: Vec<Event> = Vec::new();
     let mut follower = runner.follow(id, 0);
     while let Some(event) = follower.next().await.map_err(runtime_failure)? {
-        show(&event, json, &mut events);
+        show(&event, json, logs, &mut events);
     }
     let result = runner.wait(id).await.map_err(runtime_failure)?;
     if json {
@@ -325,8 +329,12 @@ async fn drive(
     }
 }
 
-fn show(event: &Event, json: bool, kept: &mut Vec<Event>) {
-    if !json {
+fn show(event: &Event, json: bool, logs: bool, kept: &mut Vec<Event>) {
+    if !json && event.event_type == EventType::TaskLog {
+        if logs {
+            out!("{}", task_log_line(event));
+        }
+    } else if !json {
         let task = event.task_name.as_deref().unwrap_or("");
         let detail = event.event_data.as_ref().map(describe).unwrap_or_default();
         let line = format!(
@@ -337,6 +345,23 @@ fn show(event: &Event, json: bool, kept: &mut Vec<Event>) {
         out!("{}", line.trim_end());
     }
     kept.push(event.clone());
+}
+
+/// A `task_log` event as a log line: `  [task#attempt] message`.
+fn task_log_line(event: &Event) -> String {
+    let data = event.event_data.as_ref();
+    let attempt = data
+        .and_then(|d| d.get("attempt"))
+        .and_then(|a| a.as_i64())
+        .unwrap_or(1);
+    let message = data
+        .and_then(|d| d.get("message"))
+        .and_then(|m| m.as_str())
+        .unwrap_or("");
+    format!(
+        "  [{}#{attempt}] {message}",
+        event.task_name.as_deref().unwrap_or("?")
+    )
 }
 
 /// The interesting part of an event's data, on one line.

@@ -197,12 +197,42 @@ fn the_client_commands_drive_a_server() {
     ])
     .success();
     assert!(followed.stdout.contains("workflow_completed"), "{followed}");
+    // It ends with the final context, and shows the task's log line.
+    assert!(
+        followed.stdout.contains("completed on etl 0.1.0")
+            && followed.stdout.contains("\"total\": 12"),
+        "{followed}"
+    );
+    assert!(
+        followed.stdout.contains("[extract#1] extracted 3 numbers"),
+        "{followed}"
+    );
+    // Versions are visible: the live one marked, executions name theirs.
+    let packages = remote(&["package", "list"]).success();
+    assert!(
+        packages.stdout.contains("0.1.0 *")
+            && packages.stdout.contains("extract -> transform -> load"),
+        "{packages}"
+    );
+    remote(&["workflow", "run", "etl", "--version", "9.9.9"]).failure(2, "etl version 9.9.9");
+    remote(&[
+        "workflow",
+        "run",
+        "etl",
+        "--version",
+        "0.1.0",
+        "--context",
+        r#"{"input": [1, 2, 3]}"#,
+        "--follow",
+    ])
+    .success();
     assert!(
         followed.stdout.contains("task_completed load"),
         "{followed}"
     );
     let listed = remote(&["--json", "execution", "list"]).success().json();
-    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["total"], 2);
+    assert_eq!(listed["items"][0]["package_version"], "0.1.0");
     let id = listed["items"][0]["id"].as_str().expect("id").to_owned();
     let shown = remote(&["--json", "execution", "show", &id])
         .success()

@@ -180,6 +180,12 @@ impl Runner {
         Ok(workflow)
     }
 
+    /// The package (and version) new executions of workflow `name` start
+    /// on here, if any.
+    pub fn workflow_owner(&self, name: &str) -> Option<PackageRef> {
+        self.inner.registry.owner(name)
+    }
+
     /// A workflow name belongs to one package: a new version of that
     /// package may take it over, another package may not. Checked before
     /// registering (all or nothing), and by callers that want to refuse a
@@ -357,6 +363,26 @@ impl Runner {
         let started = self
             .start(workflow, context, "api".to_owned(), None)
             .await?;
+        started.ok_or_else(|| RuntimeError::Corrupt("an unguarded start was refused".into()))
+    }
+
+    /// Starts version `version` of `workflow` (registered and not being
+    /// replaced), whatever the latest is.
+    pub async fn execute_version(
+        &self,
+        workflow: &str,
+        version: &semver::Version,
+        context: Value,
+    ) -> Result<ExecutionId, RuntimeError> {
+        let pinned = self
+            .inner
+            .registry
+            .startable(workflow, version)
+            .ok_or_else(|| {
+                RuntimeError::UnknownWorkflow(format!("{workflow} version {version}"))
+            })?;
+        check_context(&context)?;
+        let started = self.start(pinned, context, "api".to_owned(), None).await?;
         started.ok_or_else(|| RuntimeError::Corrupt("an unguarded start was refused".into()))
     }
 

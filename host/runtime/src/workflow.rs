@@ -262,6 +262,17 @@ impl WorkflowRegistry {
         removed.map(|r| r.workflow)
     }
 
+    /// Version `version` of `name`, if it may start executions (registered
+    /// and not retired): for a start pinned to a version.
+    pub fn startable(&self, name: &str, version: &semver::Version) -> Option<Arc<Workflow>> {
+        let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());
+        workflows
+            .get(name)?
+            .get(version)
+            .filter(|r| !r.retired)
+            .map(|r| r.workflow.clone())
+    }
+
     /// The version new executions of `name` use.
     pub fn latest(&self, name: &str) -> Option<Arc<Workflow>> {
         let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());

@@ -340,9 +340,14 @@ pub enum WorkflowCommand {
         /// The context, a JSON object.
         #[arg(long, default_value = "{}")]
         context: String,
-        /// Print events until the execution ends.
+        /// Print events until the execution ends, then its final context
+        /// (or the failing task and its error).
         #[arg(long)]
         follow: bool,
+        /// Run this version of the workflow's package instead of the live
+        /// one (it must be registered and not being replaced).
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },

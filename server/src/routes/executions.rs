@@ -20,9 +20,13 @@ use crate::state::AppState;
 pub struct ExecuteRequest {
     #[serde(default)]
     context: Option<serde_json::Value>,
+    /// A package version to run instead of the latest.
+    #[serde(default)]
+    version: Option<String>,
 }
 
-/// Starts the workflow's highest registered version; 202 at once.
+/// Starts the workflow's highest registered version (or the `version`
+/// asked for); 202 at once.
 pub async fn execute(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -42,7 +46,7 @@ pub async fn execute(
     let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
     // The body is optional; when there is one it is a JSON object.
     let context = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
+        (json!({}), None)
     } else {
         let is_json = headers
             .get(header::CONTENT_TYPE)
@@ -58,9 +62,27 @@ pub async fn execute(
         let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|error| {
             ApiError::bad_request("invalid_request", format!("malformed JSON: {error}"))
         })?;
-        request.context.unwrap_or_else(|| json!({}))
+        let version = request
+            .version
+            .as_deref()
+            .map(|text| {
+                semver::Version::parse(text).map_err(|error| {
+                    ApiError::bad_request("invalid_request", format!("version `{text}`: {error}"))
+                })
+            })
+            .transpose()?;
+        (request.context.unwrap_or_else(|| json!({})), version)
     };
-    let started = tenant.runner().execute_async(&name, context).await;
+    let (context, version) = context;
+    let started = match &version {
+        Some(version) => {
+            tenant
+                .runner()
+                .execute_version(&name, version, context)
+                .await
+        }
+        None => tenant.runner().execute_async(&name, context).await,
+    };
     let id = match started {
         Ok(id) => id,
         Err(error) => {
@@ -139,6 +161,8 @@ fn summary(execution: &ExecutionResult) -> serde_json::Value {
     json!({
         "id": execution.execution_id.to_string(),
         "workflow_name": execution.workflow_name,
+        "package_name": execution.package_name,
+        "package_version": execution.package_version.to_string(),
         "status": status_name(execution.status),
         "started_at": rfc3339(execution.started_at_ms),
         "completed_at": execution.completed_at_ms.map(rfc3339),

@@ -124,7 +124,7 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, u16, bool)] = &[
         "post",
         "/v1/tenants/{tenant_id}/workflows/{name}/execute",
         "execute_workflow",
-        "Start an execution",
+        "Start an execution (body: {\"context\": {...}, \"version\": \"1.2.0\" to pin a registered version})",
         202,
         false,
     ),

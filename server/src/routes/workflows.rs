@@ -95,7 +95,14 @@ pub async fn list(
     let mut items = Vec::new();
     for (record, declaration) in catalog(&state, &tenant).await? {
         for workflow in &declaration.workflows {
+            // The version new executions of this workflow start on.
+            let live = tenant
+                .runner()
+                .workflow_owner(workflow.name.as_str())
+                .is_some_and(|owner| owner.name == record.name && owner.version == record.version);
             items.push(json!({
+                "live": live,
+                "task_graph": task_graph(&declaration, workflow),
                 "id": package_id(&record),
                 "package_name": record.name,
                 "version": record.version.to_string(),
@@ -139,18 +146,7 @@ pub async fn get(
             format!("workflow '{name}' not found"),
         ));
     };
-    let task_graph: Vec<_> = workflow
-        .tasks
-        .iter()
-        .filter_map(|id| declaration.tasks.iter().find(|t| t.id == *id))
-        .map(|task| {
-            json!({
-                "id": task.id.as_str(),
-                "dependencies": task.dependencies.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-                "description": non_empty(&task.description),
-            })
-        })
-        .collect();
+    let task_graph = task_graph(&declaration, &workflow);
     let (build_status, build_error) = match &record.status {
         PackageStatus::Pending => ("pending", None),
         PackageStatus::Loaded => ("loaded", None),
@@ -449,6 +445,25 @@ pub async fn delete(
         "running_executions": removal.running,
         "cancelled": removal.cancelled,
     })))
+}
+
+/// A workflow's tasks with their dependencies (`WorkflowTaskNode`s).
+fn task_graph(
+    declaration: &Declaration,
+    workflow: &cloacina_contract::manifest::WorkflowDeclaration,
+) -> Vec<serde_json::Value> {
+    workflow
+        .tasks
+        .iter()
+        .filter_map(|id| declaration.tasks.iter().find(|t| t.id == *id))
+        .map(|task| {
+            json!({
+                "id": task.id.as_str(),
+                "dependencies": task.dependencies.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                "description": non_empty(&task.description),
+            })
+        })
+        .collect()
 }
 
 fn non_empty(text: &str) -> Option<&str> {

@@ -137,6 +137,22 @@ async fn ownership(db: TestDb) {
         )
         .await
         .expect("the owner's new version takes it over");
+    // New executions take 0.2.0; one may still be pinned to 0.1.5.
+    let latest = runner.execute("job", json!({})).await.expect("runs");
+    assert_eq!(latest.final_context.expect("context")["by"], "owner 0.2");
+    let pinned = runner
+        .execute_version("job", &semver::Version::new(0, 1, 5), json!({}))
+        .await
+        .expect("starts");
+    let pinned = runner.wait(pinned).await.expect("ends");
+    assert_eq!(pinned.package_version, semver::Version::new(0, 1, 5));
+    assert_eq!(pinned.final_context.expect("context")["by"], "owner");
+    assert!(matches!(
+        runner
+            .execute_version("job", &semver::Version::new(9, 9, 9), json!({}))
+            .await,
+        Err(RuntimeError::UnknownWorkflow(_))
+    ));
     runner.unregister_package(&owner, &declaration());
     runner.unregister_package(&package("0.2.0"), &declaration());
     runner

@@ -234,30 +234,72 @@ pub fn package_list(client: ClientArgs, json: bool) -> Result<(), Failure> {
     let listed = api.get(&api.tenant_path("/workflows"))?;
     print(&listed, json, |v| {
         out!(
-            "{:<24} {:<10} {:<24} {:<8} TASKS",
+            "{:<24} {:<12} {:<24} {:<8} TASKS",
             "PACKAGE",
             "VERSION",
             "WORKFLOW",
             "STATUS"
         );
         for item in v["items"].as_array().into_iter().flatten() {
-            let tasks: Vec<String> = item["tasks"]
+            // `*`: the version new executions of the workflow start on.
+            let live = if item["live"] == true { " *" } else { "" };
+            out!(
+                "{:<24} {:<12} {:<24} {:<8} {}",
+                text(&item["package_name"]),
+                format!("{}{live}", text(&item["version"])),
+                text(&item["workflow_name"]),
+                text(&item["status"]["status"]),
+                dag_line(&item["task_graph"])
+            );
+        }
+        out!("(* live: new executions start on this version)");
+    });
+    Ok(())
+}
+
+/// A workflow's DAG on one line, stage by stage: `a -> (b, c) -> d`.
+fn dag_line(graph: &Value) -> String {
+    let nodes: Vec<(String, Vec<String>)> = graph
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|node| {
+            let dependencies = node["dependencies"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .map(text)
                 .collect();
-            out!(
-                "{:<24} {:<10} {:<24} {:<8} {}",
-                text(&item["package_name"]),
-                text(&item["version"]),
-                text(&item["workflow_name"]),
-                text(&item["status"]["status"]),
-                tasks.join(" -> ")
-            );
+            (text(&node["id"]), dependencies)
+        })
+        .collect();
+    // A task's stage: one past its latest dependency's.
+    let mut stage: std::collections::BTreeMap<&str, usize> = Default::default();
+    for _ in 0..nodes.len() {
+        for (id, dependencies) in &nodes {
+            let at = dependencies
+                .iter()
+                .filter_map(|d| stage.get(d.as_str()).map(|s| s + 1))
+                .max()
+                .unwrap_or(0);
+            stage.insert(id, at);
         }
-    });
-    Ok(())
+    }
+    let stages = stage.values().max().map_or(0, |last| last + 1);
+    (0..stages)
+        .map(|at| {
+            let here: Vec<&str> = nodes
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .filter(|id| stage.get(id) == Some(&at))
+                .collect();
+            match here.as_slice() {
+                [one] => (*one).to_owned(),
+                many => format!("({})", many.join(", ")),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }
 
 pub fn package_delete(
@@ -296,15 +338,20 @@ pub fn workflow(command: WorkflowCommand, json: bool) -> Result<(), Failure> {
             name,
             context,
             follow,
+            version,
             client,
         } => {
             let context: Value = serde_json::from_str(&context)
                 .context("--context is not valid JSON")
                 .classify(FailureKind::Usage)?;
             let api = Api::new(&client)?;
+            let mut body = json!({ "context": context });
+            if let Some(version) = version {
+                body["version"] = Value::String(version);
+            }
             let started = api.post(
                 &api.tenant_path(&format!("/workflows/{name}/execute")),
-                &json!({ "context": context }),
+                &body,
             )?;
             let id = text(&started["execution_id"]);
             if !follow {
@@ -355,7 +402,7 @@ pub fn workflow(command: WorkflowCommand, json: bool) -> Result<(), Failure> {
 fn follow_events(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
     let mut seen = 0i64;
     match follow_socket(api, id, json, &mut seen) {
-        Ok(Some(end)) => return finish(api, id, &end),
+        Ok(Some(end)) => return finish(api, id, &end, json),
         Ok(None) => {}
         Err(error) => tracing::debug!(%error, "the delivery socket failed; polling instead"),
     }
@@ -368,17 +415,29 @@ fn follow_events(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
             }
             seen = event["sequence_num"].as_i64().unwrap_or(seen);
             if let Some(end) = show_event(event, json) {
-                return finish(api, id, &end);
+                return finish(api, id, &end, json);
             }
         }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-/// Prints one event; the terminal event's type when it is one.
+/// Prints one event (a task's log line as `[task#attempt] message`); the
+/// terminal event's type when it is one.
 fn show_event(event: &Value, json: bool) -> Option<String> {
     if json {
         output::json(event);
+    } else if event["event_type"] == "task_log" {
+        let data: Value = match &event["event_data"] {
+            Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+            other => other.clone(),
+        };
+        out!(
+            "      [{}#{}] {}",
+            text(&event["task_name"]),
+            text(&data["attempt"]),
+            text(&data["message"])
+        );
     } else {
         let task = event["task_name"]
             .as_str()
@@ -398,15 +457,32 @@ fn show_event(event: &Value, json: bool) -> Option<String> {
     }
 }
 
-fn finish(api: &Api, id: &str, end: &str) -> Result<(), Failure> {
+/// After the terminal event: the final context (exit 0), or the failing
+/// task and its error (exit 7).
+fn finish(api: &Api, id: &str, end: &str, json: bool) -> Result<(), Failure> {
+    let execution = api.get(&api.tenant_path(&format!("/executions/{id}")))?;
     if end == "workflow_completed" {
+        if !json {
+            out!(
+                "completed on {} {}; final context:",
+                text(&execution["package_name"]),
+                text(&execution["package_version"])
+            );
+            out!(
+                "{}",
+                serde_json::to_string_pretty(&execution["final_context"]).unwrap_or_default()
+            );
+        }
         return Ok(());
     }
-    let execution = api.get(&api.tenant_path(&format!("/executions/{id}")))?;
+    let failed = execution["failed_task"]
+        .as_str()
+        .map(|task| format!(" in task `{task}`"))
+        .unwrap_or_default();
     Err(Failure {
         kind: FailureKind::WorkflowFailed,
         error: anyhow!(
-            "execution {id} ended {}: {}",
+            "execution {id} ended {}{failed}: {}",
             text(&execution["status"]),
             text(&execution["error"])
         ),
@@ -489,17 +565,19 @@ pub fn execution(command: ExecutionCommand, json: bool) -> Result<(), Failure> {
             let listed = api.get(&api.tenant_path(&format!("/executions{query}")))?;
             print(&listed, json, |v| {
                 out!(
-                    "{:<36}  {:<20} {:<10} {:<30} COMPLETED",
+                    "{:<36}  {:<20} {:<10} {:<10} {:<30} COMPLETED",
                     "ID",
                     "WORKFLOW",
+                    "VERSION",
                     "STATUS",
                     "STARTED"
                 );
                 for item in v["items"].as_array().into_iter().flatten() {
                     out!(
-                        "{:<36}  {:<20} {:<10} {:<30} {}",
+                        "{:<36}  {:<20} {:<10} {:<10} {:<30} {}",
                         text(&item["id"]),
                         text(&item["workflow_name"]),
+                        text(&item["package_version"]),
                         text(&item["status"]),
                         text(&item["started_at"]),
                         text(&item["completed_at"])

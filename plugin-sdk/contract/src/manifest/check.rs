@@ -11,7 +11,9 @@ use super::declaration::{ComputationGraphDeclaration, Declaration, RetryPolicy, 
 pub enum DeclarationError {
     #[error("task `{0}` is declared twice")]
     DuplicateTask(Identifier),
-    #[error("task `{task}` depends on `{dependency}`, which is not declared")]
+    #[error(
+        "task `{task}` depends on `{dependency}`, which is not declared: list its #[task] function in `plugin! {{ tasks: [...] }}`, or fix the name"
+    )]
     UnknownDependency {
         task: Identifier,
         dependency: Identifier,
@@ -36,7 +38,9 @@ pub enum DeclarationError {
     DuplicateWorkflow(Identifier),
     #[error("workflow `{0}` has no tasks")]
     EmptyWorkflow(Identifier),
-    #[error("workflow `{workflow}` names task `{task}`, which is not declared")]
+    #[error(
+        "workflow `{workflow}` names task `{task}`, which is not declared: list its #[task] function in `plugin! {{ tasks: [...] }}`, or fix the name"
+    )]
     WorkflowUnknownTask {
         workflow: Identifier,
         task: Identifier,

@@ -11,6 +11,14 @@ pub enum RegistryError {
         version: String,
         existing: String,
     },
+    #[error(
+        "workflow `{workflow}` belongs to package `{owner}`; package `{claimant}` cannot declare it too (rename the workflow, or remove `{owner}` first)"
+    )]
+    WorkflowOwned {
+        workflow: String,
+        owner: String,
+        claimant: String,
+    },
     #[error("key {0} is revoked and cannot be trusted again")]
     Revoked(String),
     #[error("no package {name} {version} is registered")]

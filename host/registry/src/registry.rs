@@ -71,6 +71,19 @@ const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE packages ADD COLUMN source TEXT",
         ],
     ),
+    (
+        5,
+        &[
+            // Which package declares which workflow: a workflow name
+            // belongs to one package of the tenant.
+            "CREATE TABLE package_workflows (
+            workflow TEXT NOT NULL,
+            package TEXT NOT NULL,
+            version TEXT NOT NULL,
+            PRIMARY KEY (workflow, package, version)
+        )",
+        ],
+    ),
 ];
 
 /// Creates or updates the registry's tables (packages, archives, trust).
@@ -166,6 +179,37 @@ impl Registry {
                 version,
                 existing: record.sha256,
             });
+        }
+        // A workflow name belongs to one package: another package of this
+        // tenant declaring one of these is refused, naming both.
+        for workflow in &package.manifest().declaration().workflows {
+            let owner = sqlx::query(
+                "SELECT package, version FROM package_workflows WHERE workflow = $1 AND package <> $2 LIMIT 1",
+            )
+            .bind(workflow.name.as_str())
+            .bind(&name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failed)?;
+            if let Some(owner) = owner {
+                let owner_name: String = owner.try_get(0).map_err(failed)?;
+                let owner_version: String = owner.try_get(1).map_err(failed)?;
+                tx.rollback().await.map_err(failed)?;
+                return Err(RegistryError::WorkflowOwned {
+                    workflow: workflow.name.to_string(),
+                    owner: format!("{owner_name} {owner_version}"),
+                    claimant: format!("{name} {version}"),
+                });
+            }
+            sqlx::query(
+                "INSERT INTO package_workflows (workflow, package, version) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(workflow.name.as_str())
+            .bind(&name)
+            .bind(&version)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
         }
         if inserted {
             crate::changes::announce(&mut tx, self.db.dialect(), self.db.tenant().as_str()).await?;
@@ -279,6 +323,12 @@ impl Registry {
             .map_err(failed)?
             .rows_affected()
             == 1;
+        sqlx::query("DELETE FROM package_workflows WHERE package = $1 AND version = $2")
+            .bind(name)
+            .bind(version.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
         sqlx::query(
             "DELETE FROM package_archives WHERE sha256 NOT IN (SELECT sha256 FROM packages)",
         )

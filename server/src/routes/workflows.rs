@@ -321,30 +321,11 @@ async fn receive_and_register(
             ApiError::internal("spooling an upload", error)
         }
     })?;
-    let info = verified.manifest().package();
-    let claimant = cloacina_runtime::PackageRef {
-        name: info.name.to_string(),
-        version: info.version.clone(),
-    };
-    tenant
-        .runner()
-        .check_workflow_names(
-            &claimant,
-            verified
-                .manifest()
-                .declaration()
-                .workflows
-                .iter()
-                .map(|w| w.name.as_str()),
-        )
-        .map_err(|error| ApiError::new(StatusCode::CONFLICT, "upload_failed", error.to_string()))?;
     match tenant.registry().upload(&verified, &bytes).await {
         Ok(upload) => Ok((upload.record, upload.created)),
-        Err(error @ RegistryError::Conflict { .. }) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "upload_failed",
-            error.to_string(),
-        )),
+        Err(error @ (RegistryError::Conflict { .. } | RegistryError::WorkflowOwned { .. })) => Err(
+            ApiError::new(StatusCode::CONFLICT, "upload_failed", error.to_string()),
+        ),
         Err(error) => Err(ApiError::internal("registering a package", error)),
     }
 }

@@ -215,16 +215,17 @@ async fn the_worst_accepted_upload_stays_within_a_memory_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_owned_by_another_package_is_refused_at_upload() {
     let server = TestServer::start(Limits::default()).await;
-    server.register_quick_workflow("public").await;
-    // Package `quick` 1.0.0 (in process) owns workflow `quick`.
-    let archive = cloacina_tests::swollen_package_with_workflow("intruder", "quick");
-    let (status, body) = upload(server.addr, &archive).await;
+    let first = cloacina_tests::swollen_package_with_workflow("first", "shared");
+    let (status, body) = upload(server.addr, &first).await;
+    assert_eq!(status, 201, "{body}");
+    let second = cloacina_tests::swollen_package_with_workflow("second", "shared");
+    let (status, body) = upload(server.addr, &second).await;
     assert_eq!(status, 409, "{body}");
     let error = body["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("`quick`")
-            && error.contains("quick 1.0.0")
-            && error.contains("intruder 1.0.0"),
+        error.contains("`shared`")
+            && error.contains("first 1.0.0")
+            && error.contains("second 1.0.0"),
         "{error}"
     );
     server.stop().await;

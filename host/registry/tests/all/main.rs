@@ -2,7 +2,7 @@
 //! default the local server; skipped with a message when unreachable, a
 //! failure under `CI=true`).
 
-use cloacina_contract::manifest::TaskDeclaration;
+use cloacina_contract::manifest::{TaskDeclaration, WorkflowDeclaration};
 use cloacina_contract::{ArtifactKind, Declaration, HOST_ABI_VERSION, Identifier, PackageInfo};
 use cloacina_package::{Package, PackageBuilder, ReadLimits, SignaturePolicy, VerifiedPackage};
 use cloacina_registry::{PackageStatus, Registry, RegistryError, TrustKeys};
@@ -15,6 +15,16 @@ fn signer() -> KeyPair {
 
 /// A signed package `name` `version` whose library holds `content`.
 fn package(name: &str, version: &str, content: &[u8]) -> (Vec<u8>, VerifiedPackage) {
+    package_declaring(name, version, content, None)
+}
+
+/// The same, declaring workflow `workflow` (of its one task) when given.
+fn package_declaring(
+    name: &str,
+    version: &str,
+    content: &[u8],
+    workflow: Option<&str>,
+) -> (Vec<u8>, VerifiedPackage) {
     let info = PackageInfo {
         name: Identifier::new(name).expect("name"),
         version: semver::Version::parse(version).expect("version"),
@@ -28,6 +38,14 @@ fn package(name: &str, version: &str, content: &[u8]) -> (Vec<u8>, VerifiedPacka
             retry: Default::default(),
             timeout_ms: None,
         }],
+        workflows: workflow
+            .map(|name| WorkflowDeclaration {
+                name: Identifier::new(name).expect("workflow"),
+                description: String::new(),
+                tasks: vec![Identifier::new("only").expect("id")],
+            })
+            .into_iter()
+            .collect(),
         ..Declaration::default()
     };
     let mut builder = PackageBuilder::new(info, HOST_ABI_VERSION, declaration);
@@ -171,7 +189,51 @@ async fn scenario(url: &str, tenant: TenantId) {
         other_host.archive("etl", &v2).await.expect("archive"),
         bytes2
     );
+    ownership_scenario(&registry).await;
     trust_scenario(&db).await;
+}
+
+/// A workflow name belongs to one package: another package declaring it
+/// is refused naming both; the owner's new versions are not; once the
+/// owner is removed, the name is free.
+async fn ownership_scenario(registry: &Registry) {
+    let (bytes, orders) = package_declaring("orders", "0.1.5", b"o1", Some("orders"));
+    registry.upload(&orders, &bytes).await.expect("registers");
+    let (bytes, mistakes) = package_declaring("mistakes", "0.3.0", b"m", Some("orders"));
+    let refused = registry
+        .upload(&mistakes, &bytes)
+        .await
+        .expect_err("another package's workflow");
+    let message = refused.to_string();
+    assert!(
+        matches!(refused, RegistryError::WorkflowOwned { .. })
+            && message.contains("orders 0.1.5")
+            && message.contains("mistakes 0.3.0"),
+        "{message}"
+    );
+    assert!(
+        registry
+            .get("mistakes", &semver::Version::new(0, 3, 0))
+            .await
+            .expect("reads")
+            .is_none(),
+        "nothing of the refused package is stored"
+    );
+    let (bytes, newer) = package_declaring("orders", "0.2.0", b"o2", Some("orders"));
+    registry
+        .upload(&newer, &bytes)
+        .await
+        .expect("the owner's new version");
+    for version in [semver::Version::new(0, 1, 5), semver::Version::new(0, 2, 0)] {
+        registry.remove("orders", &version).await.expect("removes");
+    }
+    registry
+        .upload(
+            &mistakes,
+            &package_declaring("mistakes", "0.3.0", b"m", Some("orders")).0,
+        )
+        .await
+        .expect("a free name may be taken");
 }
 
 async fn trust_scenario(db: &Database) {

@@ -66,7 +66,9 @@ pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, Fa
 /// Registry errors by kind: a conflict or a revoked key is exit 9.
 pub fn registry_failure(error: RegistryError) -> Failure {
     let kind = match error {
-        RegistryError::Conflict { .. } | RegistryError::Revoked(_) => FailureKind::Conflict,
+        RegistryError::Conflict { .. }
+        | RegistryError::WorkflowOwned { .. }
+        | RegistryError::Revoked(_) => FailureKind::Conflict,
         _ => FailureKind::Other,
     };
     Failure {

@@ -11,14 +11,8 @@ pub enum RegistryError {
         version: String,
         existing: String,
     },
-    #[error(
-        "workflow `{workflow}` belongs to package `{owner}`; package `{claimant}` cannot declare it too (rename the workflow, or remove `{owner}` first)"
-    )]
-    WorkflowOwned {
-        workflow: String,
-        owner: String,
-        claimant: String,
-    },
+    #[error(transparent)]
+    WorkflowOwned(#[from] cloacina_contract::ownership::WorkflowOwned),
     #[error("key {0} is revoked and cannot be trusted again")]
     Revoked(String),
     #[error("no package {name} {version} is registered")]

@@ -1,6 +1,7 @@
 //! The registry's tables and operations on one tenant's database.
 
 use cloacina_contract::ArtifactKind;
+use cloacina_contract::ownership::WorkflowOwned;
 use cloacina_package::VerifiedManifest;
 use cloacina_runtime::Database;
 use cloacina_runtime::clock::now_ms;
@@ -195,11 +196,12 @@ impl Registry {
                 let owner_name: String = owner.try_get(0).map_err(failed)?;
                 let owner_version: String = owner.try_get(1).map_err(failed)?;
                 tx.rollback().await.map_err(failed)?;
-                return Err(RegistryError::WorkflowOwned {
+                return Err(WorkflowOwned {
                     workflow: workflow.name.to_string(),
                     owner: format!("{owner_name} {owner_version}"),
                     claimant: format!("{name} {version}"),
-                });
+                }
+                .into());
             }
             sqlx::query(
                 "INSERT INTO package_workflows (workflow, package, version) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -62,12 +62,6 @@ pub enum RegistrationError {
     InvalidCron { schedule: String, reason: String },
     #[error("trigger `{trigger}`: {reason}")]
     InvalidTrigger { trigger: String, reason: String },
-    #[error(
-        "workflow `{workflow}` belongs to package `{owner}`; package `{claimant}` cannot declare it too (rename the workflow, or remove `{owner}` first)"
-    )]
-    WorkflowOwned {
-        workflow: String,
-        owner: String,
-        claimant: String,
-    },
+    #[error(transparent)]
+    WorkflowOwned(#[from] cloacina_contract::ownership::WorkflowOwned),
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloacina_contract::Declaration;
+use cloacina_contract::ownership::WorkflowOwned;
 use cloacina_loader::Plugin;
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -199,11 +200,12 @@ impl Runner {
             if let Some(owner) = self.inner.registry.owner(workflow)
                 && owner.name != package.name
             {
-                return Err(RegistrationError::WorkflowOwned {
+                return Err(WorkflowOwned {
                     workflow: workflow.to_owned(),
                     owner: format!("{} {}", owner.name, owner.version),
                     claimant: format!("{} {}", package.name, package.version),
-                });
+                }
+                .into());
             }
         }
         Ok(())

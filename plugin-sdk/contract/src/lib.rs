@@ -10,6 +10,7 @@ pub mod context;
 pub mod manifest;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod ownership;
 
 pub use abi::{AbiMismatch, AbiVersion, HOST_ABI_VERSION};
 pub use manifest::{

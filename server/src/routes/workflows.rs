@@ -323,7 +323,7 @@ async fn receive_and_register(
     })?;
     match tenant.registry().upload(&verified, &bytes).await {
         Ok(upload) => Ok((upload.record, upload.created)),
-        Err(error @ (RegistryError::Conflict { .. } | RegistryError::WorkflowOwned { .. })) => Err(
+        Err(error @ (RegistryError::Conflict { .. } | RegistryError::WorkflowOwned(_))) => Err(
             ApiError::new(StatusCode::CONFLICT, "upload_failed", error.to_string()),
         ),
         Err(error) => Err(ApiError::internal("registering a package", error)),

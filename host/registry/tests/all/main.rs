@@ -206,7 +206,7 @@ async fn ownership_scenario(registry: &Registry) {
         .expect_err("another package's workflow");
     let message = refused.to_string();
     assert!(
-        matches!(refused, RegistryError::WorkflowOwned { .. })
+        matches!(refused, RegistryError::WorkflowOwned(_))
             && message.contains("orders 0.1.5")
             && message.contains("mistakes 0.3.0"),
         "{message}"

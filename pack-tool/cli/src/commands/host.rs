@@ -67,7 +67,7 @@ pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, Fa
 pub fn registry_failure(error: RegistryError) -> Failure {
     let kind = match error {
         RegistryError::Conflict { .. }
-        | RegistryError::WorkflowOwned { .. }
+        | RegistryError::WorkflowOwned(_)
         | RegistryError::Revoked(_) => FailureKind::Conflict,
         _ => FailureKind::Other,
     };

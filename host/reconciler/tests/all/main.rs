@@ -33,6 +33,15 @@ fn etl_declaration() -> Declaration {
         .clone()
 }
 
+/// The ETL declaration with its workflow renamed.
+fn with_workflow_named(name: &str) -> Declaration {
+    let mut declaration = etl_declaration();
+    for workflow in &mut declaration.workflows {
+        workflow.name = cloacina_contract::Identifier::new(name).expect("name");
+    }
+    declaration
+}
+
 async fn upload(registry: &Registry, key: &KeyPair, bytes: &[u8]) {
     let mut trust = TrustStore::new();
     trust
@@ -56,7 +65,7 @@ fn future_abi_package(key: &KeyPair) -> Vec<u8> {
         major: HOST_ABI_VERSION.major + 1,
         minor: 0,
     };
-    let mut builder = PackageBuilder::new(info, abi, etl_declaration());
+    let mut builder = PackageBuilder::new(info, abi, with_workflow_named("etl_future"));
     builder
         .add_artifact(
             ArtifactKind::Native {
@@ -297,7 +306,9 @@ async fn scenario(url: &str, tenant: TenantId) {
     // One whose stored bytes were tampered with after the upload (a file
     // changed and the archive re-packed), and one for an ABI from the
     // future.
-    let honest = etl_package("tampered", &key, etl_declaration());
+    // (Each declares a workflow of its own: a workflow name belongs to
+    // one package.)
+    let honest = etl_package("tampered", &key, with_workflow_named("etl_tampered"));
     upload(&registry, &key, &honest).await;
     let mut files = cloacina_tests::package_files(&honest);
     let library = files

@@ -1,7 +1,7 @@
 //! Executions nobody asked for by hand: cron schedules and poll triggers.
 //! Each runs as a small task per schedule or trigger; what makes a firing
 //! happen once across hosts is its guard, checked in the same transaction
-//! as the start (see [`crate::engine`]).
+//! as the start (see the `engine` module).
 
 mod cron;
 mod trigger;

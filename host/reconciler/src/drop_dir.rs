@@ -284,7 +284,6 @@ impl DropDir {
     }
 
     async fn register(&mut self, path: &Path, tenant: &TenantId) -> Result<FromFile, String> {
-        let bytes = std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))?;
         let trust = self
             .trust
             .store()
@@ -295,16 +294,24 @@ impl DropDir {
         } else {
             SignaturePolicy::Optional
         };
-        // Streaming: the archive's files are hashed, not held.
-        let verified = Package::verify_streaming(
-            std::io::Cursor::new(&bytes),
-            bytes.len() as u64,
-            &ReadLimits::default(),
-            &trust,
-            Some(tenant.as_str()),
-            policy,
-        )
-        .map_err(|error| error.to_string())?;
+        // Reading and verifying (streaming: files hashed, not held) are
+        // blocking work: off the async workers.
+        let (file, tenant_name) = (path.to_owned(), tenant.to_string());
+        let (bytes, verified) = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&file).map_err(|error| format!("cannot read it: {error}"))?;
+            let verified = Package::verify_streaming(
+                std::io::Cursor::new(&bytes),
+                bytes.len() as u64,
+                &ReadLimits::default(),
+                &trust,
+                Some(&tenant_name),
+                policy,
+            )
+            .map_err(|error| error.to_string())?;
+            Ok::<_, String>((bytes, verified))
+        })
+        .await
+        .map_err(|error| format!("verification was interrupted: {error}"))??;
         if let Some(tenants) = &self.tenants {
             tenants
                 .ensure(tenant)

@@ -66,6 +66,9 @@ struct Shared {
     tenant_list: Tenants,
     wasm: Arc<WasmRuntime>,
     tenants: Mutex<BTreeMap<TenantId, Arc<TenantHost>>>,
+    /// One start at a time per tenant, so a slow start (a connect, the
+    /// migrations) holds back that tenant alone, never the map.
+    starting: Mutex<BTreeMap<TenantId, Arc<Mutex<()>>>>,
     activity: std::sync::Mutex<Vec<JoinHandle<()>>>,
     wake: Arc<Notify>,
     stats: Arc<HostStats>,
@@ -91,6 +94,7 @@ impl Host {
             tenant_list,
             wasm,
             tenants: Mutex::new(BTreeMap::new()),
+            starting: Mutex::new(BTreeMap::new()),
             activity: std::sync::Mutex::new(Vec::new()),
             wake: Arc::new(Notify::new()),
             stats: Arc::new(HostStats::default()),
@@ -197,6 +201,7 @@ impl Host {
         }
         let known = self.shared.tenant_list.remove(tenant).await?;
         let started = self.shared.tenants.lock().await.remove(tenant);
+        self.shared.starting.lock().await.remove(tenant);
         if let Some(started) = &started {
             started.runner().shutdown().await;
             started.runner().database().close().await;
@@ -297,13 +302,27 @@ impl Shared {
     }
 
     async fn start_tenant(&self, tenant: &TenantId) -> Result<Arc<TenantHost>, HostError> {
-        let mut tenants = self.tenants.lock().await;
-        if let Some(found) = tenants.get(tenant) {
+        if let Some(found) = self.tenants.lock().await.get(tenant) {
+            return Ok(found.clone());
+        }
+        let gate = self
+            .starting
+            .lock()
+            .await
+            .entry(tenant.clone())
+            .or_default()
+            .clone();
+        let _starting = gate.lock().await;
+        // Started by whoever held the gate before us?
+        if let Some(found) = self.tenants.lock().await.get(tenant) {
             return Ok(found.clone());
         }
         let runner = runner(&self.config, tenant).await?;
         let started = self.tenant_host(runner).await?;
-        tenants.insert(tenant.clone(), started.clone());
+        self.tenants
+            .lock()
+            .await
+            .insert(tenant.clone(), started.clone());
         Ok(started)
     }
 

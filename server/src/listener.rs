@@ -7,15 +7,21 @@
 //! half-closes after its request still gets its answer.
 //!
 //! Upgraded WebSockets leave hyper's connection; their handler takes a
-//! slot of its own (see `ws::delivery`), so sockets count too.
+//! slot of its own (see `ws::delivery`), so sockets count too. Writes must
+//! make progress too: a client that stops reading (a response or pushes
+//! pile up) for the head timeout is cut ([`Stalling`]), so it cannot hold
+//! its slot for ever.
 
-use std::pin::pin;
+use std::future::Future as _;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -89,14 +95,13 @@ pub async fn serve(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
         let http = http.clone();
+        let stall_limit = limits.head_timeout;
         let service = TowerToHyperService::new(router.clone());
         let mut stopping = stop.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let mut connection = pin!(
-                http.serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-            );
+            let io = TokioIo::new(Stalling::new(stream, stall_limit));
+            let mut connection = pin!(http.serve_connection(io, service).with_upgrades());
             let result = tokio::select! {
                 result = connection.as_mut() => result,
                 () = stopped(&mut stopping) => {
@@ -140,4 +145,96 @@ async fn accept_failed(error: &std::io::Error) {
     }
     tracing::warn!(%error, "cannot accept a connection");
     tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// A connection whose writes must make progress: a write (or flush) that
+/// stays pending for `limit` (the client stopped reading) fails with
+/// `TimedOut`, which ends the connection or socket.
+struct Stalling<T> {
+    inner: T,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> Stalling<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        Stalling {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// `Pending` from the inner write: start (or check) the stall timer.
+    fn pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<R>> {
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Stalling<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Stalling<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.pending(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.pending(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.pending(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

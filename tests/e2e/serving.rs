@@ -458,6 +458,11 @@ fn a_lost_god_key_is_recovered_offline() {
     with_key(&god, &["api-key", "revoke", &god_id]).failure(9, "last god-mode key");
 
     cloacinactl(dir.path(), &["api-key", "create", "rescue", "--god"]).failure(2, "--home");
+    cloacinactl(
+        dir.path(),
+        &["api-key", "create", "rescue", "--god", "--home", "hosst"],
+    )
+    .failure(2, "no host database");
     let rescue = cloacinactl(
         dir.path(),
         &[

@@ -234,10 +234,18 @@ impl WorkflowRegistry {
         );
     }
 
-    /// The package that owns workflow `name`: the one whose versions start
-    /// its executions (retired versions only finish theirs).
+    /// The package that owns workflow `name`: the one whose versions are
+    /// registered under it, retired ones included (a draining version
+    /// still runs executions under the name until it is forgotten).
     pub fn owner(&self, name: &str) -> Option<PackageRef> {
-        self.latest(name).map(|workflow| workflow.package.clone())
+        let workflows = self.workflows.read().unwrap_or_else(|e| e.into_inner());
+        let versions = workflows.get(name)?;
+        versions
+            .values()
+            .rev()
+            .find(|r| !r.retired)
+            .or_else(|| versions.values().next_back())
+            .map(|r| r.workflow.package.clone())
     }
 
     /// Stops `name` `version` from starting executions; running ones go on.

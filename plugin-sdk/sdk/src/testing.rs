@@ -122,7 +122,7 @@ impl Harness {
             error: TaskError::fatal(format!("a dependency cycle through {cycle}")),
         })?;
         let mut results: BTreeMap<&str, Value> = BTreeMap::new();
-        for position in order {
+        for &position in &order {
             let task = &tasks[position];
             let task_input = if task.dependencies.is_empty() {
                 input.clone()
@@ -136,12 +136,15 @@ impl Harness {
             let output = self.with_retries(task, &task_input)?;
             results.insert(task.id.as_str(), context::task_result(task_input, output));
         }
+        // The final context: the results of the tasks nothing depends on,
+        // merged in the order they ran, as the host merges them.
         let depended_on: Vec<&str> = tasks
             .iter()
             .flat_map(|task| task.dependencies.iter().map(|d| d.as_str()))
             .collect();
-        let finals = tasks
+        let finals = order
             .iter()
+            .map(|&position| &tasks[position])
             .filter(|task| !depended_on.contains(&task.id.as_str()))
             .filter_map(|task| results.get(task.id.as_str()).cloned());
         Ok(context::merge_all(finals))
@@ -211,11 +214,22 @@ impl Harness {
                     names.join(", ")
                 ))
             })?;
-        Ok(declaration
+        // In the workflow's own order, as the host takes them.
+        declared
             .tasks
             .iter()
-            .filter(|task| declared.tasks.contains(&task.id))
-            .cloned()
-            .collect())
+            .map(|id| {
+                declaration
+                    .tasks
+                    .iter()
+                    .find(|task| task.id == *id)
+                    .cloned()
+                    .ok_or_else(|| {
+                        TaskError::fatal(format!(
+                            "workflow `{workflow}` names task `{id}`, which is not declared"
+                        ))
+                    })
+            })
+            .collect()
     }
 }

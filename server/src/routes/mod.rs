@@ -29,6 +29,9 @@ use crate::state::AppState;
 const SMALL_BODY: usize = 1 << 20;
 /// A request that takes longer is answered 503.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// An upload (receiving a package of up to the upload limit over a slow
+/// link, then verifying it) may take this long.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub fn router(state: Arc<AppState>) -> Router {
     let uploads = Router::new()
@@ -152,15 +155,18 @@ async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next:
     let response = if is_websocket {
         next.run(request).instrument(span).await
     } else {
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request).instrument(span)).await {
+        let limit =
+            if method == axum::http::Method::POST && route == "/v1/tenants/{tenant_id}/workflows" {
+                UPLOAD_TIMEOUT
+            } else {
+                REQUEST_TIMEOUT
+            };
+        match tokio::time::timeout(limit, next.run(request).instrument(span)).await {
             Ok(response) => response,
             Err(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
-                format!(
-                    "the request took longer than {}s",
-                    REQUEST_TIMEOUT.as_secs()
-                ),
+                format!("the request took longer than {}s", limit.as_secs()),
             )
             .into_response(),
         }

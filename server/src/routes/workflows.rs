@@ -169,8 +169,8 @@ pub async fn get(
     })))
 }
 
-/// Uploads being received and verified: a few at once, each spooled to a
-/// temporary file, never held whole in memory before it is verified.
+/// Uploads: each spooled to a temporary file (never held whole in memory
+/// before it is verified), then a few verified at once.
 #[derive(Debug)]
 pub struct UploadGate {
     permits: Arc<tokio::sync::Semaphore>,
@@ -225,15 +225,6 @@ pub async fn upload(
         return Err(state.uploads.too_large());
     }
     let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
-    let Ok(_permit) = state.uploads.permits.clone().try_acquire_owned() else {
-        let mut busy = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_busy",
-            "the server is verifying as many uploads as it may; retry shortly",
-        );
-        busy.retry_after = Some(2);
-        return Err(busy);
-    };
     let mut multipart = multipart.map_err(|rejection| {
         ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
     })?;
@@ -292,8 +283,20 @@ async fn receive_and_register(
         SignaturePolicy::Optional
     };
     let tenant_name = tenant.tenant().to_string();
+    // A few verifications at once; the permit lives as long as the
+    // blocking work does, even if the request is dropped meanwhile.
+    let Ok(permit) = state.uploads.permits.clone().try_acquire_owned() else {
+        let mut busy = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_busy",
+            "the server is verifying as many uploads as it may; retry shortly",
+        );
+        busy.retry_after = Some(2);
+        return Err(busy);
+    };
     // Decompressing and hashing is blocking work: off the async workers.
     let (verified, bytes) = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let mut file = spooled.file;
         let size = spooled.size;
         std::io::Seek::rewind(&mut file).map_err(AdmitError::Store)?;

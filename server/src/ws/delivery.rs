@@ -52,6 +52,7 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_GOING_AWAY: u16 = 1001;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Recipients whose acks are remembered; beyond, the oldest are forgotten
 /// (their pushes may come again: at least once).
 const MAX_RECIPIENTS: usize = 10_000;
@@ -204,13 +205,14 @@ pub async fn graph_socket(
     }
 }
 
+/// Sends a close frame, giving up after a few seconds on a client that
+/// does not read.
 async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.to_owned().into(),
-        })))
-        .await;
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 
 /// A frame the client sent, as this protocol sees it.
@@ -301,6 +303,8 @@ async fn serve(
         follower.abort();
         return;
     }
+    // The ids pushed on this socket: the only ones it may ack.
+    let mut pushed = std::collections::HashSet::new();
     // Set once the last event has been pushed.
     let mut ended: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
@@ -321,8 +325,11 @@ async fn serve(
             frame = receive(&mut socket) => match frame {
                 Incoming::Text(text) => {
                     let frame: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                    // Only what this socket pushed can be acked: nobody
+                    // marks events delivered before they exist.
                     if frame["type"] == "ack"
                         && let Some(id) = frame["id"].as_i64()
+                        && pushed.contains(&id)
                     {
                         state.deliveries.ack(&tenant, &recipient, id);
                     }
@@ -355,6 +362,7 @@ async fn serve(
                 if socket.send(Message::Text(push.to_string().into())).await.is_err() {
                     break;
                 }
+                pushed.insert(id);
             }
         }
     }

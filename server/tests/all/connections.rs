@@ -153,3 +153,26 @@ async fn a_request_needs_exactly_one_host_header() {
     assert_eq!(old.status, 200, "HTTP/1.0 may omit Host");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_loses_its_slot() {
+    let server = TestServer::start(Limits {
+        max_connections: 1,
+        head_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    })
+    .await;
+    // Pipelined requests whose answers are never read: the server's
+    // writes stall once the socket buffers fill.
+    let mut greedy = TcpStream::connect(server.addr).await.expect("connects");
+    let request = b"GET /openapi.json HTTP/1.1\r\nHost: test\r\n\r\n".repeat(2_000);
+    let _ = tokio::time::timeout(Duration::from_secs(2), greedy.write_all(&request)).await;
+    // The only slot comes back once the stalled writes time out.
+    assert_eq!(
+        health_within(server.addr, Duration::from_secs(8)).await,
+        Some(200),
+        "a client that never reads must not hold its slot"
+    );
+    drop(greedy);
+    server.stop().await;
+}

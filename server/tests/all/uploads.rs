@@ -127,27 +127,20 @@ async fn uploads_past_the_concurrency_bound_are_told_to_retry() {
         ..Limits::default()
     })
     .await;
-    // One upload in flight: an archive's first bytes, then a stall.
-    let mut stalled = TcpStream::connect(server.addr).await.expect("connects");
-    stalled
-        .write_all(upload_head(server.addr, 5 << 20).as_bytes())
-        .await
-        .expect("head");
-    stalled
-        .write_all(part_head().as_bytes())
-        .await
-        .expect("part");
-    stalled
-        .write_all(&[0x1f, 0x8b, 8, 0, 0, 0])
-        .await
-        .expect("magic");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
+    // One upload being verified (hashing 400 MiB takes a while)...
+    let heavy = cloacina_tests::swollen_package("heavy", 4 << 20, 400 << 20);
+    let addr = server.addr;
+    let first = tokio::spawn(async move { upload(addr, &heavy).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // ...so the next one waits its turn, told when to come back.
+    let light = cloacina_tests::swollen_package_with_workflow("light", "light");
     let mut second = TcpStream::connect(server.addr).await.expect("connects");
+    let body = [part_head().as_bytes(), &light, part_tail().as_bytes()].concat();
     second
-        .write_all(upload_head(server.addr, 4 << 20).as_bytes())
+        .write_all(upload_head(server.addr, body.len() as u64).as_bytes())
         .await
         .expect("head");
+    second.write_all(&body).await.expect("body");
     let response = read_response(&mut second).await;
     assert_eq!(response.status, 503, "{:?}", response.json());
     assert_eq!(response.json()["code"], "server_busy");
@@ -156,7 +149,11 @@ async fn uploads_past_the_concurrency_bound_are_told_to_retry() {
         "{}",
         response.head
     );
-    drop(stalled);
+    let (status, body) = first.await.expect("first upload");
+    assert_eq!(status, 201, "{body}");
+    // Its turn come, the second is accepted.
+    let (status, body) = upload(server.addr, &light).await;
+    assert_eq!(status, 201, "{body}");
     server.stop().await;
 }
 

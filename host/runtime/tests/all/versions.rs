@@ -155,6 +155,20 @@ async fn ownership(db: TestDb) {
     ));
     runner.unregister_package(&owner, &declaration());
     runner.unregister_package(&package("0.2.0"), &declaration());
+    // Retired but not yet forgotten (draining): the name is still held.
+    assert!(
+        runner
+            .register_package(
+                intruder.clone(),
+                &declaration(),
+                Arc::new(FunctionPlugin::new().task("step", |_, _| Ok(json!({})))),
+            )
+            .await
+            .is_err(),
+        "a draining owner still holds the name"
+    );
+    runner.forget_package(&owner, &declaration());
+    runner.forget_package(&package("0.2.0"), &declaration());
     runner
         .register_package(
             intruder,

@@ -731,6 +731,19 @@ fn offline_key(
         .map_err(|error: String| anyhow::anyhow!(error))
         .classify(FailureKind::Usage)?;
     let tenant = for_tenant.map(super::host::tenant).transpose()?;
+    // A mistyped --home must not mint a key into a new, empty database
+    // that no server reads.
+    let url = host.url()?;
+    if let Ok(cloacina_runtime::DatabaseUrl::Sqlite(path)) =
+        cloacina_runtime::DatabaseUrl::parse(&url)
+        && !path.is_file()
+    {
+        return Err(anyhow::anyhow!(
+            "no host database at {}: give the --home (or --database-url) of an existing host",
+            path.display()
+        ))
+        .classify(FailureKind::Usage);
+    }
     let created = super::host::block_on(async {
         let db = host.open(&cloacina_runtime::TenantId::public()).await?;
         let created = cloacina_server::create_key_offline(&db, name, role, tenant, god)

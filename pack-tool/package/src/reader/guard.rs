@@ -36,6 +36,9 @@ impl Default for ReadLimits {
     }
 }
 
+/// The largest file a streaming read keeps in memory (manifest, signature).
+pub const MAX_KEPT_FILE: u64 = 4 * 1024 * 1024;
+
 /// Unpacked bytes allowed regardless of ratio, so tiny packages never trip it.
 const RATIO_SLACK: u64 = 1024 * 1024;
 
@@ -239,7 +242,15 @@ impl<'a> EntryGuard<'a> {
         contents: impl Read,
         declared_size: u64,
     ) -> Result<(), ReadError> {
-        let per_file = self.limits.max_file_size;
+        // Files a streaming read keeps in memory (the manifest and the
+        // signature) are small by nature: capped far below other files, so
+        // keeping them never costs what the archive could unpack to.
+        let kept = matches!(self.keep, Keep::Only(kept) | Keep::OnlyAndWriteUnder(kept, _) if kept.contains(&path.as_str()));
+        let per_file = if kept {
+            self.limits.max_file_size.min(MAX_KEPT_FILE)
+        } else {
+            self.limits.max_file_size
+        };
         let total_left = self.limits.max_total_size - self.total;
         let ratio_left = self.ratio_budget().saturating_sub(self.total);
         let limit = per_file.min(total_left).min(ratio_left);

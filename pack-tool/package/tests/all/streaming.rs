@@ -158,3 +158,23 @@ fn peek_manifest_reads_only_the_manifest() {
     .expect("manifest");
     assert_eq!(manifest.package().name.as_str(), "etl");
 }
+
+#[test]
+fn a_huge_manifest_is_refused_before_it_is_held() {
+    // 5 MiB of spaces compress to almost nothing; a streaming read keeps
+    // the manifest in memory, so it is capped far below other files.
+    let archive = crate::fixtures::raw_tar_gz([crate::fixtures::RawEntry::file(
+        MANIFEST_FILE,
+        vec![b' '; 5 << 20],
+    )]);
+    let (signer, _) = signed_package();
+    let error = stream(&archive, &trusting(&signer)).expect_err("too big to keep");
+    assert!(
+        matches!(
+            &error,
+            AdmitError::Read(cloacina_package::PackageError::Read(ReadError::EntryTooLarge { entry, .. }))
+                if entry == MANIFEST_FILE
+        ),
+        "{error}"
+    );
+}

@@ -340,6 +340,7 @@ fn a_new_crate_builds_tests_packs_signs_and_runs() {
     assert_eq!(created["workflow"], "hello_plugin");
     cloacinactl(dir.path(), &["new", "hello-plugin"]).failure(2, "already exists");
     cloacinactl(dir.path(), &["new", "9lives"]).failure(2, "not a crate name");
+    cloacinactl(dir.path(), &["new", "serde"]).failure(2, "reserved");
     let crate_dir = dir.path().join("hello-plugin");
 
     let tested = std::process::Command::new(env!("CARGO"))

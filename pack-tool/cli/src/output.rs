@@ -46,6 +46,21 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// Text from a plugin (a task's log line), safe for a terminal: control
+/// characters (escape sequences, carriage returns, newlines) are shown
+/// escaped instead of acting on the operator's terminal.
+pub fn printable(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -53,5 +68,11 @@ mod tests {
         assert_eq!(super::size(512), "512 B");
         assert_eq!(super::size(1536), "1.5 KiB");
         assert_eq!(super::size(50 << 20), "50.0 MiB");
+    }
+
+    #[test]
+    fn plugin_text_cannot_drive_the_terminal() {
+        assert_eq!(super::printable("fine ünïcode"), "fine ünïcode");
+        assert_eq!(super::printable("a\x1b[2Jb\nc\r"), "a\\u{1b}[2Jb\\nc\\r");
     }
 }

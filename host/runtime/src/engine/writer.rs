@@ -942,6 +942,15 @@ impl Writer {
                 next.insert(execution, first);
             }
         }
+        // An event of an execution with no row (none today; a late log
+        // line could be one) is dropped rather than taking the writer down.
+        outcome.events.retain(|event| {
+            let known = next.contains_key(&event.execution);
+            if !known {
+                tracing::warn!(execution = %event.execution, event = %event.event_type, "event of an unknown execution dropped");
+            }
+            known
+        });
         let ids: HashMap<ExecutionId, String> =
             next.keys().map(|id| (*id, id.to_string())).collect();
         let mut rows = Vec::with_capacity(outcome.events.len());

@@ -80,6 +80,74 @@ fn check_crate_name(name: &str) -> Result<(), Failure> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && name.len() <= 64;
+    // Names the generated crate could not use: Rust keywords, the
+    // standard crates, and its own dependencies.
+    const TAKEN: &[&str] = &[
+        "as",
+        "async",
+        "await",
+        "break",
+        "const",
+        "continue",
+        "crate",
+        "dyn",
+        "else",
+        "enum",
+        "extern",
+        "false",
+        "fn",
+        "for",
+        "if",
+        "impl",
+        "in",
+        "let",
+        "loop",
+        "match",
+        "mod",
+        "move",
+        "mut",
+        "pub",
+        "ref",
+        "return",
+        "self",
+        "static",
+        "struct",
+        "super",
+        "trait",
+        "true",
+        "type",
+        "unsafe",
+        "use",
+        "where",
+        "while",
+        "abstract",
+        "become",
+        "box",
+        "do",
+        "final",
+        "macro",
+        "override",
+        "priv",
+        "typeof",
+        "unsized",
+        "virtual",
+        "yield",
+        "try",
+        "gen",
+        "std",
+        "core",
+        "alloc",
+        "test",
+        "proc_macro",
+        "serde",
+        "cloacina_plugin",
+    ];
+    if TAKEN.contains(&name.replace('-', "_").as_str()) {
+        return Err(anyhow!(
+            "`{name}` is reserved (a Rust keyword, a standard crate or a dependency): choose another name"
+        ))
+        .classify(FailureKind::Usage);
+    }
     if valid {
         Ok(())
     } else {

@@ -436,7 +436,7 @@ fn show_event(event: &Value, json: bool) -> Option<String> {
             "      [{}#{}] {}",
             text(&event["task_name"]),
             text(&data["attempt"]),
-            text(&data["message"])
+            output::printable(&text(&data["message"]))
         );
     } else {
         let task = event["task_name"]
@@ -671,7 +671,7 @@ pub fn execution(command: ExecutionCommand, json: bool) -> Result<(), Failure> {
                         "[{}#{}] {}",
                         text(&line["task"]),
                         text(&line["attempt"]),
-                        text(&line["message"])
+                        output::printable(&text(&line["message"]))
                     );
                 }
             });

@@ -359,8 +359,9 @@ fn task_log_line(event: &Event) -> String {
         .and_then(|m| m.as_str())
         .unwrap_or("");
     format!(
-        "  [{}#{attempt}] {message}",
-        event.task_name.as_deref().unwrap_or("?")
+        "  [{}#{attempt}] {}",
+        event.task_name.as_deref().unwrap_or("?"),
+        output::printable(message)
     )
 }
 

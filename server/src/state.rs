@@ -51,6 +51,14 @@ impl AppState {
         self.tenant(name).await
     }
 
+    /// A key was revoked: it stops working at once on this server (it
+    /// leaves the cache), its unused tickets go, its sockets close.
+    pub fn key_revoked(&self, id: uuid::Uuid) {
+        self.auth.forget(id);
+        self.tickets.forget_key(id);
+        self.sockets.revoke(id);
+    }
+
     /// The tenant named in a path, if it exists: 404 otherwise (reading
     /// never creates a tenant).
     pub async fn tenant(&self, name: &str) -> Result<Arc<TenantHost>, ApiError> {

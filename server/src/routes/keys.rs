@@ -199,8 +199,7 @@ pub async fn revoke(
             ));
         }
     }
-    state.auth.forget(id);
-    state.tickets.forget_key(id);
+    state.key_revoked(id);
     tracing::info!(key = %id, "API key revoked");
     Ok(Json(
         serde_json::json!({"status": "revoked", "id": id.to_string()}),

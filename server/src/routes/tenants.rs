@@ -123,8 +123,7 @@ pub async fn remove(
         .await
         .map_err(|error| ApiError::internal("revoking the tenant's keys", error))?;
     for id in &revoked {
-        state.auth.forget(*id);
-        state.tickets.forget_key(*id);
+        state.key_revoked(*id);
     }
     let removed = state.host.remove_tenant(&tenant).await.map_err(|error| {
         ApiError::new(

@@ -16,7 +16,7 @@
 //! - a first frame that is not a hello (pings aside): 4400; another
 //!   protocol version: 4426;
 //! - after the last event the socket idles for a while, then 1000;
-//! - server stopping: 1001.
+//! - server stopping: 1001; the key revoked: 1008.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
@@ -47,6 +47,8 @@ const CLOSE_UNSUPPORTED_VERSION: u16 = 4426;
 const CLOSE_UNKNOWN: u16 = 4404;
 /// Close code: the first frame was not a hello.
 const CLOSE_PROTOCOL: u16 = 4400;
+/// Close code (RFC 6455): the key was revoked.
+const CLOSE_POLICY: u16 = 1008;
 /// Close code (RFC 6455): a message too big to process.
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_NORMAL: u16 = 1000;
@@ -272,7 +274,7 @@ async fn serve(
     state: Arc<AppState>,
     key: KeyRecord,
     recipient: String,
-    _open: OpenSocket,
+    mut open: OpenSocket,
 ) {
     state
         .metrics
@@ -284,6 +286,7 @@ async fn serve(
     let opened = tokio::select! {
         opened = open_stream(&mut socket, &state, &key, &recipient) => opened,
         () = stopped(&mut stopping) => Err((CLOSE_GOING_AWAY, "the server is stopping".to_owned())),
+        () = open.revoked() => Err((CLOSE_POLICY, "the key was revoked".to_owned())),
     };
     let (runner, execution) = match opened {
         Ok(opened) => opened,
@@ -311,6 +314,10 @@ async fn serve(
         tokio::select! {
             () = stopped(&mut stopping) => {
                 close(&mut socket, CLOSE_GOING_AWAY, "the server is stopping").await;
+                break;
+            }
+            () = open.revoked() => {
+                close(&mut socket, CLOSE_POLICY, "the key was revoked").await;
                 break;
             }
             () = async {

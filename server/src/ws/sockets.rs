@@ -1,12 +1,12 @@
 //! Who holds which WebSockets: at most a few per key, and each one a
 //! connection slot (an upgraded socket leaves hyper's connection, so it
 //! takes a slot of its own), both taken before the upgrade and given back
-//! when the socket ends.
+//! when the socket ends. Revoking a key closes its sockets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::listener::Slots;
 
@@ -18,8 +18,15 @@ pub struct Sockets {
 #[derive(Debug)]
 struct Inner {
     per_key: usize,
-    open: Mutex<HashMap<uuid::Uuid, usize>>,
+    open: Mutex<HashMap<uuid::Uuid, Held>>,
     slots: Slots,
+}
+
+/// One key's sockets: how many, and the signal that closes them.
+#[derive(Debug)]
+struct Held {
+    count: usize,
+    revoked: watch::Sender<bool>,
 }
 
 /// Why a socket was refused before its upgrade.
@@ -36,7 +43,15 @@ pub enum SocketRefused {
 pub struct OpenSocket {
     inner: Arc<Inner>,
     key: uuid::Uuid,
+    revoked: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
+}
+
+impl OpenSocket {
+    /// Resolves once the socket's key is revoked.
+    pub async fn revoked(&mut self) {
+        let _ = self.revoked.wait_for(|revoked| *revoked).await;
+    }
 }
 
 impl Sockets {
@@ -53,8 +68,10 @@ impl Sockets {
     /// A place for one more socket of `key`.
     pub fn open(&self, key: uuid::Uuid) -> Result<OpenSocket, SocketRefused> {
         let mut open = self.inner.lock();
-        let held = open.get(&key).copied().unwrap_or(0);
-        if held >= self.inner.per_key {
+        if open
+            .get(&key)
+            .is_some_and(|held| held.count >= self.inner.per_key)
+        {
             return Err(SocketRefused::KeyQuota(self.inner.per_key));
         }
         let slot = self
@@ -62,17 +79,29 @@ impl Sockets {
             .slots
             .try_take()
             .ok_or(SocketRefused::ServerFull)?;
-        open.insert(key, held + 1);
+        let held = open.entry(key).or_insert_with(|| Held {
+            count: 0,
+            revoked: watch::channel(false).0,
+        });
+        held.count += 1;
         Ok(OpenSocket {
             inner: self.inner.clone(),
             key,
+            revoked: held.revoked.subscribe(),
             _slot: slot,
         })
+    }
+
+    /// Closes every open socket of a revoked key.
+    pub fn revoke(&self, key: uuid::Uuid) {
+        if let Some(held) = self.inner.lock().get(&key) {
+            let _ = held.revoked.send(true);
+        }
     }
 }
 
 impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<uuid::Uuid, usize>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<uuid::Uuid, Held>> {
         self.open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -83,8 +112,8 @@ impl Drop for OpenSocket {
     fn drop(&mut self) {
         let mut open = self.inner.lock();
         if let Some(held) = open.get_mut(&self.key) {
-            *held -= 1;
-            if *held == 0 {
+            held.count -= 1;
+            if held.count == 0 {
                 open.remove(&self.key);
             }
         }

@@ -269,3 +269,38 @@ async fn one_key_cannot_starve_others_of_tickets() {
     assert_eq!(status, 200, "{body}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_key_closes_its_sockets() {
+    let server = TestServer::start(Limits {
+        idle_after_end: Duration::from_secs(60),
+        ..limits()
+    })
+    .await;
+    server.register_quick_workflow("public").await;
+    let execution = server.execute_quick("public", GOD_KEY).await;
+    let (reader, reader_id) = server.key("read", None).await;
+    let mut socket = open(&server, &execution, &reader).await.expect("upgrade");
+    hello(&mut socket).await;
+    match next(&mut socket).await {
+        Next::Frame(frame) => assert_eq!(frame["type"], "welcome"),
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    let (status, body) = server
+        .call(
+            "DELETE",
+            &format!("/v1/auth/keys/{reader_id}"),
+            GOD_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let code = loop {
+        match next(&mut socket).await {
+            Next::Frame(_) => {}
+            Next::Closed(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(1008), "a revoked key's socket is closed");
+    server.stop().await;
+}

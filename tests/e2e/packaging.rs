@@ -241,6 +241,20 @@ fn a_misspelt_dependency_is_a_compile_error() {
 }
 
 #[test]
+fn a_bare_dependency_on_a_task_with_its_own_id_is_a_compile_error() {
+    let crate_dir = scratch_plugin(
+        "use cloacina_plugin::{Context, TaskResult, json, task};\n\
+         #[task(id = \"load\")]\n\
+         fn load_data(_ctx: &Context) -> TaskResult { Ok(json!({})) }\n\
+         #[task(dependencies = [load_data])]\n\
+         fn report(_ctx: &Context) -> TaskResult { Ok(json!({})) }\n\
+         cloacina_plugin::plugin! { tasks: [load_data, report] }\n",
+    );
+    cloacinactl(crate_dir.path(), &["pack", "."])
+        .failure(5, "dependency `load_data` is a task with another id");
+}
+
+#[test]
 fn an_inconsistent_declaration_is_refused_at_pack_time() {
     let crate_dir = scratch_plugin(
         "use cloacina_plugin::{Context, TaskResult, json, task};\n\

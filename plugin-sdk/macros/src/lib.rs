@@ -61,6 +61,16 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
                 .into();
         }
     };
+    let dependency_names: Vec<String> =
+        named_dependencies.iter().map(ToString::to_string).collect();
+    let dependency_messages: Vec<String> = dependency_names
+        .iter()
+        .map(|dependency| {
+            format!(
+                "dependency `{dependency}` is a task with another id: name it by its id, as a string"
+            )
+        })
+        .collect();
     let name = &function.sig.ident;
     let visibility = &function.vis;
     let id = declaration.id.as_str();
@@ -74,6 +84,17 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
             // misspelt one is a compile error pointing at it.
             #[allow(unused_imports)]
             use super::{#(#named_dependencies as _),*};
+            // ...whose id is their name (a task with its own `id` is
+            // named by that id, as a string).
+            #(
+                const _: () = assert!(
+                    ::cloacina_plugin::__same_str(super::#named_dependencies::ID, #dependency_names),
+                    #dependency_messages
+                );
+            )*
+
+            /// The task's id.
+            pub const ID: &str = #id;
 
             /// The task's declaration and entry point, for `plugin!`.
             pub fn definition() -> ::cloacina_plugin::TaskDefinition {

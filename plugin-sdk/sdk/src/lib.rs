@@ -47,6 +47,23 @@ pub use declare::{
 };
 #[doc(hidden)]
 pub use definition::into_output;
+
+/// Compile-time string equality, for `#[task]`'s dependency check.
+#[doc(hidden)]
+pub const fn __same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut at = 0;
+    while at < a.len() {
+        if a[at] != b[at] {
+            return false;
+        }
+        at += 1;
+    }
+    true
+}
 pub use definition::{ErrorKind, PluginDefinition, TaskDefinition, TaskError, TaskResult};
 pub use serde_json::{Value, json};
 

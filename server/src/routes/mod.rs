@@ -207,14 +207,22 @@ async fn as_json_error(response: Response) -> Response {
         StatusCode::NOT_FOUND => "not_found",
         _ => "invalid_request",
     };
-    let message = match axum::body::to_bytes(response.into_body(), 64 << 10).await {
+    let (parts, body) = response.into_parts();
+    let message = match axum::body::to_bytes(body, 64 << 10).await {
         Ok(body) => String::from_utf8_lossy(&body).into_owned(),
         Err(_) => status
             .canonical_reason()
             .unwrap_or("bad request")
             .to_owned(),
     };
-    ApiError::new(status, code, message).into_response()
+    let mut json = ApiError::new(status, code, message).into_response();
+    // The rejection's other headers (Allow, Retry-After...) still hold.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }
 
 /// `limit` / `offset` query parameters, checked.

@@ -165,8 +165,17 @@ impl<T> Stalling<T> {
         }
     }
 
-    /// `Pending` from the inner write: start (or check) the stall timer.
-    fn pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<R>> {
+    /// A write's outcome: progress clears the stall timer; `Pending` starts
+    /// (or checks) it.
+    fn watch<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        outcome: Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>> {
+        if outcome.is_ready() {
+            self.stalled = None;
+            return outcome;
+        }
         let limit = self.limit;
         let timer = self
             .stalled
@@ -197,13 +206,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stalling<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => self.pending(cx),
-            ready => {
-                self.stalled = None;
-                ready
-            }
-        }
+        let outcome = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, outcome)
     }
 
     fn poll_write_vectored(
@@ -211,13 +215,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stalling<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => self.pending(cx),
-            ready => {
-                self.stalled = None;
-                ready
-            }
-        }
+        let outcome = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, outcome)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -225,13 +224,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stalling<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Pending => self.pending(cx),
-            ready => {
-                self.stalled = None;
-                ready
-            }
-        }
+        let outcome = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, outcome)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

@@ -6,7 +6,9 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cloacina_contract::manifest::{Declaration, RetryPolicy, TaskDeclaration, topological_order};
+use cloacina_contract::manifest::{
+    Declaration, RetryPolicy, TaskDeclaration, WorkflowTasksError, topological_order,
+};
 use cloacina_loader::Plugin;
 
 use crate::RegistrationError;
@@ -60,28 +62,16 @@ impl Workflow {
         package: PackageRef,
         plugin: Arc<dyn Plugin>,
     ) -> Result<Self, RegistrationError> {
-        let workflow = declaration
-            .workflows
-            .iter()
-            .find(|w| w.name.as_str() == name)
-            .ok_or_else(|| RegistrationError::NoSuchWorkflow {
-                workflow: name.to_owned(),
+        let tasks = declaration
+            .workflow_tasks(name)
+            .map_err(|error| match error {
+                WorkflowTasksError::NoSuchWorkflow(workflow) => {
+                    RegistrationError::NoSuchWorkflow { workflow }
+                }
+                WorkflowTasksError::UnknownTask { workflow, task } => {
+                    RegistrationError::UnknownTask { workflow, task }
+                }
             })?;
-        let tasks = workflow
-            .tasks
-            .iter()
-            .map(|id| {
-                declaration
-                    .tasks
-                    .iter()
-                    .find(|task| task.id == *id)
-                    .cloned()
-                    .ok_or_else(|| RegistrationError::UnknownTask {
-                        workflow: name.to_owned(),
-                        task: id.to_string(),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Self::new(name, package, tasks, plugin)
     }
 

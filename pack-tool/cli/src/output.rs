@@ -46,6 +46,12 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A task's log line as `run` and the client commands print it:
+/// `[task#attempt] message`, the message made [`printable`].
+pub fn task_log_line(task: &str, attempt: &str, message: &str) -> String {
+    format!("[{task}#{attempt}] {}", printable(message))
+}
+
 /// Text from a plugin (a task's log line), safe for a terminal: control
 /// characters (escape sequences, carriage returns, newlines) are shown
 /// escaped instead of acting on the operator's terminal.

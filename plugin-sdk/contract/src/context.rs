@@ -51,18 +51,27 @@ pub fn merge_all(results: impl IntoIterator<Item = Value>) -> Value {
 /// by the merge, silently losing the task's result, so it fails the
 /// attempt instead, naming what came back.
 pub fn check_output(task: &str, output: &str) -> Result<(), String> {
-    let kind = match serde_json::from_str::<Value>(output) {
-        Ok(Value::Object(_) | Value::Null) => return Ok(()),
-        Ok(Value::Bool(_)) => "a boolean",
-        Ok(Value::Number(_)) => "a number",
-        Ok(Value::String(_)) => "a string",
-        Ok(Value::Array(_)) => "an array",
-        Err(error) => return Err(format!("task `{task}` returned invalid JSON: {error}")),
+    let value = serde_json::from_str::<Value>(output)
+        .map_err(|error| format!("task `{task}` returned invalid JSON: {error}"))?;
+    let Err(kind) = output_shape(&value) else {
+        return Ok(());
     };
     let shown: String = output.chars().take(60).collect();
     Err(format!(
         "task `{task}` returned {kind} ({shown}); a task's output must be a JSON object, merged into the context (or null for nothing): return {{\"name\": value}}"
     ))
+}
+
+/// Whether `value` may be a task's output: `Ok` for an object or null,
+/// else what it is instead ("a number", ...).
+pub fn output_shape(value: &Value) -> Result<(), &'static str> {
+    match value {
+        Value::Object(_) | Value::Null => Ok(()),
+        Value::Bool(_) => Err("a boolean"),
+        Value::Number(_) => Err("a number"),
+        Value::String(_) => Err("a string"),
+        Value::Array(_) => Err("an array"),
+    }
 }
 
 /// A task's result: its input with its output merged in. A `null` output

@@ -84,12 +84,8 @@ pub fn into_output<T: serde::Serialize, E: Into<TaskError>>(
             "task `{task}`: its output does not serialize: {error}"
         ))
     })?;
-    let kind = match &value {
-        Value::Object(_) | Value::Null => return Ok(value),
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
+    let Err(kind) = cloacina_contract::context::output_shape(&value) else {
+        return Ok(value);
     };
     Err(TaskError::fatal(format!(
         "task `{task}` returned {kind} ({}); a task's output must be a JSON object (a struct, a map, json!({{..}})) or null",

@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use cloacina_contract::context;
-use cloacina_contract::manifest::{AttemptFailure, TaskDeclaration, topological_order};
+use cloacina_contract::manifest::{
+    AttemptFailure, TaskDeclaration, WorkflowTasksError, topological_order,
+};
 use serde_json::Value;
 
 use crate::{ErrorKind, Host, PluginDefinition, TaskError, TaskResult};
@@ -199,37 +201,21 @@ impl Harness {
             .definition
             .declaration()
             .map_err(|error| TaskError::fatal(format!("the plugin's declaration: {error}")))?;
-        let declared = declaration
-            .workflows
-            .iter()
-            .find(|w| w.name.as_str() == workflow)
-            .ok_or_else(|| {
-                let names: Vec<&str> = declaration
-                    .workflows
-                    .iter()
-                    .map(|w| w.name.as_str())
-                    .collect();
-                TaskError::fatal(format!(
-                    "the plugin has no workflow `{workflow}`; it has: {}",
-                    names.join(", ")
-                ))
-            })?;
-        // In the workflow's own order, as the host takes them.
-        declared
-            .tasks
-            .iter()
-            .map(|id| {
-                declaration
-                    .tasks
-                    .iter()
-                    .find(|task| task.id == *id)
-                    .cloned()
-                    .ok_or_else(|| {
-                        TaskError::fatal(format!(
-                            "workflow `{workflow}` names task `{id}`, which is not declared"
-                        ))
-                    })
+        declaration
+            .workflow_tasks(workflow)
+            .map_err(|error| match error {
+                WorkflowTasksError::NoSuchWorkflow(_) => {
+                    let names: Vec<&str> = declaration
+                        .workflows
+                        .iter()
+                        .map(|w| w.name.as_str())
+                        .collect();
+                    TaskError::fatal(format!(
+                        "the plugin has no workflow `{workflow}`; it has: {}",
+                        names.join(", ")
+                    ))
+                }
+                other => TaskError::fatal(other.to_string()),
             })
-            .collect()
     }
 }

@@ -297,22 +297,21 @@ async fn receive_and_register(
     // Decompressing and hashing is blocking work: off the async workers.
     let (verified, bytes) = tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        // The archive (within the upload limit) goes to the registry once
+        // verified: read it once, and verify those bytes as they stream
+        // through the reader (the files it unpacks to are never held).
         let mut file = spooled.file;
-        let size = spooled.size;
+        let mut bytes = Vec::with_capacity(usize::try_from(spooled.size).unwrap_or(0));
         std::io::Seek::rewind(&mut file).map_err(AdmitError::Store)?;
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(AdmitError::Store)?;
         let verified = Package::verify_streaming(
-            std::io::BufReader::new(&mut file),
-            size,
+            std::io::Cursor::new(&bytes),
+            bytes.len() as u64,
             &ReadLimits::default(),
             &trust,
             Some(&tenant_name),
             policy,
         )?;
-        // Verified: now the archive itself (within the upload limit) goes
-        // to the registry.
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        std::io::Seek::rewind(&mut file).map_err(AdmitError::Store)?;
-        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(AdmitError::Store)?;
         Ok::<_, AdmitError>((verified, bytes))
     })
     .await

@@ -422,21 +422,28 @@ fn follow_events(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
     }
 }
 
+/// An event's data: JSON text on the wire, parsed.
+fn event_data(event: &Value) -> Value {
+    match &event["event_data"] {
+        Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+        other => other.clone(),
+    }
+}
+
 /// Prints one event (a task's log line as `[task#attempt] message`); the
 /// terminal event's type when it is one.
 fn show_event(event: &Value, json: bool) -> Option<String> {
     if json {
         output::json(event);
     } else if event["event_type"] == "task_log" {
-        let data: Value = match &event["event_data"] {
-            Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
-            other => other.clone(),
-        };
+        let data = event_data(event);
         out!(
-            "      [{}#{}] {}",
-            text(&event["task_name"]),
-            text(&data["attempt"]),
-            output::printable(&text(&data["message"]))
+            "      {}",
+            output::task_log_line(
+                &text(&event["task_name"]),
+                &text(&data["attempt"]),
+                &text(&data["message"])
+            )
         );
     } else {
         let task = event["task_name"]
@@ -651,11 +658,7 @@ pub fn execution(command: ExecutionCommand, json: bool) -> Result<(), Failure> {
                 .flatten()
                 .filter(|event| event["event_type"] == "task_log")
                 .map(|event| {
-                    // `event_data` is JSON text on the wire.
-                    let data: Value = match &event["event_data"] {
-                        Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
-                        other => other.clone(),
-                    };
+                    let data = event_data(event);
                     json!({
                         "sequence_num": event["sequence_num"],
                         "created_at": event["created_at"],
@@ -668,10 +671,12 @@ pub fn execution(command: ExecutionCommand, json: bool) -> Result<(), Failure> {
             print(&json!({"execution_id": id, "lines": lines}), json, |v| {
                 for line in v["lines"].as_array().into_iter().flatten() {
                     out!(
-                        "[{}#{}] {}",
-                        text(&line["task"]),
-                        text(&line["attempt"]),
-                        output::printable(&text(&line["message"]))
+                        "{}",
+                        output::task_log_line(
+                            &text(&line["task"]),
+                            &text(&line["attempt"]),
+                            &text(&line["message"])
+                        )
                     );
                 }
             });

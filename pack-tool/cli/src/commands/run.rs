@@ -359,9 +359,12 @@ fn task_log_line(event: &Event) -> String {
         .and_then(|m| m.as_str())
         .unwrap_or("");
     format!(
-        "  [{}#{attempt}] {}",
-        event.task_name.as_deref().unwrap_or("?"),
-        output::printable(message)
+        "  {}",
+        output::task_log_line(
+            event.task_name.as_deref().unwrap_or("?"),
+            &attempt.to_string(),
+            message
+        )
     )
 }
 

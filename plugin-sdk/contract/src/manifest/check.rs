@@ -97,7 +97,40 @@ fn list(names: &[Identifier]) -> String {
         .join(", ")
 }
 
+/// Why a workflow's tasks could not be gathered from a declaration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkflowTasksError {
+    #[error("workflow `{0}` is not declared by the package")]
+    NoSuchWorkflow(String),
+    #[error("workflow `{workflow}`: task `{task}` is not declared")]
+    UnknownTask { workflow: String, task: String },
+}
+
 impl Declaration {
+    /// The declarations of workflow `name`'s tasks, in the workflow's own
+    /// order: what the runtime registers and the SDK's harness runs.
+    pub fn workflow_tasks(&self, name: &str) -> Result<Vec<TaskDeclaration>, WorkflowTasksError> {
+        let workflow = self
+            .workflows
+            .iter()
+            .find(|w| w.name.as_str() == name)
+            .ok_or_else(|| WorkflowTasksError::NoSuchWorkflow(name.to_owned()))?;
+        workflow
+            .tasks
+            .iter()
+            .map(|id| {
+                self.tasks
+                    .iter()
+                    .find(|task| task.id == *id)
+                    .cloned()
+                    .ok_or_else(|| WorkflowTasksError::UnknownTask {
+                        workflow: name.to_owned(),
+                        task: id.to_string(),
+                    })
+            })
+            .collect()
+    }
+
     /// Checks every rule; the first broken one is returned.
     pub fn validate(&self) -> Result<(), DeclarationError> {
         let tasks = self.check_tasks()?;

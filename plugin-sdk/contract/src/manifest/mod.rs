@@ -18,7 +18,7 @@ mod identifier;
 
 pub use artifact::{Artifact, ArtifactKind, ArtifactPath, InvalidArtifactPath, MAX_PATH_LEN};
 pub use check::DeclarationError;
-pub use check::topological_order;
+pub use check::{WorkflowTasksError, topological_order};
 pub use declaration::{
     AccumulatorDeclaration, AccumulatorKind, AttemptFailure, Backoff, CatchUp,
     ComputationGraphDeclaration, CronScheduleDeclaration, Declaration, GraphNodeDeclaration,

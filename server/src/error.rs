@@ -2,7 +2,11 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use cloacina_registry::Refusal;
+use cloacina_wire::{ErrorBody, RefusalKind};
+
+/// How long a client is told to wait when the database is unreachable.
+const RETRY_UNAVAILABLE_SECS: u64 = 5;
 
 /// A request that failed, with the status and the machine-readable code
 /// the API documents.
@@ -11,14 +15,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds, for 429.
+    /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    code: &'a str,
+    /// Why a package was not admitted (upload routes).
+    pub reason: Option<RefusalKind>,
 }
 
 impl ApiError {
@@ -28,6 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            reason: None,
         }
     }
 
@@ -47,22 +48,70 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
-    /// A failure of ours: logged with its detail, answered without it.
-    pub fn internal(doing: &str, error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "internal error while {doing}");
+    /// A failure of ours while `doing`: 503 with `Retry-After` when the
+    /// database is unreachable or busy (the same request may succeed
+    /// shortly), else 500; logged with its causes, answered without them.
+    pub fn internal<E>(doing: &str, error: E) -> Self
+    where
+        E: std::error::Error + 'static,
+    {
+        let error: &(dyn std::error::Error + 'static) = &error;
+        if cloacina_runtime::database::is_unavailable(error) {
+            tracing::warn!(error, "database unavailable while {doing}");
+            return ApiError::unavailable(format!(
+                "the database is unavailable ({doing}); retry shortly"
+            ));
+        }
+        tracing::error!(error, "internal error while {doing}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             format!("internal error while {doing}"),
         )
     }
+
+    /// 503 `unavailable` with `Retry-After`.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after: Some(RETRY_UNAVAILABLE_SECS),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        }
+    }
+}
+
+/// A package not admitted: 400 for a bad package, 409 for a conflict
+/// (code `upload_failed`, as the SDK expects), 503 when the host could not
+/// decide; `reason` says which.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let kind = refusal.kind();
+        let message = refusal.explain();
+        let error = match kind {
+            RefusalKind::InvalidPackage | RefusalKind::VerificationFailed => {
+                ApiError::bad_request("upload_failed", message)
+            }
+            RefusalKind::Conflict => ApiError::new(StatusCode::CONFLICT, "upload_failed", message),
+            RefusalKind::Unavailable => {
+                tracing::warn!(
+                    error = &refusal as &dyn std::error::Error,
+                    "cannot admit an upload now"
+                );
+                ApiError::unavailable(message)
+            }
+        };
+        ApiError {
+            reason: Some(kind),
+            ..error
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&ErrorBody {
-            error: &self.message,
-            code: self.code,
+            error: self.message,
+            code: self.code.to_owned(),
+            reason: self.reason,
         })
         .unwrap_or_default();
         let mut response = (

@@ -51,6 +51,19 @@ impl AppState {
         self.tenant(name).await
     }
 
+    /// How this server admits packages: the host's trust store, and
+    /// whether a signature is required.
+    pub fn admission(&self) -> cloacina_registry::Admission {
+        cloacina_registry::Admission::new(
+            self.host.trust().clone(),
+            if self.require_signatures {
+                cloacina_package::SignaturePolicy::Required
+            } else {
+                cloacina_package::SignaturePolicy::Optional
+            },
+        )
+    }
+
     /// A key was revoked: it stops working at once on this server (it
     /// leaves the cache), its unused tickets go, its sockets close.
     pub fn key_revoked(&self, id: uuid::Uuid) {

@@ -15,7 +15,7 @@ use crate::packaging::path;
 
 /// A running `cloacinactl server start` whose log lines arrive on a
 /// channel.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
@@ -26,7 +26,7 @@ impl Server {
         Server::start_with(dir, &["--watch-dir", "drop", "--require-signatures"])
     }
 
-    fn start_with(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start_with(dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(cloacinactl_path())
             .args(["server", "start", "--home", "host"])
             .args(["--bind", "127.0.0.1:0"])
@@ -55,14 +55,14 @@ impl Server {
     }
 
     /// The HTTP address it serves, from its log.
-    fn url(&mut self) -> String {
+    pub(crate) fn url(&mut self) -> String {
         let line = self.expect(&["serving the HTTP API"]);
         let address = line.split("addr=").nth(1).expect("an address").trim();
         format!("http://{address}")
     }
 
     /// SIGTERM, then the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
@@ -74,7 +74,7 @@ impl Server {
     }
 
     /// Waits for a log line containing every one of `words`.
-    fn expect(&mut self, words: &[&str]) -> String {
+    pub(crate) fn expect(&mut self, words: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -369,7 +369,7 @@ fn sigterm_drains_and_the_next_start_completes_the_execution() {
 }
 
 /// Polls `workflow show` until the workflow is loaded.
-fn wait_loaded(remote: &dyn Fn(&[&str]) -> cloacina_tests::Outcome, workflow: &str) {
+pub(crate) fn wait_loaded(remote: &dyn Fn(&[&str]) -> cloacina_tests::Outcome, workflow: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let shown = remote(&["--json", "workflow", "show", workflow]);
@@ -476,4 +476,62 @@ fn a_lost_god_key_is_recovered_offline() {
     with_key(&rescue_key, &["api-key", "revoke", &god_id]).success();
     with_key(&rescue_key, &["tenant", "list"]).success();
     with_key(&god, &["tenant", "list"]).failure(10, "401");
+}
+
+/// One admission for every entry point: the same tampered package, and
+/// the same garbage, give the same exit code whether uploaded into a
+/// host's database (`--home`) or to a server (`--server`).
+#[test]
+fn a_refused_package_exits_alike_through_home_and_server() {
+    let dir = signed_and_trusted("etl");
+    let run = |args: &[&str]| cloacinactl(dir.path(), args);
+    let mut files = cloacina_tests::package_files(
+        &std::fs::read(dir.path().join("etl.cloacina")).expect("package"),
+    );
+    let library = files
+        .keys()
+        .find(|name| name.starts_with("native/"))
+        .expect("native artifact")
+        .clone();
+    files.get_mut(&library).expect("library")[1000] ^= 0x01;
+    std::fs::write(
+        dir.path().join("tampered.cloacina"),
+        cloacina_tests::pack_files(&files),
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("garbage.cloacina"), b"not a package").expect("write");
+    let mut server = Server::start_with(dir.path(), &["--in-process", "--require-signatures"]);
+    let url = server.url();
+    let key = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
+        .expect("bootstrap key")
+        .trim()
+        .to_owned();
+    for (file, code, phrase) in [
+        ("tampered.cloacina", 3, "its SHA-256 differs"),
+        ("garbage.cloacina", 4, "not a usable package"),
+    ] {
+        run(&["package", "upload", file, "--home", "host"]).failure(code, phrase);
+        run(&[
+            "package",
+            "upload",
+            file,
+            "--server",
+            &url,
+            "--api-key",
+            &key,
+        ])
+        .failure(code, phrase);
+        let json = run(&[
+            "--json",
+            "package",
+            "upload",
+            file,
+            "--server",
+            &url,
+            "--api-key",
+            &key,
+        ]);
+        assert_eq!(json.code, Some(code), "{json}");
+    }
+    assert!(server.terminate().success());
 }

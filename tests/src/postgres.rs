@@ -35,6 +35,39 @@ pub fn unique_schema(prefix: &str) -> String {
     )
 }
 
+/// A new, empty database on the server at `url` (for a whole host of its
+/// own, whose tenant `public` is the database's `public` schema): its name
+/// and its URL.
+pub fn fresh_database(url: &str, prefix: &str) -> (String, String) {
+    let name = unique_schema(prefix);
+    let statement = format!("CREATE DATABASE \"{name}\"");
+    let admin = url.to_owned();
+    on_own_runtime(async move {
+        let pool = sqlx::PgPool::connect(&admin).await?;
+        sqlx::query(&statement).execute(&pool).await?;
+        pool.close().await;
+        Ok::<_, sqlx::Error>(())
+    })
+    .unwrap_or_else(|error| panic!("cannot create database {name}: {error}"));
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    (name.clone(), format!("{base}/{name}"))
+}
+
+/// Drops a database [`fresh_database`] made, closing its connections
+/// first; best effort.
+pub fn drop_database(url: &str, name: &str) {
+    let (url, statement) = (
+        url.to_owned(),
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    );
+    let _ = on_own_runtime(async move {
+        let pool = sqlx::PgPool::connect(&url).await?;
+        sqlx::query(&statement).execute(&pool).await?;
+        pool.close().await;
+        Ok::<_, sqlx::Error>(())
+    });
+}
+
 /// Drops a test's schema, best effort.
 pub fn drop_schema(url: &str, schema: &str) {
     let (url, statement) = (

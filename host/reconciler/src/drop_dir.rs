@@ -7,9 +7,11 @@
 //!   modification time at two scans at least [`DropDir::settle`] apart.
 //!   Writers that write elsewhere (or under another extension) and rename
 //!   into place are picked up at once.
-//! - A file that cannot be registered (unreadable, not a package, failing
+//! - A file the package's own fault keeps out (not a package, failing
 //!   verification, a conflict) is moved to `DIR/.rejected/` with a
 //!   `.reason` file beside it, so it is never retried until it is put back.
+//!   A file the host could not decide on (its database or disk failed)
+//!   stays where it is and is tried again with backoff, each retry logged.
 //! - Files already there are picked up by the first scan, and packages
 //!   registered from files that vanished while no host watched are
 //!   unregistered by it (each registration records its file).
@@ -20,8 +22,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use cloacina_package::{Package, ReadLimits, SignaturePolicy};
-use cloacina_registry::{Registry, RegistryError, Tenants, TrustKeys};
+use cloacina_package::SignaturePolicy;
+use cloacina_registry::{Admission, Archive, Refusal, Registry, RegistryError, Tenants, TrustKeys};
 use cloacina_runtime::{Database, TenantId};
 use serde::Serialize;
 
@@ -29,6 +31,10 @@ const EXTENSION: &str = "cloacina";
 const REJECTED: &str = ".rejected";
 /// How a registration from a dropped file records its path.
 const SOURCE_PREFIX: &str = "drop:";
+/// The first wait before a file the host could not decide on is tried
+/// again; it doubles with each attempt up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
 
 /// What one scan did, by file (relative to the drop directory).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -39,6 +45,11 @@ pub struct DropReport {
     pub rejected: Vec<(String, String)>,
     /// Still changing: looked at again next scan.
     pub settling: Vec<String>,
+    /// The host could not decide on them now (database or disk): left in
+    /// place and tried again, with the reason.
+    pub waiting: Vec<(String, String)>,
+    /// When the earliest waiting file (or unregistration) is due again.
+    pub next_retry: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +77,28 @@ enum Tracked {
     },
     /// Registered as this package.
     Registered { stamp: Stamp, package: FromFile },
+    /// Settled, but the host could not decide on it: tried again at
+    /// `retry_at` (unless it changes first).
+    Waiting {
+        stamp: Stamp,
+        attempts: u32,
+        retry_at: Instant,
+        replaces: Option<FromFile>,
+    },
+    /// The file is gone, but unregistering its package failed: tried again
+    /// at `retry_at`.
+    Vanished {
+        package: FromFile,
+        attempts: u32,
+        retry_at: Instant,
+    },
+}
+
+/// How long to wait before attempt `attempts + 1`.
+fn retry_delay(attempts: u32) -> Duration {
+    FIRST_RETRY_DELAY
+        .saturating_mul(1u32 << attempts.min(16))
+        .min(MAX_RETRY_DELAY)
 }
 
 /// A drop directory feeding the registries of a host's tenants.
@@ -73,8 +106,7 @@ enum Tracked {
 pub struct DropDir {
     dir: PathBuf,
     url: String,
-    trust: TrustKeys,
-    require_signatures: bool,
+    admission: Admission,
     settle: Duration,
     tracked: BTreeMap<PathBuf, Tracked>,
     registries: BTreeMap<TenantId, Registry>,
@@ -95,8 +127,14 @@ impl DropDir {
         DropDir {
             dir: std::fs::canonicalize(&dir).unwrap_or(dir),
             url: url.to_owned(),
-            trust,
-            require_signatures,
+            admission: Admission::new(
+                trust,
+                if require_signatures {
+                    SignaturePolicy::Required
+                } else {
+                    SignaturePolicy::Optional
+                },
+            ),
             settle: Duration::from_millis(250),
             tracked: BTreeMap::new(),
             registries: BTreeMap::new(),
@@ -120,8 +158,10 @@ impl DropDir {
             registry.close().await;
         }
         self.tracked.retain(|_, tracked| match tracked {
-            Tracked::Registered { package, .. } => package.tenant != *tenant,
-            Tracked::Settling { replaces, .. } => {
+            Tracked::Registered { package, .. } | Tracked::Vanished { package, .. } => {
+                package.tenant != *tenant
+            }
+            Tracked::Settling { replaces, .. } | Tracked::Waiting { replaces, .. } => {
                 replaces.as_ref().is_none_or(|p| p.tenant != *tenant)
             }
         });
@@ -138,7 +178,8 @@ impl DropDir {
     }
 
     /// One scan: register what settled, unregister what vanished, reject
-    /// what cannot be registered.
+    /// what the package's fault keeps out, and leave for a later scan what
+    /// the host could not decide on.
     pub async fn scan(&mut self) -> Result<DropReport, RegistryError> {
         let mut report = DropReport::default();
         let present = self.list_files();
@@ -146,27 +187,10 @@ impl DropDir {
             self.prune_vanished(&present, &mut report).await?;
             self.pruned = true;
         }
-        // Vanished files: unregister what they registered.
-        let gone: Vec<PathBuf> = self
-            .tracked
-            .keys()
-            .filter(|path| !present.iter().any(|(p, _)| p == *path))
-            .cloned()
-            .collect();
-        for path in gone {
-            let package = match self.tracked.remove(&path) {
-                Some(Tracked::Registered { package, .. }) => Some(package),
-                Some(Tracked::Settling { replaces, .. }) => replaces,
-                None => None,
-            };
-            if let Some(package) = package {
-                self.unregister(&path, &package).await?;
-                report.removed.push(self.label(&path));
-            }
-        }
+        self.unregister_vanished(&present, &mut report).await;
         for (path, tenant) in present {
             let Some(stamp) = stamp(&path) else { continue };
-            let (ready, replaces) = match self.tracked.get(&path) {
+            let (ready, replaces, attempts) = match self.tracked.get(&path) {
                 Some(Tracked::Registered {
                     stamp: known,
                     package,
@@ -174,7 +198,7 @@ impl DropDir {
                     if *known == stamp {
                         continue;
                     }
-                    (false, Some(package.clone()))
+                    (false, Some(package.clone()), 0)
                 }
                 Some(Tracked::Settling {
                     stamp: known,
@@ -183,8 +207,24 @@ impl DropDir {
                 }) => (
                     *known == stamp && since.elapsed() >= self.settle,
                     replaces.clone(),
+                    0,
                 ),
-                None => (false, None),
+                Some(Tracked::Waiting {
+                    stamp: known,
+                    attempts,
+                    retry_at,
+                    replaces,
+                }) if *known == stamp => {
+                    if Instant::now() < *retry_at {
+                        self.note_retry(&mut report, *retry_at);
+                        continue;
+                    }
+                    (true, replaces.clone(), *attempts)
+                }
+                // Changed while waiting: settle again.
+                Some(Tracked::Waiting { replaces, .. }) => (false, replaces.clone(), 0),
+                Some(Tracked::Vanished { package, .. }) => (false, Some(package.clone()), 0),
+                None => (false, None, 0),
             };
             if !ready {
                 let since = match self.tracked.get(&path) {
@@ -206,28 +246,126 @@ impl DropDir {
                 report.settling.push(self.label(&path));
                 continue;
             }
-            let registered = self.register(&path, &tenant).await;
-            // What the file held before is gone from it.
-            if let Some(old) = &replaces
-                && registered.as_ref().ok().is_none_or(|new| new != old)
-            {
-                self.unregister(&path, old).await?;
-            }
-            match registered {
+            match self.register(&path, &tenant).await {
                 Ok(package) => {
+                    // What the file held before is gone from it.
+                    if let Some(old) = replaces.as_ref().filter(|old| **old != package) {
+                        self.unregister_or_log(&path, old).await;
+                    }
                     report.registered.push(self.label(&path));
                     self.tracked
                         .insert(path, Tracked::Registered { stamp, package });
                 }
-                Err(reason) => {
+                Err(refusal) if refusal.kind().is_package_fault() => {
+                    let reason = refusal.explain();
                     tracing::warn!(file = %path.display(), %reason, "dropped file rejected");
+                    if let Some(old) = &replaces {
+                        self.unregister_or_log(&path, old).await;
+                    }
                     report.rejected.push((self.label(&path), reason.clone()));
                     self.tracked.remove(&path);
                     self.reject(&path, &reason);
                 }
+                Err(refusal) => {
+                    let reason = refusal.explain();
+                    let delay = retry_delay(attempts);
+                    tracing::warn!(file = %path.display(), %reason, attempt = attempts + 1, retry_in = ?delay,
+                        "cannot register a dropped file now; it stays in place and will be tried again");
+                    let retry_at = Instant::now() + delay;
+                    self.note_retry(&mut report, retry_at);
+                    report.waiting.push((self.label(&path), reason));
+                    self.tracked.insert(
+                        path,
+                        Tracked::Waiting {
+                            stamp,
+                            attempts: attempts + 1,
+                            retry_at,
+                            replaces,
+                        },
+                    );
+                }
             }
         }
         Ok(report)
+    }
+
+    /// Unregisters what files that vanished registered; an unregistration
+    /// that fails is tried again with backoff.
+    async fn unregister_vanished(
+        &mut self,
+        present: &[(PathBuf, TenantId)],
+        report: &mut DropReport,
+    ) {
+        let gone: Vec<PathBuf> = self
+            .tracked
+            .keys()
+            .filter(|path| !present.iter().any(|(p, _)| p == *path))
+            .cloned()
+            .collect();
+        for path in gone {
+            let (package, attempts) = match self.tracked.remove(&path) {
+                Some(Tracked::Registered { package, .. }) => (package, 0),
+                Some(Tracked::Settling { replaces, .. } | Tracked::Waiting { replaces, .. }) => {
+                    match replaces {
+                        Some(package) => (package, 0),
+                        None => continue,
+                    }
+                }
+                Some(Tracked::Vanished {
+                    package,
+                    attempts,
+                    retry_at,
+                }) => {
+                    if Instant::now() < retry_at {
+                        self.note_retry(report, retry_at);
+                        self.tracked.insert(
+                            path,
+                            Tracked::Vanished {
+                                package,
+                                attempts,
+                                retry_at,
+                            },
+                        );
+                        continue;
+                    }
+                    (package, attempts)
+                }
+                None => continue,
+            };
+            match self.unregister(&path, &package).await {
+                Ok(()) => report.removed.push(self.label(&path)),
+                Err(error) => {
+                    let delay = retry_delay(attempts);
+                    tracing::warn!(file = %path.display(), error = &error as &dyn std::error::Error,
+                        attempt = attempts + 1, retry_in = ?delay,
+                        "cannot unregister a removed file's package now; will try again");
+                    let retry_at = Instant::now() + delay;
+                    self.note_retry(report, retry_at);
+                    self.tracked.insert(
+                        path,
+                        Tracked::Vanished {
+                            package,
+                            attempts: attempts + 1,
+                            retry_at,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    async fn unregister_or_log(&mut self, path: &Path, package: &FromFile) {
+        if let Err(error) = self.unregister(path, package).await {
+            // The first scan of the next host start finds it (its file
+            // records another package now).
+            tracing::error!(file = %path.display(), error = &error as &dyn std::error::Error,
+                "cannot unregister the package a replaced file held");
+        }
+    }
+
+    fn note_retry(&self, report: &mut DropReport, at: Instant) {
+        let after = at.saturating_duration_since(Instant::now());
+        report.next_retry = Some(report.next_retry.map_or(after, |next| next.min(after)));
     }
 
     async fn unregister(&mut self, path: &Path, package: &FromFile) -> Result<(), RegistryError> {
@@ -283,56 +421,29 @@ impl DropDir {
         Ok(())
     }
 
-    async fn register(&mut self, path: &Path, tenant: &TenantId) -> Result<FromFile, String> {
-        let trust = self
-            .trust
-            .store()
-            .await
-            .map_err(|error| error.to_string())?;
-        let policy = if self.require_signatures {
-            SignaturePolicy::Required
-        } else {
-            SignaturePolicy::Optional
-        };
-        // Reading and verifying (streaming: files hashed, not held) are
-        // blocking work: off the async workers.
-        let (file, tenant_name) = (path.to_owned(), tenant.to_string());
-        let (bytes, verified) = tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::read(&file).map_err(|error| format!("cannot read it: {error}"))?;
-            let verified = Package::verify_streaming(
-                std::io::Cursor::new(&bytes),
-                bytes.len() as u64,
-                &ReadLimits::default(),
-                &trust,
-                Some(&tenant_name),
-                policy,
-            )
-            .map_err(|error| error.to_string())?;
-            Ok::<_, String>((bytes, verified))
-        })
-        .await
-        .map_err(|error| format!("verification was interrupted: {error}"))??;
+    async fn register(&mut self, path: &Path, tenant: &TenantId) -> Result<FromFile, Refusal> {
+        let admitted = self
+            .admission
+            .verify(Archive::File(path.to_owned()), tenant)
+            .await?;
         if let Some(tenants) = &self.tenants {
             tenants
                 .ensure(tenant)
                 .await
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| Refusal::unavailable("recording the tenant", error))?;
         }
         let registry = self
             .registry(tenant)
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| Refusal::unavailable("opening the tenant's registry", error))?;
         let source = format!("{SOURCE_PREFIX}{}", path.display());
-        let upload = registry
-            .upload_from(&verified, &bytes, Some(&source))
-            .await
-            .map_err(|error| error.to_string())?;
+        let upload = admitted.register(registry, Some(&source)).await?;
         // What this file held before (replaced while no host watched) is
         // gone from it.
         let stale: Vec<_> = registry
             .list()
             .await
-            .map_err(|error| error.to_string())?
+            .map_err(|error| Refusal::unavailable("listing the registry", error))?
             .into_iter()
             .filter(|record| {
                 record.source.as_deref() == Some(source.as_str())
@@ -344,7 +455,7 @@ impl DropDir {
             registry
                 .remove(&record.name, &record.version)
                 .await
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| Refusal::unavailable("unregistering a replaced package", error))?;
             tracing::info!(file = %path.display(), name = %record.name, version = %record.version, "replaced in the drop directory; unregistered");
         }
         Ok(FromFile {

@@ -18,6 +18,7 @@
 //! revoked) is announced on [`changes::CHANNEL`] in its own transaction, so
 //! other hosts reconcile at once ([`changes::listen`]).
 
+pub mod admission;
 pub mod changes;
 mod error;
 mod record;
@@ -25,6 +26,7 @@ mod registry;
 mod tenants;
 mod trust;
 
+pub use admission::{Admission, Admitted, Archive, Refusal};
 pub use error::RegistryError;
 pub use record::{PackageRecord, PackageStatus, Upload};
 pub use registry::Registry;

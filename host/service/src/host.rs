@@ -376,6 +376,9 @@ impl Shared {
                     if !report.settling.is_empty() {
                         soon(self.config.settle);
                     }
+                    if let Some(retry) = report.next_retry {
+                        soon(retry);
+                    }
                 }
                 Err(error) => {
                     tracing::error!(%error, "cannot scan the drop directory");

@@ -2,6 +2,8 @@
 //! interface (documented in `--help` and the README): scripts branch on them.
 
 use crate::output::out;
+use cloacina_registry::Refusal;
+use cloacina_wire::RefusalKind;
 use std::process::ExitCode;
 
 /// What went wrong, in the granularity scripts care about.
@@ -34,6 +36,10 @@ pub enum FailureKind {
     Denied,
     /// 11: the server has no such thing (404).
     NotFound,
+    /// 75 (`EX_TEMPFAIL`): the host or server could not decide now (its
+    /// database or disk failed, or it is busy); the same command may
+    /// succeed later.
+    Unavailable,
     /// 130 (128 + SIGINT, as shells report it): stopped by a second Ctrl-C.
     Interrupted,
 }
@@ -52,6 +58,7 @@ impl FailureKind {
             FailureKind::Conflict => 9,
             FailureKind::Denied => 10,
             FailureKind::NotFound => 11,
+            FailureKind::Unavailable => 75,
             FailureKind::Interrupted => 130,
         }
     }
@@ -70,7 +77,31 @@ impl FailureKind {
             FailureKind::Conflict => "conflict",
             FailureKind::Denied => "denied",
             FailureKind::NotFound => "not_found",
+            FailureKind::Unavailable => "unavailable",
             FailureKind::Interrupted => "interrupted",
+        }
+    }
+
+    /// A package refused, by why: the same code whether the refusal came
+    /// from a local host's database or from a server.
+    pub fn of_refusal(kind: RefusalKind) -> Self {
+        match kind {
+            RefusalKind::InvalidPackage => FailureKind::InvalidPackage,
+            RefusalKind::VerificationFailed => FailureKind::Verification,
+            RefusalKind::Conflict => FailureKind::Conflict,
+            RefusalKind::Unavailable => FailureKind::Unavailable,
+        }
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        let kind = FailureKind::of_refusal(refusal.kind());
+        Failure {
+            kind,
+            hint: (kind == FailureKind::Verification)
+                .then_some("trust the signer with `cloacinactl trust add KEY.pub`"),
+            error: anyhow::Error::new(refusal),
         }
     }
 }

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use cloacina_contract::Declaration;
 use cloacina_host::{OnRunning, TenantHost};
 use cloacina_package::reader::detect;
-use cloacina_package::{AdmitError, Package, ReadError, ReadLimits, SignaturePolicy};
-use cloacina_registry::{PackageRecord, PackageStatus, RegistryError};
+use cloacina_package::{Package, PackageError, ReadError, ReadLimits};
+use cloacina_registry::{Archive, PackageRecord, PackageStatus, Refusal, RegistryError};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
@@ -271,20 +271,8 @@ async fn receive_and_register(
             break spool(&state.uploads, field).await?;
         }
     };
-    let trust = state
-        .host
-        .trust()
-        .store()
-        .await
-        .map_err(|error| ApiError::internal("reading the trust store", error))?;
-    let policy = if state.require_signatures {
-        SignaturePolicy::Required
-    } else {
-        SignaturePolicy::Optional
-    };
-    let tenant_name = tenant.tenant().to_string();
     // A few verifications at once; the permit lives as long as the
-    // blocking work does, even if the request is dropped meanwhile.
+    // verification does, even if the request is dropped meanwhile.
     let Ok(permit) = state.uploads.permits.clone().try_acquire_owned() else {
         let mut busy = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -294,48 +282,23 @@ async fn receive_and_register(
         busy.retry_after = Some(2);
         return Err(busy);
     };
-    // Decompressing and hashing is blocking work: off the async workers.
-    let (verified, bytes) = tokio::task::spawn_blocking(move || {
+    let admission = state.admission();
+    let tenant_id = tenant.tenant().clone();
+    let admitted = tokio::spawn(async move {
         let _permit = permit;
-        // The archive (within the upload limit) goes to the registry once
-        // verified: read it once, and verify those bytes as they stream
-        // through the reader (the files it unpacks to are never held).
-        let mut file = spooled.file;
-        let mut bytes = Vec::with_capacity(usize::try_from(spooled.size).unwrap_or(0));
-        std::io::Seek::rewind(&mut file).map_err(AdmitError::Store)?;
-        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(AdmitError::Store)?;
-        let verified = Package::verify_streaming(
-            std::io::Cursor::new(&bytes),
-            bytes.len() as u64,
-            &ReadLimits::default(),
-            &trust,
-            Some(&tenant_name),
-            policy,
-        )?;
-        Ok::<_, AdmitError>((verified, bytes))
+        admission
+            .verify(Archive::Spooled(spooled.file), &tenant_id)
+            .await
     })
     .await
-    .map_err(|error| ApiError::internal("verifying an upload", error))?
-    .map_err(|error| {
-        if error.is_bad_input() {
-            ApiError::bad_request("upload_failed", error.to_string())
-        } else {
-            ApiError::internal("spooling an upload", error)
-        }
-    })?;
-    match tenant.registry().upload(&verified, &bytes).await {
-        Ok(upload) => Ok((upload.record, upload.created)),
-        Err(error @ (RegistryError::Conflict { .. } | RegistryError::WorkflowOwned(_))) => Err(
-            ApiError::new(StatusCode::CONFLICT, "upload_failed", error.to_string()),
-        ),
-        Err(error) => Err(ApiError::internal("registering a package", error)),
-    }
+    .map_err(|error| ApiError::internal("verifying an upload", error))??;
+    let upload = admitted.register(tenant.registry(), None).await?;
+    Ok((upload.record, upload.created))
 }
 
 /// An upload written to a temporary file (deleted when dropped).
 struct Spooled {
     file: std::fs::File,
-    size: u64,
 }
 
 /// Streams the field into a temporary file: refused at its first bytes
@@ -344,7 +307,8 @@ async fn spool(
     gate: &UploadGate,
     mut field: axum::extract::multipart::Field<'_>,
 ) -> ApiResult<Spooled> {
-    let failed = |error: std::io::Error| ApiError::internal("spooling an upload", error);
+    let failed =
+        |error: std::io::Error| ApiError::from(Refusal::unavailable("spooling the upload", error));
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
         .map_err(|error| ApiError::internal("spooling an upload", error))?
@@ -371,7 +335,10 @@ async fn spool(
         file.write_all(&chunk).await.map_err(failed)?;
     }
     if size == 0 {
-        return Err(ApiError::bad_request("upload_failed", "empty package file"));
+        return Err(ApiError {
+            reason: Some(cloacina_wire::RefusalKind::InvalidPackage),
+            ..ApiError::bad_request("upload_failed", "empty package file")
+        });
     }
     if detect(&head).is_none() {
         return Err(not_an_archive());
@@ -379,15 +346,13 @@ async fn spool(
     file.flush().await.map_err(failed)?;
     Ok(Spooled {
         file: file.into_std().await,
-        size,
     })
 }
 
 fn not_an_archive() -> ApiError {
-    ApiError::bad_request(
-        "upload_failed",
-        format!("not a usable package: {}", ReadError::NotAnArchive),
-    )
+    ApiError::from(Refusal::Invalid(PackageError::Read(
+        ReadError::NotAnArchive,
+    )))
 }
 
 #[derive(Debug, Deserialize)]

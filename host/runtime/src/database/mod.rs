@@ -117,6 +117,48 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Errors that pass when the database comes back: it is unreachable,
+/// restarting, busy or its pool is exhausted.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite busy/locked; PostgreSQL connection, serialization and
+            // shutdown classes.
+            matches!(
+                code.as_ref(),
+                "5" | "6" | "40001" | "40P01" | "57P01" | "57P02" | "57P03"
+            ) || code.starts_with("08")
+        }
+        _ => false,
+    }
+}
+
+/// True when `error` or one of its causes is a [transient](is_transient)
+/// database error: the same request may well succeed later.
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(is_transient)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// How long a query waits for a connection before it gives up: short, so
+/// that while the database is unreachable a request is answered "try again"
+/// within seconds rather than held.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A connected, migrated tenant database.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -162,7 +204,7 @@ impl Database {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |connection, _| {
                 let setup = setup.clone();
                 Box::pin(async move {

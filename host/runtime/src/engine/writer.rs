@@ -206,7 +206,7 @@ impl Writer {
                     self.announce(batch, outcome);
                     break;
                 }
-                Err(error) if is_transient(&error) => {
+                Err(error) if crate::database::is_transient(&error) => {
                     tracing::warn!(%error, retry_in = ?delay, tenant = %self.db.tenant(),
                         "the database is unavailable; the batch waits and will be applied");
                     tokio::time::sleep(delay).await;
@@ -1081,26 +1081,6 @@ fn failure_kind(failure: &TaskFailure) -> &'static str {
         TaskFailure::TimedOut(_) => "timeout",
         TaskFailure::Cancelled => "cancelled",
         TaskFailure::InvalidOutput(_) => "invalid_output",
-    }
-}
-
-/// Errors that pass when the database comes back.
-fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // SQLite busy/locked; PostgreSQL connection, serialization and
-            // shutdown classes.
-            matches!(
-                code.as_ref(),
-                "5" | "6" | "40001" | "40P01" | "57P01" | "57P02" | "57P03"
-            ) || code.starts_with("08")
-        }
-        _ => false,
     }
 }
 

@@ -35,15 +35,22 @@ impl HostArgs {
     /// Connects to `tenant`'s database of this host.
     pub async fn open(&self, tenant: &TenantId) -> Result<Database, Failure> {
         let url = self.url()?;
-        Database::connect(&url, tenant)
-            .await
+        let connected = Database::connect(&url, tenant).await;
+        // Unreachable or busy: the same command may succeed later.
+        let kind = match &connected {
+            Err(error) if cloacina_runtime::database::is_unavailable(error) => {
+                FailureKind::Unavailable
+            }
+            _ => FailureKind::Other,
+        };
+        connected
             .with_context(|| {
                 format!(
                     "cannot open the host's database ({})",
                     cloacina_runtime::database::redact(&url)
                 )
             })
-            .classify(FailureKind::Other)
+            .classify(kind)
     }
 }
 

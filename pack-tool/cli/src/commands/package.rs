@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{InspectArgs, PackageCommand, TrustArgs, UploadArgs, VerifyArgs};
 use crate::failure::{Classify as _, Failure, FailureKind};
 use crate::output;
-use cloacina_registry::{Registry, Tenants, TrustKeys};
+use cloacina_registry::{Admission, Archive, Refusal, Registry, Tenants, TrustKeys};
 use cloacina_runtime::TenantId;
 
 pub fn run(command: PackageCommand, json: bool) -> Result<(), Failure> {
@@ -320,49 +320,38 @@ fn print_declaration(declaration: &Declaration) {
     }
 }
 
-/// `package upload`: verify against the host's trust store, then register.
+/// `package upload`: the host's admission (verify against its trust
+/// store, then register), as an HTTP upload or the drop directory would.
 fn upload(args: UploadArgs, json: bool) -> Result<(), Failure> {
     let tenant = super::host::tenant(&args.tenant)?;
-    let package = read_package(&args.file)?;
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    if !args.file.is_file() {
+        return Err(anyhow::anyhow!("{} is not a file", args.file.display()))
+            .classify(FailureKind::Usage);
+    }
     let policy = if args.require_signatures {
         SignaturePolicy::Required
     } else {
         SignaturePolicy::Optional
     };
     let upload = super::host::block_on(async {
+        let unavailable = |doing| move |error| Failure::from(Refusal::unavailable(doing, error));
         let main = args.host.open(&TenantId::public()).await?;
         Tenants::open(&main)
             .await
-            .context("cannot open the tenant list")?
+            .map_err(unavailable("opening the tenant list"))?
             .ensure(&tenant)
             .await
-            .context("cannot record the tenant")?;
+            .map_err(unavailable("recording the tenant"))?;
         let trust = TrustKeys::open(&main)
             .await
-            .context("cannot open the trust store")?
-            .store()
+            .map_err(unavailable("opening the trust store"))?;
+        let registry = Registry::open(&args.host.open(&tenant).await?)
             .await
-            .context("cannot read the trust store")?;
-        let verified = package
-            .verify(&trust, Some(tenant.as_str()), policy)
-            .map_err(|error| Failure {
-                kind: match error {
-                    VerifyError::Manifest(_) => FailureKind::InvalidPackage,
-                    _ => FailureKind::Verification,
-                },
-                error: anyhow::Error::new(error).context("verification failed"),
-                hint: Some("trust the signer with `cloacinactl trust add KEY.pub`"),
-            })?;
-        let db = args.host.open(&tenant).await?;
-        let registry = Registry::open(&db)
+            .map_err(unavailable("opening the registry"))?;
+        Admission::new(trust, policy)
+            .admit(Archive::File(args.file.clone()), &tenant, &registry, None)
             .await
-            .context("cannot open the registry")?;
-        registry
-            .upload(&verified, &bytes)
-            .await
-            .map_err(super::host::registry_failure)
+            .map_err(Failure::from)
     })??;
     if json {
         output::json(&upload);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use cloacina_wire::ErrorBody;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -169,22 +170,34 @@ impl Api {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let message = body["error"].as_str().unwrap_or("no details").to_owned();
-        let code = body["code"].as_str().unwrap_or("unknown").to_owned();
-        let kind = match status {
-            400 if message.starts_with("verification failed") => FailureKind::Verification,
-            400 if message.starts_with("not a usable package") => FailureKind::InvalidPackage,
-            400 | 413 | 415 => FailureKind::Usage,
-            401 | 403 => FailureKind::Denied,
-            404 => FailureKind::NotFound,
-            409 => FailureKind::Conflict,
-            _ => FailureKind::Other,
+        let body: ErrorBody = serde_json::from_value(body.clone()).unwrap_or(ErrorBody {
+            error: text_of(&body),
+            code: "unknown".to_owned(),
+            reason: None,
+        });
+        let kind = match (body.reason, status) {
+            (Some(reason), _) => FailureKind::of_refusal(reason),
+            (None, 400 | 413 | 415) => FailureKind::Usage,
+            (None, 401 | 403) => FailureKind::Denied,
+            (None, 404) => FailureKind::NotFound,
+            (None, 409) => FailureKind::Conflict,
+            (None, 429 | 503) => FailureKind::Unavailable,
+            (None, _) => FailureKind::Other,
         };
         Err(Failure {
             kind,
-            error: anyhow!("the server answered {status} {code}: {message}"),
+            error: anyhow!("the server answered {status} {}: {}", body.code, body.error),
             hint: (status == 401).then_some("check the API key (--api-key or CLOACINA_API_KEY)"),
         })
+    }
+}
+
+/// A body that is not the JSON error shape, as text.
+fn text_of(body: &Value) -> String {
+    match body {
+        Value::String(text) if !text.is_empty() => text.clone(),
+        Value::String(_) | Value::Null => "no details".to_owned(),
+        other => other.to_string(),
     }
 }
 

@@ -113,14 +113,6 @@ pub struct ServeArgs {
     pub concurrent_uploads: usize,
 }
 
-/// A host's (and the client's) data directory when none is given:
-/// `$CLOACINA_HOME`, else `~/.cloacina`; None without either variable.
-pub fn default_home() -> Option<PathBuf> {
-    std::env::var_os("CLOACINA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cloacina")))
-}
-
 impl ServeArgs {
     /// The bounds these flags set; the rest at their defaults.
     pub fn limits(&self) -> Limits {
@@ -136,7 +128,7 @@ impl ServeArgs {
     pub fn home_dir(&self) -> anyhow::Result<PathBuf> {
         self.home
             .clone()
-            .or_else(default_home)
+            .or_else(cloacina_defaults::data_dir)
             .ok_or_else(|| anyhow!("no --home given and $HOME is not set"))
     }
 
@@ -149,7 +141,7 @@ impl ServeArgs {
         let worker_binary = if self.in_process {
             None
         } else {
-            Some(worker_binary().ok_or_else(|| {
+            Some(cloacina_defaults::worker_binary().ok_or_else(|| {
                 anyhow!(
                     "cloacina-plugin-worker is not installed next to this program; install it (`cargo build -p cloacina-loader`) or pass --in-process"
                 )
@@ -175,13 +167,6 @@ impl ServeArgs {
             limits: self.limits(),
         })
     }
-}
-
-/// The worker program, installed next to this one, if it is there.
-pub fn worker_binary() -> Option<PathBuf> {
-    let name = format!("cloacina-plugin-worker{}", std::env::consts::EXE_SUFFIX);
-    let path = std::env::current_exe().ok()?.with_file_name(name);
-    path.is_file().then_some(path)
 }
 
 /// Runs the server in the foreground until Ctrl-C or SIGTERM.

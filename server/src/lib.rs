@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::Role;
 pub use bootstrap::{OfflineKey, create_key_offline};
-pub use cli::{SERVE_ABOUT, ServeArgs, default_home, run, worker_binary};
+pub use cli::{SERVE_ABOUT, ServeArgs, run};
 pub use limits::Limits;
 pub use routes::openapi::build as openapi_document;
 

@@ -10,10 +10,10 @@
 use std::io::{Read, Seek};
 use std::path::PathBuf;
 
+use cloacina_database::TenantId;
 use cloacina_package::{
     AdmitError, PackageError, ReadError, ReadLimits, SignaturePolicy, VerifiedManifest, VerifyError,
 };
-use cloacina_runtime::TenantId;
 use cloacina_wire::RefusalKind;
 
 use crate::{Registry, RegistryError, TrustKeys, Upload};

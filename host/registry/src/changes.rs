@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use cloacina_runtime::{Dialect, TenantId};
+use cloacina_database::{Dialect, TenantId};
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 

@@ -24,7 +24,7 @@ pub enum RegistryError {
         source: sqlx::Error,
     },
     #[error(transparent)]
-    Runtime(#[from] cloacina_runtime::RuntimeError),
+    Storage(#[from] cloacina_database::DatabaseError),
     #[error("the registry holds an unreadable row: {0}")]
     Corrupt(String),
 }

@@ -2,10 +2,10 @@
 
 use cloacina_contract::ArtifactKind;
 use cloacina_contract::ownership::WorkflowOwned;
+use cloacina_database::Database;
+use cloacina_database::Migration;
+use cloacina_database::clock::now_ms;
 use cloacina_package::VerifiedManifest;
-use cloacina_runtime::Database;
-use cloacina_runtime::clock::now_ms;
-use cloacina_runtime::database::Migration;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;

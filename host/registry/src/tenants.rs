@@ -1,8 +1,8 @@
 //! The tenants a host serves, kept in its main database: `public` always,
 //! and every tenant a package was registered for.
 
-use cloacina_runtime::clock::now_ms;
-use cloacina_runtime::{Database, TenantId};
+use cloacina_database::clock::now_ms;
+use cloacina_database::{Database, TenantId};
 
 use crate::RegistryError;
 

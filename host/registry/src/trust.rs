@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use cloacina_runtime::clock::now_ms;
-use cloacina_runtime::{Database, TenantId};
+use cloacina_database::clock::now_ms;
+use cloacina_database::{Database, TenantId};
 use cloacina_signing::{KeyId, PublicKey, TrustScope, TrustStore};
 use serde::Serialize;
 use sqlx::Row;

@@ -5,16 +5,14 @@ use crate::ExecutionId;
 /// A runtime operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("database URL `{url}` is not supported: {reason}")]
-    UnsupportedUrl { url: String, reason: String },
+    #[error(transparent)]
+    Storage(#[from] cloacina_database::DatabaseError),
     #[error("database error while {doing}: {source}")]
     Database {
         doing: &'static str,
         #[source]
         source: sqlx::Error,
     },
-    #[error("invalid tenant name `{name}`: {reason}")]
-    InvalidTenant { name: String, reason: &'static str },
     #[error(transparent)]
     Registration(#[from] RegistrationError),
     #[error("no workflow named `{0}` is registered")]

@@ -12,11 +12,10 @@
 //! - [`workflow`]: checked DAGs and the registry of what can run.
 //! - `engine`: the writer (batched transactions), workers, leases, NOTIFY.
 //! - [`schedule`]: cron schedules and poll triggers.
-//! - [`database`]: connections, tenants' schemas and files, migrations.
+//! - [`schema`]: the runtime's tables; connections, tenants and
+//!   migrations are `cloacina_database`'s (re-exported as [`database`]).
 
-pub mod clock;
 mod completions;
-pub mod database;
 mod engine;
 mod error;
 mod follow;
@@ -26,10 +25,11 @@ mod queries;
 pub mod retry;
 mod runner;
 pub mod schedule;
-mod tenant;
+pub mod schema;
 pub mod workflow;
 
-pub use database::{Database, DatabaseUrl, Dialect};
+pub use cloacina_database as database;
+pub use cloacina_database::{Database, DatabaseUrl, Dialect, TenantId, clock};
 pub use engine::{EngineStats, abandoned_calls};
 pub use error::{RegistrationError, RuntimeError};
 pub use follow::EventFollower;
@@ -38,5 +38,4 @@ pub use model::{
     Event, EventType, ExecutionId, ExecutionResult, ExecutionStatus, TaskRecord, TaskStatus,
 };
 pub use runner::{Runner, RunnerConfig, check_context, parse_context};
-pub use tenant::TenantId;
 pub use workflow::{PackageRef, TaskSpec, Workflow, WorkflowRegistry};

@@ -90,7 +90,7 @@ impl Runner {
     /// Connects, migrates, takes a lease, recovers what a previous run
     /// left, and starts the engine.
     pub async fn with_config(url: &str, config: RunnerConfig) -> Result<Self, RuntimeError> {
-        let db = Database::connect(url, &config.tenant).await?;
+        let db = crate::schema::open(url, &config.tenant).await?;
         let host_id = uuid::Uuid::new_v4().to_string();
         engine::lease::register_host(&db, &host_id).await?;
         let registry = Arc::new(WorkflowRegistry::default());
@@ -129,7 +129,7 @@ impl Runner {
         if let DatabaseUrl::Postgres(url) = db.url() {
             background.push(engine::spawn_listener(
                 url.clone(),
-                db.notify_channel(),
+                crate::engine::notify::channel(&db),
                 host_id.clone(),
                 commands.clone(),
                 completions.clone(),

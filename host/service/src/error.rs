@@ -6,9 +6,11 @@ pub enum HostError {
     #[error(transparent)]
     Runtime(#[from] cloacina_runtime::RuntimeError),
     #[error(transparent)]
+    Database(#[from] cloacina_runtime::database::DatabaseError),
+    #[error(transparent)]
     Registry(#[from] cloacina_registry::RegistryError),
-    #[error("cannot start the WebAssembly runtime: {0}")]
-    Wasm(#[from] cloacina_loader::LoadError),
+    #[error("cannot start the WebAssembly runtime")]
+    Wasm(#[source] cloacina_loader::LoadError),
     #[error("cannot watch the drop directory {dir}: {reason}")]
     Watch { dir: String, reason: String },
     #[error("the host is shutting down")]

@@ -84,10 +84,13 @@ impl Host {
         let public = runner(&config, &TenantId::public()).await?;
         let trust = TrustKeys::open(public.database()).await?;
         let tenant_list = Tenants::open(public.database()).await?;
-        let wasm = Arc::new(WasmRuntime::new(WasmSettings {
-            cache_dir: Some(config.cache_dir.join("wasm")),
-            ..WasmSettings::default()
-        })?);
+        let wasm = Arc::new(
+            WasmRuntime::new(WasmSettings {
+                cache_dir: Some(config.cache_dir.join("wasm")),
+                ..WasmSettings::default()
+            })
+            .map_err(HostError::Wasm)?,
+        );
         let shared = Arc::new(Shared {
             config,
             trust,

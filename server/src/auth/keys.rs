@@ -105,14 +105,14 @@ pub struct NewKey {
 /// A stored key failed to read, or the database failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
-    #[error("database error while {doing}: {source}")]
+    #[error("database error while {doing}")]
     Database {
         doing: &'static str,
         #[source]
         source: sqlx::Error,
     },
     #[error(transparent)]
-    Runtime(#[from] cloacina_runtime::RuntimeError),
+    Storage(#[from] cloacina_runtime::database::DatabaseError),
     #[error("unreadable key row: {0}")]
     Corrupt(String),
 }

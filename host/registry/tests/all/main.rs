@@ -4,9 +4,9 @@
 
 use cloacina_contract::manifest::{TaskDeclaration, WorkflowDeclaration};
 use cloacina_contract::{ArtifactKind, Declaration, HOST_ABI_VERSION, Identifier, PackageInfo};
+use cloacina_database::{Database, TenantId};
 use cloacina_package::{Package, PackageBuilder, ReadLimits, SignaturePolicy, VerifiedPackage};
 use cloacina_registry::{PackageStatus, Registry, RegistryError, TrustKeys};
-use cloacina_runtime::{Database, TenantId};
 use cloacina_signing::{KeyPair, TrustScope, TrustStore};
 
 fn signer() -> KeyPair {

@@ -17,7 +17,7 @@
 //! net that looks for work other hosts left.
 
 pub(crate) mod lease;
-mod notify;
+pub(crate) mod notify;
 mod sql;
 mod worker;
 mod writer;

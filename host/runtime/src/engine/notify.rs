@@ -13,6 +13,11 @@ use super::Command;
 use crate::completions::Completions;
 use crate::model::ExecutionId;
 
+/// The PostgreSQL NOTIFY channel of a tenant's schema.
+pub(crate) fn channel(db: &crate::Database) -> String {
+    format!("cloacina_{}", db.tenant())
+}
+
 pub(crate) fn spawn_listener(
     url: String,
     channel: String,

@@ -323,7 +323,7 @@ impl Writer {
             let ended: Vec<String> = outcome.ended.iter().map(ToString::to_string).collect();
             // "host;id,id,...": a host ignores its own announcements.
             sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(self.db.notify_channel())
+                .bind(super::notify::channel(&self.db))
                 .bind(format!("{};{}", self.config.host_id, ended.join(",")))
                 .execute(&mut *tx)
                 .await?;

@@ -27,7 +27,7 @@ impl HostArgs {
     pub fn home_dir(&self) -> Result<PathBuf, Failure> {
         self.home
             .clone()
-            .or_else(cloacina_server::default_home)
+            .or_else(cloacina_defaults::data_dir)
             .ok_or_else(|| anyhow!("no --home given and $HOME is not set"))
             .classify(FailureKind::Usage)
     }
@@ -35,7 +35,7 @@ impl HostArgs {
     /// Connects to `tenant`'s database of this host.
     pub async fn open(&self, tenant: &TenantId) -> Result<Database, Failure> {
         let url = self.url()?;
-        let connected = Database::connect(&url, tenant).await;
+        let connected = cloacina_runtime::schema::open(&url, tenant).await;
         // Unreachable or busy: the same command may succeed later.
         let kind = match &connected {
             Err(error) if cloacina_runtime::database::is_unavailable(error) => {

@@ -30,7 +30,7 @@ fn profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
     let explicit = path.is_some();
     let path = match path {
         Some(path) => path.clone(),
-        None => match cloacina_server::default_home() {
+        None => match cloacina_defaults::data_dir() {
             Some(home) => home.join("client.toml"),
             None => return Ok(Profile::default()),
         },

@@ -184,7 +184,7 @@ fn load(
 
 /// The worker program, installed next to `cloacinactl`.
 fn worker_binary() -> Result<PathBuf, Failure> {
-    cloacina_server::worker_binary()
+    cloacina_defaults::worker_binary()
         .ok_or_else(|| anyhow!(
             "--isolate needs cloacina-plugin-worker next to cloacinactl (`cargo build -p cloacina-loader` builds it)"
         ))

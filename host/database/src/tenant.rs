@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::RuntimeError;
+use crate::DatabaseError;
 
 /// A tenant's name: lower-case ASCII letters, digits and `_`, starting with a
 /// letter, at most 48 characters. It names a PostgreSQL schema or a SQLite
@@ -14,9 +14,9 @@ impl TenantId {
     /// The tenant everything belongs to when no tenant is named.
     pub const PUBLIC: &'static str = "public";
 
-    pub fn new(name: impl Into<String>) -> Result<Self, RuntimeError> {
+    pub fn new(name: impl Into<String>) -> Result<Self, DatabaseError> {
         let name = name.into();
-        let invalid = |reason| RuntimeError::InvalidTenant {
+        let invalid = |reason| DatabaseError::InvalidTenant {
             name: name.clone(),
             reason,
         };

@@ -10,10 +10,6 @@
 //!   in `public`), and every connection's `search_path` is that schema alone.
 //!   Several hosts may share one database.
 
-mod migrations;
-
-pub use migrations::Migration;
-
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,7 +17,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-use crate::{RuntimeError, TenantId};
+use crate::migrations::{self, Migration};
+use crate::{DatabaseError, TenantId};
 
 /// Which SQL dialect a database speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +35,8 @@ pub enum DatabaseUrl {
 }
 
 impl DatabaseUrl {
-    pub fn parse(url: &str) -> Result<Self, RuntimeError> {
-        let unsupported = |reason: &str| RuntimeError::UnsupportedUrl {
+    pub fn parse(url: &str) -> Result<Self, DatabaseError> {
+        let unsupported = |reason: &str| DatabaseError::UnsupportedUrl {
             url: redact(url),
             reason: reason.to_owned(),
         };
@@ -170,14 +167,15 @@ pub struct Database {
 
 impl Database {
     /// Connects to `tenant`'s database at `url`, creating the SQLite file or
-    /// the PostgreSQL schema when missing, and runs the migrations.
-    pub async fn connect(url: &str, tenant: &TenantId) -> Result<Self, RuntimeError> {
+    /// the PostgreSQL schema when missing. Each component applies its own
+    /// tables with [`Database::migrate`].
+    pub async fn connect(url: &str, tenant: &TenantId) -> Result<Self, DatabaseError> {
         sqlx::any::install_default_drivers();
         let parsed = DatabaseUrl::parse(url)?;
         let (connect_url, max_connections, setup): (String, u32, String) = match &parsed {
             DatabaseUrl::Sqlite(path) => {
                 let file = DatabaseUrl::sqlite_file(path, tenant);
-                create_private_file(&file).map_err(|error| RuntimeError::UnsupportedUrl {
+                create_private_file(&file).map_err(|error| DatabaseError::UnsupportedUrl {
                     url: url.to_owned(),
                     reason: format!("cannot create {}: {error}", file.display()),
                 })?;
@@ -199,7 +197,7 @@ impl Database {
             }
         };
         let options = AnyConnectOptions::from_str(&connect_url)
-            .map_err(RuntimeError::db("reading the database URL"))?
+            .map_err(DatabaseError::db("reading the database URL"))?
             .disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -214,14 +212,13 @@ impl Database {
             })
             .connect_with(options)
             .await
-            .map_err(RuntimeError::db("connecting"))?;
+            .map_err(DatabaseError::db("connecting"))?;
         let database = Database {
             pool,
             dialect: parsed.dialect(),
             tenant: tenant.clone(),
             url: parsed,
         };
-        migrations::run(&database).await?;
         Ok(database)
     }
 
@@ -231,7 +228,7 @@ impl Database {
         &self,
         component: &'static str,
         migrations: &[Migration],
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<(), DatabaseError> {
         migrations::apply(self, component, migrations).await
     }
 
@@ -251,11 +248,6 @@ impl Database {
         &self.url
     }
 
-    /// The PostgreSQL NOTIFY channel of this tenant's schema.
-    pub(crate) fn notify_channel(&self) -> String {
-        format!("cloacina_{}", self.tenant)
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -270,7 +262,7 @@ pub async fn provision_tenant_role(
     tenant: &TenantId,
     username: &TenantId,
     password: &str,
-) -> Result<(), RuntimeError> {
+) -> Result<(), DatabaseError> {
     let DatabaseUrl::Postgres(pg) = DatabaseUrl::parse(url)? else {
         return Ok(());
     };
@@ -292,7 +284,7 @@ pub async fn provision_tenant_role(
         connection
             .execute(statement.as_str())
             .await
-            .map_err(RuntimeError::db("provisioning the tenant's role"))?;
+            .map_err(DatabaseError::db("provisioning the tenant's role"))?;
     }
     Ok(())
 }
@@ -300,11 +292,9 @@ pub async fn provision_tenant_role(
 /// Deletes `tenant`'s data for good: its PostgreSQL schema (and the
 /// login role named after it, if any) or its SQLite file. Close its pools
 /// first.
-pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), RuntimeError> {
+pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), DatabaseError> {
     if tenant.is_public() {
-        return Err(RuntimeError::Corrupt(
-            "the public tenant cannot be removed".into(),
-        ));
+        return Err(DatabaseError::PublicTenant);
     }
     match DatabaseUrl::parse(url)? {
         DatabaseUrl::Postgres(pg) => {
@@ -312,11 +302,11 @@ pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), Runtim
             connection
                 .execute(format!("DROP SCHEMA IF EXISTS \"{tenant}\" CASCADE").as_str())
                 .await
-                .map_err(RuntimeError::db("dropping the tenant's schema"))?;
+                .map_err(DatabaseError::db("dropping the tenant's schema"))?;
             connection
                 .execute(format!("DROP ROLE IF EXISTS \"{tenant}\"").as_str())
                 .await
-                .map_err(RuntimeError::db("dropping the tenant's role"))?;
+                .map_err(DatabaseError::db("dropping the tenant's role"))?;
         }
         DatabaseUrl::Sqlite(path) => {
             let file = DatabaseUrl::sqlite_file(&path, tenant);
@@ -327,7 +317,7 @@ pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), Runtim
                     Ok(()) => {}
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                     Err(error) => {
-                        return Err(RuntimeError::UnsupportedUrl {
+                        return Err(DatabaseError::UnsupportedUrl {
                             url: redact(url),
                             reason: format!("cannot remove {}: {error}", file.display()),
                         });
@@ -339,27 +329,27 @@ pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), Runtim
     Ok(())
 }
 
-async fn admin_connection(pg: &str) -> Result<sqlx::AnyConnection, RuntimeError> {
+async fn admin_connection(pg: &str) -> Result<sqlx::AnyConnection, DatabaseError> {
     sqlx::any::install_default_drivers();
     AnyConnectOptions::from_str(pg)
-        .map_err(RuntimeError::db("reading the database URL"))?
+        .map_err(DatabaseError::db("reading the database URL"))?
         .disable_statement_logging()
         .connect()
         .await
-        .map_err(RuntimeError::db("connecting"))
+        .map_err(DatabaseError::db("connecting"))
 }
 
-async fn create_schema(url: &str, tenant: &TenantId) -> Result<(), RuntimeError> {
+async fn create_schema(url: &str, tenant: &TenantId) -> Result<(), DatabaseError> {
     let mut connection = AnyConnectOptions::from_str(url)
-        .map_err(RuntimeError::db("reading the database URL"))?
+        .map_err(DatabaseError::db("reading the database URL"))?
         .disable_statement_logging()
         .connect()
         .await
-        .map_err(RuntimeError::db("connecting"))?;
+        .map_err(DatabaseError::db("connecting"))?;
     connection
         .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{tenant}\"").as_str())
         .await
-        .map_err(RuntimeError::db("creating the tenant's schema"))?;
+        .map_err(DatabaseError::db("creating the tenant's schema"))?;
     Ok(())
 }
 

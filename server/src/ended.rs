@@ -5,20 +5,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cloacina_runtime::{ExecutionId, TenantId};
+use cloacina_wire::executions::ExecutionDetail;
 
 const CAPACITY: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct EndedExecutions {
-    answers: Mutex<HashMap<(TenantId, ExecutionId), Arc<serde_json::Value>>>,
+    answers: Mutex<HashMap<(TenantId, ExecutionId), Arc<ExecutionDetail>>>,
 }
 
 impl EndedExecutions {
-    pub fn get(&self, tenant: &TenantId, id: ExecutionId) -> Option<Arc<serde_json::Value>> {
+    pub fn get(&self, tenant: &TenantId, id: ExecutionId) -> Option<Arc<ExecutionDetail>> {
         self.lock().get(&(tenant.clone(), id)).cloned()
     }
 
-    pub fn insert(&self, tenant: &TenantId, id: ExecutionId, answer: Arc<serde_json::Value>) {
+    pub fn insert(&self, tenant: &TenantId, id: ExecutionId, answer: Arc<ExecutionDetail>) {
         let mut answers = self.lock();
         if answers.len() >= CAPACITY {
             // Any one: a miss only costs a read.
@@ -36,7 +37,7 @@ impl EndedExecutions {
 
     fn lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(TenantId, ExecutionId), Arc<serde_json::Value>>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<(TenantId, ExecutionId), Arc<ExecutionDetail>>> {
         self.answers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

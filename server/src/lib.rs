@@ -32,7 +32,7 @@ pub use auth::Role;
 pub use bootstrap::{OfflineKey, create_key_offline};
 pub use cli::{SERVE_ABOUT, ServeArgs, run};
 pub use limits::Limits;
-pub use routes::openapi::build as openapi_document;
+pub use routes::openapi::spec as openapi_document;
 
 /// Everything a server needs.
 #[derive(Debug, Clone)]

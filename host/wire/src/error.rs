@@ -2,20 +2,22 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The body of every failed request: a message for people and a code for
-/// programs. `reason` says why a package was not admitted (upload routes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: String,
-    pub code: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<RefusalKind>,
+crate::wire! {
+    /// The body of every failed request: a message for people and a code for
+    /// programs. `reason` says why a package was not admitted (upload routes).
+    pub struct ErrorBody {
+        pub error: String,
+        pub code: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<RefusalKind>,
+    }
 }
 
 /// Why a package was not admitted. The first three are the package's
 /// fault (the same bytes will never be admitted); the last is the host's
 /// (try the same bytes again later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalKind {
     /// Not a usable package: not an archive, refused by the safe reader,

@@ -8,6 +8,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use cloacina_runtime::{Event, ExecutionId, ExecutionResult, ExecutionStatus, RuntimeError};
+use cloacina_wire::TenantList;
+use cloacina_wire::executions::{
+    ExecuteRequest, ExecuteResponse, ExecutionDetail, ExecutionEvent, ExecutionEvents,
+    ExecutionSummary, ExecutionTasks, TaskExecutionDetail,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -15,25 +20,28 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{MAX_PAGE, Page, rfc3339};
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize)]
-pub struct ExecuteRequest {
-    #[serde(default)]
-    context: Option<serde_json::Value>,
-    /// A package version to run instead of the latest.
-    #[serde(default)]
-    version: Option<String>,
-}
+use cloacina_wire::ErrorBody;
 
 /// Starts the workflow's highest registered version (or the `version`
 /// asked for); 202 at once.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/workflows/{name}/execute",
+    operation_id = "execute_workflow",
+    summary = "Start an execution (202 at once)",
+    tag = "executions",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Workflow name")),
+    request_body = ExecuteRequest,
+    responses((status = 202, body = ExecuteResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn execute(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<ExecuteResponse>)> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -100,12 +108,12 @@ pub async fn execute(
     state.metrics.execution_started("started");
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "execution_id": id.to_string(),
-            "workflow_name": name,
-            "tenant_id": tenant.tenant().as_str(),
-            "status": "scheduled",
-        })),
+        Json(ExecuteResponse {
+            execution_id: id.to_string(),
+            workflow_name: name,
+            tenant_id: tenant.tenant().to_string(),
+            status: "scheduled".to_owned(),
+        }),
     ))
 }
 
@@ -118,12 +126,22 @@ pub struct ListQuery {
     offset: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/executions",
+    operation_id = "list_executions",
+    summary = "Executions, newest first",
+    tag = "executions",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("status" = Option<String>, Query, description = "Running, Completed, Failed or Cancelled"), ("workflow" = Option<String>, Query, description = "Only this workflow"), ("limit" = Option<i64>, Query, description = "1 to 1000 (default 50)"), ("offset" = Option<i64>, Query, description = "Items to skip")),
+    responses((status = 200, body = TenantList<ExecutionSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(tenant_id): Path<String>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TenantList<ExecutionSummary>>> {
     caller.require(Role::Read)?;
     let Query(query) = query
         .map_err(|rejection| ApiError::bad_request("invalid_pagination", rejection.body_text()))?;
@@ -149,24 +167,23 @@ pub async fn list(
         runner.count_executions(workflow, status),
     )
     .map_err(|error| ApiError::internal("listing executions", error))?;
-    let items: Vec<_> = executions.iter().map(summary).collect();
-    Ok(Json(json!({
-        "tenant_id": tenant.tenant().as_str(),
-        "total": total,
-        "items": items,
-    })))
+    Ok(Json(TenantList {
+        tenant_id: tenant.tenant().to_string(),
+        total: u64::try_from(total).unwrap_or(0),
+        items: executions.iter().map(summary).collect(),
+    }))
 }
 
-fn summary(execution: &ExecutionResult) -> serde_json::Value {
-    json!({
-        "id": execution.execution_id.to_string(),
-        "workflow_name": execution.workflow_name,
-        "package_name": execution.package_name,
-        "package_version": execution.package_version.to_string(),
-        "status": status_name(execution.status),
-        "started_at": rfc3339(execution.started_at_ms),
-        "completed_at": execution.completed_at_ms.map(rfc3339),
-    })
+fn summary(execution: &ExecutionResult) -> ExecutionSummary {
+    ExecutionSummary {
+        id: execution.execution_id.to_string(),
+        workflow_name: execution.workflow_name.clone(),
+        package_name: execution.package_name.clone(),
+        package_version: execution.package_version.to_string(),
+        status: status_name(execution.status).to_owned(),
+        started_at: rfc3339(execution.started_at_ms),
+        completed_at: execution.completed_at_ms.map(rfc3339),
+    }
 }
 
 /// The reference's capitalized status names.
@@ -184,11 +201,21 @@ fn execution_id(text: &str) -> ApiResult<ExecutionId> {
         .map_err(|_| ApiError::bad_request("invalid_request", "invalid execution ID"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/executions/{exec_id}",
+    operation_id = "get_execution",
+    summary = "An execution",
+    tag = "executions",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "The execution's id (UUID)")),
+    responses((status = 200, body = ExecutionDetail), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, exec_id)): Path<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ExecutionDetail>> {
     let id = execution_id(&exec_id)?;
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     if let Some(answer) = state.ended.get(tenant.tenant(), id) {
@@ -204,19 +231,19 @@ pub async fn get(
         }
         Err(error) => return Err(ApiError::internal("reading an execution", error)),
     };
-    let answer = json!({
-        "tenant_id": tenant.tenant().as_str(),
-        "execution_id": id.to_string(),
-        "status": status_name(execution.status),
-        "workflow_name": execution.workflow_name,
-        "package_name": execution.package_name,
-        "package_version": execution.package_version.to_string(),
-        "started_at": rfc3339(execution.started_at_ms),
-        "completed_at": execution.completed_at_ms.map(rfc3339),
-        "final_context": execution.final_context,
-        "error": execution.error,
-        "failed_task": execution.failed_task,
-    });
+    let answer = ExecutionDetail {
+        tenant_id: tenant.tenant().to_string(),
+        execution_id: id.to_string(),
+        status: status_name(execution.status).to_owned(),
+        package_version: execution.package_version.to_string(),
+        started_at: rfc3339(execution.started_at_ms),
+        completed_at: execution.completed_at_ms.map(rfc3339),
+        workflow_name: execution.workflow_name,
+        package_name: execution.package_name,
+        final_context: execution.final_context,
+        error: execution.error,
+        failed_task: execution.failed_task,
+    };
     if execution.status.is_terminal() {
         state
             .ended
@@ -226,24 +253,34 @@ pub async fn get(
 }
 
 /// The event as the REST API and the delivery socket show it.
-pub fn event_json(event: &Event) -> serde_json::Value {
-    json!({
-        "id": format!("{}-{}", event.execution_id, event.sequence_num),
-        "execution_id": event.execution_id.to_string(),
-        "event_type": event.event_type.as_str(),
-        "task_name": event.task_name,
-        "event_data": event.event_data.as_ref().map(|data| data.to_string()),
-        "sequence_num": event.sequence_num,
-        "created_at": rfc3339(event.created_at_ms),
-    })
+pub fn wire_event(event: &Event) -> ExecutionEvent {
+    ExecutionEvent {
+        id: format!("{}-{}", event.execution_id, event.sequence_num),
+        execution_id: event.execution_id.to_string(),
+        event_type: event.event_type.as_str().to_owned(),
+        task_name: event.task_name.clone(),
+        event_data: event.event_data.as_ref().map(|data| data.to_string()),
+        sequence_num: event.sequence_num,
+        created_at: rfc3339(event.created_at_ms),
+    }
 }
 
 /// Events in order; an unknown id has none (200, empty).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/executions/{exec_id}/events",
+    operation_id = "execution_events",
+    summary = "An execution's events in order (an unknown id has none)",
+    tag = "executions",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "The execution's id (UUID)")),
+    responses((status = 200, body = ExecutionEvents), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn events(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, exec_id)): Path<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ExecutionEvents>> {
     let id = execution_id(&exec_id)?;
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let events = tenant
@@ -251,18 +288,28 @@ pub async fn events(
         .events(id, 0)
         .await
         .map_err(|error| ApiError::internal("reading events", error))?;
-    Ok(Json(json!({
-        "tenant_id": tenant.tenant().as_str(),
-        "execution_id": id.to_string(),
-        "events": events.iter().map(event_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(ExecutionEvents {
+        tenant_id: tenant.tenant().to_string(),
+        execution_id: id.to_string(),
+        events: events.iter().map(wire_event).collect(),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/executions/{exec_id}/tasks",
+    operation_id = "execution_tasks",
+    summary = "An execution's tasks",
+    tag = "executions",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "The execution's id (UUID)")),
+    responses((status = 200, body = ExecutionTasks), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn tasks(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, exec_id)): Path<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ExecutionTasks>> {
     let id = execution_id(&exec_id)?;
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let tasks = tenant
@@ -270,34 +317,32 @@ pub async fn tasks(
         .tasks(id)
         .await
         .map_err(|error| ApiError::internal("reading tasks", error))?;
-    let items: Vec<_> = tasks
+    let tasks = tasks
         .iter()
-        .map(|task| {
-            let updated = task
-                .completed_at_ms
-                .or(task.started_at_ms)
-                .unwrap_or(task.created_at_ms);
-            json!({
-                "id": format!("{id}-{}", task.task_name),
-                "task_name": task.task_name,
-                "status": task.status.as_str(),
-                "attempt": task.attempt,
-                "max_attempts": task.max_attempts,
-                "created_at": rfc3339(task.created_at_ms),
-                "updated_at": rfc3339(updated),
-                "started_at": task.started_at_ms.map(rfc3339),
-                "completed_at": task.completed_at_ms.map(rfc3339),
-                "last_error": task.last_error,
-                "error_details": task.last_error,
-                "sub_status": serde_json::Value::Null,
-                "output": task.output,
-                "package_version": task.package_version.to_string(),
-            })
+        .map(|task| TaskExecutionDetail {
+            id: format!("{id}-{}", task.task_name),
+            task_name: task.task_name.clone(),
+            status: task.status.as_str().to_owned(),
+            attempt: task.attempt,
+            max_attempts: task.max_attempts,
+            created_at: rfc3339(task.created_at_ms),
+            updated_at: rfc3339(
+                task.completed_at_ms
+                    .or(task.started_at_ms)
+                    .unwrap_or(task.created_at_ms),
+            ),
+            started_at: task.started_at_ms.map(rfc3339),
+            completed_at: task.completed_at_ms.map(rfc3339),
+            last_error: task.last_error.clone(),
+            error_details: task.last_error.clone(),
+            sub_status: None,
+            output: task.output.clone(),
+            package_version: task.package_version.to_string(),
         })
         .collect();
-    Ok(Json(json!({
-        "tenant_id": tenant.tenant().as_str(),
-        "execution_id": id.to_string(),
-        "tasks": items,
-    })))
+    Ok(Json(ExecutionTasks {
+        tenant_id: tenant.tenant().to_string(),
+        execution_id: id.to_string(),
+        tasks,
+    }))
 }

@@ -5,31 +5,77 @@
 
 use axum::Json;
 use axum::extract::Path;
-use serde_json::json;
+use cloacina_wire::List;
+use cloacina_wire::graphs::CompilerStatus;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
+use cloacina_wire::ErrorBody;
 
-fn empty() -> Json<serde_json::Value> {
-    Json(json!({"items": [], "total": 0}))
+/// No items: this server runs none of these yet.
+fn empty() -> Json<List<serde_json::Value>> {
+    Json(List {
+        items: Vec::new(),
+        total: 0,
+    })
 }
 
-pub async fn accumulators(caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/health/accumulators",
+    operation_id = "list_accumulators",
+    summary = "Accumulators (none yet)",
+    tag = "graphs",
+    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn accumulators(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Ok(empty())
 }
 
-pub async fn graphs(caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/health/graphs",
+    operation_id = "list_graphs",
+    summary = "Computation graphs (none yet)",
+    tag = "graphs",
+    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn graphs(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Ok(empty())
 }
 
-pub async fn reactors(caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/health/reactors",
+    operation_id = "list_reactors",
+    summary = "Reactors (none yet)",
+    tag = "graphs",
+    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn reactors(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Ok(empty())
 }
 
-pub async fn graph(caller: Caller, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/health/graphs/{name}",
+    operation_id = "get_graph",
+    summary = "A computation graph (none yet: 404)",
+    tag = "graphs",
+    params(("name" = String, Path, description = "Graph name")),
+    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn graph(
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<List<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Err(ApiError::not_found(
         "graph_not_found",
@@ -37,19 +83,37 @@ pub async fn graph(caller: Caller, Path(name): Path<String>) -> ApiResult<Json<s
     ))
 }
 
-pub async fn agents(caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/agents",
+    operation_id = "list_agents",
+    summary = "Agents (none)",
+    tag = "graphs",
+    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn agents(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Ok(empty())
 }
 
-pub async fn compiler(caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/compiler/status",
+    operation_id = "compiler_status",
+    summary = "The compiler (not used: packages come built)",
+    tag = "graphs",
+    responses((status = 200, body = CompilerStatus), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn compiler(caller: Caller) -> ApiResult<Json<CompilerStatus>> {
     caller.require(Role::Read)?;
-    Ok(Json(json!({
-        "status": "not_used",
-        "pending": 0,
-        "building": 0,
-        "last_success_at": null,
-        "last_failure_at": null,
-        "seconds_since_heartbeat": null,
-    })))
+    Ok(Json(CompilerStatus {
+        status: "not_used".to_owned(),
+        pending: 0,
+        building: 0,
+        last_success_at: None,
+        last_failure_at: None,
+        seconds_since_heartbeat: None,
+    }))
 }

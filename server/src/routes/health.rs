@@ -6,15 +6,35 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use cloacina_wire::graphs::HealthStatus;
 
 use crate::state::AppState;
+use cloacina_wire::ErrorBody;
 
-pub async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    summary = "Liveness",
+    tag = "health",
+    responses((status = 200, body = HealthStatus), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody))
+)]
+pub async fn health() -> Json<HealthStatus> {
+    Json(HealthStatus {
+        status: "ok".to_owned(),
+        reason: None,
+    })
 }
 
 /// Ready when the main database answers.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    operation_id = "ready",
+    summary = "Readiness: the database is reachable",
+    tag = "health",
+    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody))
+)]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let public = cloacina_runtime::TenantId::public();
     let reachable = match state.host.existing_tenant(&public).await {
@@ -25,17 +45,29 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
         _ => false,
     };
     if reachable {
-        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+        let ready = HealthStatus {
+            status: "ready".to_owned(),
+            reason: None,
+        };
+        (StatusCode::OK, Json(ready)).into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "reason": "database unreachable"})),
-        )
-            .into_response()
+        let not_ready = HealthStatus {
+            status: "not ready".to_owned(),
+            reason: Some("database unreachable".to_owned()),
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, Json(not_ready)).into_response()
     }
 }
 
 /// Prometheus text; behind a key when the server was started so.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    summary = "Prometheus metrics (authenticated with --metrics-auth)",
+    tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody))
+)]
 pub async fn metrics(State(state): State<Arc<AppState>>, request: Request) -> Response {
     if state.metrics_need_auth {
         let (mut parts, _) = request.into_parts();

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use cloacina_wire::List;
+use cloacina_wire::keys::{CreateKeyRequest, KeyCreated, KeyInfo, KeyRevoked, WsTicket};
 
 use crate::auth::keys::Revocation;
 use crate::auth::{Caller, KeyRecord, NewKey, Role, keys};
@@ -13,55 +14,35 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::rfc3339;
 use crate::state::AppState;
 use crate::ws::{RefusedBecause, TICKET_TTL};
+use cloacina_wire::ErrorBody;
 
-#[derive(Debug, Deserialize)]
-pub struct CreateKey {
-    name: String,
-    role: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct KeyInfo {
-    id: String,
-    name: String,
-    permissions: &'static str,
-    tenant_id: Option<String>,
-    is_admin: bool,
-    created_at: String,
-    revoked: bool,
-}
-
-impl From<&KeyRecord> for KeyInfo {
-    fn from(key: &KeyRecord) -> Self {
-        KeyInfo {
-            id: key.id.to_string(),
-            name: key.name.clone(),
-            permissions: key.role.as_str(),
-            tenant_id: key.tenant.as_ref().map(ToString::to_string),
-            is_admin: key.is_admin,
-            created_at: rfc3339(key.created_at_ms),
-            revoked: key.revoked,
-        }
+fn key_info(key: &KeyRecord) -> KeyInfo {
+    KeyInfo {
+        id: key.id.to_string(),
+        name: key.name.clone(),
+        permissions: key.role.as_str().to_owned(),
+        tenant_id: key.tenant.as_ref().map(ToString::to_string),
+        is_admin: key.is_admin,
+        created_at: rfc3339(key.created_at_ms),
+        revoked: key.revoked,
     }
-}
-
-#[derive(Debug, Serialize)]
-pub struct KeyCreated {
-    id: String,
-    name: String,
-    key: String,
-    permissions: &'static str,
-    tenant_id: Option<String>,
-    is_admin: bool,
-    created_at: String,
 }
 
 /// Keys the caller may see: all for a global admin, its tenant's for a
 /// tenant admin. Never a hash or a plaintext.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/keys",
+    operation_id = "list_keys",
+    summary = "List API keys (admin; a tenant admin sees its tenant's)",
+    tag = "keys",
+    responses((status = 200, body = List<KeyInfo>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<List<KeyInfo>>> {
     caller.require(Role::Admin)?;
     let scope = if caller.is_god() {
         None
@@ -74,17 +55,28 @@ pub async fn list(
         .list(scope)
         .await
         .map_err(|error| ApiError::internal("listing API keys", error))?;
-    let items: Vec<KeyInfo> = keys.iter().map(KeyInfo::from).collect();
-    Ok(Json(
-        serde_json::json!({"total": items.len(), "items": items}),
-    ))
+    let items: Vec<KeyInfo> = keys.iter().map(key_info).collect();
+    Ok(Json(List {
+        total: items.len() as u64,
+        items,
+    }))
 }
 
 /// A key in the caller's own scope (its tenant, or global).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/keys",
+    operation_id = "create_key",
+    summary = "Create an API key in the caller's scope (admin)",
+    tag = "keys",
+    request_body = CreateKeyRequest,
+    responses((status = 201, body = KeyCreated), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    body: Result<Json<CreateKey>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<CreateKeyRequest>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     caller.require(Role::Admin)?;
     let Json(body) = body.map_err(json_rejection)?;
@@ -93,11 +85,22 @@ pub async fn create(
 }
 
 /// A key for one tenant: god mode only.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/keys",
+    operation_id = "create_tenant_key",
+    summary = "Create an API key for a tenant (god mode)",
+    tag = "keys",
+    params(("tenant_id" = String, Path, description = "The tenant")),
+    request_body = CreateKeyRequest,
+    responses((status = 201, body = KeyCreated), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn create_for_tenant(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(tenant_id): Path<String>,
-    body: Result<Json<CreateKey>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<CreateKeyRequest>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     caller.require_god()?;
     let Json(body) = body.map_err(json_rejection)?;
@@ -107,7 +110,7 @@ pub async fn create_for_tenant(
 
 async fn issue(
     state: &AppState,
-    body: CreateKey,
+    body: CreateKeyRequest,
     tenant: Option<cloacina_runtime::TenantId>,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     let name = body.name.trim();
@@ -146,7 +149,7 @@ async fn issue(
             id: record.id.to_string(),
             name: record.name,
             key: plaintext,
-            permissions: record.role.as_str(),
+            permissions: record.role.as_str().to_owned(),
             tenant_id: record.tenant.map(|t| t.to_string()),
             is_admin: record.is_admin,
             created_at: rfc3339(record.created_at_ms),
@@ -156,11 +159,21 @@ async fn issue(
 
 /// Revokes a key; it stops working at once (this key alone leaves the
 /// cache, and its unused tickets go).
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/keys/{key_id}",
+    operation_id = "revoke_key",
+    summary = "Revoke an API key (admin)",
+    tag = "keys",
+    params(("key_id" = String, Path, description = "The key's id")),
+    responses((status = 200, body = KeyRevoked), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(key_id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<KeyRevoked>> {
     caller.require(Role::Admin)?;
     let id: uuid::Uuid = key_id
         .parse()
@@ -201,21 +214,31 @@ pub async fn revoke(
     }
     state.key_revoked(id);
     tracing::info!(key = %id, "API key revoked");
-    Ok(Json(
-        serde_json::json!({"status": "revoked", "id": id.to_string()}),
-    ))
+    Ok(Json(KeyRevoked {
+        status: "revoked".to_owned(),
+        id: id.to_string(),
+    }))
 }
 
 /// A single-use ticket for a WebSocket upgrade.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/ws-ticket",
+    operation_id = "create_ws_ticket",
+    summary = "A single-use WebSocket ticket (60 s)",
+    tag = "keys",
+    responses((status = 200, body = WsTicket), (status = 429, body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn ws_ticket(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<WsTicket>> {
     match state.tickets.issue(caller.key) {
-        Ok(ticket) => Ok(Json(serde_json::json!({
-            "ticket": ticket,
-            "expires_in_seconds": TICKET_TTL.as_secs(),
-        }))),
+        Ok(ticket) => Ok(Json(WsTicket {
+            ticket,
+            expires_in_seconds: TICKET_TTL.as_secs(),
+        })),
         Err(refused) => {
             let message = match refused.reason {
                 RefusedBecause::KeyQuota => format!(

@@ -18,9 +18,10 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use tracing::Instrument as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,79 +34,51 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// link, then verifying it) may take this long.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Every route with its OpenAPI operation: the router and the document
+/// come from this one table. Uploads may carry `upload_body_limit` bytes,
+/// other requests [`SMALL_BODY`].
+pub(crate) fn api(upload_body_limit: usize) -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::document))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(keys::ws_ticket))
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::remove))
+        .routes(routes!(keys::create_for_tenant))
+        .routes(routes!(workflows::get))
+        .routes(routes!(executions::execute))
+        .routes(routes!(workflows::delete))
+        .routes(routes!(executions::list))
+        .routes(routes!(executions::get))
+        .routes(routes!(executions::events))
+        .routes(routes!(executions::tasks))
+        .routes(routes!(triggers::list))
+        .routes(routes!(triggers::get))
+        .routes(routes!(graphs::accumulators))
+        .routes(routes!(graphs::graphs))
+        .routes(routes!(graphs::graph))
+        .routes(routes!(graphs::reactors))
+        .routes(routes!(graphs::agents))
+        .routes(routes!(graphs::compiler))
+        .routes(routes!(crate::ws::delivery::delivery))
+        .routes(routes!(crate::ws::delivery::accumulator_socket))
+        .routes(routes!(crate::ws::delivery::reactor_socket))
+        .layer(DefaultBodyLimit::max(SMALL_BODY))
+        .merge(
+            // Uploads: their own body limit.
+            OpenApiRouter::new()
+                .routes(routes!(workflows::upload, workflows::list))
+                .layer(DefaultBodyLimit::max(upload_body_limit)),
+        )
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
-    let uploads = Router::new()
-        .route(
-            "/v1/tenants/{tenant_id}/workflows",
-            post(workflows::upload).get(workflows::list),
-        )
-        .layer(DefaultBodyLimit::max(state.uploads.body_limit()));
-    let api = Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::document))
-        .route("/v1/auth/keys", get(keys::list).post(keys::create))
-        .route("/v1/auth/keys/{key_id}", delete(keys::revoke))
-        .route("/v1/auth/ws-ticket", post(keys::ws_ticket))
-        .route("/v1/tenants", get(tenants::list).post(tenants::create))
-        .route("/v1/tenants/{tenant_id}", delete(tenants::remove))
-        .route(
-            "/v1/tenants/{tenant_id}/keys",
-            post(keys::create_for_tenant),
-        )
-        .route(
-            "/v1/tenants/{tenant_id}/workflows/{name}",
-            get(workflows::get),
-        )
-        .route(
-            "/v1/tenants/{tenant_id}/workflows/{name}/execute",
-            post(executions::execute),
-        )
-        .route(
-            "/v1/tenants/{tenant_id}/workflows/{name}/{version}",
-            delete(workflows::delete),
-        )
-        .route("/v1/tenants/{tenant_id}/executions", get(executions::list))
-        .route(
-            "/v1/tenants/{tenant_id}/executions/{exec_id}",
-            get(executions::get),
-        )
-        .route(
-            "/v1/tenants/{tenant_id}/executions/{exec_id}/events",
-            get(executions::events),
-        )
-        .route(
-            "/v1/tenants/{tenant_id}/executions/{exec_id}/tasks",
-            get(executions::tasks),
-        )
-        .route("/v1/tenants/{tenant_id}/triggers", get(triggers::list))
-        .route(
-            "/v1/tenants/{tenant_id}/triggers/{name}",
-            get(triggers::get),
-        )
-        .route("/v1/health/accumulators", get(graphs::accumulators))
-        .route("/v1/health/graphs", get(graphs::graphs))
-        .route("/v1/health/graphs/{name}", get(graphs::graph))
-        .route("/v1/health/reactors", get(graphs::reactors))
-        .route("/v1/agents", get(graphs::agents))
-        .route("/v1/compiler/status", get(graphs::compiler))
-        .route(
-            "/v1/ws/delivery/{recipient}",
-            get(crate::ws::delivery::delivery),
-        )
-        .route(
-            "/v1/ws/accumulator/{name}",
-            get(crate::ws::delivery::graph_socket),
-        )
-        .route(
-            "/v1/ws/reactor/{name}",
-            get(crate::ws::delivery::graph_socket),
-        )
-        .layer(DefaultBodyLimit::max(SMALL_BODY));
-    uploads
-        .merge(api)
-        .fallback(not_found)
+    let (api, _) = api(state.uploads.body_limit()).split_for_parts();
+    api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -7,48 +7,60 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
+use cloacina_wire::List;
+use cloacina_wire::tenants::{CreateTenantRequest, TenantCreated, TenantRemoved, TenantSummary};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::keys::json_rejection;
 use crate::state::{AppState, parse_tenant};
+use cloacina_wire::ErrorBody;
 
-/// `name` (or the older `schema_name`), optional `description`,
-/// `password` (generated when empty or missing) and `username` (defaults
-/// to the name).
-#[derive(Debug, Deserialize)]
-pub struct CreateTenant {
-    name: Option<String>,
-    schema_name: Option<String>,
-    description: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-}
-
+#[utoipa::path(
+    get,
+    path = "/v1/tenants",
+    operation_id = "list_tenants",
+    summary = "List tenants (god mode)",
+    tag = "tenants",
+    responses((status = 200, body = List<TenantSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<List<TenantSummary>>> {
     caller.require_god()?;
     let tenants = state
         .host
         .tenants()
         .await
         .map_err(|error| ApiError::internal("listing tenants", error))?;
-    let items: Vec<_> = tenants
-        .iter()
-        .map(|tenant| json!({"name": tenant.as_str()}))
-        .collect();
-    Ok(Json(json!({"total": items.len(), "items": items})))
+    Ok(Json(List {
+        total: tenants.len() as u64,
+        items: tenants
+            .iter()
+            .map(|tenant| TenantSummary {
+                name: tenant.to_string(),
+            })
+            .collect(),
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenants",
+    operation_id = "create_tenant",
+    summary = "Create a tenant (god mode)",
+    tag = "tenants",
+    request_body = CreateTenantRequest,
+    responses((status = 201, body = TenantCreated), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    body: Result<Json<CreateTenant>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    body: Result<Json<CreateTenantRequest>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
     caller.require_god()?;
     let Json(body) = body.map_err(json_rejection)?;
     let name = body
@@ -81,20 +93,30 @@ pub async fn create(
     tracing::info!(%tenant, "tenant created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "name": tenant.as_str(),
-            "schema_name": tenant.as_str(),
-            "username": username.as_str(),
-            "description": body.description,
-        })),
+        Json(TenantCreated {
+            name: tenant.to_string(),
+            schema_name: tenant.to_string(),
+            username: username.to_string(),
+            description: body.description,
+        }),
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant_id}",
+    operation_id = "remove_tenant",
+    summary = "Remove a tenant and its data (god mode)",
+    tag = "tenants",
+    params(("tenant_id" = String, Path, description = "The tenant")),
+    responses((status = 200, body = TenantRemoved), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn remove(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TenantRemoved>> {
     caller.require_god()?;
     let tenant = parse_tenant(&name)?;
     if tenant.is_public() {
@@ -134,13 +156,13 @@ pub async fn remove(
     })?;
     state.deliveries.forget_tenant(&tenant);
     state.ended.forget_tenant(&tenant);
-    Ok(Json(json!({
-        "status": "removed",
-        "schema_name": tenant.as_str(),
-        "revoked_keys": revoked.len(),
-        "runner_evicted": removed,
-        "db_cache_evicted": removed,
-    })))
+    Ok(Json(TenantRemoved {
+        status: "removed".to_owned(),
+        schema_name: tenant.to_string(),
+        revoked_keys: revoked.len() as u64,
+        runner_evicted: removed,
+        db_cache_evicted: removed,
+    }))
 }
 
 /// 32 characters from a 62-letter alphabet (about 190 bits).

@@ -5,13 +5,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use cloacina_registry::PackageStatus;
-use serde_json::json;
+use cloacina_wire::TenantList;
+use cloacina_wire::triggers::{
+    TriggerDetail, TriggerExecution, TriggerScheduleInfo, TriggerScheduleSummary,
+};
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::workflows::catalog;
 use crate::routes::{Page, rfc3339};
 use crate::state::AppState;
+use cloacina_wire::ErrorBody;
 
 /// One schedule as the API shows it.
 struct Schedule {
@@ -25,20 +29,33 @@ struct Schedule {
 }
 
 impl Schedule {
-    fn summary(&self) -> serde_json::Value {
-        json!({
-            "id": self.id,
-            "schedule_type": self.schedule_type,
-            "workflow_name": self.workflow_name,
-            "enabled": true,
-            "cron_expression": self.cron_expression,
-            "trigger_name": (self.schedule_type == "trigger").then_some(&self.name),
-            "schedule_name": self.name,
-            "poll_interval_ms": self.poll_interval_ms,
-            "next_run_at": serde_json::Value::Null,
-            "last_run_at": serde_json::Value::Null,
-            "created_at": rfc3339(self.created_at_ms),
-        })
+    fn summary(&self) -> TriggerScheduleSummary {
+        let info = self.info();
+        TriggerScheduleSummary {
+            id: info.id,
+            schedule_type: info.schedule_type,
+            workflow_name: info.workflow_name,
+            enabled: info.enabled,
+            cron_expression: info.cron_expression,
+            trigger_name: info.trigger_name,
+            schedule_name: self.name.clone(),
+            poll_interval_ms: info.poll_interval_ms,
+            next_run_at: None,
+            last_run_at: None,
+            created_at: rfc3339(self.created_at_ms),
+        }
+    }
+
+    fn info(&self) -> TriggerScheduleInfo {
+        TriggerScheduleInfo {
+            id: self.id.clone(),
+            schedule_type: self.schedule_type.to_owned(),
+            workflow_name: self.workflow_name.clone(),
+            enabled: true,
+            cron_expression: self.cron_expression.clone(),
+            trigger_name: (self.schedule_type == "trigger").then(|| self.name.clone()),
+            poll_interval_ms: self.poll_interval_ms,
+        }
     }
 }
 
@@ -79,12 +96,22 @@ async fn schedules(
     Ok(schedules)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/triggers",
+    operation_id = "list_triggers",
+    summary = "Cron schedules and poll triggers of loaded packages",
+    tag = "triggers",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("limit" = Option<i64>, Query, description = "Page size"), ("offset" = Option<i64>, Query, description = "Items to skip")),
+    responses((status = 200, body = TenantList<TriggerScheduleSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(tenant_id): Path<String>,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TenantList<TriggerScheduleSummary>>> {
     caller.require(Role::Read)?;
     let Query(page) = page
         .map_err(|rejection| ApiError::bad_request("invalid_pagination", rejection.body_text()))?;
@@ -97,19 +124,29 @@ pub async fn list(
         .take(usize::try_from(limit).unwrap_or(0))
         .map(Schedule::summary)
         .collect();
-    Ok(Json(json!({
-        "tenant_id": tenant.tenant().as_str(),
-        "total": all.len(),
-        "items": items,
-    })))
+    Ok(Json(TenantList {
+        tenant_id: tenant.tenant().to_string(),
+        total: all.len() as u64,
+        items,
+    }))
 }
 
 /// By trigger, schedule or workflow name, with its recent executions.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/triggers/{name}",
+    operation_id = "get_trigger",
+    summary = "A schedule or trigger with its recent executions",
+    tag = "triggers",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Schedule, trigger or workflow name")),
+    responses((status = 200, body = TriggerDetail), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, name)): Path<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TriggerDetail>> {
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let all = schedules(&state, &tenant).await?;
     let Some(schedule) = all
@@ -127,22 +164,17 @@ pub async fn get(
         .executions(Some(&schedule.workflow_name), None, 10, 0)
         .await
         .map_err(|error| ApiError::internal("listing executions", error))?;
-    Ok(Json(json!({
-        "tenant_id": tenant.tenant().as_str(),
-        "schedule": {
-            "id": schedule.id,
-            "schedule_type": schedule.schedule_type,
-            "workflow_name": schedule.workflow_name,
-            "enabled": true,
-            "cron_expression": schedule.cron_expression,
-            "trigger_name": (schedule.schedule_type == "trigger").then_some(&schedule.name),
-            "poll_interval_ms": schedule.poll_interval_ms,
-        },
-        "recent_executions": recent.iter().map(|execution| json!({
-            "id": execution.execution_id.to_string(),
-            "scheduled_time": serde_json::Value::Null,
-            "started_at": rfc3339(execution.started_at_ms),
-            "completed_at": execution.completed_at_ms.map(rfc3339),
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(TriggerDetail {
+        tenant_id: tenant.tenant().to_string(),
+        schedule: schedule.info(),
+        recent_executions: recent
+            .iter()
+            .map(|execution| TriggerExecution {
+                id: execution.execution_id.to_string(),
+                scheduled_time: None,
+                started_at: rfc3339(execution.started_at_ms),
+                completed_at: execution.completed_at_ms.map(rfc3339),
+            })
+            .collect(),
+    }))
 }

@@ -11,8 +11,12 @@ use cloacina_host::{OnRunning, TenantHost};
 use cloacina_package::reader::detect;
 use cloacina_package::{Package, PackageError, ReadError, ReadLimits};
 use cloacina_registry::{Archive, PackageRecord, PackageStatus, Refusal, RegistryError};
+use cloacina_wire::TenantList;
+use cloacina_wire::workflows::{
+    LoadStatus, PackageUploadForm, WorkflowDeleted, WorkflowDetail, WorkflowSummary,
+    WorkflowTaskNode, WorkflowUploaded,
+};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::auth::{Caller, Role};
@@ -20,6 +24,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::limits::Limits;
 use crate::routes::rfc3339;
 use crate::state::AppState;
+use cloacina_wire::ErrorBody;
 
 /// A package's id on the wire: its archive digest, shaped as a UUID.
 fn package_id(record: &PackageRecord) -> String {
@@ -86,11 +91,21 @@ pub(crate) async fn catalog(
     Ok(catalog)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/workflows",
+    operation_id = "list_workflows",
+    summary = "Every workflow of every registered package version",
+    tag = "workflows",
+    params(("tenant_id" = String, Path, description = "The tenant")),
+    responses((status = 200, body = TenantList<WorkflowSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(tenant_id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TenantList<WorkflowSummary>>> {
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let mut items = Vec::new();
     for (record, declaration) in catalog(&state, &tenant).await? {
@@ -100,33 +115,43 @@ pub async fn list(
                 .runner()
                 .workflow_owner(workflow.name.as_str())
                 .is_some_and(|owner| owner.name == record.name && owner.version == record.version);
-            items.push(json!({
-                "live": live,
-                "task_graph": task_graph(&declaration, workflow),
-                "id": package_id(&record),
-                "package_name": record.name,
-                "version": record.version.to_string(),
-                "workflow_name": workflow.name.as_str(),
-                "description": non_empty(&workflow.description),
-                "tasks": workflow.tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-                "created_at": rfc3339(record.created_at_ms),
-                "status": record.status.clone(),
-            }));
+            items.push(WorkflowSummary {
+                id: package_id(&record),
+                package_name: record.name.clone(),
+                version: record.version.to_string(),
+                workflow_name: workflow.name.to_string(),
+                description: non_empty(&workflow.description),
+                tasks: workflow.tasks.iter().map(ToString::to_string).collect(),
+                task_graph: task_graph(&declaration, workflow),
+                created_at: rfc3339(record.created_at_ms),
+                status: load_status(&record.status),
+                live,
+            });
         }
     }
-    Ok(Json(json!({
-        "tenant_id": tenant.tenant().as_str(),
-        "total": items.len(),
-        "items": items,
-    })))
+    Ok(Json(TenantList {
+        tenant_id: tenant.tenant().to_string(),
+        total: items.len() as u64,
+        items,
+    }))
 }
 
 /// The highest version of the workflow (by workflow or package name).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/workflows/{name}",
+    operation_id = "get_workflow",
+    summary = "The highest version of a workflow (by workflow or package name)",
+    tag = "workflows",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Workflow or package name")),
+    responses((status = 200, body = WorkflowDetail), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, name)): Path<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<WorkflowDetail>> {
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let found = catalog(&state, &tenant)
         .await?
@@ -152,21 +177,21 @@ pub async fn get(
         PackageStatus::Loaded => ("loaded", None),
         PackageStatus::Failed(error) => ("failed", Some(error.clone())),
     };
-    Ok(Json(json!({
-        "tenant_id": tenant.tenant().as_str(),
-        "id": package_id(&record),
-        "package_name": record.name,
-        "version": record.version.to_string(),
-        "workflow_name": workflow.name.as_str(),
-        "description": non_empty(&workflow.description),
-        "tasks": workflow.tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-        "task_graph": task_graph,
-        "build_status": build_status,
-        "build_error": build_error,
-        "created_at": rfc3339(record.created_at_ms),
-        "signer_key_id": record.signer_key_id,
-        "sha256": record.sha256,
-    })))
+    Ok(Json(WorkflowDetail {
+        tenant_id: tenant.tenant().to_string(),
+        id: package_id(&record),
+        version: record.version.to_string(),
+        workflow_name: workflow.name.to_string(),
+        description: non_empty(&workflow.description),
+        tasks: workflow.tasks.iter().map(ToString::to_string).collect(),
+        task_graph,
+        build_status: build_status.to_owned(),
+        build_error,
+        created_at: rfc3339(record.created_at_ms),
+        package_name: record.name,
+        signer_key_id: record.signer_key_id,
+        sha256: record.sha256,
+    }))
 }
 
 /// Uploads: each spooled to a temporary file (never held whole in memory
@@ -209,13 +234,24 @@ const MULTIPART_SLACK: u64 = 64 << 10;
 /// archive, spooled to a temporary file up to the size limit, verified
 /// against the trust store off the async workers in bounded memory,
 /// registered, and the host woken to load it.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/workflows",
+    operation_id = "upload_workflow",
+    summary = "Upload a .cloacina package (verified, then registered)",
+    tag = "workflows",
+    params(("tenant_id" = String, Path, description = "The tenant")),
+    request_body(content = PackageUploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = WorkflowUploaded), (status = 503, description = "The host cannot decide now; retry after Retry-After", body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn upload(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(tenant_id): Path<String>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<WorkflowUploaded>)> {
     // Too large by its own account: refused before a byte is read.
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -241,13 +277,13 @@ pub async fn upload(
     state.host.wake();
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "package_id": package_id(&record),
-            "tenant_id": tenant.tenant().as_str(),
-            "package_name": record.name,
-            "version": record.version.to_string(),
-            "created": created,
-        })),
+        Json(WorkflowUploaded {
+            package_id: package_id(&record),
+            tenant_id: tenant.tenant().to_string(),
+            version: record.version.to_string(),
+            package_name: record.name,
+            created,
+        }),
     ))
 }
 
@@ -365,12 +401,22 @@ pub struct DeleteOptions {
 
 /// Unregisters a version; idempotent. Says which executions still run on
 /// it (they finish there, or are cancelled with `?cancel=true`).
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant_id}/workflows/{name}/{version}",
+    operation_id = "delete_workflow",
+    summary = "Unregister a package version (idempotent)",
+    tag = "workflows",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Package name"), ("version" = String, Path, description = "Package version"), ("cancel" = Option<bool>, Query, description = "Cancel executions still running on it")),
+    responses((status = 200, body = WorkflowDeleted), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, name, version)): Path<(String, String, String)>,
     Query(options): Query<DeleteOptions>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<WorkflowDeleted>> {
     let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
     let parsed = semver::Version::parse(&version).map_err(|error| {
         ApiError::bad_request("invalid_request", format!("version `{version}`: {error}"))
@@ -385,35 +431,41 @@ pub async fn delete(
         .remove_package(tenant.tenant(), &name, &parsed, on_running)
         .await
         .map_err(|error| ApiError::internal("removing a package", error))?;
-    Ok(Json(json!({
-        "status": "deleted",
-        "package_name": name,
-        "version": version,
-        "was_registered": removal.removed,
-        "running_executions": removal.running,
-        "cancelled": removal.cancelled,
-    })))
+    Ok(Json(WorkflowDeleted {
+        status: "deleted".to_owned(),
+        package_name: name,
+        version,
+        was_registered: removal.removed,
+        running_executions: removal.running.iter().map(ToString::to_string).collect(),
+        cancelled: removal.cancelled,
+    }))
 }
 
 /// A workflow's tasks with their dependencies (`WorkflowTaskNode`s).
 fn task_graph(
     declaration: &Declaration,
     workflow: &cloacina_contract::manifest::WorkflowDeclaration,
-) -> Vec<serde_json::Value> {
+) -> Vec<WorkflowTaskNode> {
     workflow
         .tasks
         .iter()
         .filter_map(|id| declaration.tasks.iter().find(|t| t.id == *id))
-        .map(|task| {
-            json!({
-                "id": task.id.as_str(),
-                "dependencies": task.dependencies.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-                "description": non_empty(&task.description),
-            })
+        .map(|task| WorkflowTaskNode {
+            id: task.id.to_string(),
+            dependencies: task.dependencies.iter().map(ToString::to_string).collect(),
+            description: non_empty(&task.description),
         })
         .collect()
 }
 
-fn non_empty(text: &str) -> Option<&str> {
-    (!text.is_empty()).then_some(text)
+fn load_status(status: &PackageStatus) -> LoadStatus {
+    match status {
+        PackageStatus::Pending => LoadStatus::Pending,
+        PackageStatus::Loaded => LoadStatus::Loaded,
+        PackageStatus::Failed(error) => LoadStatus::Failed(error.clone()),
+    }
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
 }

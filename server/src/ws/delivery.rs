@@ -30,21 +30,22 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cloacina_runtime::{ExecutionId, Runner, TenantId};
+use cloacina_wire::ErrorBody;
+use cloacina_wire::executions::ExecutionEvent;
+use cloacina_wire::ws::{ClientFrame, PROTOCOL_VERSION, ServerFrame, close};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::auth::{KeyRecord, bearer};
 use crate::error::ApiError;
-use crate::routes::executions::event_json;
+use crate::routes::executions::wire_event;
 use crate::state::AppState;
 use crate::ws::sockets::{OpenSocket, SocketRefused};
 
-pub const PROTOCOL_VERSION: u64 = 1;
 /// Close code: the client's protocol version is not spoken here.
-const CLOSE_UNSUPPORTED_VERSION: u16 = 4426;
+const CLOSE_UNSUPPORTED_VERSION: u16 = close::VERSION_MISMATCH;
 /// Close code: nothing of that name to connect to, or not for this key.
-const CLOSE_UNKNOWN: u16 = 4404;
+const CLOSE_UNKNOWN: u16 = close::NOT_FOUND;
 /// Close code: the first frame was not a hello.
 const CLOSE_PROTOCOL: u16 = 4400;
 /// Close code (RFC 6455): the key was revoked.
@@ -169,6 +170,16 @@ async fn accept(
     Ok((upgrade, key, open))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/ws/delivery/{recipient}",
+    operation_id = "delivery_socket",
+    summary = "The delivery WebSocket: exec_events:<execution id> (ClientFrame / ServerFrame)",
+    tag = "websockets",
+    params(("recipient" = String, Path, description = "exec_events:<execution id>"), ("token" = Option<String>, Query, description = "A ticket from POST /v1/auth/ws-ticket (or a Bearer header)")),
+    responses((status = 101, description = "Switching protocols: JSON frames (ClientFrame in, ServerFrame out)"), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn delivery(
     State(state): State<Arc<AppState>>,
     Path(recipient): Path<String>,
@@ -183,9 +194,47 @@ pub async fn delivery(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/ws/accumulator/{name}",
+    operation_id = "accumulator_socket",
+    summary = "A accumulator's socket (none run here yet: it closes 4404)",
+    tag = "websockets",
+    params(("name" = String, Path, description = "The accumulator's name"), ("token" = Option<String>, Query, description = "A ticket from POST /v1/auth/ws-ticket (or a Bearer header)")),
+    responses((status = 101, description = "Switching protocols"), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn accumulator_socket(
+    state: State<Arc<AppState>>,
+    name: Path<String>,
+    query: Query<TicketQuery>,
+    request: axum::extract::Request,
+) -> Response {
+    graph_socket(state, name, query, request).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/ws/reactor/{name}",
+    operation_id = "reactor_socket",
+    summary = "A reactor's socket (none run here yet: it closes 4404)",
+    tag = "websockets",
+    params(("name" = String, Path, description = "The reactor's name"), ("token" = Option<String>, Query, description = "A ticket from POST /v1/auth/ws-ticket (or a Bearer header)")),
+    responses((status = 101, description = "Switching protocols"), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn reactor_socket(
+    state: State<Arc<AppState>>,
+    name: Path<String>,
+    query: Query<TicketQuery>,
+    request: axum::extract::Request,
+) -> Response {
+    graph_socket(state, name, query, request).await
+}
+
 /// Accumulator and reactor sockets: no computation graphs run here yet,
 /// so every name is unknown (close 4404).
-pub async fn graph_socket(
+async fn graph_socket(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     Query(query): Query<TicketQuery>,
@@ -215,6 +264,11 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
         reason: reason.to_owned().into(),
     }));
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
+}
+
+/// A frame as sent: its JSON text.
+fn frame_text(frame: &ServerFrame) -> String {
+    serde_json::to_string(frame).unwrap_or_default()
 }
 
 /// A frame the client sent, as this protocol sees it.
@@ -294,12 +348,14 @@ async fn serve(
     };
     let tenant = runner.tenant().clone();
 
-    let (events, mut incoming) = mpsc::channel::<(serde_json::Value, i64)>(256);
+    let (events, mut incoming) = mpsc::channel::<(ExecutionEvent, i64)>(256);
     let follower = tokio::spawn(follow(runner, execution, events));
-    let welcome =
-        json!({"type": "welcome", "protocol_version": PROTOCOL_VERSION, "max_known_id": 0});
+    let welcome = ServerFrame::Welcome {
+        protocol_version: PROTOCOL_VERSION,
+        max_known_id: 0,
+    };
     if socket
-        .send(Message::Text(welcome.to_string().into()))
+        .send(Message::Text(frame_text(&welcome).into()))
         .await
         .is_err()
     {
@@ -331,11 +387,9 @@ async fn serve(
             }
             frame = receive(&mut socket) => match frame {
                 Incoming::Text(text) => {
-                    let frame: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                     // Only what this socket pushed can be acked: nobody
                     // marks events delivered before they exist.
-                    if frame["type"] == "ack"
-                        && let Some(id) = frame["id"].as_i64()
+                    if let Ok(ClientFrame::Ack { id, .. }) = serde_json::from_str(&text)
                         && pushed.contains(&id)
                     {
                         state.deliveries.ack(&tenant, &recipient, id);
@@ -357,16 +411,16 @@ async fn serve(
                 if state.deliveries.is_acked(&tenant, &recipient, id) {
                     continue;
                 }
-                let push = json!({
-                    "type": "push",
-                    "protocol_version": PROTOCOL_VERSION,
-                    "id": id,
-                    "kind": "exec_event",
-                    "recipient": recipient,
-                    "tenant_id": tenant.as_str(),
-                    "payload_b64": base64::engine::general_purpose::STANDARD.encode(payload.to_string()),
-                });
-                if socket.send(Message::Text(push.to_string().into())).await.is_err() {
+                let push = ServerFrame::Push {
+                    protocol_version: PROTOCOL_VERSION,
+                    id,
+                    kind: "exec_event".to_owned(),
+                    recipient: recipient.clone(),
+                    tenant_id: Some(tenant.to_string()),
+                    payload_b64: base64::engine::general_purpose::STANDARD
+                        .encode(serde_json::to_vec(&payload).unwrap_or_default()),
+                };
+                if socket.send(Message::Text(frame_text(&push).into())).await.is_err() {
                     break;
                 }
                 pushed.insert(id);
@@ -391,11 +445,13 @@ async fn open_stream(
         Ok(Err((code, reason))) => return refuse(code, reason),
         Err(_) => return refuse(CLOSE_PROTOCOL, "expected a hello"),
     };
-    let hello: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    if hello["type"] != "hello" {
+    let Ok(ClientFrame::Hello {
+        protocol_version, ..
+    }) = serde_json::from_str(&text)
+    else {
         return refuse(CLOSE_PROTOCOL, "expected a hello");
-    }
-    if hello["protocol_version"].as_u64() != Some(PROTOCOL_VERSION) {
+    };
+    if protocol_version != PROTOCOL_VERSION {
         return refuse(
             CLOSE_UNSUPPORTED_VERSION,
             &format!("protocol version {PROTOCOL_VERSION} only"),
@@ -454,14 +510,14 @@ async fn visible_execution(
 async fn follow(
     runner: Runner,
     execution: ExecutionId,
-    events: mpsc::Sender<(serde_json::Value, i64)>,
+    events: mpsc::Sender<(ExecutionEvent, i64)>,
 ) {
     let mut follower = runner.follow(execution, 0);
     loop {
         match follower.next().await {
             Ok(Some(event)) => {
                 let id = event.sequence_num;
-                if events.send((event_json(&event), id)).await.is_err() {
+                if events.send((wire_event(&event), id)).await.is_err() {
                     return;
                 }
             }

@@ -4,6 +4,7 @@
 mod connections;
 mod delivery;
 mod keys;
+mod openapi;
 mod protocol;
 mod support;
 mod uploads;

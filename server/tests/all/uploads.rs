@@ -131,18 +131,27 @@ async fn uploads_past_the_concurrency_bound_are_told_to_retry() {
     let heavy = cloacina_tests::swollen_package("heavy", 4 << 20, 400 << 20);
     let addr = server.addr;
     let first = tokio::spawn(async move { upload(addr, &heavy).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    // ...so the next one waits its turn, told when to come back.
+    // ...so a light one sent meanwhile waits its turn, told when to come
+    // back. (Sent until one lands while the heavy one is verified: how
+    // soon that starts depends on the machine's load.)
     let light = cloacina_tests::swollen_package_with_workflow("light", "light");
-    let mut second = TcpStream::connect(server.addr).await.expect("connects");
-    let body = [part_head().as_bytes(), &light, part_tail().as_bytes()].concat();
-    second
-        .write_all(upload_head(server.addr, body.len() as u64).as_bytes())
-        .await
-        .expect("head");
-    second.write_all(&body).await.expect("body");
-    let response = read_response(&mut second).await;
-    assert_eq!(response.status, 503, "{:?}", response.json());
+    let mut busy = None;
+    while busy.is_none() && !first.is_finished() {
+        let mut second = TcpStream::connect(server.addr).await.expect("connects");
+        let body = [part_head().as_bytes(), &light, part_tail().as_bytes()].concat();
+        second
+            .write_all(upload_head(server.addr, body.len() as u64).as_bytes())
+            .await
+            .expect("head");
+        second.write_all(&body).await.expect("body");
+        let response = read_response(&mut second).await;
+        match response.status {
+            503 => busy = Some(response),
+            201 => tokio::time::sleep(Duration::from_millis(20)).await,
+            other => panic!("{other}: {:?}", response.json()),
+        }
+    }
+    let response = busy.expect("an upload sent while another is verified is told to retry");
     assert_eq!(response.json()["code"], "server_busy");
     assert!(
         response.header("retry-after").is_some(),

@@ -1,4 +1,5 @@
-//! `cloacinactl package verify|inspect`.
+//! `cloacinactl package verify|inspect`: a package file checked and shown
+//! on its own, no host involved.
 
 use crate::output::out;
 use std::path::Path;
@@ -10,27 +11,9 @@ use cloacina_package::{Package, ReadLimits, SignaturePolicy, VerifiedPackage, Ve
 use cloacina_signing::{KeyFile, KeyId, TrustError, TrustScope, TrustStore};
 use serde::Serialize;
 
-use crate::cli::{InspectArgs, PackageCommand, TrustArgs, UploadArgs, VerifyArgs};
+use crate::cli::{InspectArgs, TrustArgs, VerifyArgs};
 use crate::failure::{Classify as _, Failure, FailureKind};
 use crate::output;
-use cloacina_registry::{Admission, Archive, Refusal, Registry, Tenants, TrustKeys};
-use cloacina_runtime::TenantId;
-
-pub fn run(command: PackageCommand, json: bool) -> Result<(), Failure> {
-    match command {
-        PackageCommand::Verify(args) => verify(args, json),
-        PackageCommand::Inspect(args) => inspect(args, json),
-        PackageCommand::Upload(args) if args.server.is_some() => super::remote::upload(args, json),
-        PackageCommand::Upload(args) => upload(args, json),
-        PackageCommand::List(client) => super::remote::package_list(client, json),
-        PackageCommand::Delete {
-            name,
-            version,
-            cancel,
-            client,
-        } => super::remote::package_delete(&name, &version, cancel, client, json),
-    }
-}
 
 /// The trust store the flags describe.
 fn trust_store(args: &TrustArgs) -> Result<TrustStore, Failure> {
@@ -129,7 +112,7 @@ pub(super) fn read_verified(
     verify_package(package, &trust, policy, trust_args.trusted_keys.is_empty())
 }
 
-fn verify(args: VerifyArgs, json: bool) -> Result<(), Failure> {
+pub fn verify(args: VerifyArgs, json: bool) -> Result<(), Failure> {
     let verified = read_verified(&args.file, &args.trust, args.allow_unsigned)?;
     let manifest = verified.manifest();
     let report = VerifyReport {
@@ -182,7 +165,7 @@ enum Verification {
     Failed { error: String },
 }
 
-fn inspect(args: InspectArgs, json: bool) -> Result<(), Failure> {
+pub fn inspect(args: InspectArgs, json: bool) -> Result<(), Failure> {
     let trust = trust_store(&args.trust)?;
     let package = read_package(&args.file)?;
     let manifest = package
@@ -318,61 +301,4 @@ fn print_declaration(declaration: &Declaration) {
             graph.nodes.len()
         );
     }
-}
-
-/// `package upload`: the host's admission (verify against its trust
-/// store, then register), as an HTTP upload or the drop directory would.
-fn upload(args: UploadArgs, json: bool) -> Result<(), Failure> {
-    let tenant = super::host::tenant(&args.tenant)?;
-    if !args.file.is_file() {
-        return Err(anyhow::anyhow!("{} is not a file", args.file.display()))
-            .classify(FailureKind::Usage);
-    }
-    let policy = if args.require_signatures {
-        SignaturePolicy::Required
-    } else {
-        SignaturePolicy::Optional
-    };
-    let upload = super::host::block_on(async {
-        let unavailable = |doing| move |error| Failure::from(Refusal::unavailable(doing, error));
-        let main = args.host.open(&TenantId::public()).await?;
-        Tenants::open(&main)
-            .await
-            .map_err(unavailable("opening the tenant list"))?
-            .ensure(&tenant)
-            .await
-            .map_err(unavailable("recording the tenant"))?;
-        let trust = TrustKeys::open(&main)
-            .await
-            .map_err(unavailable("opening the trust store"))?;
-        let registry = Registry::open(&args.host.open(&tenant).await?)
-            .await
-            .map_err(unavailable("opening the registry"))?;
-        Admission::new(trust, policy)
-            .admit(Archive::File(args.file.clone()), &tenant, &registry, None)
-            .await
-            .map_err(Failure::from)
-    })??;
-    if json {
-        output::json(&upload);
-    } else {
-        let record = &upload.record;
-        let what = if upload.created {
-            "registered"
-        } else {
-            "already registered"
-        };
-        out!(
-            "{what} {} {} for tenant {tenant} (sha256 {}, {}, {})",
-            record.name,
-            record.version,
-            record.sha256,
-            output::size(record.size),
-            record
-                .signer_key_id
-                .as_deref()
-                .map_or("unsigned".to_owned(), |k| format!("signed by {k}"))
-        );
-    }
-    Ok(())
 }

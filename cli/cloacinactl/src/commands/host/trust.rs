@@ -6,7 +6,7 @@ use cloacina_runtime::TenantId;
 use cloacina_signing::{KeyFile, KeyId};
 use serde::Serialize;
 
-use super::host::{block_on, registry_failure, tenant};
+use super::{block_on, registry_failure, tenant};
 use crate::cli::{HostArgs, TrustCommand};
 use crate::failure::{Classify as _, Failure, FailureKind};
 use crate::output::{self, out};

@@ -12,12 +12,24 @@ use crate::cli::NewArgs;
 use crate::failure::{Classify as _, Failure, FailureKind};
 use crate::output::{self, out};
 
-const CARGO_TOML: &str = include_str!("../../templates/new/Cargo.toml.txt");
-const LIB_RS: &str = include_str!("../../templates/new/lib.rs.txt");
-const GITIGNORE: &str = include_str!("../../templates/new/gitignore.txt");
+const CARGO_TOML: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/templates/new/Cargo.toml.txt"
+));
+const LIB_RS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/templates/new/lib.rs.txt"
+));
+const GITIGNORE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/templates/new/gitignore.txt"
+));
 /// The dependency versions the SDK and its samples are tested with, so a
 /// new crate builds with them too (cargo drops the samples' own entries).
-const CARGO_LOCK: &str = include_str!("../../../../sample-packages/Cargo.lock");
+const CARGO_LOCK: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../sample-packages/Cargo.lock"
+));
 /// Where this program was built from: its SDK, if the source is still there.
 const SOURCE_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../plugin-sdk/sdk");
 

@@ -1,5 +1,11 @@
-//! Opening a host's data (`--home` / `--database-url`) from the command
-//! line, for the commands that manage a host without running it.
+//! What an operator runs on a host: the server, the trust store, keys and
+//! uploads straight into its database (`--home` / `--database-url`), and
+//! opening that database from the command line.
+
+pub mod keys;
+pub mod server;
+pub mod trust;
+pub mod upload;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,129 @@
+//! The HTTP client commands (packages, workflows, executions, tenants and
+//! API keys on a running server), on `cloacina-client`: this module turns
+//! flags into a [`Client`], replies into printed lines or `--json`, and
+//! refusals into exit codes.
+
+pub mod executions;
+pub mod keys;
+pub mod packages;
+pub mod tenants;
+pub mod workflows;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, anyhow};
+use cloacina_client::{Client, ClientError};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::ClientArgs;
+use crate::failure::{Classify as _, Failure, FailureKind};
+use crate::output;
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// `client.toml`: defaults for the client flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    server: Option<String>,
+    api_key: Option<String>,
+    tenant: Option<String>,
+}
+
+fn profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
+    let explicit = path.is_some();
+    let path = match path {
+        Some(path) => path.clone(),
+        None => match cloacina_defaults::data_dir() {
+            Some(home) => home.join("client.toml"),
+            None => return Ok(Profile::default()),
+        },
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("cannot read the profile {}", path.display()))
+            .classify(FailureKind::Usage),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok(Profile::default())
+        }
+        Err(error) => Err(anyhow!(error))
+            .with_context(|| format!("cannot read the profile {}", path.display()))
+            .classify(FailureKind::Usage),
+    }
+}
+
+/// A client for the server, key and tenant the flags, the environment
+/// and the profile give, in that order.
+pub fn connect(args: &ClientArgs) -> Result<Client, Failure> {
+    connect_parts(
+        args.server.clone(),
+        args.api_key.clone(),
+        args.tenant.clone(),
+        args.profile.as_ref(),
+    )
+}
+
+fn connect_parts(
+    server: Option<String>,
+    key: Option<String>,
+    tenant: Option<String>,
+    profile_path: Option<&PathBuf>,
+) -> Result<Client, Failure> {
+    let profile = profile(profile_path)?;
+    let server = server
+        .or(profile.server)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    let key = key.or(profile.api_key).ok_or_else(|| Failure {
+        kind: FailureKind::Usage,
+        error: anyhow!("no API key"),
+        hint: Some(
+            "give --api-key, set CLOACINA_API_KEY, or put api_key in ~/.cloacina/client.toml",
+        ),
+    })?;
+    let tenant = tenant
+        .or(profile.tenant)
+        .unwrap_or_else(|| "public".to_owned());
+    Ok(Client::new(&server, &key, &tenant))
+}
+
+/// The one mapping from a server's answer to an exit code: a refused
+/// package by its `reason` (the same codes as a local upload), anything
+/// else by its status.
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        let kind = match &error {
+            ClientError::Refused { status, body, .. } => match (body.reason, *status) {
+                (Some(reason), _) => FailureKind::of_refusal(reason),
+                (None, 400 | 413 | 415) => FailureKind::Usage,
+                (None, 401 | 403) => FailureKind::Denied,
+                (None, 404) => FailureKind::NotFound,
+                (None, 409) => FailureKind::Conflict,
+                (None, 429 | 503) => FailureKind::Unavailable,
+                (None, _) => FailureKind::Other,
+            },
+            ClientError::Unreachable { .. } => FailureKind::Unavailable,
+            ClientError::File { .. } => FailureKind::Usage,
+            ClientError::Unreadable { .. } | ClientError::Socket(_) => FailureKind::Other,
+        };
+        Failure {
+            kind,
+            hint: (error.status() == Some(401))
+                .then_some("check the API key (--api-key or CLOACINA_API_KEY)"),
+            error: anyhow::Error::new(error),
+        }
+    }
+}
+
+/// `--json`: the reply as the server sent it; otherwise `human`.
+fn print<T: Serialize>(value: &T, json: bool, human: impl FnOnce(&T)) {
+    if json {
+        output::json(value);
+    } else {
+        human(value);
+    }
+}
+
+/// An optional text for a column: `-` when absent.
+fn or_dash(value: Option<&str>) -> &str {
+    value.unwrap_or("-")
+}

@@ -84,14 +84,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     bootstrap::ensure_admin_key(&keys, &config.home, config.bootstrap_key.as_deref()).await?;
     let (stop, stopping) = watch::channel(false);
     let slots = listener::Slots::new(config.limits.max_connections);
+    let host = Arc::new(host);
+    let metrics = metrics::Metrics::new(host.stats());
     let state = Arc::new(state::AppState {
-        host: Arc::new(host),
+        host,
         auth: auth::Authenticator::new(keys),
         tickets: ws::Tickets::new(ws::TICKET_TTL, config.limits.tickets_per_key),
         deliveries: ws::Deliveries::default(),
         sockets: ws::Sockets::new(config.limits.sockets_per_key, slots.clone()),
         uploads: routes::workflows::UploadGate::new(&config.limits),
-        metrics: metrics::Metrics::default(),
+        metrics,
         require_signatures: config.host.require_signatures,
         metrics_need_auth: config.metrics_need_auth,
         declarations: Default::default(),

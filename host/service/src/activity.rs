@@ -51,7 +51,7 @@ pub(crate) fn log_activity(runner: &Runner, stats: Arc<HostStats>) -> JoinHandle
                 EventType::TaskCompleted | EventType::TaskFailed => {
                     if let Some(at) = started.remove(&key) {
                         let took = u64::try_from(event.created_at_ms - at).unwrap_or(0);
-                        stats.task_duration.observe(Duration::from_millis(took));
+                        HostStats::observe(&stats.task_duration, Duration::from_millis(took));
                     }
                     let counter = if event.event_type == EventType::TaskCompleted {
                         &stats.tasks_completed

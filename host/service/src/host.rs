@@ -224,9 +224,10 @@ impl Host {
         Ok(true)
     }
 
-    /// What this host did, for metrics.
-    pub fn stats(&self) -> &HostStats {
-        &self.shared.stats
+    /// What this host did, for metrics: shared, so that a metrics
+    /// registry can hold it and read it at every scrape.
+    pub fn stats(&self) -> Arc<HostStats> {
+        self.shared.stats.clone()
     }
 
     /// The host's trust store.
@@ -301,7 +302,7 @@ impl Drop for Host {
 
 impl Shared {
     fn reconcile_duration_observed(&self, took: Duration) {
-        self.stats.reconcile_duration.observe(took);
+        HostStats::observe(&self.stats.reconcile_duration, took);
     }
 
     async fn start_tenant(&self, tenant: &TenantId) -> Result<Arc<TenantHost>, HostError> {

@@ -28,5 +28,5 @@ mod watch;
 pub use config::HostConfig;
 pub use error::HostError;
 pub use host::{Host, OnRunning, Removal};
-pub use stats::{DURATION_BUCKETS, DurationHistogram, HostStats};
+pub use stats::{DURATION_BUCKETS, HostStats};
 pub use tenant::TenantHost;

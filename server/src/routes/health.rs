@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cloacina_wire::graphs::HealthStatus;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use cloacina_wire::ErrorBody;
 
@@ -80,12 +81,8 @@ pub async fn metrics(State(state): State<Arc<AppState>>, request: Request) -> Re
             return error.into_response();
         }
     }
-    let tickets = i64::try_from(state.tickets.len()).unwrap_or(i64::MAX);
-    let mut body = state.metrics.render(&[(
-        "cloacina_ws_tickets",
-        "Unexpired WebSocket tickets held",
-        tickets,
-    )]);
-    body.push_str(&crate::metrics::render_host(state.host.stats()));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    match state.metrics.render(state.tickets.len()) {
+        Ok(body) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response(),
+        Err(error) => ApiError::internal("rendering the metrics", error).into_response(),
+    }
 }

@@ -19,7 +19,6 @@
 //! - server stopping: 1001; the key revoked: 1008.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -316,10 +315,7 @@ struct Connected(Arc<AppState>);
 
 impl Drop for Connected {
     fn drop(&mut self) {
-        self.0
-            .metrics
-            .websocket_connections
-            .fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.websocket_closed();
     }
 }
 
@@ -330,10 +326,7 @@ async fn serve(
     recipient: String,
     mut open: OpenSocket,
 ) {
-    state
-        .metrics
-        .websocket_connections
-        .fetch_add(1, Ordering::Relaxed);
+    state.metrics.websocket_opened();
     let _connected = Connected(state.clone());
 
     let mut stopping = state.stopping.clone();

@@ -4,6 +4,7 @@
 mod connections;
 mod delivery;
 mod keys;
+mod metrics;
 mod openapi;
 mod protocol;
 mod support;

@@ -46,7 +46,7 @@ pub enum PackageError {
     Read(#[from] ReadError),
     #[error("package has no `{MANIFEST_FILE}` at its root")]
     MissingManifest,
-    #[error("`{SIGNATURE_FILE}` is unreadable: {0}")]
+    #[error("`{SIGNATURE_FILE}` is unreadable")]
     MalformedSignature(#[source] EnvelopeError),
 }
 
@@ -58,7 +58,7 @@ pub enum VerifyError {
     Unsigned,
     #[error(transparent)]
     Signature(#[from] TrustError),
-    #[error("`{MANIFEST_FILE}` is invalid: {0}")]
+    #[error("`{MANIFEST_FILE}` is invalid")]
     Manifest(#[source] ManifestError),
     #[error("file `{path}` differs from the manifest: {what}")]
     FileChanged { path: String, what: &'static str },
@@ -259,12 +259,12 @@ const SMALL_FILES: &[&str] = &[MANIFEST_FILE, SIGNATURE_FILE];
 /// Why an archive was not admitted by a streaming verification.
 #[derive(Debug, thiserror::Error)]
 pub enum AdmitError {
-    #[error("not a usable package: {0}")]
+    #[error("not a usable package")]
     Read(#[from] PackageError),
-    #[error("verification failed: {0}")]
+    #[error("verification failed")]
     Verify(#[from] VerifyError),
     /// Not the package's fault: the cache could not be written.
-    #[error("cannot store the package: {0}")]
+    #[error("cannot store the package")]
     Store(#[source] std::io::Error),
 }
 

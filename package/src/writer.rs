@@ -29,7 +29,7 @@ pub struct PackageBuilder {
 /// A package could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("artifact file name `{name}` is not usable: {source}")]
+    #[error("artifact file name `{name}` is not usable")]
     ArtifactName {
         name: String,
         #[source]
@@ -37,7 +37,7 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("writing the archive failed: {0}")]
+    #[error("writing the archive failed")]
     Io(#[from] std::io::Error),
 }
 

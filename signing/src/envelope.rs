@@ -34,7 +34,7 @@ struct WireEnvelope {
 /// Bytes that are not a signature envelope.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("signature envelope is not valid JSON of the envelope schema: {0}")]
+    #[error("signature envelope is not valid JSON of the envelope schema")]
     Malformed(#[source] serde_json::Error),
     #[error("signature algorithm `{0}` is not supported (only {SIGNATURE_ALGORITHM})")]
     UnsupportedAlgorithm(String),

@@ -29,7 +29,7 @@ pub enum KeyFile {
 /// A key file that could not be written or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("{path}: {source}")]
+    #[error("key file {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -65,7 +65,7 @@ pub enum LoadError {
         "{path}: not a cloacina plugin (no plugin root module; build it with the cloacina-plugin SDK)"
     )]
     NotAPlugin { path: String },
-    #[error("{path}: {source}")]
+    #[error("{path}: built for another plugin ABI")]
     Abi {
         path: String,
         #[source]

@@ -188,7 +188,12 @@ mod tests {
                 },
             },
         );
-        let message = error.to_string();
+        let message = format!(
+            "{error}: {}",
+            std::error::Error::source(&error)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
         assert!(matches!(error, LoadError::Abi { .. }), "{message}");
         assert!(
             message.contains("libold.so") && message.contains("2.0") && message.contains("1.0"),

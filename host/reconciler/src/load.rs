@@ -44,7 +44,7 @@ pub(crate) fn verify_and_extract(
         policy,
         cache,
     )
-    .map_err(|error| error.to_string())
+    .map_err(|error| cloacina_registry::explain(&error))
 }
 
 /// Loads the package's artifact for this host from its verified cache
@@ -70,9 +70,13 @@ pub(crate) fn load(
             let library = root.join(native.path.as_str());
             match worker_binary {
                 Some(worker) => Arc::new(
-                    IsolatedPlugin::load(worker, &library).map_err(|error| error.to_string())?,
+                    IsolatedPlugin::load(worker, &library)
+                        .map_err(|error| cloacina_registry::explain(&error))?,
                 ),
-                None => Arc::new(NativePlugin::load(&library).map_err(|error| error.to_string())?),
+                None => Arc::new(
+                    NativePlugin::load(&library)
+                        .map_err(|error| cloacina_registry::explain(&error))?,
+                ),
             }
         }
         (None, Some(component)) => {
@@ -96,7 +100,7 @@ pub(crate) fn load(
             }
             Arc::new(
                 wasm.load(&bytes, Some(&component.sha256.to_hex()))
-                    .map_err(|error| error.to_string())?,
+                    .map_err(|error| cloacina_registry::explain(&error))?,
             )
         }
         (None, None) => {

@@ -225,7 +225,7 @@ impl Reconciler {
                     report.draining.push(format!("{}@{}", key.0, key.1));
                 }
                 Err(error) => {
-                    tracing::warn!(package = %key.0, %error, "cannot count running executions")
+                    tracing::warn!(package = %key.0, error = &error as &dyn std::error::Error, "cannot count running executions")
                 }
             }
         }
@@ -247,7 +247,7 @@ impl Reconciler {
             .registry
             .archive(&record.name, &record.version)
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| cloacina_registry::explain(&error))?;
         let tenant = self.runner.tenant().to_string();
         let trust = trust.clone();
         let require_signatures = self.config.require_signatures;

@@ -86,14 +86,7 @@ impl Refusal {
     /// The refusal and every cause, one sentence: what a reply, a log line
     /// or a `.reason` file says.
     pub fn explain(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(error) = cause {
-            text.push_str(": ");
-            text.push_str(&error.to_string());
-            cause = error.source();
-        }
-        text
+        crate::explain(self)
     }
 }
 

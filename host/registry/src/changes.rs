@@ -64,7 +64,10 @@ pub fn listen(url: String) -> mpsc::UnboundedReceiver<Change> {
             let mut listener = match listener.await {
                 Ok(listener) => listener,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot listen for registry changes; retrying");
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "cannot listen for registry changes; retrying"
+                    );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     if sender.is_closed() {
@@ -92,7 +95,10 @@ pub fn listen(url: String) -> mpsc::UnboundedReceiver<Change> {
                         }
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "lost the registry listener; reconnecting");
+                        tracing::warn!(
+                            error = &error as &dyn std::error::Error,
+                            "lost the registry listener; reconnecting"
+                        );
                         break;
                     }
                 }

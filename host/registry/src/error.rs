@@ -17,7 +17,7 @@ pub enum RegistryError {
     Revoked(String),
     #[error("no package {name} {version} is registered")]
     NotFound { name: String, version: String },
-    #[error("database error while {doing}: {source}")]
+    #[error("database error while {doing}")]
     Database {
         doing: &'static str,
         #[source]

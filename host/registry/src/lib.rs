@@ -23,6 +23,7 @@ pub mod changes;
 mod error;
 mod record;
 mod registry;
+mod report;
 mod tenants;
 mod trust;
 
@@ -30,5 +31,6 @@ pub use admission::{Admission, Admitted, Archive, Refusal};
 pub use error::RegistryError;
 pub use record::{PackageRecord, PackageStatus, Upload};
 pub use registry::Registry;
+pub use report::explain;
 pub use tenants::Tenants;
 pub use trust::{TrustEntry, TrustKeys};

@@ -7,7 +7,7 @@ use crate::ExecutionId;
 pub enum RuntimeError {
     #[error(transparent)]
     Storage(#[from] cloacina_database::DatabaseError),
-    #[error("database error while {doing}: {source}")]
+    #[error("database error while {doing}")]
     Database {
         doing: &'static str,
         #[source]

@@ -385,7 +385,10 @@ impl Shared {
                     }
                 }
                 Err(error) => {
-                    tracing::error!(%error, "cannot scan the drop directory");
+                    tracing::error!(
+                        error = &error as &dyn std::error::Error,
+                        "cannot scan the drop directory"
+                    );
                     soon(FOLLOW_UP);
                 }
             }
@@ -393,7 +396,10 @@ impl Shared {
         let tenants = match self.tenant_list.list().await {
             Ok(tenants) => tenants,
             Err(error) => {
-                tracing::error!(%error, "cannot list tenants");
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "cannot list tenants"
+                );
                 return Some(FOLLOW_UP);
             }
         };
@@ -401,7 +407,7 @@ impl Shared {
             let tenant_host = match self.start_tenant(&tenant).await {
                 Ok(tenant_host) => tenant_host,
                 Err(error) => {
-                    tracing::error!(%tenant, %error, "cannot start the tenant's runtime");
+                    tracing::error!(%tenant, error = &error as &dyn std::error::Error, "cannot start the tenant's runtime");
                     soon(FOLLOW_UP);
                     continue;
                 }
@@ -420,7 +426,7 @@ impl Shared {
                     }
                 }
                 Err(error) => {
-                    tracing::error!(%tenant, %error, "reconcile failed");
+                    tracing::error!(%tenant, error = &error as &dyn std::error::Error, "reconcile failed");
                     soon(FOLLOW_UP);
                 }
             }

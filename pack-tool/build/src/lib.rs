@@ -33,7 +33,7 @@ pub struct CrateInfo {
 pub enum BuildError {
     #[error("{0} has no Cargo.toml")]
     NoManifest(PathBuf),
-    #[error("cannot run `{command}`: {source}")]
+    #[error("cannot run `{command}`")]
     Spawn {
         command: String,
         #[source]
@@ -53,7 +53,7 @@ pub enum BuildError {
     NoWasmToolchain(String),
     #[error("the WebAssembly module cannot be made a component: {0}")]
     Component(String),
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         path: PathBuf,
         #[source]

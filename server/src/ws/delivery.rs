@@ -516,7 +516,7 @@ async fn follow(
             }
             Ok(None) => return,
             Err(error) => {
-                tracing::warn!(%execution, %error, "cannot follow the execution's events");
+                tracing::warn!(%execution, error = &error as &dyn std::error::Error, "cannot follow the execution's events");
                 return;
             }
         }

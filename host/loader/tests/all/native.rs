@@ -253,7 +253,12 @@ fn a_plugin_of_another_abi_major_is_refused_naming_both_versions() {
     std::fs::write(dir.path().join("src/lib.rs"), ABI_TWO_PLUGIN).expect("lib.rs");
     let library = cloacina_tests::build_library(dir.path());
     let error = NativePlugin::load(&library).expect_err("ABI 2 on an ABI 1 host");
-    let message = error.to_string();
+    let message = format!(
+        "{error}: {}",
+        std::error::Error::source(&error)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    );
     assert!(matches!(error, LoadError::Abi { .. }), "{message}");
     assert!(
         message.contains("2.0") && message.contains("1.0"),

@@ -29,7 +29,10 @@ pub(crate) async fn unregister_host(db: &Database, host: &str) {
         .execute(db.pool())
         .await
     {
-        tracing::warn!(%error, "could not remove this host's lease row");
+        tracing::warn!(
+            error = &error as &dyn std::error::Error,
+            "could not remove this host's lease row"
+        );
     }
 }
 
@@ -59,7 +62,7 @@ pub(crate) fn spawn_lease_keeper(
                             let _ = register_host(&db, &host).await;
                         }
                         Ok(_) => {}
-                        Err(error) => tracing::warn!(%error, "could not renew this host's lease"),
+                        Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, "could not renew this host's lease"),
                     }
                 }
                 _ = reap.tick(), if shared => {

@@ -142,7 +142,7 @@ pub(super) async fn run(
 ) {
     loop {
         if let Err(error) = tick(&schedule, &db, &registry, &commands).await {
-            tracing::warn!(schedule = %schedule.name, %error, "cron schedule failed; retrying");
+            tracing::warn!(schedule = %schedule.name, error = &error as &dyn std::error::Error, "cron schedule failed; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }

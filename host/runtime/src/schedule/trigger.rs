@@ -145,7 +145,7 @@ pub(super) async fn run(
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(error) => {
-                    tracing::warn!(trigger = %trigger.name, %error, "trigger check failed");
+                    tracing::warn!(trigger = %trigger.name, error = &error as &dyn std::error::Error, "trigger check failed");
                     continue;
                 }
             }
@@ -172,7 +172,7 @@ pub(super) async fn run(
             Ok(None) => tracing::debug!(trigger = %trigger.name, %key, "trigger key already fired"),
             Err(RuntimeError::ShuttingDown) => return,
             Err(error) => {
-                tracing::warn!(trigger = %trigger.name, %error, "trigger could not start its workflow")
+                tracing::warn!(trigger = %trigger.name, error = &error as &dyn std::error::Error, "trigger could not start its workflow")
             }
         }
     }

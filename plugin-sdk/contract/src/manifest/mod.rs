@@ -61,7 +61,7 @@ pub struct PackageInfo {
 /// A manifest that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest is not valid JSON of the manifest schema: {0}")]
+    #[error("manifest is not valid JSON of the manifest schema")]
     Malformed(#[source] serde_json::Error),
     #[error("manifest format version {found} is not supported (this build reads {supported})")]
     UnsupportedFormat { found: u32, supported: u32 },

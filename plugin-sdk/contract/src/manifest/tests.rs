@@ -93,7 +93,11 @@ fn unknown_fields_and_misspelt_policies_are_errors() {
     let typo = text.replacen("\"fixed\"", "\"fixd\"", 1);
     assert_ne!(typo, text, "the fixture must contain a backoff to misspell");
     let error = Manifest::from_json(typo.as_bytes()).expect_err("misspelt backoff");
-    assert!(error.to_string().contains("fixd"), "{error}");
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        cause.as_deref().is_some_and(|cause| cause.contains("fixd")),
+        "{error}: {cause:?}"
+    );
 }
 
 #[test]

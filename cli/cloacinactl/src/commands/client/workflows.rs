@@ -75,7 +75,10 @@ fn follow_events(client: &Client, id: &str, json: bool) -> Result<(), Failure> {
     match follow_socket(client, id, json, &mut seen) {
         Ok(Some(end)) => return finish(client, id, &end, json),
         Ok(None) => {}
-        Err(error) => tracing::debug!(%error, "the delivery socket failed; polling instead"),
+        Err(error) => tracing::debug!(
+            error = &error as &dyn std::error::Error,
+            "the delivery socket failed; polling instead"
+        ),
     }
     loop {
         for event in client.events(id)?.events {

@@ -10,7 +10,8 @@ Exit codes:
   1  any other failure (I/O, unexpected state)
   2  invalid command line
   3  the package failed verification (unsigned, bad signature, untrusted or
-     revoked key, a file that differs from the manifest, an unlisted or missing file)
+     revoked key, a file that differs from the manifest, an unlisted or missing file),
+     checked locally or refused by a server alike
   4  not a usable package (not an archive, refused by the safe reader, bad manifest)
   5  the plugin crate could not be built or its declaration is invalid
   6  a key file is unusable (unreadable, malformed, readable by others)
@@ -21,6 +22,8 @@ Exit codes:
      `trust add`: the key is revoked
  10  the server refused the API key (401) or its role or tenant (403)
  11  the server has no such thing (404)
+ 75  try again later: the host's database or disk, or the server, could not
+     decide now (503, 429, unreachable); nothing was refused for good
 130  `run`: a second Ctrl-C (the first cancels the execution: exit 7)
 
 With --json, results go to stdout as one JSON object; a failure prints

@@ -1,7 +1,8 @@
 //! The database layer every host crate shares: where a tenant's data
 //! lives (a SQLite file or a PostgreSQL schema), one connection pool per
-//! tenant database, numbered migrations per component, and which errors
-//! mean "unreachable now, try again".
+//! tenant database, numbered migrations per component, `LISTEN` that
+//! survives its connection, and which errors mean "unreachable now, try
+//! again".
 //!
 //! It knows no table of its own but the migrations ledger: the runtime
 //! and the registry bring their schemas (see [`Database::migrate`]).
@@ -9,6 +10,7 @@
 pub mod clock;
 mod connection;
 mod error;
+mod listen;
 mod migrations;
 mod tenant;
 
@@ -17,5 +19,6 @@ pub use connection::{
     is_unavailable, provision_tenant_role, redact,
 };
 pub use error::DatabaseError;
+pub use listen::{Heard, listen};
 pub use migrations::Migration;
 pub use tenant::TenantId;

@@ -5,10 +5,7 @@
 //! is the tenant whose packages changed, or [`EVERY_TENANT`] for a change
 //! of trust. SQLite has one host per file: nothing to announce.
 
-use std::time::Duration;
-
-use cloacina_database::{Dialect, TenantId};
-use sqlx::postgres::PgListener;
+use cloacina_database::{Dialect, Heard, TenantId};
 use tokio::sync::mpsc;
 
 use crate::RegistryError;
@@ -53,57 +50,15 @@ pub(crate) async fn announce(
 /// The task ends when the receiver is dropped.
 pub fn listen(url: String) -> mpsc::UnboundedReceiver<Change> {
     let (sender, receiver) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let listener = async {
-                let mut listener = PgListener::connect(&url).await?;
-                listener.listen(CHANNEL).await?;
-                Ok::<_, sqlx::Error>(listener)
-            };
-            let mut listener = match listener.await {
-                Ok(listener) => listener,
-                Err(error) => {
-                    tracing::warn!(
-                        error = &error as &dyn std::error::Error,
-                        "cannot listen for registry changes; retrying"
-                    );
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    if sender.is_closed() {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(100);
-            if sender.send(Change::Everything).is_err() {
-                return;
-            }
-            loop {
-                match listener.recv().await {
-                    Ok(notification) => {
-                        let change = match notification.payload() {
-                            EVERY_TENANT => Change::Everything,
-                            tenant => match TenantId::new(tenant) {
-                                Ok(tenant) => Change::Tenant(tenant),
-                                Err(_) => Change::Everything,
-                            },
-                        };
-                        if sender.send(change).is_err() {
-                            return;
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(
-                            error = &error as &dyn std::error::Error,
-                            "lost the registry listener; reconnecting"
-                        );
-                        break;
-                    }
-                }
-            }
-        }
+    cloacina_database::listen(url, CHANNEL.to_owned(), move |heard| {
+        let change = match heard {
+            Heard::Connected => Change::Everything,
+            Heard::Payload(payload) => match payload.as_str() {
+                EVERY_TENANT => Change::Everything,
+                tenant => TenantId::new(tenant).map_or(Change::Everything, Change::Tenant),
+            },
+        };
+        sender.send(change).is_ok()
     });
     receiver
 }

@@ -8,4 +8,5 @@ mod metrics;
 mod openapi;
 mod protocol;
 mod support;
+mod tenants;
 mod uploads;

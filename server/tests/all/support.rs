@@ -26,7 +26,11 @@ pub struct TestServer {
 impl TestServer {
     /// A server on SQLite in a temporary home, with `limits`.
     pub async fn start(limits: Limits) -> TestServer {
-        let home = tempfile::tempdir().expect("home");
+        TestServer::start_in(tempfile::tempdir().expect("home"), limits).await
+    }
+
+    /// A server on the SQLite databases in `home` (a previous server's).
+    pub async fn start_in(home: tempfile::TempDir, limits: Limits) -> TestServer {
         let url = format!("sqlite://{}", home.path().join("cloacina.db").display());
         let server = cloacina_server::start(ServerConfig {
             host: cloacina_host::HostConfig::new(&url, home.path().join("cache")),
@@ -49,10 +53,16 @@ impl TestServer {
         self.server.as_ref().expect("running")
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_home().await;
+    }
+
+    /// Stops the server and hands back its home, for another to start in.
+    pub async fn stop_keeping_home(mut self) -> tempfile::TempDir {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("stops");
         }
+        self.home
     }
 
     /// A request with `key`, `Connection: close`: status and JSON body.

@@ -80,23 +80,36 @@ impl ApiError {
 }
 
 /// A package not admitted: 400 for a bad package, 409 for a conflict
-/// (code `upload_failed`, as the SDK expects), 503 when the host could not
-/// decide; `reason` says which.
+/// (code `upload_failed`, as the SDK expects, with the whole reason), 503
+/// when the host could not decide now, 500 when it failed (the host's
+/// causes logged, not sent); `reason` says which.
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         let kind = refusal.kind();
-        let message = refusal.explain();
         let error = match kind {
             RefusalKind::InvalidPackage | RefusalKind::VerificationFailed => {
-                ApiError::bad_request("upload_failed", message)
+                ApiError::bad_request("upload_failed", refusal.explain())
             }
-            RefusalKind::Conflict => ApiError::new(StatusCode::CONFLICT, "upload_failed", message),
+            RefusalKind::Conflict => {
+                ApiError::new(StatusCode::CONFLICT, "upload_failed", refusal.explain())
+            }
             RefusalKind::Unavailable => {
                 tracing::warn!(
                     error = &refusal as &dyn std::error::Error,
                     "cannot admit an upload now"
                 );
-                ApiError::unavailable(message)
+                ApiError::unavailable(refusal.to_string())
+            }
+            RefusalKind::Internal | RefusalKind::Unknown => {
+                tracing::error!(
+                    error = &refusal as &dyn std::error::Error,
+                    "cannot admit an upload"
+                );
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    refusal.to_string(),
+                )
             }
         };
         ApiError {

@@ -4,7 +4,8 @@
 //!
 //! During the outage: requests are answered 503 with a JSON error and
 //! `Retry-After` within seconds; an HTTP upload is refused 503 (exit 75 from
-//! the CLI); a signed package dropped into the watched directory stays
+//! the CLI), and so is starting a workflow (nothing starts later behind the
+//! caller's back); a signed package dropped into the watched directory stays
 //! where it is, never in `.rejected/`. After it: the dropped package is
 //! registered, the same upload succeeds, and a workflow that was running
 //! when the database went away completes.
@@ -117,6 +118,15 @@ fn a_database_outage_loses_nothing_and_the_host_recovers_by_itself() {
 
     // An upload: 503, exit 75 (try again later), nothing registered.
     remote(&["package", "upload", "fan-out.cloacina"]).failure(75, "503");
+    // Starting a workflow: told to come back within seconds, and nothing
+    // is started behind the caller's back once the database returns.
+    let asked = Instant::now();
+    remote(&["workflow", "run", "etl"]).failure(75, "503");
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "answered after {:?}",
+        asked.elapsed()
+    );
 
     // A dropped file stays where it is.
     std::fs::copy(
@@ -154,12 +164,18 @@ fn a_database_outage_loses_nothing_and_the_host_recovers_by_itself() {
     }
     let events = remote(&["--json", "execution", "events", &execution]).success();
     assert!(
-        events.stdout.contains("execution_completed"),
+        events.stdout.contains("workflow_completed"),
         "{}",
         events.stdout
     );
     assert!(dir.path().join("drop/cron.cloacina").exists());
     assert!(!dir.path().join("drop/.rejected").exists());
+    let executions = remote(&["--json", "execution", "list", "--workflow", "etl"]).success();
+    assert_eq!(
+        executions.json()["total"],
+        1,
+        "only the execution started before the outage: {executions}"
+    );
     let listed = remote(&["--json", "package", "list"]).success();
     for workflow in ["etl", "fan_out", "cron"] {
         assert!(listed.stdout.contains(workflow), "{workflow}: {listed}");

@@ -4,15 +4,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use cloacina_wire::executions::{
-    ExecuteRequest, ExecuteResponse, ExecutionDetail, ExecutionEvents, ExecutionSummary,
-    ExecutionTasks,
+    ExecuteRequest, ExecuteResponse, ExecutionDetail, ExecutionEventsResponse, ExecutionSummary,
+    ExecutionTasksResponse,
 };
-use cloacina_wire::keys::{CreateKeyRequest, KeyCreated, KeyInfo, KeyRevoked, WsTicket};
-use cloacina_wire::tenants::{CreateTenantRequest, TenantCreated, TenantRemoved, TenantSummary};
+use cloacina_wire::keys::{
+    CreateKeyRequest, KeyCreatedResponse, KeyInfo, KeyRevokedResponse, WsTicketResponse,
+};
+use cloacina_wire::tenants::{
+    CreateTenantRequest, TenantCreatedResponse, TenantRemovedResponse, TenantSummary,
+};
 use cloacina_wire::workflows::{
-    WorkflowDeleted, WorkflowDetail, WorkflowSummary, WorkflowUploaded,
+    WorkflowDeletedResponse, WorkflowDetail, WorkflowSummary, WorkflowUploadedResponse,
 };
-use cloacina_wire::{ErrorBody, List, TenantList};
+use cloacina_wire::{ErrorBody, ListResponse, TenantListResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -63,7 +67,7 @@ impl Client {
         &self.tenant
     }
 
-    pub fn upload_package(&self, file: &Path) -> Result<WorkflowUploaded, ClientError> {
+    pub fn upload_package(&self, file: &Path) -> Result<WorkflowUploadedResponse, ClientError> {
         let bytes = std::fs::read(file).map_err(|source| ClientError::File {
             path: file.display().to_string(),
             source,
@@ -85,7 +89,7 @@ impl Client {
         self.answer(&route, reply)
     }
 
-    pub fn workflows(&self) -> Result<TenantList<WorkflowSummary>, ClientError> {
+    pub fn workflows(&self) -> Result<TenantListResponse<WorkflowSummary>, ClientError> {
         self.get(&self.tenant_route("/workflows"))
     }
 
@@ -98,7 +102,7 @@ impl Client {
         name: &str,
         version: &str,
         cancel: bool,
-    ) -> Result<WorkflowDeleted, ClientError> {
+    ) -> Result<WorkflowDeletedResponse, ClientError> {
         let route = self.tenant_route(&format!("/workflows/{name}/{version}"));
         let reply = self
             .agent
@@ -123,7 +127,7 @@ impl Client {
     pub fn executions(
         &self,
         query: &ExecutionQuery,
-    ) -> Result<TenantList<ExecutionSummary>, ClientError> {
+    ) -> Result<TenantListResponse<ExecutionSummary>, ClientError> {
         let route = self.tenant_route("/executions");
         let mut request = self
             .agent
@@ -144,30 +148,30 @@ impl Client {
         self.get(&self.tenant_route(&format!("/executions/{id}")))
     }
 
-    pub fn events(&self, id: &str) -> Result<ExecutionEvents, ClientError> {
+    pub fn events(&self, id: &str) -> Result<ExecutionEventsResponse, ClientError> {
         self.get(&self.tenant_route(&format!("/executions/{id}/events")))
     }
 
-    pub fn tasks(&self, id: &str) -> Result<ExecutionTasks, ClientError> {
+    pub fn tasks(&self, id: &str) -> Result<ExecutionTasksResponse, ClientError> {
         self.get(&self.tenant_route(&format!("/executions/{id}/tasks")))
     }
 
-    pub fn tenants(&self) -> Result<List<TenantSummary>, ClientError> {
+    pub fn tenants(&self) -> Result<ListResponse<TenantSummary>, ClientError> {
         self.get("/v1/tenants")
     }
 
     pub fn create_tenant(
         &self,
         request: &CreateTenantRequest,
-    ) -> Result<TenantCreated, ClientError> {
+    ) -> Result<TenantCreatedResponse, ClientError> {
         self.post("/v1/tenants", request)
     }
 
-    pub fn remove_tenant(&self, name: &str) -> Result<TenantRemoved, ClientError> {
+    pub fn remove_tenant(&self, name: &str) -> Result<TenantRemovedResponse, ClientError> {
         self.delete(&format!("/v1/tenants/{name}"))
     }
 
-    pub fn keys(&self) -> Result<List<KeyInfo>, ClientError> {
+    pub fn keys(&self) -> Result<ListResponse<KeyInfo>, ClientError> {
         self.get("/v1/auth/keys")
     }
 
@@ -176,18 +180,18 @@ impl Client {
         &self,
         request: &CreateKeyRequest,
         tenant: Option<&str>,
-    ) -> Result<KeyCreated, ClientError> {
+    ) -> Result<KeyCreatedResponse, ClientError> {
         match tenant {
             Some(tenant) => self.post(&format!("/v1/tenants/{tenant}/keys"), request),
             None => self.post("/v1/auth/keys", request),
         }
     }
 
-    pub fn revoke_key(&self, id: &str) -> Result<KeyRevoked, ClientError> {
+    pub fn revoke_key(&self, id: &str) -> Result<KeyRevokedResponse, ClientError> {
         self.delete(&format!("/v1/auth/keys/{id}"))
     }
 
-    pub fn ws_ticket(&self) -> Result<WsTicket, ClientError> {
+    pub fn ws_ticket(&self) -> Result<WsTicketResponse, ClientError> {
         self.post("/v1/auth/ws-ticket", &serde_json::json!({}))
     }
 

@@ -35,11 +35,10 @@ impl EventStream {
                 Message::Close(_) => return Ok(None),
                 _ => continue,
             };
-            let frame: ServerFrame = serde_json::from_str(text.as_str())
-                .map_err(|error| ClientError::Socket(format!("unreadable frame: {error}")))?;
-            let ServerFrame::Push {
+            // Frames of kinds this build does not know are skipped.
+            let Ok(ServerFrame::Push {
                 id, payload_b64, ..
-            } = frame
+            }) = serde_json::from_str(text.as_str())
             else {
                 continue;
             };

@@ -90,6 +90,7 @@ impl FailureKind {
             RefusalKind::VerificationFailed => FailureKind::Verification,
             RefusalKind::Conflict => FailureKind::Conflict,
             RefusalKind::Unavailable => FailureKind::Unavailable,
+            RefusalKind::Internal | RefusalKind::Unknown => FailureKind::Other,
         }
     }
 }
@@ -119,14 +120,14 @@ impl Failure {
     /// Prints the error (as JSON on stdout too when asked) and returns the
     /// process exit code.
     pub fn report(self, json: bool) -> ExitCode {
-        let chain: Vec<String> = self.error.chain().map(ToString::to_string).collect();
-        eprintln!("error: {}", chain.join(": "));
+        let chain = cloacina_contract::explain(self.error.as_ref());
+        eprintln!("error: {chain}");
         if let Some(hint) = self.hint {
             eprintln!("hint: {hint}");
         }
         if json {
             let body = serde_json::json!({
-                "error": chain.join(": "),
+                "error": chain,
                 "code": self.kind.code(),
                 "exit_code": self.kind.exit_code(),
                 "hint": self.hint,

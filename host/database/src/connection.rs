@@ -329,23 +329,21 @@ pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), Databa
     Ok(())
 }
 
+/// One connection outside the pools (schema and role management), given
+/// up after [`ACQUIRE_TIMEOUT`] like a pooled one.
 async fn admin_connection(pg: &str) -> Result<sqlx::AnyConnection, DatabaseError> {
     sqlx::any::install_default_drivers();
-    AnyConnectOptions::from_str(pg)
+    let options = AnyConnectOptions::from_str(pg)
         .map_err(DatabaseError::db("reading the database URL"))?
-        .disable_statement_logging()
-        .connect()
+        .disable_statement_logging();
+    tokio::time::timeout(ACQUIRE_TIMEOUT, options.connect())
         .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
         .map_err(DatabaseError::db("connecting"))
 }
 
 async fn create_schema(url: &str, tenant: &TenantId) -> Result<(), DatabaseError> {
-    let mut connection = AnyConnectOptions::from_str(url)
-        .map_err(DatabaseError::db("reading the database URL"))?
-        .disable_statement_logging()
-        .connect()
-        .await
-        .map_err(DatabaseError::db("connecting"))?;
+    let mut connection = admin_connection(url).await?;
     connection
         .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{tenant}\"").as_str())
         .await

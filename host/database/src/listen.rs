@@ -9,10 +9,14 @@ use tokio::task::JoinHandle;
 /// What a listener hears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
-    /// (Re)connected: notifications sent meanwhile may have been missed.
+    /// Connected, or the connection was lost and is being made again:
+    /// notifications sent meanwhile may have been missed.
     Connected,
     /// A notification's payload.
     Payload(String),
+    /// The database cannot be reached; trying again shortly. (Answer false
+    /// to stop trying: nobody listens any more.)
+    Unreachable,
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -20,8 +24,9 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// Listens on `channel` at the PostgreSQL `url`, reconnecting with backoff
 /// (each failure logged), and hands `on_heard` what it hears: first
-/// [`Heard::Connected`] after every (re)connection, then each payload. The
-/// task ends when `on_heard` returns false.
+/// [`Heard::Connected`] after every (re)connection and every lost
+/// connection, then each payload; [`Heard::Unreachable`] at each failed
+/// attempt. The task ends when `on_heard` returns false.
 pub fn listen(
     url: String,
     channel: String,
@@ -44,6 +49,9 @@ pub fn listen(
                         retry_in = ?backoff,
                         "cannot LISTEN; retrying"
                     );
+                    if !on_heard(Heard::Unreachable) {
+                        return;
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_RETRY);
                     continue;
@@ -54,9 +62,17 @@ pub fn listen(
                 return;
             }
             loop {
-                match listener.recv().await {
-                    Ok(notification) => {
+                // `try_recv`, not `recv`: a lost connection is reported (and
+                // made again at the next call) rather than hidden.
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => {
                         if !on_heard(Heard::Payload(notification.payload().to_owned())) {
+                            return;
+                        }
+                    }
+                    Ok(None) => {
+                        tracing::warn!(%channel, "lost the LISTEN connection; reconnecting");
+                        if !on_heard(Heard::Connected) {
                             return;
                         }
                     }

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use cloacina_package::SignaturePolicy;
 use cloacina_registry::{Admission, Archive, Refusal, Registry, RegistryError, Tenants, TrustKeys};
 use cloacina_runtime::{Database, TenantId};
+use cloacina_wire::RefusalKind;
 use serde::Serialize;
 
 const EXTENSION: &str = "cloacina";
@@ -85,13 +86,16 @@ enum Tracked {
         retry_at: Instant,
         replaces: Option<FromFile>,
     },
-    /// The file is gone, but unregistering its package failed: tried again
-    /// at `retry_at`.
-    Vanished {
-        package: FromFile,
-        attempts: u32,
-        retry_at: Instant,
-    },
+}
+
+/// A package whose file is gone or now holds another package, but whose
+/// unregistration failed: tried again at `retry_at`.
+#[derive(Debug)]
+struct Orphan {
+    path: PathBuf,
+    package: FromFile,
+    attempts: u32,
+    retry_at: Instant,
 }
 
 /// How long to wait before attempt `attempts + 1`.
@@ -101,6 +105,14 @@ fn retry_delay(attempts: u32) -> Duration {
         .min(MAX_RETRY_DELAY)
 }
 
+/// How long a file the host failed on for good (not a passing outage: a
+/// file it may not read, a schema it does not know) waits between tries.
+const FAILED_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// How long to wait before looking at the directory again when it cannot
+/// be listed.
+const UNLISTABLE_RETRY_DELAY: Duration = Duration::from_secs(5);
+
 /// A drop directory feeding the registries of a host's tenants.
 #[derive(Debug)]
 pub struct DropDir {
@@ -109,6 +121,7 @@ pub struct DropDir {
     admission: Admission,
     settle: Duration,
     tracked: BTreeMap<PathBuf, Tracked>,
+    orphans: Vec<Orphan>,
     registries: BTreeMap<TenantId, Registry>,
     tenants: Option<Tenants>,
     /// Whether the first scan's clean-up ran.
@@ -137,6 +150,7 @@ impl DropDir {
             ),
             settle: Duration::from_millis(250),
             tracked: BTreeMap::new(),
+            orphans: Vec::new(),
             registries: BTreeMap::new(),
             tenants: None,
             pruned: false,
@@ -158,13 +172,13 @@ impl DropDir {
             registry.close().await;
         }
         self.tracked.retain(|_, tracked| match tracked {
-            Tracked::Registered { package, .. } | Tracked::Vanished { package, .. } => {
-                package.tenant != *tenant
-            }
+            Tracked::Registered { package, .. } => package.tenant != *tenant,
             Tracked::Settling { replaces, .. } | Tracked::Waiting { replaces, .. } => {
                 replaces.as_ref().is_none_or(|p| p.tenant != *tenant)
             }
         });
+        self.orphans
+            .retain(|orphan| orphan.package.tenant != *tenant);
     }
 
     /// How long a file must stay unchanged before it is read.
@@ -182,12 +196,26 @@ impl DropDir {
     /// the host could not decide on.
     pub async fn scan(&mut self) -> Result<DropReport, RegistryError> {
         let mut report = DropReport::default();
-        let present = self.list_files();
+        // A directory that cannot be listed says nothing about which files
+        // are gone: nothing is unregistered on its account.
+        let present = match self.list_files() {
+            Ok(present) => present,
+            Err(error) => {
+                tracing::warn!(dir = %self.dir.display(), error = &error as &dyn std::error::Error,
+                    "cannot list the drop directory; looking again shortly");
+                report.next_retry = Some(UNLISTABLE_RETRY_DELAY);
+                return Ok(report);
+            }
+        };
         if !self.pruned {
             self.prune_vanished(&present, &mut report).await?;
             self.pruned = true;
         }
         self.unregister_vanished(&present, &mut report).await;
+        self.retry_orphans(&mut report).await;
+        // Once the database is found unreachable in this scan, the other
+        // files wait for the next one instead of each waiting out a timeout.
+        let mut unavailable: Option<String> = None;
         for (path, tenant) in present {
             let Some(stamp) = stamp(&path) else { continue };
             let (ready, replaces, attempts) = match self.tracked.get(&path) {
@@ -223,7 +251,6 @@ impl DropDir {
                 }
                 // Changed while waiting: settle again.
                 Some(Tracked::Waiting { replaces, .. }) => (false, replaces.clone(), 0),
-                Some(Tracked::Vanished { package, .. }) => (false, Some(package.clone()), 0),
                 None => (false, None, 0),
             };
             if !ready {
@@ -246,11 +273,15 @@ impl DropDir {
                 report.settling.push(self.label(&path));
                 continue;
             }
-            match self.register(&path, &tenant).await {
+            let registered = match &unavailable {
+                Some(reason) => Err(Refusal::host("waiting for the database", reason.clone())),
+                None => self.register(&path, &tenant).await,
+            };
+            match registered {
                 Ok(package) => {
                     // What the file held before is gone from it.
-                    if let Some(old) = replaces.as_ref().filter(|old| **old != package) {
-                        self.unregister_or_log(&path, old).await;
+                    if let Some(old) = replaces.filter(|old| *old != package) {
+                        self.unregister_or_queue(&path, old, &mut report).await;
                     }
                     report.registered.push(self.label(&path));
                     self.tracked
@@ -259,8 +290,8 @@ impl DropDir {
                 Err(refusal) if refusal.kind().is_package_fault() => {
                     let reason = refusal.explain();
                     tracing::warn!(file = %path.display(), %reason, "dropped file rejected");
-                    if let Some(old) = &replaces {
-                        self.unregister_or_log(&path, old).await;
+                    if let Some(old) = replaces {
+                        self.unregister_or_queue(&path, old, &mut report).await;
                     }
                     report.rejected.push((self.label(&path), reason.clone()));
                     self.tracked.remove(&path);
@@ -268,9 +299,18 @@ impl DropDir {
                 }
                 Err(refusal) => {
                     let reason = refusal.explain();
-                    let delay = retry_delay(attempts);
-                    tracing::warn!(file = %path.display(), %reason, attempt = attempts + 1, retry_in = ?delay,
-                        "cannot register a dropped file now; it stays in place and will be tried again");
+                    let delay = if refusal.kind() == RefusalKind::Unavailable {
+                        if unavailable.is_none() {
+                            unavailable = Some(reason.clone());
+                        }
+                        tracing::warn!(file = %path.display(), %reason, attempt = attempts + 1, retry_in = ?retry_delay(attempts),
+                            "cannot register a dropped file now; it stays in place and will be tried again");
+                        retry_delay(attempts)
+                    } else {
+                        tracing::error!(file = %path.display(), %reason, attempt = attempts + 1, retry_in = ?FAILED_RETRY_DELAY,
+                            "the host failed on a dropped file; it stays in place and will be tried again");
+                        FAILED_RETRY_DELAY
+                    };
                     let retry_at = Instant::now() + delay;
                     self.note_retry(&mut report, retry_at);
                     report.waiting.push((self.label(&path), reason));
@@ -290,7 +330,7 @@ impl DropDir {
     }
 
     /// Unregisters what files that vanished registered; an unregistration
-    /// that fails is tried again with backoff.
+    /// that fails is queued and tried again with backoff.
     async fn unregister_vanished(
         &mut self,
         present: &[(PathBuf, TenantId)],
@@ -303,63 +343,107 @@ impl DropDir {
             .cloned()
             .collect();
         for path in gone {
-            let (package, attempts) = match self.tracked.remove(&path) {
-                Some(Tracked::Registered { package, .. }) => (package, 0),
-                Some(Tracked::Settling { replaces, .. } | Tracked::Waiting { replaces, .. }) => {
-                    match replaces {
-                        Some(package) => (package, 0),
-                        None => continue,
-                    }
+            match self.tracked.remove(&path) {
+                Some(Tracked::Registered { package, .. }) => {
+                    self.unregister_or_queue(&path, package, report).await;
                 }
-                Some(Tracked::Vanished {
-                    package,
-                    attempts,
-                    retry_at,
+                Some(Tracked::Settling {
+                    replaces: Some(package),
+                    ..
                 }) => {
-                    if Instant::now() < retry_at {
-                        self.note_retry(report, retry_at);
-                        self.tracked.insert(
-                            path,
-                            Tracked::Vanished {
-                                package,
-                                attempts,
-                                retry_at,
-                            },
-                        );
-                        continue;
+                    self.unregister_or_queue(&path, package, report).await;
+                }
+                Some(Tracked::Waiting { replaces, .. }) => {
+                    if let Some(package) = replaces {
+                        self.unregister_or_queue(&path, package, report).await;
                     }
-                    (package, attempts)
+                    // A registration whose answer was lost may have
+                    // committed: whatever this file registered goes too
+                    // (else the next start's first scan finds it).
+                    self.unregister_source(&path).await;
                 }
-                None => continue,
-            };
-            match self.unregister(&path, &package).await {
-                Ok(()) => report.removed.push(self.label(&path)),
-                Err(error) => {
-                    let delay = retry_delay(attempts);
-                    tracing::warn!(file = %path.display(), error = &error as &dyn std::error::Error,
-                        attempt = attempts + 1, retry_in = ?delay,
-                        "cannot unregister a removed file's package now; will try again");
-                    let retry_at = Instant::now() + delay;
-                    self.note_retry(report, retry_at);
-                    self.tracked.insert(
-                        path,
-                        Tracked::Vanished {
-                            package,
-                            attempts: attempts + 1,
-                            retry_at,
-                        },
-                    );
-                }
+                Some(Tracked::Settling { replaces: None, .. }) | None => {}
             }
         }
     }
 
-    async fn unregister_or_log(&mut self, path: &Path, package: &FromFile) {
-        if let Err(error) = self.unregister(path, package).await {
-            // The first scan of the next host start finds it (its file
-            // records another package now).
-            tracing::error!(file = %path.display(), error = &error as &dyn std::error::Error,
-                "cannot unregister the package a replaced file held");
+    /// Unregisters `package`, which `path` held; on failure, queues it.
+    async fn unregister_or_queue(
+        &mut self,
+        path: &Path,
+        package: FromFile,
+        report: &mut DropReport,
+    ) {
+        match self.unregister(path, &package).await {
+            Ok(()) => report.removed.push(self.label(path)),
+            Err(error) => self.queue_orphan(path, package, 0, &error, report),
+        }
+    }
+
+    /// Tries the queued unregistrations that are due.
+    async fn retry_orphans(&mut self, report: &mut DropReport) {
+        let now = Instant::now();
+        let (due, later): (Vec<Orphan>, Vec<Orphan>) = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .partition(|orphan| orphan.retry_at <= now);
+        self.orphans = later;
+        for orphan in &self.orphans {
+            let after = orphan.retry_at.saturating_duration_since(now);
+            report.next_retry = Some(report.next_retry.map_or(after, |next| next.min(after)));
+        }
+        for Orphan {
+            path,
+            package,
+            attempts,
+            ..
+        } in due
+        {
+            match self.unregister(&path, &package).await {
+                Ok(()) => report.removed.push(self.label(&path)),
+                Err(error) => self.queue_orphan(&path, package, attempts, &error, report),
+            }
+        }
+    }
+
+    fn queue_orphan(
+        &mut self,
+        path: &Path,
+        package: FromFile,
+        attempts: u32,
+        error: &RegistryError,
+        report: &mut DropReport,
+    ) {
+        let delay = retry_delay(attempts);
+        tracing::warn!(file = %path.display(), package = %package.name, version = %package.version,
+            error = error as &dyn std::error::Error, attempt = attempts + 1, retry_in = ?delay,
+            "cannot unregister the package of a removed or replaced file now; will try again");
+        let retry_at = Instant::now() + delay;
+        self.note_retry(report, retry_at);
+        self.orphans.push(Orphan {
+            path: path.to_owned(),
+            package,
+            attempts: attempts + 1,
+            retry_at,
+        });
+    }
+
+    /// Best effort: unregisters every package recorded as coming from
+    /// `path`, in whichever tenant's registry this directory has open.
+    async fn unregister_source(&mut self, path: &Path) {
+        let source = format!("{SOURCE_PREFIX}{}", path.display());
+        for registry in self.registries.values() {
+            let Ok(records) = registry.list().await else {
+                continue;
+            };
+            for record in records
+                .into_iter()
+                .filter(|record| record.source.as_deref() == Some(source.as_str()))
+            {
+                if let Err(error) = registry.remove(&record.name, &record.version).await {
+                    tracing::warn!(file = %path.display(), error = &error as &dyn std::error::Error,
+                        "cannot unregister a removed file's package; the next start will");
+                }
+            }
         }
     }
 
@@ -430,12 +514,12 @@ impl DropDir {
             tenants
                 .ensure(tenant)
                 .await
-                .map_err(|error| Refusal::unavailable("recording the tenant", error))?;
+                .map_err(|error| Refusal::host("recording the tenant", error))?;
         }
         let registry = self
             .registry(tenant)
             .await
-            .map_err(|error| Refusal::unavailable("opening the tenant's registry", error))?;
+            .map_err(|error| Refusal::host("opening the tenant's registry", error))?;
         let source = format!("{SOURCE_PREFIX}{}", path.display());
         let upload = admitted.register(registry, Some(&source)).await?;
         // What this file held before (replaced while no host watched) is
@@ -443,7 +527,7 @@ impl DropDir {
         let stale: Vec<_> = registry
             .list()
             .await
-            .map_err(|error| Refusal::unavailable("listing the registry", error))?
+            .map_err(|error| Refusal::host("listing the registry", error))?
             .into_iter()
             .filter(|record| {
                 record.source.as_deref() == Some(source.as_str())
@@ -455,7 +539,7 @@ impl DropDir {
             registry
                 .remove(&record.name, &record.version)
                 .await
-                .map_err(|error| Refusal::unavailable("unregistering a replaced package", error))?;
+                .map_err(|error| Refusal::host("unregistering a replaced package", error))?;
             tracing::info!(file = %path.display(), name = %record.name, version = %record.version, "replaced in the drop directory; unregistered");
         }
         Ok(FromFile {
@@ -486,38 +570,33 @@ impl DropDir {
 
     /// `.cloacina` files at the top level (tenant public) and one folder
     /// down (the folder names the tenant), hidden ones and `.rejected/` left
-    /// out.
-    fn list_files(&self) -> Vec<(PathBuf, TenantId)> {
+    /// out. An error when a folder cannot be read.
+    fn list_files(&self) -> std::io::Result<Vec<(PathBuf, TenantId)>> {
         let mut files = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return files;
-        };
-        for entry in entries.flatten() {
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
             }
-            if path.is_dir() {
+            if entry.file_type()?.is_dir() {
                 let Ok(tenant) = TenantId::new(name.as_str()) else {
                     tracing::warn!(folder = %path.display(), "not a tenant name; ignored");
                     continue;
                 };
-                let Ok(inner) = std::fs::read_dir(&path) else {
-                    continue;
-                };
-                for entry in inner.flatten() {
-                    let path = entry.path();
-                    if is_package(&path) {
-                        files.push((path, tenant.clone()));
+                for entry in std::fs::read_dir(&path)? {
+                    let entry = entry?;
+                    if is_package(&entry)? {
+                        files.push((entry.path(), tenant.clone()));
                     }
                 }
-            } else if is_package(&path) {
+            } else if is_package(&entry)? {
                 files.push((path, TenantId::public()));
             }
         }
         files.sort();
-        files
+        Ok(files)
     }
 
     /// The tenant folders present, empty or not.
@@ -527,7 +606,7 @@ impl DropDir {
         };
         entries
             .flatten()
-            .filter(|entry| entry.path().is_dir())
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
             .filter_map(|entry| {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with('.') {
@@ -557,12 +636,15 @@ impl DropDir {
     }
 }
 
-fn is_package(path: &Path) -> bool {
-    path.is_file()
-        && path.extension().is_some_and(|e| e == EXTENSION)
-        && !path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+/// A regular `.cloacina` file whose name does not start with a dot.
+fn is_package(entry: &std::fs::DirEntry) -> std::io::Result<bool> {
+    let name = entry.file_name();
+    let name = name.to_string_lossy();
+    Ok(!name.starts_with('.')
+        && Path::new(name.as_ref())
+            .extension()
+            .is_some_and(|e| e == EXTENSION)
+        && std::fs::metadata(entry.path())?.is_file())
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {

@@ -286,7 +286,12 @@ impl Reconciler {
         self.runner
             .register_package(package.clone(), &declaration, plugin)
             .await
-            .map_err(|error| format!("cannot register its workflows: {error}"))?;
+            .map_err(|error| {
+                format!(
+                    "cannot register its workflows: {}",
+                    cloacina_registry::explain(&error)
+                )
+            })?;
         Ok(Loaded {
             sha256: record.sha256.clone(),
             signer: verified.signer().map(|s| s.key_id.to_string()),

@@ -4,15 +4,17 @@
 //!
 //! Read within the reader's limits, verify under the trust policy (both
 //! off the async workers, in bounded memory), then register. A [`Refusal`]
-//! says whose fault a failure is: the package's (never admit these bytes)
-//! or the host's (its database or disk failed: try the same bytes again).
+//! says whose fault a failure is: the package's (never admit these bytes),
+//! or the host's: passing (its database is unreachable or busy: try the
+//! same bytes again shortly) or not (a failure retrying soon will not fix).
 
 use std::io::{Read, Seek};
 use std::path::PathBuf;
 
 use cloacina_database::TenantId;
+pub use cloacina_package::ReadLimits;
 use cloacina_package::{
-    AdmitError, PackageError, ReadError, ReadLimits, SignaturePolicy, VerifiedManifest, VerifyError,
+    AdmitError, PackageError, ReadError, SignaturePolicy, VerifiedManifest, VerifyError,
 };
 use cloacina_wire::RefusalKind;
 
@@ -59,17 +61,27 @@ pub enum Refusal {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("the host failed while {doing}")]
+    Failed {
+        doing: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Refusal {
-    /// The host failed while `doing`: not the package's fault.
-    pub fn unavailable(
+    /// The host failed while `doing`, not the package: [`Refusal::Unavailable`]
+    /// when the database is unreachable or busy (it passes), else
+    /// [`Refusal::Failed`].
+    pub fn host(
         doing: &'static str,
         error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Refusal::Unavailable {
-            doing,
-            source: error.into(),
+        let source = error.into();
+        if cloacina_database::is_unavailable(source.as_ref()) {
+            Refusal::Unavailable { doing, source }
+        } else {
+            Refusal::Failed { doing, source }
         }
     }
 
@@ -80,6 +92,7 @@ impl Refusal {
             Refusal::Unverified(_) => RefusalKind::VerificationFailed,
             Refusal::Conflict(_) => RefusalKind::Conflict,
             Refusal::Unavailable { .. } => RefusalKind::Unavailable,
+            Refusal::Failed { .. } => RefusalKind::Internal,
         }
     }
 
@@ -95,7 +108,7 @@ impl From<AdmitError> for Refusal {
         match error {
             AdmitError::Read(error) => Refusal::Invalid(error),
             AdmitError::Verify(error) => Refusal::Unverified(error),
-            AdmitError::Store(error) => Refusal::unavailable("storing the package", error),
+            AdmitError::Store(error) => Refusal::host("storing the package", error),
         }
     }
 }
@@ -127,14 +140,27 @@ impl Admission {
     /// Reads `archive` within the limits and verifies it for `tenant`
     /// against the trust store, off the async workers.
     pub async fn verify(&self, archive: Archive, tenant: &TenantId) -> Result<Admitted, Refusal> {
+        let limits = self.limits.clone();
+        let bytes = tokio::task::spawn_blocking(move || read(archive, &limits))
+            .await
+            .map_err(|error| Refusal::host("reading the package", error))??;
+        self.verify_bytes(bytes, tenant).await
+    }
+
+    /// Verifies an archive already read with [`read`].
+    pub async fn verify_bytes(
+        &self,
+        bytes: ArchiveBytes,
+        tenant: &TenantId,
+    ) -> Result<Admitted, Refusal> {
         let trust = self
             .trust
             .store()
             .await
-            .map_err(|error| Refusal::unavailable("reading the trust store", error))?;
+            .map_err(|error| Refusal::host("reading the trust store", error))?;
         let (limits, policy, tenant) = (self.limits.clone(), self.policy, tenant.to_string());
         tokio::task::spawn_blocking(move || {
-            let bytes = read(archive, &limits)?;
+            let bytes = bytes.0;
             let verified = cloacina_package::Package::verify_streaming(
                 std::io::Cursor::new(&bytes),
                 bytes.len() as u64,
@@ -146,9 +172,13 @@ impl Admission {
             Ok(Admitted { verified, bytes })
         })
         .await
-        .map_err(|error| Refusal::unavailable("verifying the package", error))?
+        .map_err(|error| Refusal::host("verifying the package", error))?
     }
 }
+
+/// An archive's bytes, within the size limit and starting like an archive.
+#[derive(Debug)]
+pub struct ArchiveBytes(Vec<u8>);
 
 impl Admitted {
     pub fn verified(&self) -> &VerifiedManifest {
@@ -168,14 +198,16 @@ impl Admitted {
                 RegistryError::Conflict { .. } | RegistryError::WorkflowOwned(_) => {
                     Refusal::Conflict(error)
                 }
-                error => Refusal::unavailable("registering the package", error),
+                error => Refusal::host("registering the package", error),
             })
     }
 }
 
-/// The archive's bytes: its size checked before a byte is read.
-fn read(archive: Archive, limits: &ReadLimits) -> Result<Vec<u8>, Refusal> {
-    let unreadable = |error| Refusal::unavailable("reading the archive", error);
+/// Reads an archive (blocking): its size checked before a byte is read,
+/// its first bytes checked to start an archive. Reading a file may fail
+/// for the host's reasons (a refusal of the host's kind).
+pub fn read(archive: Archive, limits: &ReadLimits) -> Result<ArchiveBytes, Refusal> {
+    let unreadable = |error| Refusal::host("reading the archive", error);
     let mut file = match archive {
         Archive::File(path) => std::fs::File::open(&path).map_err(unreadable)?,
         Archive::Spooled(mut file) => {
@@ -194,5 +226,10 @@ fn read(archive: Archive, limits: &ReadLimits) -> Result<Vec<u8>, Refusal> {
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.read_to_end(&mut bytes).map_err(unreadable)?;
-    Ok(bytes)
+    if cloacina_package::reader::detect(&bytes).is_none() {
+        return Err(Refusal::Invalid(PackageError::Read(
+            ReadError::NotAnArchive,
+        )));
+    }
+    Ok(ArchiveBytes(bytes))
 }

@@ -52,6 +52,7 @@ pub fn listen(url: String) -> mpsc::UnboundedReceiver<Change> {
     let (sender, receiver) = mpsc::unbounded_channel();
     cloacina_database::listen(url, CHANNEL.to_owned(), move |heard| {
         let change = match heard {
+            Heard::Unreachable => return !sender.is_closed(),
             Heard::Connected => Change::Everything,
             Heard::Payload(payload) => match payload.as_str() {
                 EVERY_TENANT => Change::Everything,

@@ -23,14 +23,13 @@ pub mod changes;
 mod error;
 mod record;
 mod registry;
-mod report;
 mod tenants;
 mod trust;
 
 pub use admission::{Admission, Admitted, Archive, Refusal};
+pub use cloacina_contract::explain;
 pub use error::RegistryError;
 pub use record::{PackageRecord, PackageStatus, Upload};
 pub use registry::Registry;
-pub use report::explain;
 pub use tenants::Tenants;
 pub use trust::{TrustEntry, TrustKeys};

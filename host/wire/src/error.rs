@@ -14,8 +14,10 @@ crate::wire! {
 }
 
 /// Why a package was not admitted. The first three are the package's
-/// fault (the same bytes will never be admitted); the last is the host's
-/// (try the same bytes again later).
+/// fault (the same bytes will never be admitted); the others the host's:
+/// `unavailable` passes (try the same bytes again shortly), `internal`
+/// needs someone to look. A client that meets a reason it does not know
+/// reads `unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -30,14 +32,22 @@ pub enum RefusalKind {
     /// The registry holds something else under its name: other bytes under
     /// the same version, or a workflow another package declares.
     Conflict,
-    /// The host could not decide now (its database or disk failed).
+    /// The host could not decide now: its database is unreachable or busy.
     Unavailable,
+    /// The host failed in a way that retrying soon will not fix.
+    Internal,
+    /// A reason this build does not know (a newer server).
+    #[serde(other)]
+    Unknown,
 }
 
 impl RefusalKind {
     /// True when the package itself is at fault.
     pub fn is_package_fault(self) -> bool {
-        !matches!(self, RefusalKind::Unavailable)
+        matches!(
+            self,
+            RefusalKind::InvalidPackage | RefusalKind::VerificationFailed | RefusalKind::Conflict
+        )
     }
 
     /// The machine name, as serialised.
@@ -47,6 +57,8 @@ impl RefusalKind {
             RefusalKind::VerificationFailed => "verification_failed",
             RefusalKind::Conflict => "conflict",
             RefusalKind::Unavailable => "unavailable",
+            RefusalKind::Internal => "internal",
+            RefusalKind::Unknown => "unknown",
         }
     }
 }

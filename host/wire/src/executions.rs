@@ -58,7 +58,7 @@ crate::wire! {
         pub created_at: String,
     }
 
-    pub struct ExecutionEvents {
+    pub struct ExecutionEventsResponse {
         pub tenant_id: String,
         pub execution_id: String,
         pub events: Vec<ExecutionEvent>,
@@ -82,7 +82,7 @@ crate::wire! {
         pub package_version: String,
     }
 
-    pub struct ExecutionTasks {
+    pub struct ExecutionTasksResponse {
         pub tenant_id: String,
         pub execution_id: String,
         pub tasks: Vec<TaskExecutionDetail>,

@@ -24,7 +24,7 @@ crate::wire! {
     }
 
     /// A key just created: the only time its plaintext is shown.
-    pub struct KeyCreated {
+    pub struct KeyCreatedResponse {
         pub id: String,
         pub name: String,
         pub key: String,
@@ -34,14 +34,14 @@ crate::wire! {
         pub created_at: String,
     }
 
-    pub struct KeyRevoked {
+    pub struct KeyRevokedResponse {
         /// `revoked`.
         pub status: String,
         pub id: String,
     }
 
     /// A single-use ticket for a WebSocket upgrade (`?token=`).
-    pub struct WsTicket {
+    pub struct WsTicketResponse {
         pub ticket: String,
         pub expires_in_seconds: u64,
     }

@@ -16,7 +16,7 @@ pub mod workflows;
 pub mod ws;
 
 pub use error::{ErrorBody, RefusalKind};
-pub use list::{List, TenantList};
+pub use list::{ListResponse, TenantListResponse};
 
 /// Declares a wire type: serde both ways, and an OpenAPI schema when the
 /// server asks for one.

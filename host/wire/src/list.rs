@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct List<T> {
+pub struct ListResponse<T> {
     pub items: Vec<T>,
     /// Every item there is, not only this page.
     pub total: u64,
@@ -13,7 +13,7 @@ pub struct List<T> {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct TenantList<T> {
+pub struct TenantListResponse<T> {
     pub tenant_id: String,
     pub items: Vec<T>,
     /// Every item there is, not only this page.

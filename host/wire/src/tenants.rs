@@ -23,14 +23,14 @@ crate::wire! {
         pub name: String,
     }
 
-    pub struct TenantCreated {
+    pub struct TenantCreatedResponse {
         pub name: String,
         pub schema_name: String,
         pub username: String,
         pub description: Option<String>,
     }
 
-    pub struct TenantRemoved {
+    pub struct TenantRemovedResponse {
         /// `removed`.
         pub status: String,
         pub schema_name: String,

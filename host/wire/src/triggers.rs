@@ -33,7 +33,7 @@ crate::wire! {
         pub completed_at: Option<String>,
     }
 
-    pub struct TriggerDetail {
+    pub struct TriggerDetailResponse {
         pub tenant_id: String,
         pub schedule: TriggerScheduleInfo,
         pub recent_executions: Vec<TriggerExecution>,

@@ -56,7 +56,7 @@ crate::wire! {
     }
 
     /// `POST /v1/tenants/{tenant_id}/workflows` (201).
-    pub struct WorkflowUploaded {
+    pub struct WorkflowUploadedResponse {
         pub package_id: String,
         pub tenant_id: String,
         pub package_name: String,
@@ -66,7 +66,7 @@ crate::wire! {
     }
 
     /// `DELETE /v1/tenants/{tenant_id}/workflows/{name}/{version}`.
-    pub struct WorkflowDeleted {
+    pub struct WorkflowDeletedResponse {
         /// `deleted`.
         pub status: String,
         pub package_name: String,

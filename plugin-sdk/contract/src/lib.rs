@@ -11,9 +11,11 @@ pub mod manifest;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod ownership;
+pub mod report;
 
 pub use abi::{AbiMismatch, AbiVersion, HOST_ABI_VERSION};
 pub use manifest::{
     Artifact, ArtifactKind, ArtifactPath, Declaration, Identifier, Manifest, ManifestError,
     PackageInfo, Sha256Digest,
 };
+pub use report::explain;

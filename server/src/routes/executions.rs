@@ -8,10 +8,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use cloacina_runtime::{Event, ExecutionId, ExecutionResult, ExecutionStatus, RuntimeError};
-use cloacina_wire::TenantList;
+use cloacina_wire::TenantListResponse;
 use cloacina_wire::executions::{
-    ExecuteRequest, ExecuteResponse, ExecutionDetail, ExecutionEvent, ExecutionEvents,
-    ExecutionSummary, ExecutionTasks, TaskExecutionDetail,
+    ExecuteRequest, ExecuteResponse, ExecutionDetail, ExecutionEvent, ExecutionEventsResponse,
+    ExecutionSummary, ExecutionTasksResponse, TaskExecutionDetail,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -133,7 +133,7 @@ pub struct ListQuery {
     summary = "Executions, newest first",
     tag = "executions",
     params(("tenant_id" = String, Path, description = "The tenant"), ("status" = Option<String>, Query, description = "Running, Completed, Failed or Cancelled"), ("workflow" = Option<String>, Query, description = "Only this workflow"), ("limit" = Option<i64>, Query, description = "1 to 1000 (default 50)"), ("offset" = Option<i64>, Query, description = "Items to skip")),
-    responses((status = 200, body = TenantList<ExecutionSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TenantListResponse<ExecutionSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -141,7 +141,7 @@ pub async fn list(
     caller: Caller,
     Path(tenant_id): Path<String>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<TenantList<ExecutionSummary>>> {
+) -> ApiResult<Json<TenantListResponse<ExecutionSummary>>> {
     caller.require(Role::Read)?;
     let Query(query) = query
         .map_err(|rejection| ApiError::bad_request("invalid_pagination", rejection.body_text()))?;
@@ -167,7 +167,7 @@ pub async fn list(
         runner.count_executions(workflow, status),
     )
     .map_err(|error| ApiError::internal("listing executions", error))?;
-    Ok(Json(TenantList {
+    Ok(Json(TenantListResponse {
         tenant_id: tenant.tenant().to_string(),
         total: u64::try_from(total).unwrap_or(0),
         items: executions.iter().map(summary).collect(),
@@ -273,14 +273,14 @@ pub fn wire_event(event: &Event) -> ExecutionEvent {
     summary = "An execution's events in order (an unknown id has none)",
     tag = "executions",
     params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "The execution's id (UUID)")),
-    responses((status = 200, body = ExecutionEvents), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ExecutionEventsResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn events(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, exec_id)): Path<(String, String)>,
-) -> ApiResult<Json<ExecutionEvents>> {
+) -> ApiResult<Json<ExecutionEventsResponse>> {
     let id = execution_id(&exec_id)?;
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let events = tenant
@@ -288,7 +288,7 @@ pub async fn events(
         .events(id, 0)
         .await
         .map_err(|error| ApiError::internal("reading events", error))?;
-    Ok(Json(ExecutionEvents {
+    Ok(Json(ExecutionEventsResponse {
         tenant_id: tenant.tenant().to_string(),
         execution_id: id.to_string(),
         events: events.iter().map(wire_event).collect(),
@@ -302,14 +302,14 @@ pub async fn events(
     summary = "An execution's tasks",
     tag = "executions",
     params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "The execution's id (UUID)")),
-    responses((status = 200, body = ExecutionTasks), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ExecutionTasksResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn tasks(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, exec_id)): Path<(String, String)>,
-) -> ApiResult<Json<ExecutionTasks>> {
+) -> ApiResult<Json<ExecutionTasksResponse>> {
     let id = execution_id(&exec_id)?;
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let tasks = tenant
@@ -340,7 +340,7 @@ pub async fn tasks(
             package_version: task.package_version.to_string(),
         })
         .collect();
-    Ok(Json(ExecutionTasks {
+    Ok(Json(ExecutionTasksResponse {
         tenant_id: tenant.tenant().to_string(),
         execution_id: id.to_string(),
         tasks,

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::Path;
-use cloacina_wire::List;
+use cloacina_wire::ListResponse;
 use cloacina_wire::graphs::CompilerStatus;
 
 use crate::auth::{Caller, Role};
@@ -13,8 +13,8 @@ use crate::error::{ApiError, ApiResult};
 use cloacina_wire::ErrorBody;
 
 /// No items: this server runs none of these yet.
-fn empty() -> Json<List<serde_json::Value>> {
-    Json(List {
+fn empty() -> Json<ListResponse<serde_json::Value>> {
+    Json(ListResponse {
         items: Vec::new(),
         total: 0,
     })
@@ -26,10 +26,10 @@ fn empty() -> Json<List<serde_json::Value>> {
     operation_id = "list_accumulators",
     summary = "Accumulators (none yet)",
     tag = "graphs",
-    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn accumulators(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> {
+pub async fn accumulators(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Ok(empty())
 }
@@ -40,10 +40,10 @@ pub async fn accumulators(caller: Caller) -> ApiResult<Json<List<serde_json::Val
     operation_id = "list_graphs",
     summary = "Computation graphs (none yet)",
     tag = "graphs",
-    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn graphs(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> {
+pub async fn graphs(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Ok(empty())
 }
@@ -54,10 +54,10 @@ pub async fn graphs(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> 
     operation_id = "list_reactors",
     summary = "Reactors (none yet)",
     tag = "graphs",
-    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn reactors(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> {
+pub async fn reactors(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Ok(empty())
 }
@@ -69,13 +69,13 @@ pub async fn reactors(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>
     summary = "A computation graph (none yet: 404)",
     tag = "graphs",
     params(("name" = String, Path, description = "Graph name")),
-    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 404, description = "No computation graph runs here yet: graph_not_found", body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn graph(
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<List<serde_json::Value>>> {
+) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Err(ApiError::not_found(
         "graph_not_found",
@@ -89,10 +89,10 @@ pub async fn graph(
     operation_id = "list_agents",
     summary = "Agents (none)",
     tag = "graphs",
-    responses((status = 200, description = "None run here yet: an empty list", body = List<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn agents(caller: Caller) -> ApiResult<Json<List<serde_json::Value>>> {
+pub async fn agents(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
     caller.require(Role::Read)?;
     Ok(empty())
 }

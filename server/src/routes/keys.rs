@@ -5,8 +5,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use cloacina_wire::List;
-use cloacina_wire::keys::{CreateKeyRequest, KeyCreated, KeyInfo, KeyRevoked, WsTicket};
+use cloacina_wire::ListResponse;
+use cloacina_wire::keys::{
+    CreateKeyRequest, KeyCreatedResponse, KeyInfo, KeyRevokedResponse, WsTicketResponse,
+};
 
 use crate::auth::keys::Revocation;
 use crate::auth::{Caller, KeyRecord, NewKey, Role, keys};
@@ -36,13 +38,13 @@ fn key_info(key: &KeyRecord) -> KeyInfo {
     operation_id = "list_keys",
     summary = "List API keys (admin; a tenant admin sees its tenant's)",
     tag = "keys",
-    responses((status = 200, body = List<KeyInfo>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ListResponse<KeyInfo>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> ApiResult<Json<List<KeyInfo>>> {
+) -> ApiResult<Json<ListResponse<KeyInfo>>> {
     caller.require(Role::Admin)?;
     let scope = if caller.is_god() {
         None
@@ -56,7 +58,7 @@ pub async fn list(
         .await
         .map_err(|error| ApiError::internal("listing API keys", error))?;
     let items: Vec<KeyInfo> = keys.iter().map(key_info).collect();
-    Ok(Json(List {
+    Ok(Json(ListResponse {
         total: items.len() as u64,
         items,
     }))
@@ -70,14 +72,14 @@ pub async fn list(
     summary = "Create an API key in the caller's scope (admin)",
     tag = "keys",
     request_body = CreateKeyRequest,
-    responses((status = 201, body = KeyCreated), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 201, body = KeyCreatedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     body: Result<Json<CreateKeyRequest>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
+) -> ApiResult<(StatusCode, Json<KeyCreatedResponse>)> {
     caller.require(Role::Admin)?;
     let Json(body) = body.map_err(json_rejection)?;
     let tenant = caller.key.tenant.clone();
@@ -93,7 +95,7 @@ pub async fn create(
     tag = "keys",
     params(("tenant_id" = String, Path, description = "The tenant")),
     request_body = CreateKeyRequest,
-    responses((status = 201, body = KeyCreated), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 201, body = KeyCreatedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn create_for_tenant(
@@ -101,7 +103,7 @@ pub async fn create_for_tenant(
     caller: Caller,
     Path(tenant_id): Path<String>,
     body: Result<Json<CreateKeyRequest>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
+) -> ApiResult<(StatusCode, Json<KeyCreatedResponse>)> {
     caller.require_god()?;
     let Json(body) = body.map_err(json_rejection)?;
     let tenant = state.tenant(&tenant_id).await?.tenant().clone();
@@ -112,7 +114,7 @@ async fn issue(
     state: &AppState,
     body: CreateKeyRequest,
     tenant: Option<cloacina_runtime::TenantId>,
-) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
+) -> ApiResult<(StatusCode, Json<KeyCreatedResponse>)> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(ApiError::bad_request(
@@ -145,7 +147,7 @@ async fn issue(
     tracing::info!(key = %record.id, name = %record.name, role = %record.role, tenant = ?record.tenant, "API key created");
     Ok((
         StatusCode::CREATED,
-        Json(KeyCreated {
+        Json(KeyCreatedResponse {
             id: record.id.to_string(),
             name: record.name,
             key: plaintext,
@@ -166,14 +168,14 @@ async fn issue(
     summary = "Revoke an API key (admin)",
     tag = "keys",
     params(("key_id" = String, Path, description = "The key's id")),
-    responses((status = 200, body = KeyRevoked), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = KeyRevokedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(key_id): Path<String>,
-) -> ApiResult<Json<KeyRevoked>> {
+) -> ApiResult<Json<KeyRevokedResponse>> {
     caller.require(Role::Admin)?;
     let id: uuid::Uuid = key_id
         .parse()
@@ -214,7 +216,7 @@ pub async fn revoke(
     }
     state.key_revoked(id);
     tracing::info!(key = %id, "API key revoked");
-    Ok(Json(KeyRevoked {
+    Ok(Json(KeyRevokedResponse {
         status: "revoked".to_owned(),
         id: id.to_string(),
     }))
@@ -227,15 +229,15 @@ pub async fn revoke(
     operation_id = "create_ws_ticket",
     summary = "A single-use WebSocket ticket (60 s)",
     tag = "keys",
-    responses((status = 200, body = WsTicket), (status = 429, body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = WsTicketResponse), (status = 429, body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn ws_ticket(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> ApiResult<Json<WsTicket>> {
+) -> ApiResult<Json<WsTicketResponse>> {
     match state.tickets.issue(caller.key) {
-        Ok(ticket) => Ok(Json(WsTicket {
+        Ok(ticket) => Ok(Json(WsTicketResponse {
             ticket,
             expires_in_seconds: TICKET_TTL.as_secs(),
         })),

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use cloacina_wire::List;
-use cloacina_wire::tenants::{CreateTenantRequest, TenantCreated, TenantRemoved, TenantSummary};
+use cloacina_wire::ListResponse;
+use cloacina_wire::tenants::{
+    CreateTenantRequest, TenantCreatedResponse, TenantRemovedResponse, TenantSummary,
+};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -22,20 +24,20 @@ use cloacina_wire::ErrorBody;
     operation_id = "list_tenants",
     summary = "List tenants (god mode)",
     tag = "tenants",
-    responses((status = 200, body = List<TenantSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ListResponse<TenantSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> ApiResult<Json<List<TenantSummary>>> {
+) -> ApiResult<Json<ListResponse<TenantSummary>>> {
     caller.require_god()?;
     let tenants = state
         .host
         .tenants()
         .await
         .map_err(|error| ApiError::internal("listing tenants", error))?;
-    Ok(Json(List {
+    Ok(Json(ListResponse {
         total: tenants.len() as u64,
         items: tenants
             .iter()
@@ -53,14 +55,14 @@ pub async fn list(
     summary = "Create a tenant (god mode)",
     tag = "tenants",
     request_body = CreateTenantRequest,
-    responses((status = 201, body = TenantCreated), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 201, body = TenantCreatedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     body: Result<Json<CreateTenantRequest>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
+) -> ApiResult<(StatusCode, Json<TenantCreatedResponse>)> {
     caller.require_god()?;
     let Json(body) = body.map_err(json_rejection)?;
     let name = body
@@ -79,9 +81,15 @@ pub async fn create(
         .create_tenant(&tenant, &username, &password)
         .await
         .map_err(|error| {
+            if cloacina_runtime::database::is_unavailable(&error) {
+                return ApiError::internal("creating the tenant", error);
+            }
             ApiError::bad_request(
                 "tenant_creation_failed",
-                format!("cannot create the tenant: {error}"),
+                format!(
+                    "cannot create the tenant: {}",
+                    cloacina_registry::explain(&error)
+                ),
             )
         })?;
     if !created {
@@ -93,7 +101,7 @@ pub async fn create(
     tracing::info!(%tenant, "tenant created");
     Ok((
         StatusCode::CREATED,
-        Json(TenantCreated {
+        Json(TenantCreatedResponse {
             name: tenant.to_string(),
             schema_name: tenant.to_string(),
             username: username.to_string(),
@@ -109,14 +117,14 @@ pub async fn create(
     summary = "Remove a tenant and its data (god mode)",
     tag = "tenants",
     params(("tenant_id" = String, Path, description = "The tenant")),
-    responses((status = 200, body = TenantRemoved), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TenantRemovedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn remove(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<TenantRemoved>> {
+) -> ApiResult<Json<TenantRemovedResponse>> {
     caller.require_god()?;
     let tenant = parse_tenant(&name)?;
     if tenant.is_public() {
@@ -148,15 +156,21 @@ pub async fn remove(
         state.key_revoked(*id);
     }
     let removed = state.host.remove_tenant(&tenant).await.map_err(|error| {
+        if cloacina_runtime::database::is_unavailable(&error) {
+            return ApiError::internal("removing the tenant", error);
+        }
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "tenant_removal_failed",
-            format!("cannot remove the tenant: {error}"),
+            format!(
+                "cannot remove the tenant: {}",
+                cloacina_registry::explain(&error)
+            ),
         )
     })?;
     state.deliveries.forget_tenant(&tenant);
     state.ended.forget_tenant(&tenant);
-    Ok(Json(TenantRemoved {
+    Ok(Json(TenantRemovedResponse {
         status: "removed".to_owned(),
         schema_name: tenant.to_string(),
         revoked_keys: revoked.len() as u64,

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use cloacina_registry::PackageStatus;
-use cloacina_wire::TenantList;
+use cloacina_wire::TenantListResponse;
 use cloacina_wire::triggers::{
-    TriggerDetail, TriggerExecution, TriggerScheduleInfo, TriggerScheduleSummary,
+    TriggerDetailResponse, TriggerExecution, TriggerScheduleInfo, TriggerScheduleSummary,
 };
 
 use crate::auth::{Caller, Role};
@@ -103,7 +103,7 @@ async fn schedules(
     summary = "Cron schedules and poll triggers of loaded packages",
     tag = "triggers",
     params(("tenant_id" = String, Path, description = "The tenant"), ("limit" = Option<i64>, Query, description = "Page size"), ("offset" = Option<i64>, Query, description = "Items to skip")),
-    responses((status = 200, body = TenantList<TriggerScheduleSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TenantListResponse<TriggerScheduleSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -111,7 +111,7 @@ pub async fn list(
     caller: Caller,
     Path(tenant_id): Path<String>,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<TenantList<TriggerScheduleSummary>>> {
+) -> ApiResult<Json<TenantListResponse<TriggerScheduleSummary>>> {
     caller.require(Role::Read)?;
     let Query(page) = page
         .map_err(|rejection| ApiError::bad_request("invalid_pagination", rejection.body_text()))?;
@@ -124,7 +124,7 @@ pub async fn list(
         .take(usize::try_from(limit).unwrap_or(0))
         .map(Schedule::summary)
         .collect();
-    Ok(Json(TenantList {
+    Ok(Json(TenantListResponse {
         tenant_id: tenant.tenant().to_string(),
         total: all.len() as u64,
         items,
@@ -139,14 +139,14 @@ pub async fn list(
     summary = "A schedule or trigger with its recent executions",
     tag = "triggers",
     params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Schedule, trigger or workflow name")),
-    responses((status = 200, body = TriggerDetail), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TriggerDetailResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((tenant_id, name)): Path<(String, String)>,
-) -> ApiResult<Json<TriggerDetail>> {
+) -> ApiResult<Json<TriggerDetailResponse>> {
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let all = schedules(&state, &tenant).await?;
     let Some(schedule) = all
@@ -164,7 +164,7 @@ pub async fn get(
         .executions(Some(&schedule.workflow_name), None, 10, 0)
         .await
         .map_err(|error| ApiError::internal("listing executions", error))?;
-    Ok(Json(TriggerDetail {
+    Ok(Json(TriggerDetailResponse {
         tenant_id: tenant.tenant().to_string(),
         schedule: schedule.info(),
         recent_executions: recent

@@ -11,10 +11,10 @@ use cloacina_host::{OnRunning, TenantHost};
 use cloacina_package::reader::detect;
 use cloacina_package::{Package, PackageError, ReadError, ReadLimits};
 use cloacina_registry::{Archive, PackageRecord, PackageStatus, Refusal, RegistryError};
-use cloacina_wire::TenantList;
+use cloacina_wire::TenantListResponse;
 use cloacina_wire::workflows::{
-    LoadStatus, PackageUploadForm, WorkflowDeleted, WorkflowDetail, WorkflowSummary,
-    WorkflowTaskNode, WorkflowUploaded,
+    LoadStatus, PackageUploadForm, WorkflowDeletedResponse, WorkflowDetail, WorkflowSummary,
+    WorkflowTaskNode, WorkflowUploadedResponse,
 };
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
@@ -98,14 +98,14 @@ pub(crate) async fn catalog(
     summary = "Every workflow of every registered package version",
     tag = "workflows",
     params(("tenant_id" = String, Path, description = "The tenant")),
-    responses((status = 200, body = TenantList<WorkflowSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TenantListResponse<WorkflowSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(tenant_id): Path<String>,
-) -> ApiResult<Json<TenantList<WorkflowSummary>>> {
+) -> ApiResult<Json<TenantListResponse<WorkflowSummary>>> {
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
     let mut items = Vec::new();
     for (record, declaration) in catalog(&state, &tenant).await? {
@@ -129,7 +129,7 @@ pub async fn list(
             });
         }
     }
-    Ok(Json(TenantList {
+    Ok(Json(TenantListResponse {
         tenant_id: tenant.tenant().to_string(),
         total: items.len() as u64,
         items,
@@ -242,7 +242,7 @@ const MULTIPART_SLACK: u64 = 64 << 10;
     tag = "workflows",
     params(("tenant_id" = String, Path, description = "The tenant")),
     request_body(content = PackageUploadForm, content_type = "multipart/form-data"),
-    responses((status = 201, body = WorkflowUploaded), (status = 503, description = "The host cannot decide now; retry after Retry-After", body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 201, body = WorkflowUploadedResponse), (status = 503, description = "The host cannot decide now; retry after Retry-After", body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upload(
@@ -251,7 +251,7 @@ pub async fn upload(
     Path(tenant_id): Path<String>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult<(StatusCode, Json<WorkflowUploaded>)> {
+) -> ApiResult<(StatusCode, Json<WorkflowUploadedResponse>)> {
     // Too large by its own account: refused before a byte is read.
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -277,7 +277,7 @@ pub async fn upload(
     state.host.wake();
     Ok((
         StatusCode::CREATED,
-        Json(WorkflowUploaded {
+        Json(WorkflowUploadedResponse {
             package_id: package_id(&record),
             tenant_id: tenant.tenant().to_string(),
             version: record.version.to_string(),
@@ -344,7 +344,7 @@ async fn spool(
     mut field: axum::extract::multipart::Field<'_>,
 ) -> ApiResult<Spooled> {
     let failed =
-        |error: std::io::Error| ApiError::from(Refusal::unavailable("spooling the upload", error));
+        |error: std::io::Error| ApiError::from(Refusal::host("spooling the upload", error));
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
         .map_err(|error| ApiError::internal("spooling an upload", error))?
@@ -408,7 +408,7 @@ pub struct DeleteOptions {
     summary = "Unregister a package version (idempotent)",
     tag = "workflows",
     params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Package name"), ("version" = String, Path, description = "Package version"), ("cancel" = Option<bool>, Query, description = "Cancel executions still running on it")),
-    responses((status = 200, body = WorkflowDeleted), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = WorkflowDeletedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn delete(
@@ -416,7 +416,7 @@ pub async fn delete(
     caller: Caller,
     Path((tenant_id, name, version)): Path<(String, String, String)>,
     Query(options): Query<DeleteOptions>,
-) -> ApiResult<Json<WorkflowDeleted>> {
+) -> ApiResult<Json<WorkflowDeletedResponse>> {
     let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
     let parsed = semver::Version::parse(&version).map_err(|error| {
         ApiError::bad_request("invalid_request", format!("version `{version}`: {error}"))
@@ -431,7 +431,7 @@ pub async fn delete(
         .remove_package(tenant.tenant(), &name, &parsed, on_running)
         .await
         .map_err(|error| ApiError::internal("removing a package", error))?;
-    Ok(Json(WorkflowDeleted {
+    Ok(Json(WorkflowDeletedResponse {
         status: "deleted".to_owned(),
         package_name: name,
         version,

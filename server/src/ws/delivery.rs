@@ -31,7 +31,7 @@ use base64::Engine as _;
 use cloacina_runtime::{ExecutionId, Runner, TenantId};
 use cloacina_wire::ErrorBody;
 use cloacina_wire::executions::ExecutionEvent;
-use cloacina_wire::ws::{ClientFrame, PROTOCOL_VERSION, ServerFrame, close};
+use cloacina_wire::ws::{PROTOCOL_VERSION, ServerFrame, close};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -265,6 +265,13 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 
+/// The id a client frame acks, if it is an ack (`ClientFrame::Ack`, read
+/// leniently: its version is not checked once the hello was).
+fn acked_id(text: &str) -> Option<i64> {
+    let frame: serde_json::Value = serde_json::from_str(text).ok()?;
+    (frame["type"] == "ack").then(|| frame["id"].as_i64())?
+}
+
 /// A frame as sent: its JSON text.
 fn frame_text(frame: &ServerFrame) -> String {
     serde_json::to_string(frame).unwrap_or_default()
@@ -382,7 +389,7 @@ async fn serve(
                 Incoming::Text(text) => {
                     // Only what this socket pushed can be acked: nobody
                     // marks events delivered before they exist.
-                    if let Ok(ClientFrame::Ack { id, .. }) = serde_json::from_str(&text)
+                    if let Some(id) = acked_id(&text)
                         && pushed.contains(&id)
                     {
                         state.deliveries.ack(&tenant, &recipient, id);
@@ -438,13 +445,14 @@ async fn open_stream(
         Ok(Err((code, reason))) => return refuse(code, reason),
         Err(_) => return refuse(CLOSE_PROTOCOL, "expected a hello"),
     };
-    let Ok(ClientFrame::Hello {
-        protocol_version, ..
-    }) = serde_json::from_str(&text)
-    else {
+    // Read leniently (the fields that decide, whatever else the frame
+    // holds): a hello that speaks another version, however written, is told
+    // so (4426), not taken for garbage.
+    let hello: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if hello["type"] != "hello" {
         return refuse(CLOSE_PROTOCOL, "expected a hello");
-    };
-    if protocol_version != PROTOCOL_VERSION {
+    }
+    if hello["protocol_version"].as_u64() != Some(u64::from(PROTOCOL_VERSION)) {
         return refuse(
             CLOSE_UNSUPPORTED_VERSION,
             &format!("protocol version {PROTOCOL_VERSION} only"),

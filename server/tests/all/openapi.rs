@@ -156,7 +156,7 @@ async fn operations_carry_their_request_and_response_schemas() {
         "ExecutionDetail",
         "ExecutionEvent",
         "WorkflowDetail",
-        "KeyCreated",
+        "KeyCreatedResponse",
         "ClientFrame",
         "ServerFrame",
     ] {

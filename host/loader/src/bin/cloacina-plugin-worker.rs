@@ -30,7 +30,7 @@ fn main() {
     let plugin = match NativePlugin::load(Path::new(&library)) {
         Ok(plugin) => plugin,
         Err(error) => {
-            send(&WorkerReply::LoadError(error.to_string()));
+            send(&WorkerReply::LoadError(cloacina_contract::explain(&error)));
             std::process::exit(1);
         }
     };

@@ -26,6 +26,7 @@ pub(crate) fn spawn_listener(
 ) -> JoinHandle<()> {
     cloacina_database::listen(url, channel, move |heard| {
         match heard {
+            Heard::Unreachable => return !writer.is_closed(),
             // Notifications may have been missed: look for work anyway.
             Heard::Connected => {}
             Heard::Payload(payload) => {

@@ -186,7 +186,7 @@ pub fn inspect(args: InspectArgs, json: bool) -> Result<(), Failure> {
                 }),
             },
             Err(error) => Verification::Failed {
-                error: error.to_string(),
+                error: cloacina_contract::explain(&error),
             },
         }
     };

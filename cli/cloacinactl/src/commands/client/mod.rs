@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow};
 use cloacina_client::{Client, ClientError};
+use cloacina_wire::RefusalKind;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::ClientArgs;
@@ -93,15 +94,25 @@ impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Self {
         let kind = match &error {
             ClientError::Refused { status, body, .. } => match (body.reason, *status) {
-                (Some(reason), _) => FailureKind::of_refusal(reason),
-                (None, 400 | 413 | 415) => FailureKind::Usage,
-                (None, 401 | 403) => FailureKind::Denied,
-                (None, 404) => FailureKind::NotFound,
-                (None, 409) => FailureKind::Conflict,
-                (None, 429 | 503) => FailureKind::Unavailable,
-                (None, _) => FailureKind::Other,
+                (Some(reason), _) if reason != RefusalKind::Unknown => {
+                    FailureKind::of_refusal(reason)
+                }
+                (_, 400 | 413 | 415) => FailureKind::Usage,
+                (_, 401 | 403) => FailureKind::Denied,
+                (_, 404) => FailureKind::NotFound,
+                (_, 409) => FailureKind::Conflict,
+                (_, 429 | 503) => FailureKind::Unavailable,
+                (_, _) => FailureKind::Other,
             },
-            ClientError::Unreachable { .. } => FailureKind::Unavailable,
+            // Could not connect or the connection broke: try again; a URL
+            // that cannot work is not worth retrying.
+            ClientError::Unreachable { source, .. } => match source.as_ref() {
+                ureq::Error::Io(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::HostNotFound
+                | ureq::Error::Timeout(_) => FailureKind::Unavailable,
+                _ => FailureKind::Other,
+            },
             ClientError::File { .. } => FailureKind::Usage,
             ClientError::Unreadable { .. } | ClientError::Socket(_) => FailureKind::Other,
         };
@@ -114,7 +125,7 @@ impl From<ClientError> for Failure {
     }
 }
 
-/// `--json`: the reply as the server sent it; otherwise `human`.
+/// `--json`: the reply (as this build reads it); otherwise `human`.
 fn print<T: Serialize>(value: &T, json: bool, human: impl FnOnce(&T)) {
     if json {
         output::json(value);

@@ -2,43 +2,57 @@
 //! admission, run against its database, as its drop directory would.
 
 use cloacina_package::SignaturePolicy;
+use cloacina_registry::admission::{self, ReadLimits};
 use cloacina_registry::{Admission, Archive, Refusal, Registry, Tenants, TrustKeys};
 use cloacina_runtime::TenantId;
 
 use crate::cli::UploadArgs;
-use crate::failure::{Classify as _, Failure, FailureKind};
+use crate::failure::{Failure, FailureKind};
 use crate::output::{self, out};
 
 /// `package upload`: the host's admission (verify against its trust
 /// store, then register), as an HTTP upload or the drop directory would.
 pub fn upload(args: UploadArgs, json: bool) -> Result<(), Failure> {
     let tenant = super::tenant(&args.tenant)?;
-    if !args.file.is_file() {
-        return Err(anyhow::anyhow!("{} is not a file", args.file.display()))
-            .classify(FailureKind::Usage);
-    }
     let policy = if args.require_signatures {
         SignaturePolicy::Required
     } else {
         SignaturePolicy::Optional
     };
+    // The file first, as a server reads it before anything else: a file
+    // that is not a package is refused the same way whatever the database
+    // is doing, and one that cannot be read is the caller's to fix.
+    let bytes = admission::read(Archive::File(args.file.clone()), &ReadLimits::default()).map_err(
+        |refusal| match refusal {
+            Refusal::Unavailable { .. } | Refusal::Failed { .. } => Failure {
+                kind: FailureKind::Usage,
+                error: anyhow::Error::new(refusal)
+                    .context(format!("cannot read {}", args.file.display())),
+                hint: None,
+            },
+            refusal => Failure::from(refusal),
+        },
+    )?;
     let upload = super::block_on(async {
-        let unavailable = |doing| move |error| Failure::from(Refusal::unavailable(doing, error));
+        let host_failed = |doing| move |error| Failure::from(Refusal::host(doing, error));
         let main = args.host.open(&TenantId::public()).await?;
-        Tenants::open(&main)
-            .await
-            .map_err(unavailable("opening the tenant list"))?
-            .ensure(&tenant)
-            .await
-            .map_err(unavailable("recording the tenant"))?;
         let trust = TrustKeys::open(&main)
             .await
-            .map_err(unavailable("opening the trust store"))?;
+            .map_err(host_failed("opening the trust store"))?;
+        let admitted = Admission::new(trust, policy)
+            .verify_bytes(bytes, &tenant)
+            .await?;
+        Tenants::open(&main)
+            .await
+            .map_err(host_failed("opening the tenant list"))?
+            .ensure(&tenant)
+            .await
+            .map_err(host_failed("recording the tenant"))?;
         let registry = Registry::open(&args.host.open(&tenant).await?)
             .await
-            .map_err(unavailable("opening the registry"))?;
-        Admission::new(trust, policy)
-            .admit(Archive::File(args.file.clone()), &tenant, &registry, None)
+            .map_err(host_failed("opening the registry"))?;
+        admitted
+            .register(&registry, None)
             .await
             .map_err(Failure::from)
     })??;

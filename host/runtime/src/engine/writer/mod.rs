@@ -175,15 +175,10 @@ impl Writer {
     async fn handle(&mut self, commands: Vec<Command>) {
         let mut batch = Vec::with_capacity(commands.len());
         for command in commands {
-            match command {
-                Command::Drain { reply } => {
-                    self.draining = true;
-                    self.drain_waiters.push(reply);
-                }
-                command => batch.push(command),
-            }
+            self.take(command, &mut batch);
         }
         let mut delay = Duration::from_millis(50);
+        let mut unavailable_since: Option<tokio::time::Instant> = None;
         loop {
             match self.apply(&batch).await {
                 Ok(outcome) => {
@@ -193,6 +188,17 @@ impl Writer {
                 Err(error) if crate::database::is_transient(&error) => {
                     tracing::warn!(%error, retry_in = ?delay, tenant = %self.db.tenant(),
                         "the database is unavailable; the batch waits and will be applied");
+                    let since = *unavailable_since.get_or_insert_with(tokio::time::Instant::now);
+                    // Callers waiting for an answer are told to come back
+                    // rather than held through the outage; what they asked
+                    // for is dropped with the uncommitted batch, so asking
+                    // again cannot do it twice. Task results and logs wait.
+                    while let Ok(command) = self.commands.try_recv() {
+                        self.take(command, &mut batch);
+                    }
+                    if since.elapsed() >= REPLY_PATIENCE {
+                        answer_unavailable(&mut batch);
+                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
@@ -205,6 +211,18 @@ impl Writer {
             }
         }
         self.answer_drain();
+    }
+
+    /// Adds a command to the batch; a drain request is noted instead.
+    fn take(&mut self, command: Command, batch: &mut Vec<Command>) {
+        match command {
+            Command::Drain { reply } => {
+                self.draining = true;
+                self.drain_waiters.push(reply);
+            }
+            Command::Wake if batch.iter().any(|c| matches!(c, Command::Wake)) => {}
+            command => batch.push(command),
+        }
     }
 
     async fn apply_one_by_one(&mut self, batch: Vec<Command>) {
@@ -415,5 +433,29 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// How long a caller waiting on a command (start, cancel) is held while
+/// the database is unreachable before it is answered "unavailable".
+const REPLY_PATIENCE: Duration = cloacina_database::ACQUIRE_TIMEOUT;
+
+/// Answers the batch's starts and cancels "the database is unavailable"
+/// and takes them out of it (nothing of them was committed).
+fn answer_unavailable(batch: &mut Vec<Command>) {
+    let unavailable = |doing| RuntimeError::Database {
+        doing,
+        source: sqlx::Error::PoolTimedOut,
+    };
+    for command in std::mem::take(batch) {
+        match command {
+            Command::Start { reply, .. } => {
+                let _ = reply.send(Err(unavailable("starting an execution")));
+            }
+            Command::Cancel { reply, .. } => {
+                let _ = reply.send(Err(unavailable("cancelling an execution")));
+            }
+            command => batch.push(command),
+        }
     }
 }

@@ -15,11 +15,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use cloacina_tests::{
-    CuttableProxy, cloacinactl, drop_database, fresh_database, postgres_url, sample_crate, scratch,
+    CuttableProxy, cloacinactl, drop_database, fresh_database, postgres_url, scratch,
 };
 
-use crate::packaging::path;
-use crate::serving::Server;
+use crate::serving::{Server, bootstrap_key, pack_signed};
 
 /// How long the database stays unreachable: longer than the pools'
 /// acquire timeout, the lease TTL and the key cache.
@@ -43,17 +42,7 @@ fn a_database_outage_loses_nothing_and_the_host_recovers_by_itself() {
     let run = |args: &[&str]| cloacinactl(dir.path(), args);
     run(&["key", "generate", "author", "--out", "keys"]).success();
     for sample in ["etl", "fan-out", "cron"] {
-        let crate_dir = sample_crate(sample);
-        let file = format!("{sample}.cloacina");
-        run(&[
-            "pack",
-            path(&crate_dir),
-            "--sign",
-            "keys/author.key",
-            "-o",
-            &file,
-        ])
-        .success();
+        pack_signed(dir.path(), sample);
     }
     run(&["trust", "add", "keys/author.pub", "--database-url", &url]).success();
     std::fs::create_dir_all(dir.path().join("drop")).expect("drop dir");
@@ -73,10 +62,7 @@ fn a_database_outage_loses_nothing_and_the_host_recovers_by_itself() {
         .trim_start_matches("http://")
         .parse()
         .expect("address");
-    let key = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
-        .expect("bootstrap key")
-        .trim()
-        .to_owned();
+    let key = bootstrap_key(dir.path());
     let remote = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--server", &server_url, "--api-key", &key]);

@@ -105,21 +105,41 @@ impl Drop for Server {
 /// whom the host in `host/` trusts.
 fn signed_and_trusted(sample: &str) -> tempfile::TempDir {
     let dir = scratch();
-    let run = |args: &[&str]| cloacinactl(dir.path(), args);
-    run(&["key", "generate", "author", "--out", "keys"]).success();
+    cloacinactl(dir.path(), &["key", "generate", "author", "--out", "keys"]).success();
+    pack_signed(dir.path(), sample);
+    cloacinactl(
+        dir.path(),
+        &["trust", "add", "keys/author.pub", "--home", "host"],
+    )
+    .success();
+    dir
+}
+
+/// Packs sample `SAMPLE` into `DIR/SAMPLE.cloacina`, signed by
+/// `DIR/keys/author.key`.
+pub(crate) fn pack_signed(dir: &Path, sample: &str) {
     let crate_dir = sample_crate(sample);
     let file = format!("{sample}.cloacina");
-    run(&[
-        "pack",
-        path(&crate_dir),
-        "--sign",
-        "keys/author.key",
-        "-o",
-        &file,
-    ])
+    cloacinactl(
+        dir,
+        &[
+            "pack",
+            path(&crate_dir),
+            "--sign",
+            "keys/author.key",
+            "-o",
+            &file,
+        ],
+    )
     .success();
-    run(&["trust", "add", "keys/author.pub", "--home", "host"]).success();
-    dir
+}
+
+/// The god-mode key a server started in `DIR/host` wrote on first start.
+pub(crate) fn bootstrap_key(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("host/bootstrap-key"))
+        .expect("bootstrap key")
+        .trim()
+        .to_owned()
 }
 
 #[test]
@@ -171,10 +191,7 @@ fn the_client_commands_drive_a_server() {
     let dir = signed_and_trusted("etl");
     let mut server = Server::start_with(dir.path(), &["--in-process"]);
     let url = server.url();
-    let key = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
-        .expect("bootstrap key")
-        .trim()
-        .to_owned();
+    let key = bootstrap_key(dir.path());
     let remote = |args: &[&str]| {
         cloacinactl(
             dir.path(),
@@ -300,15 +317,9 @@ fn the_client_commands_drive_a_server() {
 #[test]
 fn sigterm_drains_and_the_next_start_completes_the_execution() {
     let dir = signed_and_trusted("fan-out");
-    let key_of = |dir: &Path| {
-        std::fs::read_to_string(dir.join("host/bootstrap-key"))
-            .expect("bootstrap key")
-            .trim()
-            .to_owned()
-    };
     let mut server = Server::start_with(dir.path(), &["--in-process"]);
     let url = server.url();
-    let key = key_of(dir.path());
+    let key = bootstrap_key(dir.path());
     let remote = |url: &str, args: &[&str]| {
         cloacinactl(
             dir.path(),
@@ -405,10 +416,7 @@ fn http_uploads_are_verified_against_the_trust_store() {
     std::fs::write(dir.path().join("garbage.cloacina"), b"not a package").expect("write");
     let mut server = Server::start_with(dir.path(), &["--in-process", "--require-signatures"]);
     let url = server.url();
-    let key = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
-        .expect("bootstrap key")
-        .trim()
-        .to_owned();
+    let key = bootstrap_key(dir.path());
     let upload = |file: &str| {
         run(&[
             "package",
@@ -441,10 +449,7 @@ fn a_lost_god_key_is_recovered_offline() {
     let dir = scratch();
     let mut server = Server::start_with(dir.path(), &["--in-process"]);
     let url = server.url();
-    let god = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
-        .expect("bootstrap key")
-        .trim()
-        .to_owned();
+    let god = bootstrap_key(dir.path());
     let with_key = |key: &str, args: &[&str]| {
         cloacinactl(
             dir.path(),
@@ -502,10 +507,7 @@ fn a_refused_package_exits_alike_through_home_and_server() {
     std::fs::write(dir.path().join("garbage.cloacina"), b"not a package").expect("write");
     let mut server = Server::start_with(dir.path(), &["--in-process", "--require-signatures"]);
     let url = server.url();
-    let key = std::fs::read_to_string(dir.path().join("host/bootstrap-key"))
-        .expect("bootstrap key")
-        .trim()
-        .to_owned();
+    let key = bootstrap_key(dir.path());
     for (file, code, phrase) in [
         ("tampered.cloacina", 3, "its SHA-256 differs"),
         ("garbage.cloacina", 4, "not a usable package"),

@@ -445,3 +445,78 @@ async fn postgres() {
     scenario(&url, TenantId::new(schema.clone()).expect("tenant")).await;
     cloacina_tests::drop_schema(&url, &schema);
 }
+
+/// The drop directory across a database outage (PostgreSQL through a
+/// proxy the test cuts): a file dropped meanwhile waits in place, never
+/// rejected, and is registered once the database is back; a file removed
+/// meanwhile has its package unregistered once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drop_directory_waits_out_a_database_outage() {
+    let Some(admin) = cloacina_tests::postgres_url() else {
+        return;
+    };
+    let (database, direct) = cloacina_tests::fresh_database(&admin, "dropout");
+    let proxy = cloacina_tests::CuttableProxy::start("127.0.0.1:5432".parse().expect("addr"));
+    let url = direct.replace(":5432/", &format!(":{}/", proxy.port()));
+    let home = tempfile::tempdir().expect("home");
+    let dir = home.path().join("drop");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let main = Database::connect(&direct, &TenantId::public())
+        .await
+        .expect("db");
+    let trust = TrustKeys::open(&main).await.expect("trust");
+    let key = KeyPair::from_seed("release", &[5; 32]);
+    trust
+        .add("release", &key.public_key(), None)
+        .await
+        .expect("trusted");
+    let registry = Registry::open(&main).await.expect("registry");
+    let settle = std::time::Duration::from_millis(30);
+    let mut watcher = DropDir::new(&dir, &url, trust, true).settle(settle);
+    let scan = async |watcher: &mut DropDir| {
+        tokio::time::sleep(settle * 2).await;
+        watcher.scan().await
+    };
+    let names = async || -> Vec<String> {
+        let records = registry.list().await.expect("list");
+        records.into_iter().map(|record| record.name).collect()
+    };
+
+    std::fs::write(dir.join("kept.cloacina"), fake_package("kept", &key)).expect("write");
+    scan(&mut watcher).await.expect("scans");
+    scan(&mut watcher).await.expect("scans");
+    assert_eq!(names().await, ["kept"]);
+
+    proxy.cut();
+    std::fs::write(dir.join("late.cloacina"), fake_package("late", &key)).expect("write");
+    std::fs::remove_file(dir.join("kept.cloacina")).expect("remove");
+    let mut waited = false;
+    for _ in 0..2 {
+        let report = scan(&mut watcher).await.expect("scans");
+        assert!(report.rejected.is_empty(), "{report:?}");
+        waited |= !report.waiting.is_empty();
+        assert!(report.next_retry.is_some(), "{report:?}");
+    }
+    assert!(waited, "the dropped file waited for the database");
+    assert!(dir.join("late.cloacina").exists());
+    assert!(!dir.join(".rejected").exists());
+    // Nothing changed while the host could not reach its database.
+    assert_eq!(names().await, ["kept"]);
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while names().await != ["late"] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "registry after the outage: {:?}",
+            names().await
+        );
+        let _ = scan(&mut watcher).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(!dir.join(".rejected").exists());
+    drop_watcher(watcher);
+    main.close().await;
+    drop(proxy);
+    cloacina_tests::drop_database(&admin, &database);
+}

@@ -44,7 +44,7 @@ pub(crate) fn verify_and_extract(
         policy,
         cache,
     )
-    .map_err(|error| cloacina_registry::explain(&error))
+    .map_err(|error| cloacina_contract::explain(&error))
 }
 
 /// Loads the package's artifact for this host from its verified cache
@@ -71,11 +71,11 @@ pub(crate) fn load(
             match worker_binary {
                 Some(worker) => Arc::new(
                     IsolatedPlugin::load(worker, &library)
-                        .map_err(|error| cloacina_registry::explain(&error))?,
+                        .map_err(|error| cloacina_contract::explain(&error))?,
                 ),
                 None => Arc::new(
                     NativePlugin::load(&library)
-                        .map_err(|error| cloacina_registry::explain(&error))?,
+                        .map_err(|error| cloacina_contract::explain(&error))?,
                 ),
             }
         }
@@ -100,7 +100,7 @@ pub(crate) fn load(
             }
             Arc::new(
                 wasm.load(&bytes, Some(&component.sha256.to_hex()))
-                    .map_err(|error| cloacina_registry::explain(&error))?,
+                    .map_err(|error| cloacina_contract::explain(&error))?,
             )
         }
         (None, None) => {

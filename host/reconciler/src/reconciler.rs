@@ -247,7 +247,7 @@ impl Reconciler {
             .registry
             .archive(&record.name, &record.version)
             .await
-            .map_err(|error| cloacina_registry::explain(&error))?;
+            .map_err(|error| cloacina_contract::explain(&error))?;
         let tenant = self.runner.tenant().to_string();
         let trust = trust.clone();
         let require_signatures = self.config.require_signatures;
@@ -289,7 +289,7 @@ impl Reconciler {
             .map_err(|error| {
                 format!(
                     "cannot register its workflows: {}",
-                    cloacina_registry::explain(&error)
+                    cloacina_contract::explain(&error)
                 )
             })?;
         Ok(Loaded {

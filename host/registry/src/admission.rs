@@ -99,7 +99,7 @@ impl Refusal {
     /// The refusal and every cause, one sentence: what a reply, a log line
     /// or a `.reason` file says.
     pub fn explain(&self) -> String {
-        crate::explain(self)
+        cloacina_contract::explain(self)
     }
 }
 

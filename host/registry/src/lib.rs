@@ -27,7 +27,6 @@ mod tenants;
 mod trust;
 
 pub use admission::{Admission, Admitted, Archive, Refusal};
-pub use cloacina_contract::explain;
 pub use error::RegistryError;
 pub use record::{PackageRecord, PackageStatus, Upload};
 pub use registry::Registry;

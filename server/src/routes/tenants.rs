@@ -88,7 +88,7 @@ pub async fn create(
                 "tenant_creation_failed",
                 format!(
                     "cannot create the tenant: {}",
-                    cloacina_registry::explain(&error)
+                    cloacina_contract::explain(&error)
                 ),
             )
         })?;
@@ -164,7 +164,7 @@ pub async fn remove(
             "tenant_removal_failed",
             format!(
                 "cannot remove the tenant: {}",
-                cloacina_registry::explain(&error)
+                cloacina_contract::explain(&error)
             ),
         )
     })?;

@@ -20,7 +20,6 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{MAX_PAGE, Page, rfc3339};
 use crate::state::AppState;
-use cloacina_wire::ErrorBody;
 
 /// Starts the workflow's highest registered version (or the `version`
 /// asked for); 202 at once.
@@ -32,7 +31,7 @@ use cloacina_wire::ErrorBody;
     tag = "executions",
     params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Workflow name")),
     request_body = ExecuteRequest,
-    responses((status = 202, body = ExecuteResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 202, body = ExecuteResponse)),
     security(("bearer" = []))
 )]
 pub async fn execute(
@@ -133,7 +132,7 @@ pub struct ListQuery {
     summary = "Executions, newest first",
     tag = "executions",
     params(("tenant_id" = String, Path, description = "The tenant"), ("status" = Option<String>, Query, description = "Running, Completed, Failed or Cancelled"), ("workflow" = Option<String>, Query, description = "Only this workflow"), ("limit" = Option<i64>, Query, description = "1 to 1000 (default 50)"), ("offset" = Option<i64>, Query, description = "Items to skip")),
-    responses((status = 200, body = TenantListResponse<ExecutionSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TenantListResponse<ExecutionSummary>)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -208,7 +207,7 @@ fn execution_id(text: &str) -> ApiResult<ExecutionId> {
     summary = "An execution",
     tag = "executions",
     params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "The execution's id (UUID)")),
-    responses((status = 200, body = ExecutionDetail), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ExecutionDetail)),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -273,7 +272,7 @@ pub fn wire_event(event: &Event) -> ExecutionEvent {
     summary = "An execution's events in order (an unknown id has none)",
     tag = "executions",
     params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "The execution's id (UUID)")),
-    responses((status = 200, body = ExecutionEventsResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ExecutionEventsResponse)),
     security(("bearer" = []))
 )]
 pub async fn events(
@@ -302,7 +301,7 @@ pub async fn events(
     summary = "An execution's tasks",
     tag = "executions",
     params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "The execution's id (UUID)")),
-    responses((status = 200, body = ExecutionTasksResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ExecutionTasksResponse)),
     security(("bearer" = []))
 )]
 pub async fn tasks(

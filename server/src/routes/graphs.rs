@@ -26,7 +26,7 @@ fn empty() -> Json<ListResponse<serde_json::Value>> {
     operation_id = "list_accumulators",
     summary = "Accumulators (none yet)",
     tag = "graphs",
-    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>)),
     security(("bearer" = []))
 )]
 pub async fn accumulators(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
@@ -40,7 +40,7 @@ pub async fn accumulators(caller: Caller) -> ApiResult<Json<ListResponse<serde_j
     operation_id = "list_graphs",
     summary = "Computation graphs (none yet)",
     tag = "graphs",
-    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>)),
     security(("bearer" = []))
 )]
 pub async fn graphs(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
@@ -54,7 +54,7 @@ pub async fn graphs(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::V
     operation_id = "list_reactors",
     summary = "Reactors (none yet)",
     tag = "graphs",
-    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>)),
     security(("bearer" = []))
 )]
 pub async fn reactors(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
@@ -69,7 +69,7 @@ pub async fn reactors(caller: Caller) -> ApiResult<Json<ListResponse<serde_json:
     summary = "A computation graph (none yet: 404)",
     tag = "graphs",
     params(("name" = String, Path, description = "Graph name")),
-    responses((status = 404, description = "No computation graph runs here yet: graph_not_found", body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 404, description = "No computation graph runs here yet: graph_not_found", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn graph(
@@ -89,7 +89,7 @@ pub async fn graph(
     operation_id = "list_agents",
     summary = "Agents (none)",
     tag = "graphs",
-    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, description = "None run here yet: an empty list", body = ListResponse<Object>)),
     security(("bearer" = []))
 )]
 pub async fn agents(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::Value>>> {
@@ -103,7 +103,7 @@ pub async fn agents(caller: Caller) -> ApiResult<Json<ListResponse<serde_json::V
     operation_id = "compiler_status",
     summary = "The compiler (not used: packages come built)",
     tag = "graphs",
-    responses((status = 200, body = CompilerStatus), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = CompilerStatus)),
     security(("bearer" = []))
 )]
 pub async fn compiler(caller: Caller) -> ApiResult<Json<CompilerStatus>> {

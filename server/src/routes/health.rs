@@ -10,7 +10,6 @@ use cloacina_wire::graphs::HealthStatus;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use cloacina_wire::ErrorBody;
 
 #[utoipa::path(
     get,
@@ -18,7 +17,7 @@ use cloacina_wire::ErrorBody;
     operation_id = "health",
     summary = "Liveness",
     tag = "health",
-    responses((status = 200, body = HealthStatus), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody))
+    responses((status = 200, body = HealthStatus))
 )]
 pub async fn health() -> Json<HealthStatus> {
     Json(HealthStatus {
@@ -34,7 +33,7 @@ pub async fn health() -> Json<HealthStatus> {
     operation_id = "ready",
     summary = "Readiness: the database is reachable",
     tag = "health",
-    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody))
+    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus))
 )]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let public = cloacina_runtime::TenantId::public();
@@ -67,7 +66,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     operation_id = "metrics",
     summary = "Prometheus metrics (authenticated with --metrics-auth)",
     tag = "health",
-    responses((status = 200, content_type = "text/plain", body = String), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody))
+    responses((status = 200, content_type = "text/plain", body = String))
 )]
 pub async fn metrics(State(state): State<Arc<AppState>>, request: Request) -> Response {
     if state.metrics_need_auth {

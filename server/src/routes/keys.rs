@@ -38,7 +38,7 @@ fn key_info(key: &KeyRecord) -> KeyInfo {
     operation_id = "list_keys",
     summary = "List API keys (admin; a tenant admin sees its tenant's)",
     tag = "keys",
-    responses((status = 200, body = ListResponse<KeyInfo>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ListResponse<KeyInfo>)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -72,7 +72,7 @@ pub async fn list(
     summary = "Create an API key in the caller's scope (admin)",
     tag = "keys",
     request_body = CreateKeyRequest,
-    responses((status = 201, body = KeyCreatedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 201, body = KeyCreatedResponse)),
     security(("bearer" = []))
 )]
 pub async fn create(
@@ -95,7 +95,7 @@ pub async fn create(
     tag = "keys",
     params(("tenant_id" = String, Path, description = "The tenant")),
     request_body = CreateKeyRequest,
-    responses((status = 201, body = KeyCreatedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 201, body = KeyCreatedResponse)),
     security(("bearer" = []))
 )]
 pub async fn create_for_tenant(
@@ -168,7 +168,7 @@ async fn issue(
     summary = "Revoke an API key (admin)",
     tag = "keys",
     params(("key_id" = String, Path, description = "The key's id")),
-    responses((status = 200, body = KeyRevokedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = KeyRevokedResponse)),
     security(("bearer" = []))
 )]
 pub async fn revoke(
@@ -229,7 +229,7 @@ pub async fn revoke(
     operation_id = "create_ws_ticket",
     summary = "A single-use WebSocket ticket (60 s)",
     tag = "keys",
-    responses((status = 200, body = WsTicketResponse), (status = 429, body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = WsTicketResponse), (status = 429, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn ws_ticket(

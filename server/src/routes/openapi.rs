@@ -9,8 +9,10 @@ use axum::Json;
 use cloacina_wire::ErrorBody;
 use utoipa::Modify;
 use utoipa::OpenApi as _;
-use utoipa::openapi::OpenApi;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi, Ref};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -51,8 +53,44 @@ pub(crate) fn base() -> OpenApi {
 /// The whole document, built once.
 pub fn spec() -> &'static OpenApi {
     static SPEC: OnceLock<OpenApi> = OnceLock::new();
-    // Layers (body limits) leave the document as it is.
-    SPEC.get_or_init(|| super::api(0).into_openapi())
+    SPEC.get_or_init(|| {
+        // Layers (body limits) leave the document as it is.
+        let mut document = super::api(0).into_openapi();
+        every_failure_is_an_error_body(&mut document);
+        document
+    })
+}
+
+/// One rule for every operation, stated once rather than on each
+/// handler: any status it does not list answers `ErrorBody`.
+fn every_failure_is_an_error_body(document: &mut OpenApi) {
+    let failure = ResponseBuilder::new()
+        .description("Every failure: `{error, code}` (uploads add `reason`)")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| failure.clone().into());
+        }
+    }
 }
 
 #[utoipa::path(

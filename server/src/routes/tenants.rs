@@ -16,7 +16,6 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::keys::json_rejection;
 use crate::state::{AppState, parse_tenant};
-use cloacina_wire::ErrorBody;
 
 #[utoipa::path(
     get,
@@ -24,7 +23,7 @@ use cloacina_wire::ErrorBody;
     operation_id = "list_tenants",
     summary = "List tenants (god mode)",
     tag = "tenants",
-    responses((status = 200, body = ListResponse<TenantSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = ListResponse<TenantSummary>)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -55,7 +54,7 @@ pub async fn list(
     summary = "Create a tenant (god mode)",
     tag = "tenants",
     request_body = CreateTenantRequest,
-    responses((status = 201, body = TenantCreatedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 201, body = TenantCreatedResponse)),
     security(("bearer" = []))
 )]
 pub async fn create(
@@ -117,7 +116,7 @@ pub async fn create(
     summary = "Remove a tenant and its data (god mode)",
     tag = "tenants",
     params(("tenant_id" = String, Path, description = "The tenant")),
-    responses((status = 200, body = TenantRemovedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TenantRemovedResponse)),
     security(("bearer" = []))
 )]
 pub async fn remove(

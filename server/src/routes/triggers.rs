@@ -15,7 +15,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::workflows::catalog;
 use crate::routes::{Page, rfc3339};
 use crate::state::AppState;
-use cloacina_wire::ErrorBody;
 
 /// One schedule as the API shows it.
 struct Schedule {
@@ -103,7 +102,7 @@ async fn schedules(
     summary = "Cron schedules and poll triggers of loaded packages",
     tag = "triggers",
     params(("tenant_id" = String, Path, description = "The tenant"), ("limit" = Option<i64>, Query, description = "Page size"), ("offset" = Option<i64>, Query, description = "Items to skip")),
-    responses((status = 200, body = TenantListResponse<TriggerScheduleSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TenantListResponse<TriggerScheduleSummary>)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -139,7 +138,7 @@ pub async fn list(
     summary = "A schedule or trigger with its recent executions",
     tag = "triggers",
     params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Schedule, trigger or workflow name")),
-    responses((status = 200, body = TriggerDetailResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TriggerDetailResponse)),
     security(("bearer" = []))
 )]
 pub async fn get(

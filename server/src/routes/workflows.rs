@@ -98,7 +98,7 @@ pub(crate) async fn catalog(
     summary = "Every workflow of every registered package version",
     tag = "workflows",
     params(("tenant_id" = String, Path, description = "The tenant")),
-    responses((status = 200, body = TenantListResponse<WorkflowSummary>), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = TenantListResponse<WorkflowSummary>)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -144,7 +144,7 @@ pub async fn list(
     summary = "The highest version of a workflow (by workflow or package name)",
     tag = "workflows",
     params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Workflow or package name")),
-    responses((status = 200, body = WorkflowDetail), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = WorkflowDetail)),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -242,7 +242,7 @@ const MULTIPART_SLACK: u64 = 64 << 10;
     tag = "workflows",
     params(("tenant_id" = String, Path, description = "The tenant")),
     request_body(content = PackageUploadForm, content_type = "multipart/form-data"),
-    responses((status = 201, body = WorkflowUploadedResponse), (status = 503, description = "The host cannot decide now; retry after Retry-After", body = ErrorBody), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 201, body = WorkflowUploadedResponse), (status = 503, description = "The host cannot decide now; retry after Retry-After", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upload(
@@ -408,7 +408,7 @@ pub struct DeleteOptions {
     summary = "Unregister a package version (idempotent)",
     tag = "workflows",
     params(("tenant_id" = String, Path, description = "The tenant"), ("name" = String, Path, description = "Package name"), ("version" = String, Path, description = "Package version"), ("cancel" = Option<bool>, Query, description = "Cancel executions still running on it")),
-    responses((status = 200, body = WorkflowDeletedResponse), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 200, body = WorkflowDeletedResponse)),
     security(("bearer" = []))
 )]
 pub async fn delete(

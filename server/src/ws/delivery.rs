@@ -29,7 +29,6 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cloacina_runtime::{ExecutionId, Runner, TenantId};
-use cloacina_wire::ErrorBody;
 use cloacina_wire::executions::ExecutionEvent;
 use cloacina_wire::ws::{PROTOCOL_VERSION, ServerFrame, close};
 use serde::Deserialize;
@@ -176,7 +175,7 @@ async fn accept(
     summary = "The delivery WebSocket: exec_events:<execution id> (ClientFrame / ServerFrame)",
     tag = "websockets",
     params(("recipient" = String, Path, description = "exec_events:<execution id>"), ("token" = Option<String>, Query, description = "A ticket from POST /v1/auth/ws-ticket (or a Bearer header)")),
-    responses((status = 101, description = "Switching protocols: JSON frames (ClientFrame in, ServerFrame out)"), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 101, description = "Switching protocols: JSON frames (ClientFrame in, ServerFrame out)")),
     security(("bearer" = []))
 )]
 pub async fn delivery(
@@ -200,7 +199,7 @@ pub async fn delivery(
     summary = "A accumulator's socket (none run here yet: it closes 4404)",
     tag = "websockets",
     params(("name" = String, Path, description = "The accumulator's name"), ("token" = Option<String>, Query, description = "A ticket from POST /v1/auth/ws-ticket (or a Bearer header)")),
-    responses((status = 101, description = "Switching protocols"), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 101, description = "Switching protocols")),
     security(("bearer" = []))
 )]
 pub async fn accumulator_socket(
@@ -219,7 +218,7 @@ pub async fn accumulator_socket(
     summary = "A reactor's socket (none run here yet: it closes 4404)",
     tag = "websockets",
     params(("name" = String, Path, description = "The reactor's name"), ("token" = Option<String>, Query, description = "A ticket from POST /v1/auth/ws-ticket (or a Bearer header)")),
-    responses((status = 101, description = "Switching protocols"), (status = "default", description = "Every failure: `{error, code}`", body = ErrorBody)),
+    responses((status = 101, description = "Switching protocols")),
     security(("bearer" = []))
 )]
 pub async fn reactor_socket(

@@ -122,21 +122,6 @@ impl Admission {
         }
     }
 
-    /// Reads and verifies `archive` for `tenant`, then registers it in
-    /// `registry`, recording `source` (see [`Registry::upload_from`]).
-    pub async fn admit(
-        &self,
-        archive: Archive,
-        tenant: &TenantId,
-        registry: &Registry,
-        source: Option<&str>,
-    ) -> Result<Upload, Refusal> {
-        self.verify(archive, tenant)
-            .await?
-            .register(registry, source)
-            .await
-    }
-
     /// Reads `archive` within the limits and verifies it for `tenant`
     /// against the trust store, off the async workers.
     pub async fn verify(&self, archive: Archive, tenant: &TenantId) -> Result<Admitted, Refusal> {

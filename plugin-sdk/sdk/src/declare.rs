@@ -6,7 +6,7 @@ use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{
     AccumulatorDeclaration, AccumulatorKind, CatchUp, ComputationGraphDeclaration,
     CronScheduleDeclaration, GraphNodeDeclaration, InputStrategy, ReactionMode, ReactorDeclaration,
-    TriggerDeclaration, WorkflowDeclaration,
+    SubscriptionDeclaration, TriggerDeclaration, WorkflowDeclaration,
 };
 
 fn id(text: &str) -> Result<Identifier, String> {
@@ -129,9 +129,20 @@ impl TriggerBuilder {
     }
 }
 
-/// A computation graph:
-/// `computation_graph("prices", ReactionMode::WhenAny, InputStrategy::Latest)
-///     .accumulator("ticks", AccumulatorKind::Stream).node("mean", ["ticks"])`.
+/// A computation graph. Its nodes are `#[task]` functions of the plugin;
+/// each is called with one key per input it names.
+///
+/// ```
+/// use cloacina_plugin_sdk::{BatchFlush, InputStrategy, ReactionMode, computation_graph};
+/// let graph = computation_graph("prices", ReactionMode::WhenAll, InputStrategy::Latest)
+///     .passthrough("ticks")
+///     .batch("fills", BatchFlush::EveryOrAtSize { ms: 1_000, size: 500 })
+///     .state("history", 10, "decide")
+///     .node("decide", ["ticks", "fills", "history"])
+///     .node("trade", ["decide.trade"]) // runs only when `decide` answers a `trade` field
+///     .subscribe("book_trade");
+/// # let _ = graph;
+/// ```
 pub fn computation_graph(
     name: &str,
     reaction_mode: ReactionMode,
@@ -141,21 +152,49 @@ pub fn computation_graph(
         name: name.to_owned(),
         description: String::new(),
         accumulators: Vec::new(),
-        reactor: ReactorDeclaration {
-            reaction_mode,
-            input_strategy,
-        },
+        reaction_mode,
+        input_strategy,
+        sources: Vec::new(),
         nodes: Vec::new(),
+        subscriptions: Vec::new(),
     }
+}
+
+/// When a batch accumulator delivers its buffer. Each variant carries
+/// exactly the parameters it needs, so a batch that never flushes cannot be
+/// written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFlush {
+    /// This many milliseconds after the first buffered event.
+    Every(u64),
+    /// As soon as this many events are buffered.
+    AtSize(u32),
+    /// Whichever comes first.
+    EveryOrAtSize { ms: u64, size: u32 },
+}
+
+#[derive(Debug, Clone)]
+enum Accumulator {
+    Pushed(String, AccumulatorKind),
+    Polling(String, u64),
+    Batch(String, BatchFlush),
+    State {
+        name: String,
+        capacity: u32,
+        feed: String,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct ComputationGraphBuilder {
     name: String,
     description: String,
-    accumulators: Vec<(String, AccumulatorKind)>,
-    reactor: ReactorDeclaration,
+    accumulators: Vec<Accumulator>,
+    reaction_mode: ReactionMode,
+    input_strategy: InputStrategy,
+    sources: Vec<String>,
     nodes: Vec<(String, Vec<String>)>,
+    subscriptions: Vec<String>,
 }
 
 impl ComputationGraphBuilder {
@@ -164,11 +203,60 @@ impl ComputationGraphBuilder {
         self
     }
 
-    pub fn accumulator(mut self, name: &str, kind: AccumulatorKind) -> Self {
-        self.accumulators.push((name.to_owned(), kind));
+    /// An accumulator whose every pushed event is its new value.
+    pub fn passthrough(mut self, name: &str) -> Self {
+        self.accumulators
+            .push(Accumulator::Pushed(name.to_owned(), AccumulatorKind::Passthrough));
         self
     }
 
+    /// A pushed stream (a producer on the accumulator socket); each event is
+    /// the new value.
+    pub fn stream(mut self, name: &str) -> Self {
+        self.accumulators
+            .push(Accumulator::Pushed(name.to_owned(), AccumulatorKind::Stream));
+        self
+    }
+
+    /// An accumulator the host fills by calling the task named `name` every
+    /// `interval_ms` (at least 10); the task answers `null` for "nothing
+    /// new" or the new value.
+    pub fn polling(mut self, name: &str, interval_ms: u64) -> Self {
+        self.accumulators
+            .push(Accumulator::Polling(name.to_owned(), interval_ms));
+        self
+    }
+
+    /// Buffers pushed events and delivers them as one JSON array.
+    pub fn batch(mut self, name: &str, flush: BatchFlush) -> Self {
+        self.accumulators
+            .push(Accumulator::Batch(name.to_owned(), flush));
+        self
+    }
+
+    /// A window of the last `capacity` outputs of node `feed`, read by the
+    /// graph's nodes as a JSON array (oldest first). It never fires the
+    /// graph by itself.
+    pub fn state(mut self, name: &str, capacity: u32, feed: &str) -> Self {
+        self.accumulators.push(Accumulator::State {
+            name: name.to_owned(),
+            capacity,
+            feed: feed.to_owned(),
+        });
+        self
+    }
+
+    /// The accumulators the criterion watches (default: all but state
+    /// windows): `when_all` over `["ticks", "fx"]` fires once both have
+    /// news, whatever the others do.
+    pub fn sources<'a>(mut self, sources: impl IntoIterator<Item = &'a str>) -> Self {
+        self.sources = sources.into_iter().map(str::to_owned).collect();
+        self
+    }
+
+    /// A node: the task `name`, reading accumulators, other nodes, or
+    /// `node.field` (that field of a node's output; when it is missing or
+    /// null the node is skipped, which is how a graph routes).
     pub fn node<'a>(mut self, name: &str, inputs: impl IntoIterator<Item = &'a str>) -> Self {
         self.nodes.push((
             name.to_owned(),
@@ -177,21 +265,57 @@ impl ComputationGraphBuilder {
         self
     }
 
+    /// Starts `workflow` once per successful firing, with the firing's
+    /// inputs and node outputs as its context.
+    pub fn subscribe(mut self, workflow: &str) -> Self {
+        self.subscriptions.push(workflow.to_owned());
+        self
+    }
+
     pub(crate) fn build(self) -> Result<ComputationGraphDeclaration, String> {
+        let accumulators = self
+            .accumulators
+            .into_iter()
+            .map(|accumulator| {
+                Ok(match accumulator {
+                    Accumulator::Pushed(name, kind) => AccumulatorDeclaration::new(id(&name)?, kind),
+                    Accumulator::Polling(name, ms) => AccumulatorDeclaration {
+                        poll_interval_ms: Some(ms),
+                        ..AccumulatorDeclaration::new(id(&name)?, AccumulatorKind::Polling)
+                    },
+                    Accumulator::Batch(name, flush) => {
+                        let (ms, size) = match flush {
+                            BatchFlush::Every(ms) => (Some(ms), None),
+                            BatchFlush::AtSize(size) => (None, Some(size)),
+                            BatchFlush::EveryOrAtSize { ms, size } => (Some(ms), Some(size)),
+                        };
+                        AccumulatorDeclaration {
+                            flush_interval_ms: ms,
+                            max_buffer_size: size,
+                            ..AccumulatorDeclaration::new(id(&name)?, AccumulatorKind::Batch)
+                        }
+                    }
+                    Accumulator::State {
+                        name,
+                        capacity,
+                        feed,
+                    } => AccumulatorDeclaration {
+                        capacity: Some(capacity),
+                        feed: Some(id(&feed)?),
+                        ..AccumulatorDeclaration::new(id(&name)?, AccumulatorKind::State)
+                    },
+                })
+            })
+            .collect::<Result<_, String>>()?;
         Ok(ComputationGraphDeclaration {
             name: id(&self.name)?,
             description: self.description,
-            accumulators: self
-                .accumulators
-                .into_iter()
-                .map(|(name, kind)| {
-                    Ok(AccumulatorDeclaration {
-                        name: id(&name)?,
-                        kind,
-                    })
-                })
-                .collect::<Result<_, String>>()?,
-            reactor: self.reactor,
+            accumulators,
+            reactor: ReactorDeclaration {
+                reaction_mode: self.reaction_mode,
+                input_strategy: self.input_strategy,
+                sources: ids(self.sources.iter().map(String::as_str))?,
+            },
             nodes: self
                 .nodes
                 .into_iter()
@@ -199,6 +323,15 @@ impl ComputationGraphBuilder {
                     Ok(GraphNodeDeclaration {
                         id: id(&name)?,
                         inputs: ids(inputs.iter().map(String::as_str))?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+            subscriptions: self
+                .subscriptions
+                .iter()
+                .map(|workflow| {
+                    Ok(SubscriptionDeclaration {
+                        workflow: id(workflow)?,
                     })
                 })
                 .collect::<Result<_, String>>()?,

@@ -42,7 +42,8 @@ pub use cloacina_contract::manifest::{AccumulatorKind, CatchUp, InputStrategy, R
 pub use cloacina_plugin_macros::task;
 pub use context::{Context, Host};
 pub use declare::{
-    ComputationGraphBuilder, CronBuilder, TriggerBuilder, WorkflowBuilder, computation_graph, cron,
+    BatchFlush, ComputationGraphBuilder, CronBuilder, TriggerBuilder, WorkflowBuilder,
+    computation_graph, cron,
     trigger, workflow,
 };
 #[doc(hidden)]

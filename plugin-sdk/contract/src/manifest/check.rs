@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::Identifier;
-use super::declaration::{ComputationGraphDeclaration, Declaration, RetryPolicy, TaskDeclaration};
+use super::declaration::{Declaration, RetryPolicy, TaskDeclaration};
+use super::graph::check_graph;
 
 /// A declaration that parses but does not make sense.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,13 +76,15 @@ pub enum DeclarationError {
     #[error("computation graph `{graph}` uses the name `{name}` twice")]
     DuplicateGraphMember { graph: Identifier, name: Identifier },
     #[error(
-        "computation graph `{graph}`: node `{node}` reads `{input}`, which is neither an accumulator nor a node"
+        "computation graph `{graph}`: node `{node}` reads `{input}`, which is neither an accumulator, a node, nor `node.field`"
     )]
     UnknownGraphInput {
         graph: Identifier,
         node: Identifier,
         input: Identifier,
     },
+    #[error("computation graph `{graph}`: {reason}")]
+    InvalidGraph { graph: Identifier, reason: String },
     #[error("computation graph `{graph}`: nodes {} form a cycle", list(.nodes))]
     GraphCycle {
         graph: Identifier,
@@ -137,7 +140,7 @@ impl Declaration {
         let workflows = self.check_workflows(&tasks)?;
         self.check_schedules(&workflows)?;
         for graph in &self.computation_graphs {
-            check_graph(graph)?;
+            check_graph(graph, self)?;
         }
         unique(
             self.computation_graphs.iter().map(|graph| &graph.name),
@@ -283,47 +286,6 @@ fn check_retry(task: &Identifier, retry: &RetryPolicy) -> Result<(), Declaration
     }
 }
 
-fn check_graph(graph: &ComputationGraphDeclaration) -> Result<(), DeclarationError> {
-    if graph.accumulators.is_empty() {
-        return Err(DeclarationError::NoAccumulators(graph.name.clone()));
-    }
-    let mut names = BTreeSet::new();
-    let members = graph
-        .accumulators
-        .iter()
-        .map(|accumulator| &accumulator.name)
-        .chain(graph.nodes.iter().map(|node| &node.id));
-    for name in members {
-        if !names.insert(name) {
-            return Err(DeclarationError::DuplicateGraphMember {
-                graph: graph.name.clone(),
-                name: name.clone(),
-            });
-        }
-    }
-    for node in &graph.nodes {
-        if let Some(input) = node.inputs.iter().find(|input| !names.contains(input)) {
-            return Err(DeclarationError::UnknownGraphInput {
-                graph: graph.name.clone(),
-                node: node.id.clone(),
-                input: input.clone(),
-            });
-        }
-    }
-    let edges = graph
-        .nodes
-        .iter()
-        .map(|node| (&node.id, node.inputs.iter().collect()))
-        .collect();
-    match nodes_on_cycles(edges) {
-        Some(nodes) => Err(DeclarationError::GraphCycle {
-            graph: graph.name.clone(),
-            nodes,
-        }),
-        None => Ok(()),
-    }
-}
-
 fn unique<'a>(
     names: impl Iterator<Item = &'a Identifier>,
     kind: &'static str,
@@ -376,7 +338,7 @@ pub fn topological_order(tasks: &[TaskDeclaration]) -> Result<Vec<usize>, String
 /// Kahn's algorithm over `node -> the nodes it depends on`; edges to nodes
 /// outside the map (a graph's accumulators) are ignored. Returns the nodes
 /// that could not be ordered, which are exactly those on or behind a cycle.
-fn nodes_on_cycles(edges: BTreeMap<&Identifier, BTreeSet<&Identifier>>) -> Option<Vec<Identifier>> {
+pub(super) fn nodes_on_cycles(edges: BTreeMap<&Identifier, BTreeSet<&Identifier>>) -> Option<Vec<Identifier>> {
     let mut waiting_on: BTreeMap<&Identifier, usize> = edges
         .iter()
         .map(|(node, deps)| {

@@ -185,6 +185,11 @@ pub struct TriggerDeclaration {
 }
 
 /// A computation graph: accumulators feed a reactor that runs the nodes.
+///
+/// Every node is a task of the package, called with one key per declared
+/// input. A firing runs the nodes in dependency order; a node whose input
+/// was routed away (an upstream output field that is missing or null) is
+/// skipped, and so is everything behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComputationGraphDeclaration {
@@ -194,22 +199,90 @@ pub struct ComputationGraphDeclaration {
     pub accumulators: Vec<AccumulatorDeclaration>,
     pub reactor: ReactorDeclaration,
     pub nodes: Vec<GraphNodeDeclaration>,
+    /// Workflows started once per successful firing, with the firing's
+    /// inputs and outputs as their context.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<SubscriptionDeclaration>,
 }
 
+/// A named source of a graph. Which parameters apply depends on the kind;
+/// a parameter given to a kind it does not belong to is a declaration
+/// error, never ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccumulatorDeclaration {
     pub name: Identifier,
     pub kind: AccumulatorKind,
+    /// Polling: how often the task named like the accumulator is called
+    /// (at least 10 ms). Required for polling, refused elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval_ms: Option<u64>,
+    /// Batch: flush this long after the first buffered event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_interval_ms: Option<u64>,
+    /// Batch: flush when this many events are buffered. A batch needs this,
+    /// `flush_interval_ms`, or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_buffer_size: Option<u32>,
+    /// State: how many values the window keeps (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    /// State: the node whose output is appended to the window after each
+    /// firing. Required for state, refused elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed: Option<Identifier>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl AccumulatorDeclaration {
+    /// An accumulator of `kind` with no parameters.
+    pub fn new(name: Identifier, kind: AccumulatorKind) -> Self {
+        AccumulatorDeclaration {
+            name,
+            kind,
+            poll_interval_ms: None,
+            flush_interval_ms: None,
+            max_buffer_size: None,
+            capacity: None,
+            feed: None,
+        }
+    }
+
+    /// Whether events are pushed to it (socket, REST inject, embedded API).
+    pub fn takes_events(&self) -> bool {
+        matches!(
+            self.kind,
+            AccumulatorKind::Passthrough | AccumulatorKind::Stream | AccumulatorKind::Batch
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccumulatorKind {
+    /// Each pushed event is the source's new value.
     Passthrough,
+    /// A pushed stream of events (a producer on the accumulator socket);
+    /// each event is the source's new value.
     Stream,
+    /// The host calls the task named like the accumulator every
+    /// `poll_interval_ms`; a non-null answer is the new value.
     Polling,
+    /// Pushed events are buffered and delivered as one JSON array.
     Batch,
+    /// A window of a node's recent outputs, fed back to the graph.
+    State,
+}
+
+impl AccumulatorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccumulatorKind::Passthrough => "passthrough",
+            AccumulatorKind::Stream => "stream",
+            AccumulatorKind::Polling => "polling",
+            AccumulatorKind::Batch => "batch",
+            AccumulatorKind::State => "state",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,29 +290,64 @@ pub enum AccumulatorKind {
 pub struct ReactorDeclaration {
     pub reaction_mode: ReactionMode,
     pub input_strategy: InputStrategy,
+    /// The accumulators the criterion looks at; empty means every
+    /// accumulator that is not a state window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Identifier>,
 }
 
 /// When the reactor fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReactionMode {
+    /// When any criterion source has a new value.
     WhenAny,
+    /// When every criterion source has a new value.
     WhenAll,
+}
+
+impl ReactionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReactionMode::WhenAny => "when_any",
+            ReactionMode::WhenAll => "when_all",
+        }
+    }
 }
 
 /// Which inputs the reactor sees when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputStrategy {
+    /// Bursts coalesce: one firing with the newest value of each source.
     Latest,
+    /// One firing per event, in arrival order.
     Sequential,
 }
 
-/// A node of a computation graph; its inputs are accumulators or other nodes.
+impl InputStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputStrategy::Latest => "latest",
+            InputStrategy::Sequential => "sequential",
+        }
+    }
+}
+
+/// A node of a computation graph: a task of the package. Its inputs are
+/// accumulators, other nodes, or `node.field`: that field of the node's
+/// output (routing: a missing or null field skips this node).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphNodeDeclaration {
     pub id: Identifier,
     #[serde(default)]
     pub inputs: Vec<Identifier>,
+}
+
+/// A workflow started once per successful firing of its graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionDeclaration {
+    pub workflow: Identifier,
 }

@@ -14,6 +14,7 @@ mod artifact;
 mod check;
 mod declaration;
 mod digest;
+mod graph;
 mod identifier;
 
 pub use artifact::{Artifact, ArtifactKind, ArtifactPath, InvalidArtifactPath, MAX_PATH_LEN};
@@ -22,9 +23,10 @@ pub use check::{WorkflowTasksError, topological_order};
 pub use declaration::{
     AccumulatorDeclaration, AccumulatorKind, AttemptFailure, Backoff, CatchUp,
     ComputationGraphDeclaration, CronScheduleDeclaration, Declaration, GraphNodeDeclaration,
-    InputStrategy, ReactionMode, ReactorDeclaration, RetryCondition, RetryPolicy, TaskDeclaration,
-    TriggerDeclaration, WorkflowDeclaration,
+    InputStrategy, ReactionMode, ReactorDeclaration, RetryCondition, RetryPolicy,
+    SubscriptionDeclaration, TaskDeclaration, TriggerDeclaration, WorkflowDeclaration,
 };
+pub use graph::{InputSource, MIN_POLL_INTERVAL_MS};
 pub use digest::{InvalidDigest, Sha256Digest};
 pub use identifier::{Identifier, InvalidIdentifier, MAX_IDENTIFIER_LEN};
 

@@ -172,42 +172,134 @@ fn artifacts_must_sit_in_their_folder() {
     assert!(matches!(error, ManifestError::MisplacedArtifact { .. }));
 }
 
-#[test]
-fn graph_inputs_must_resolve_and_not_cycle() {
-    let graph = |nodes: Vec<GraphNodeDeclaration>| ComputationGraphDeclaration {
+fn graph(nodes: Vec<GraphNodeDeclaration>) -> ComputationGraphDeclaration {
+    ComputationGraphDeclaration {
         name: id("prices"),
         description: String::new(),
-        accumulators: vec![AccumulatorDeclaration {
-            name: id("ticks"),
-            kind: AccumulatorKind::Stream,
-        }],
+        accumulators: vec![AccumulatorDeclaration::new(
+            id("ticks"),
+            AccumulatorKind::Stream,
+        )],
         reactor: ReactorDeclaration {
             reaction_mode: ReactionMode::WhenAny,
             input_strategy: InputStrategy::Latest,
+            sources: Vec::new(),
         },
         nodes,
-    };
-    let node = |name: &str, inputs: &[&str]| GraphNodeDeclaration {
+        subscriptions: Vec::new(),
+    }
+}
+
+fn node(name: &str, inputs: &[&str]) -> GraphNodeDeclaration {
+    GraphNodeDeclaration {
         id: id(name),
         inputs: inputs.iter().map(|i| id(i)).collect(),
-    };
-    let mut good = etl_declaration();
-    good.computation_graphs.push(graph(vec![
-        node("mean", &["ticks"]),
-        node("alert", &["mean"]),
-    ]));
-    assert!(manifest_with(good).is_ok());
+    }
+}
 
-    let mut cyclic = etl_declaration();
-    cyclic
-        .computation_graphs
-        .push(graph(vec![node("a", &["b", "ticks"]), node("b", &["a"])]));
+/// The etl package plus tasks for graph nodes, and `graph`.
+fn with_graph(graph: ComputationGraphDeclaration) -> Result<Manifest, ManifestError> {
+    let mut declaration = etl_declaration();
+    for name in ["mean", "alert", "a", "b", "fx"] {
+        declaration.tasks.push(task(name, &[]));
+    }
+    declaration.computation_graphs.push(graph);
+    manifest_with(declaration)
+}
+
+fn graph_refusal(graph: ComputationGraphDeclaration) -> String {
+    match with_graph(graph) {
+        Err(ManifestError::Declaration(error)) => error.to_string(),
+        other => panic!("expected a declaration error, got {other:?}"),
+    }
+}
+
+#[test]
+fn graph_inputs_must_resolve_and_not_cycle() {
+    assert!(with_graph(graph(vec![node("mean", &["ticks"]), node("alert", &["mean"])])).is_ok());
     assert!(matches!(
-        manifest_with(cyclic),
+        with_graph(graph(vec![node("a", &["b", "ticks"]), node("b", &["a"])])),
         Err(ManifestError::Declaration(
             DeclarationError::GraphCycle { .. }
         ))
     ));
+    // A field of a node's output routes; a field of an accumulator does not.
+    assert!(with_graph(graph(vec![node("mean", &["ticks"]), node("alert", &["mean.high"])])).is_ok());
+    assert!(graph_refusal(graph(vec![node("mean", &["ticks.x"])])).contains("`ticks.x`"));
+    assert!(
+        graph_refusal(graph(vec![node("mean", &["ticks"]), node("alert", &["mean.x", "alert.y"])]))
+            .contains("cycle")
+    );
+}
+
+#[test]
+fn graph_nodes_and_pollers_must_be_tasks() {
+    assert!(graph_refusal(graph(vec![node("nope", &["ticks"])])).contains("node `nope` is not a task"));
+    let mut polled = graph(vec![node("mean", &["ticks", "rates"])]);
+    polled.accumulators.push(AccumulatorDeclaration {
+        poll_interval_ms: Some(1_000),
+        ..AccumulatorDeclaration::new(id("rates"), AccumulatorKind::Polling)
+    });
+    assert!(graph_refusal(polled).contains("needs a task named `rates`"));
+}
+
+#[test]
+fn accumulator_parameters_belong_to_their_kind() {
+    let with = |accumulator: AccumulatorDeclaration| {
+        let mut g = graph(vec![node("mean", &["ticks"])]);
+        g.accumulators.push(accumulator);
+        g
+    };
+    let misplaced = with(AccumulatorDeclaration {
+        capacity: Some(3),
+        ..AccumulatorDeclaration::new(id("fills"), AccumulatorKind::Batch)
+    });
+    assert!(graph_refusal(misplaced).contains("`capacity` does not apply to a batch accumulator"));
+    let never_flushes = with(AccumulatorDeclaration::new(id("fills"), AccumulatorKind::Batch));
+    assert!(graph_refusal(never_flushes).contains("needs `flush_interval_ms`"));
+    let unpolled = with(AccumulatorDeclaration::new(id("fx"), AccumulatorKind::Polling));
+    assert!(graph_refusal(unpolled).contains("needs `poll_interval_ms`"));
+    let too_fast = with(AccumulatorDeclaration {
+        poll_interval_ms: Some(1),
+        ..AccumulatorDeclaration::new(id("fx"), AccumulatorKind::Polling)
+    });
+    assert!(graph_refusal(too_fast).contains("at least 10"));
+    let unfed = with(AccumulatorDeclaration {
+        capacity: Some(3),
+        ..AccumulatorDeclaration::new(id("history"), AccumulatorKind::State)
+    });
+    assert!(graph_refusal(unfed).contains("needs `feed`"));
+    let fed_by_stranger = with(AccumulatorDeclaration {
+        capacity: Some(3),
+        feed: Some(id("alert")),
+        ..AccumulatorDeclaration::new(id("history"), AccumulatorKind::State)
+    });
+    assert!(graph_refusal(fed_by_stranger).contains("not a node of the graph"));
+    let good = with(AccumulatorDeclaration {
+        capacity: Some(3),
+        feed: Some(id("mean")),
+        ..AccumulatorDeclaration::new(id("history"), AccumulatorKind::State)
+    });
+    assert!(with_graph(good).is_ok());
+}
+
+#[test]
+fn an_unknown_accumulator_parameter_does_not_parse() {
+    let text = r#"{"name": "fills", "kind": "batch", "flush_interval": 5}"#;
+    let error = serde_json::from_str::<AccumulatorDeclaration>(text).expect_err("a typo");
+    assert!(error.to_string().contains("flush_interval"), "{error}");
+}
+
+#[test]
+fn reactor_sources_and_subscriptions_must_resolve() {
+    let mut watching = graph(vec![node("mean", &["ticks"])]);
+    watching.reactor.sources = vec![id("tick")];
+    assert!(graph_refusal(watching).contains("watches `tick`"));
+    let mut subscribed = graph(vec![node("mean", &["ticks"])]);
+    subscribed.subscriptions = vec![SubscriptionDeclaration { workflow: id("etl") }];
+    assert!(with_graph(subscribed.clone()).is_ok());
+    subscribed.subscriptions = vec![SubscriptionDeclaration { workflow: id("elt") }];
+    assert!(graph_refusal(subscribed).contains("`elt` is not declared"));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod context;
+pub mod firing;
 pub mod manifest;
 #[cfg(feature = "native")]
 pub mod native;

@@ -205,16 +205,20 @@ impl ComputationGraphBuilder {
 
     /// An accumulator whose every pushed event is its new value.
     pub fn passthrough(mut self, name: &str) -> Self {
-        self.accumulators
-            .push(Accumulator::Pushed(name.to_owned(), AccumulatorKind::Passthrough));
+        self.accumulators.push(Accumulator::Pushed(
+            name.to_owned(),
+            AccumulatorKind::Passthrough,
+        ));
         self
     }
 
     /// A pushed stream (a producer on the accumulator socket); each event is
     /// the new value.
     pub fn stream(mut self, name: &str) -> Self {
-        self.accumulators
-            .push(Accumulator::Pushed(name.to_owned(), AccumulatorKind::Stream));
+        self.accumulators.push(Accumulator::Pushed(
+            name.to_owned(),
+            AccumulatorKind::Stream,
+        ));
         self
     }
 
@@ -278,7 +282,9 @@ impl ComputationGraphBuilder {
             .into_iter()
             .map(|accumulator| {
                 Ok(match accumulator {
-                    Accumulator::Pushed(name, kind) => AccumulatorDeclaration::new(id(&name)?, kind),
+                    Accumulator::Pushed(name, kind) => {
+                        AccumulatorDeclaration::new(id(&name)?, kind)
+                    }
                     Accumulator::Polling(name, ms) => AccumulatorDeclaration {
                         poll_interval_ms: Some(ms),
                         ..AccumulatorDeclaration::new(id(&name)?, AccumulatorKind::Polling)

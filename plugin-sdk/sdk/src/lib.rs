@@ -43,8 +43,7 @@ pub use cloacina_plugin_macros::task;
 pub use context::{Context, Host};
 pub use declare::{
     BatchFlush, ComputationGraphBuilder, CronBuilder, TriggerBuilder, WorkflowBuilder,
-    computation_graph, cron,
-    trigger, workflow,
+    computation_graph, cron, trigger, workflow,
 };
 #[doc(hidden)]
 pub use definition::into_output;

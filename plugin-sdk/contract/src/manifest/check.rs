@@ -338,7 +338,9 @@ pub fn topological_order(tasks: &[TaskDeclaration]) -> Result<Vec<usize>, String
 /// Kahn's algorithm over `node -> the nodes it depends on`; edges to nodes
 /// outside the map (a graph's accumulators) are ignored. Returns the nodes
 /// that could not be ordered, which are exactly those on or behind a cycle.
-pub(super) fn nodes_on_cycles(edges: BTreeMap<&Identifier, BTreeSet<&Identifier>>) -> Option<Vec<Identifier>> {
+pub(super) fn nodes_on_cycles(
+    edges: BTreeMap<&Identifier, BTreeSet<&Identifier>>,
+) -> Option<Vec<Identifier>> {
     let mut waiting_on: BTreeMap<&Identifier, usize> = edges
         .iter()
         .map(|(node, deps)| {

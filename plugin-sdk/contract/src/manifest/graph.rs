@@ -22,7 +22,10 @@ pub enum InputSource<'a> {
     /// A node's whole output.
     Node(&'a Identifier),
     /// One field of a node's output (routing).
-    Field { node: &'a Identifier, field: &'a str },
+    Field {
+        node: &'a Identifier,
+        field: &'a str,
+    },
 }
 
 impl ComputationGraphDeclaration {
@@ -136,7 +139,10 @@ fn parameter_problem(accumulator: &AccumulatorDeclaration) -> Option<String> {
         },
         AccumulatorKind::Batch => {
             if accumulator.flush_interval_ms.is_none() && accumulator.max_buffer_size.is_none() {
-                Some("a batch accumulator needs `flush_interval_ms`, `max_buffer_size` or both".into())
+                Some(
+                    "a batch accumulator needs `flush_interval_ms`, `max_buffer_size` or both"
+                        .into(),
+                )
             } else if accumulator.flush_interval_ms == Some(0) {
                 Some("`flush_interval_ms` must be at least 1".into())
             } else if accumulator.max_buffer_size == Some(0) {
@@ -216,7 +222,11 @@ pub(super) fn check_graph(
                 node.id
             )));
         }
-        if let Some(input) = node.inputs.iter().find(|input| graph.resolve(input).is_none()) {
+        if let Some(input) = node
+            .inputs
+            .iter()
+            .find(|input| graph.resolve(input).is_none())
+        {
             return Err(DeclarationError::UnknownGraphInput {
                 graph: graph.name.clone(),
                 node: node.id.clone(),

@@ -26,8 +26,8 @@ pub use declaration::{
     InputStrategy, ReactionMode, ReactorDeclaration, RetryCondition, RetryPolicy,
     SubscriptionDeclaration, TaskDeclaration, TriggerDeclaration, WorkflowDeclaration,
 };
-pub use graph::{InputSource, MIN_POLL_INTERVAL_MS};
 pub use digest::{InvalidDigest, Sha256Digest};
+pub use graph::{InputSource, MIN_POLL_INTERVAL_MS};
 pub use identifier::{Identifier, InvalidIdentifier, MAX_IDENTIFIER_LEN};
 
 use std::collections::BTreeSet;

@@ -216,7 +216,13 @@ fn graph_refusal(graph: ComputationGraphDeclaration) -> String {
 
 #[test]
 fn graph_inputs_must_resolve_and_not_cycle() {
-    assert!(with_graph(graph(vec![node("mean", &["ticks"]), node("alert", &["mean"])])).is_ok());
+    assert!(
+        with_graph(graph(vec![
+            node("mean", &["ticks"]),
+            node("alert", &["mean"])
+        ]))
+        .is_ok()
+    );
     assert!(matches!(
         with_graph(graph(vec![node("a", &["b", "ticks"]), node("b", &["a"])])),
         Err(ManifestError::Declaration(
@@ -224,17 +230,28 @@ fn graph_inputs_must_resolve_and_not_cycle() {
         ))
     ));
     // A field of a node's output routes; a field of an accumulator does not.
-    assert!(with_graph(graph(vec![node("mean", &["ticks"]), node("alert", &["mean.high"])])).is_ok());
+    assert!(
+        with_graph(graph(vec![
+            node("mean", &["ticks"]),
+            node("alert", &["mean.high"])
+        ]))
+        .is_ok()
+    );
     assert!(graph_refusal(graph(vec![node("mean", &["ticks.x"])])).contains("`ticks.x`"));
     assert!(
-        graph_refusal(graph(vec![node("mean", &["ticks"]), node("alert", &["mean.x", "alert.y"])]))
-            .contains("cycle")
+        graph_refusal(graph(vec![
+            node("mean", &["ticks"]),
+            node("alert", &["mean.x", "alert.y"])
+        ]))
+        .contains("cycle")
     );
 }
 
 #[test]
 fn graph_nodes_and_pollers_must_be_tasks() {
-    assert!(graph_refusal(graph(vec![node("nope", &["ticks"])])).contains("node `nope` is not a task"));
+    assert!(
+        graph_refusal(graph(vec![node("nope", &["ticks"])])).contains("node `nope` is not a task")
+    );
     let mut polled = graph(vec![node("mean", &["ticks", "rates"])]);
     polled.accumulators.push(AccumulatorDeclaration {
         poll_interval_ms: Some(1_000),
@@ -255,9 +272,15 @@ fn accumulator_parameters_belong_to_their_kind() {
         ..AccumulatorDeclaration::new(id("fills"), AccumulatorKind::Batch)
     });
     assert!(graph_refusal(misplaced).contains("`capacity` does not apply to a batch accumulator"));
-    let never_flushes = with(AccumulatorDeclaration::new(id("fills"), AccumulatorKind::Batch));
+    let never_flushes = with(AccumulatorDeclaration::new(
+        id("fills"),
+        AccumulatorKind::Batch,
+    ));
     assert!(graph_refusal(never_flushes).contains("needs `flush_interval_ms`"));
-    let unpolled = with(AccumulatorDeclaration::new(id("fx"), AccumulatorKind::Polling));
+    let unpolled = with(AccumulatorDeclaration::new(
+        id("fx"),
+        AccumulatorKind::Polling,
+    ));
     assert!(graph_refusal(unpolled).contains("needs `poll_interval_ms`"));
     let too_fast = with(AccumulatorDeclaration {
         poll_interval_ms: Some(1),
@@ -296,9 +319,13 @@ fn reactor_sources_and_subscriptions_must_resolve() {
     watching.reactor.sources = vec![id("tick")];
     assert!(graph_refusal(watching).contains("watches `tick`"));
     let mut subscribed = graph(vec![node("mean", &["ticks"])]);
-    subscribed.subscriptions = vec![SubscriptionDeclaration { workflow: id("etl") }];
+    subscribed.subscriptions = vec![SubscriptionDeclaration {
+        workflow: id("etl"),
+    }];
     assert!(with_graph(subscribed.clone()).is_ok());
-    subscribed.subscriptions = vec![SubscriptionDeclaration { workflow: id("elt") }];
+    subscribed.subscriptions = vec![SubscriptionDeclaration {
+        workflow: id("elt"),
+    }];
     assert!(graph_refusal(subscribed).contains("`elt` is not declared"));
 }
 

@@ -388,6 +388,31 @@ impl Runner {
         started.ok_or_else(|| RuntimeError::Corrupt("an unguarded start was refused".into()))
     }
 
+    /// Starts the latest version of `workflow` unless a start with the
+    /// same `(scope, key)` happened before, on any host: what a caller that
+    /// may retry after a crash (a graph firing's subscriptions) uses to
+    /// start a workflow exactly once. None when it had already started.
+    pub async fn start_once(
+        &self,
+        workflow: &str,
+        context: Value,
+        origin: String,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<ExecutionId>, RuntimeError> {
+        let workflow = self
+            .inner
+            .registry
+            .latest(workflow)
+            .ok_or_else(|| RuntimeError::UnknownWorkflow(workflow.to_owned()))?;
+        check_context(&context)?;
+        let guard = StartGuard::TriggerKey {
+            trigger: scope.to_owned(),
+            key: key.to_owned(),
+        };
+        self.start(workflow, context, origin, Some(guard)).await
+    }
+
     pub(crate) async fn start(
         &self,
         workflow: Arc<Workflow>,

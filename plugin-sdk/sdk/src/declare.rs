@@ -133,7 +133,7 @@ impl TriggerBuilder {
 /// each is called with one key per input it names.
 ///
 /// ```
-/// use cloacina_plugin_sdk::{BatchFlush, InputStrategy, ReactionMode, computation_graph};
+/// use cloacina_plugin::{BatchFlush, InputStrategy, ReactionMode, computation_graph};
 /// let graph = computation_graph("prices", ReactionMode::WhenAll, InputStrategy::Latest)
 ///     .passthrough("ticks")
 ///     .batch("fills", BatchFlush::EveryOrAtSize { ms: 1_000, size: 500 })

@@ -38,6 +38,7 @@ pub mod testing;
 #[doc(hidden)]
 pub mod wasm;
 
+pub use cloacina_contract::firing::FiringOutcome;
 pub use cloacina_contract::manifest::{AccumulatorKind, CatchUp, InputStrategy, ReactionMode};
 pub use cloacina_plugin_macros::task;
 pub use context::{Context, Host};

@@ -1,0 +1,71 @@
+//! Accepting an event: wait for room in every target graph (backpressure),
+//! queue it for the writer, and hand back what resolves once it is
+//! durable.
+
+use std::sync::Arc;
+
+use cloacina_database::clock;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::GraphError;
+use crate::slot::GraphSlot;
+use crate::writer::{Append, Write, WriteQueue};
+
+/// An accepted event: resolves once it is committed to every target
+/// graph's inbox.
+#[derive(Debug)]
+pub struct Accepted {
+    committed: oneshot::Receiver<Result<(), GraphError>>,
+    /// How many graphs it was delivered to.
+    pub graphs: usize,
+}
+
+impl Accepted {
+    /// Waits until the event is durable.
+    pub async fn durable(self) -> Result<usize, GraphError> {
+        self.committed
+            .await
+            .map_err(|_| GraphError::ShuttingDown)??;
+        Ok(self.graphs)
+    }
+}
+
+/// Queues `payload` for each `(graph, accumulator)` once each graph has
+/// room; returns as soon as it is queued.
+pub(crate) async fn accept(
+    writer: &WriteQueue,
+    targets: Vec<(Arc<GraphSlot>, String)>,
+    payload: Value,
+) -> Result<Accepted, GraphError> {
+    for (slot, _) in &targets {
+        slot.admit().await?;
+    }
+    let received_at = clock::now_ms();
+    let text = payload.to_string();
+    let graphs = targets.len();
+    let events = targets
+        .into_iter()
+        .map(|(slot, accumulator)| Append {
+            slot,
+            accumulator,
+            payload: payload.clone(),
+            text: text.clone(),
+            received_at,
+        })
+        .collect();
+    let (reply, committed) = oneshot::channel();
+    writer
+        .send(Write::Append { events, reply })
+        .map_err(|_| GraphError::ShuttingDown)?;
+    Ok(Accepted { committed, graphs })
+}
+
+/// Accepts and waits until durable.
+pub(crate) async fn append(
+    writer: &WriteQueue,
+    targets: Vec<(Arc<GraphSlot>, String)>,
+    payload: Value,
+) -> Result<usize, GraphError> {
+    accept(writer, targets, payload).await?.durable().await
+}

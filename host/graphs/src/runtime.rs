@@ -1,0 +1,335 @@
+//! [`GraphRuntime`]: one tenant's computation graphs on this host.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use cloacina_contract::Declaration;
+use cloacina_database::{Database, clock};
+use cloacina_loader::Plugin;
+use cloacina_runtime::{PackageRef, Runner};
+use serde_json::Value;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::GraphError;
+use crate::ingest::{self, Accepted};
+use crate::model::{
+    AccumulatorStatus, CommandReply, FiringRecord, GraphCommand, GraphStatus, ReactorHealth,
+};
+use crate::slot::{GraphSlot, GraphSpec, ReactorInput};
+use crate::supervisor::{Supervised, Supervision, supervise};
+use crate::writer::{self, WriteQueue};
+
+/// How the graph runtime behaves.
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    /// Accepted events a graph may hold unconsumed before producers wait.
+    pub max_pending: usize,
+    pub supervision: Supervision,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        GraphConfig {
+            max_pending: 100_000,
+            supervision: Supervision::default(),
+        }
+    }
+}
+
+/// One tenant's computation graphs: registered from packages, one
+/// supervised reactor each, events accepted durably. Cheap to clone.
+#[derive(Clone)]
+pub struct GraphRuntime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GraphRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphRuntime")
+            .field("graphs", &self.names())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Running {
+    slot: Arc<GraphSlot>,
+    stop: watch::Sender<bool>,
+    supervisor: JoinHandle<()>,
+}
+
+struct Inner {
+    db: Database,
+    runner: Runner,
+    config: GraphConfig,
+    writer: WriteQueue,
+    writer_task: Mutex<Option<JoinHandle<()>>>,
+    graphs: Mutex<BTreeMap<String, Running>>,
+}
+
+impl GraphRuntime {
+    /// The graph runtime of `runner`'s tenant: its tables are created and
+    /// its writer started.
+    pub async fn start(runner: &Runner, config: GraphConfig) -> Result<Self, GraphError> {
+        let db = runner.database().clone();
+        crate::schema::migrate(&db).await?;
+        let (writer, writer_task) = writer::spawn(db.clone());
+        Ok(GraphRuntime {
+            inner: Arc::new(Inner {
+                db,
+                runner: runner.clone(),
+                config,
+                writer,
+                writer_task: Mutex::new(Some(writer_task)),
+                graphs: Mutex::new(BTreeMap::new()),
+            }),
+        })
+    }
+
+    fn graphs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
+        self.inner
+            .graphs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.graphs().keys().cloned().collect()
+    }
+
+    fn slot(&self, graph: &str) -> Result<Arc<GraphSlot>, GraphError> {
+        self.graphs()
+            .get(graph)
+            .map(|running| running.slot.clone())
+            .ok_or_else(|| GraphError::UnknownGraph(graph.to_owned()))
+    }
+
+    /// Starts the graphs a loaded package declares. A graph another
+    /// package declares is refused; a newer version of the same package
+    /// takes its graphs over (state and pending events kept). Returns the
+    /// graphs started.
+    pub async fn register(
+        &self,
+        package: &PackageRef,
+        declaration: &Declaration,
+        plugin: Arc<dyn Plugin>,
+    ) -> Result<Vec<String>, GraphError> {
+        {
+            let graphs = self.graphs();
+            for graph in &declaration.computation_graphs {
+                if let Some(running) = graphs.get(graph.name.as_str()) {
+                    let owner = running.slot.spec().package.clone();
+                    if owner.name != package.name {
+                        return Err(GraphError::Owned {
+                            graph: graph.name.to_string(),
+                            owner: format!("{} {}", owner.name, owner.version),
+                        });
+                    }
+                }
+            }
+        }
+        let tasks: HashMap<String, _> = declaration
+            .tasks
+            .iter()
+            .map(|task| (task.id.to_string(), task.clone()))
+            .collect();
+        let mut started = Vec::new();
+        for graph in &declaration.computation_graphs {
+            let name = graph.name.to_string();
+            let spec = GraphSpec {
+                declaration: graph.clone(),
+                package: package.clone(),
+                plugin: plugin.clone(),
+                tasks: tasks.clone(),
+            };
+            let current = self
+                .graphs()
+                .get(&name)
+                .map(|r| r.slot.spec().package.version.clone());
+            match current {
+                Some(version) if version > package.version => continue,
+                Some(_) => {
+                    // Same package, this version or newer: restart on it.
+                    self.stop(&name).await;
+                }
+                None => {}
+            }
+            crate::store::ensure_state(
+                &self.inner.db,
+                &name,
+                &package.name,
+                &package.version.to_string(),
+                clock::now_ms(),
+            )
+            .await?;
+            let last_seq = crate::store::last_seq(&self.inner.db, &name).await?;
+            let pending = crate::store::pending(&self.inner.db, &name).await?;
+            let slot = Arc::new(GraphSlot::new(
+                spec,
+                self.inner.config.max_pending,
+                last_seq,
+                pending,
+            ));
+            let (stop, stopped) = watch::channel(false);
+            let supervisor = tokio::spawn(supervise(
+                Supervised {
+                    slot: slot.clone(),
+                    writer: self.inner.writer.clone(),
+                    db: self.inner.db.clone(),
+                    runner: self.inner.runner.clone(),
+                    policy: self.inner.config.supervision.clone(),
+                },
+                stopped,
+            ));
+            self.graphs().insert(
+                name.clone(),
+                Running {
+                    slot,
+                    stop,
+                    supervisor,
+                },
+            );
+            tracing::info!(tenant = %self.inner.runner.tenant(), graph = %name, package = %package.name, version = %package.version, "graph started");
+            started.push(name);
+        }
+        Ok(started)
+    }
+
+    /// Stops the graphs this package version runs (not those a newer
+    /// version took over). Their state and pending events stay in the
+    /// database for the next version.
+    pub async fn unregister(&self, package: &PackageRef, declaration: &Declaration) {
+        for graph in &declaration.computation_graphs {
+            let runs_it = self
+                .graphs()
+                .get(graph.name.as_str())
+                .is_some_and(|r| r.slot.spec().package == *package);
+            if runs_it {
+                self.stop(graph.name.as_str()).await;
+                tracing::info!(graph = %graph.name, package = %package.name, version = %package.version, "graph stopped");
+            }
+        }
+    }
+
+    async fn stop(&self, graph: &str) {
+        let Some(running) = self.graphs().remove(graph) else {
+            return;
+        };
+        let _ = running.stop.send(true);
+        let _ = running.supervisor.await;
+    }
+
+    /// Targets of an event pushed to `accumulator`: every graph that
+    /// declares an accumulator of that name that takes events.
+    fn targets(&self, accumulator: &str) -> Vec<(Arc<GraphSlot>, String)> {
+        self.graphs()
+            .values()
+            .filter(|running| {
+                running
+                    .slot
+                    .spec()
+                    .declaration
+                    .accumulator(accumulator)
+                    .is_some_and(|a| a.takes_events())
+            })
+            .map(|running| (running.slot.clone(), accumulator.to_owned()))
+            .collect()
+    }
+
+    /// Whether some graph takes events on `accumulator`.
+    pub fn takes_events(&self, accumulator: &str) -> bool {
+        !self.targets(accumulator).is_empty()
+    }
+
+    /// Accepts an event for `accumulator`: waits while a target graph is
+    /// full (backpressure), then queues it; the returned [`Accepted`]
+    /// resolves once it is durable. Producers that pipeline use this.
+    pub async fn accept(&self, accumulator: &str, event: Value) -> Result<Accepted, GraphError> {
+        let targets = self.targets(accumulator);
+        if targets.is_empty() {
+            return Err(GraphError::UnknownAccumulator(accumulator.to_owned()));
+        }
+        ingest::accept(&self.inner.writer, targets, event).await
+    }
+
+    /// Pushes an event and waits until it is durable; returns the number
+    /// of graphs it went to.
+    pub async fn push(&self, accumulator: &str, event: Value) -> Result<usize, GraphError> {
+        self.accept(accumulator, event).await?.durable().await
+    }
+
+    /// Sends `command` to `graph`'s reactor and waits for its effect.
+    pub async fn command(
+        &self,
+        graph: &str,
+        command: GraphCommand,
+    ) -> Result<CommandReply, GraphError> {
+        let slot = self.slot(graph)?;
+        let (reply, answer) = oneshot::channel();
+        slot.send(ReactorInput::Command(command, reply))?;
+        answer
+            .await
+            .map_err(|_| GraphError::NotRunning(graph.to_owned()))?
+    }
+
+    /// Fault injection: makes `graph`'s reactor panic (to test and measure
+    /// supervision).
+    #[doc(hidden)]
+    pub fn inject_panic(&self, graph: &str) -> Result<(), GraphError> {
+        self.slot(graph)?.send(ReactorInput::Panic)
+    }
+
+    /// Every graph this host runs for the tenant, by name.
+    pub fn statuses(&self) -> Vec<GraphStatus> {
+        let slots: Vec<Arc<GraphSlot>> = self.graphs().values().map(|r| r.slot.clone()).collect();
+        slots.iter().map(|slot| slot.status()).collect()
+    }
+
+    pub fn status(&self, graph: &str) -> Option<GraphStatus> {
+        self.slot(graph).ok().map(|slot| slot.status())
+    }
+
+    /// Every accumulator of every graph.
+    pub fn accumulators(&self) -> Vec<AccumulatorStatus> {
+        self.statuses()
+            .into_iter()
+            .flat_map(|status| status.accumulators)
+            .collect()
+    }
+
+    /// Graphs past their restart budget.
+    pub fn crashed(&self) -> Vec<String> {
+        self.statuses()
+            .into_iter()
+            .filter(|s| matches!(s.health, ReactorHealth::Crashed { .. }))
+            .map(|s| s.name)
+            .collect()
+    }
+
+    /// How long producers have waited for `graph` (backpressure), in all.
+    pub fn backpressure(&self, graph: &str) -> Option<std::time::Duration> {
+        self.slot(graph).ok().map(|slot| slot.backpressure())
+    }
+
+    /// `graph`'s latest firings, newest first (at most `limit`).
+    pub async fn firings(&self, graph: &str, limit: u32) -> Result<Vec<FiringRecord>, GraphError> {
+        self.slot(graph)?;
+        crate::store::firings(&self.inner.db, graph, i64::from(limit)).await
+    }
+
+    /// Stops every reactor (each saves what it folded) and the writer.
+    pub async fn shutdown(&self) {
+        for name in self.names() {
+            self.stop(&name).await;
+        }
+        let writer = self
+            .inner
+            .writer_task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer {
+            writer.abort();
+        }
+    }
+}

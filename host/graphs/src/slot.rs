@@ -1,0 +1,235 @@
+//! What every part of the runtime shares about one graph: its current
+//! specification, the way into its reactor, its backpressure permits, its
+//! sequence counter and the status the health routes read (a plain mutex,
+//! never held across an await, so a crash-looping graph never blocks a
+//! reader).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use cloacina_contract::manifest::{AccumulatorKind, ComputationGraphDeclaration, TaskDeclaration};
+use cloacina_loader::Plugin;
+use cloacina_runtime::PackageRef;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::GraphError;
+use crate::model::{
+    AccumulatorHealth, AccumulatorStatus, CommandReply, GraphCommand, GraphStatus, InboxEvent,
+    ReactorHealth,
+};
+
+/// A graph as loaded: its declaration, its package and the plugin whose
+/// tasks are its nodes.
+pub(crate) struct GraphSpec {
+    pub declaration: ComputationGraphDeclaration,
+    pub package: PackageRef,
+    pub plugin: Arc<dyn Plugin>,
+    /// The node tasks' declarations (retry policy, timeout).
+    pub tasks: HashMap<String, TaskDeclaration>,
+}
+
+/// What a reactor is sent.
+pub(crate) enum ReactorInput {
+    /// Committed events, in sequence order.
+    Events(Vec<InboxEvent>),
+    Command(
+        GraphCommand,
+        oneshot::Sender<Result<CommandReply, GraphError>>,
+    ),
+    /// Fault injection: the reactor panics (tests and the restart bench).
+    Panic,
+}
+
+#[derive(Debug, Clone)]
+struct Status {
+    health: ReactorHealth,
+    restarts: u32,
+    paused: bool,
+    fires: i64,
+    last_fired_at: Option<i64>,
+    polling: BTreeMap<String, AccumulatorHealth>,
+}
+
+pub(crate) struct GraphSlot {
+    name: String,
+    spec: RwLock<Arc<GraphSpec>>,
+    reactor: Mutex<Option<mpsc::UnboundedSender<ReactorInput>>>,
+    permits: Semaphore,
+    last_seq: AtomicI64,
+    pending: AtomicI64,
+    backpressure_ns: AtomicU64,
+    status: Mutex<Status>,
+}
+
+impl GraphSlot {
+    pub fn new(spec: GraphSpec, max_pending: usize, last_seq: i64, pending: i64) -> Self {
+        let available = max_pending.saturating_sub(usize::try_from(pending).unwrap_or(0));
+        GraphSlot {
+            name: spec.declaration.name.to_string(),
+            spec: RwLock::new(Arc::new(spec)),
+            reactor: Mutex::new(None),
+            permits: Semaphore::new(available),
+            last_seq: AtomicI64::new(last_seq),
+            pending: AtomicI64::new(pending),
+            backpressure_ns: AtomicU64::new(0),
+            status: Mutex::new(Status {
+                health: ReactorHealth::Starting,
+                restarts: 0,
+                paused: false,
+                fires: 0,
+                last_fired_at: None,
+                polling: BTreeMap::new(),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn spec(&self) -> Arc<GraphSpec> {
+        self.spec
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The next sequence number (the writer alone calls this).
+    pub fn next_seq(&self) -> i64 {
+        self.last_seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Waits until the graph may take one more event: the bound on
+    /// accepted, unconsumed events is what slows producers down.
+    pub async fn admit(&self) -> Result<(), GraphError> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            permit.forget();
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| GraphError::ShuttingDown)?;
+        permit.forget();
+        let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.backpressure_ns.fetch_add(waited, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Gives back permits: events consumed, or never committed.
+    pub fn release(&self, events: usize) {
+        if events > 0 {
+            self.permits.add_permits(events);
+        }
+    }
+
+    /// How long producers have waited for this graph, in all.
+    pub fn backpressure(&self) -> Duration {
+        Duration::from_nanos(self.backpressure_ns.load(Ordering::Relaxed))
+    }
+
+    pub fn consumed(&self, events: usize) {
+        self.pending
+            .fetch_sub(i64::try_from(events).unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.release(events);
+    }
+
+    /// Committed events for the reactor; when none runs (it is
+    /// restarting), the next one reads them from the inbox.
+    pub fn deliver(&self, events: Vec<InboxEvent>) {
+        self.pending
+            .fetch_add(i64::try_from(events.len()).unwrap_or(0), Ordering::Relaxed);
+        if let Some(reactor) = &*self.reactor.lock().unwrap_or_else(PoisonError::into_inner) {
+            let _ = reactor.send(ReactorInput::Events(events));
+        }
+    }
+
+    pub fn attach(&self, reactor: mpsc::UnboundedSender<ReactorInput>) {
+        *self.reactor.lock().unwrap_or_else(PoisonError::into_inner) = Some(reactor);
+    }
+
+    pub fn detach(&self) {
+        *self.reactor.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    pub fn send(&self, input: ReactorInput) -> Result<(), GraphError> {
+        let reactor = self.reactor.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*reactor {
+            Some(sender) if sender.send(input).is_ok() => Ok(()),
+            _ => Err(GraphError::NotRunning(self.name.clone())),
+        }
+    }
+
+    fn with_status<T>(&self, change: impl FnOnce(&mut Status) -> T) -> T {
+        change(&mut self.status.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn set_health(&self, health: ReactorHealth) {
+        self.with_status(|status| status.health = health);
+    }
+
+    pub fn set_restarts(&self, restarts: u32) {
+        self.with_status(|status| status.restarts = restarts);
+    }
+
+    pub fn set_counters(&self, paused: bool, fires: i64, last_fired_at: Option<i64>) {
+        self.with_status(|status| {
+            status.paused = paused;
+            status.fires = fires;
+            status.last_fired_at = last_fired_at;
+        });
+    }
+
+    pub fn set_polling(&self, accumulator: &str, health: AccumulatorHealth) {
+        self.with_status(|status| {
+            status.polling.insert(accumulator.to_owned(), health);
+        });
+    }
+
+    pub fn status(&self) -> GraphStatus {
+        let spec = self.spec();
+        let status = self.with_status(|status| status.clone());
+        let live = matches!(
+            status.health,
+            ReactorHealth::Live | ReactorHealth::Degraded { .. }
+        );
+        let accumulators = spec
+            .declaration
+            .accumulators
+            .iter()
+            .map(|accumulator| AccumulatorStatus {
+                name: accumulator.name.to_string(),
+                graph: self.name.clone(),
+                kind: accumulator.kind,
+                status: if !live {
+                    AccumulatorHealth::Starting
+                } else if accumulator.kind == AccumulatorKind::Polling {
+                    status
+                        .polling
+                        .get(accumulator.name.as_str())
+                        .copied()
+                        .unwrap_or(AccumulatorHealth::Starting)
+                } else {
+                    AccumulatorHealth::SocketOnly
+                },
+            })
+            .collect();
+        GraphStatus {
+            name: self.name.clone(),
+            package: spec.package.name.clone(),
+            version: spec.package.version.to_string(),
+            health: status.health,
+            accumulators,
+            paused: status.paused,
+            fires: u64::try_from(status.fires).unwrap_or(0),
+            last_fired_at_ms: status.last_fired_at,
+            pending_events: u64::try_from(self.pending.load(Ordering::Relaxed)).unwrap_or(0),
+            restarts: status.restarts,
+            declaration: spec.declaration.clone(),
+        }
+    }
+}

@@ -171,6 +171,8 @@ impl GraphRuntime {
                 pending,
             ));
             let (stop, stopped) = watch::channel(false);
+            let (sender, first) = tokio::sync::mpsc::unbounded_channel();
+            slot.attach(sender);
             let supervisor = tokio::spawn(supervise(
                 Supervised {
                     slot: slot.clone(),
@@ -179,6 +181,7 @@ impl GraphRuntime {
                     runner: self.inner.runner.clone(),
                     policy: self.inner.config.supervision.clone(),
                 },
+                first,
                 stopped,
             ));
             self.graphs().insert(

@@ -55,15 +55,29 @@ pub(crate) struct Supervised {
     pub policy: Supervision,
 }
 
-pub(crate) async fn supervise(graph: Supervised, mut stop: watch::Receiver<bool>) {
+/// Supervises the graph's reactor; `first` is the channel of the first
+/// run, attached to the slot before this was spawned, so commands sent
+/// right after registration wait for the reactor instead of failing.
+pub(crate) async fn supervise(
+    graph: Supervised,
+    first: mpsc::UnboundedReceiver<crate::slot::ReactorInput>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut first = Some(first);
     let slot = graph.slot.clone();
     let policy = &graph.policy;
     let mut recent: VecDeque<Instant> = VecDeque::new();
     let mut consecutive: u32 = 0;
     let mut restarts: u32 = 0;
     loop {
-        let (sender, inputs) = mpsc::unbounded_channel();
-        slot.attach(sender);
+        let inputs = match first.take() {
+            Some(inputs) => inputs,
+            None => {
+                let (sender, inputs) = mpsc::unbounded_channel();
+                slot.attach(sender);
+                inputs
+            }
+        };
         let started = Instant::now();
         let mut reactor = tokio::spawn(run_once(
             slot.clone(),

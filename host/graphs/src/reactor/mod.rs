@@ -65,6 +65,8 @@ pub(crate) struct Reactor {
     batches: BTreeMap<String, BatchBuffer>,
     /// Folded into the cache, not yet committed.
     consumed: Vec<i64>,
+    /// How many of `consumed` earlier firings of this commit took.
+    fired_from: usize,
     first_unsaved: Option<Instant>,
     dispatcher: mpsc::UnboundedSender<FiringRecord>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -107,6 +109,7 @@ impl Reactor {
             queue: VecDeque::new(),
             batches: BTreeMap::new(),
             consumed: Vec::new(),
+            fired_from: 0,
             first_unsaved: None,
             dispatcher,
             background,
@@ -372,10 +375,10 @@ impl Reactor {
         let inputs = self.state.cache.clone();
         let computed = firing::compute(self.spec.clone(), inputs.clone(), meta).await;
         self.state.dirty.clear();
-        let seqs = std::mem::take(&mut self.consumed);
+        // This firing's events: those folded since the previous firing.
+        let seqs = &self.consumed[self.fired_from..];
         let (first_seq, last_seq) = (seqs.iter().min().copied(), seqs.iter().max().copied());
-        // The consumed events stay listed for the commit.
-        self.consumed = seqs;
+        self.fired_from = self.consumed.len();
         let (ok, error, outputs) = match computed.result {
             Ok(outcome) => {
                 self.feed_windows(&outcome.outputs);
@@ -435,6 +438,7 @@ impl Reactor {
     /// gives back permits and hands successful firings to the dispatcher.
     async fn commit(&mut self, firings: Vec<FiringRecord>) -> Result<(), GraphError> {
         let consumed = std::mem::take(&mut self.consumed);
+        self.fired_from = 0;
         self.first_unsaved = None;
         if let Some(max) = consumed.iter().max() {
             self.state.consumed_seq = self.state.consumed_seq.max(*max);

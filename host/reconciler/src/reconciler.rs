@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloacina_contract::Declaration;
+use cloacina_graphs::GraphRuntime;
 use cloacina_loader::wasm::WasmRuntime;
 use cloacina_registry::{PackageRecord, PackageStatus, Registry, RegistryError, TrustKeys};
 use cloacina_runtime::{PackageRef, Runner};
@@ -68,6 +69,7 @@ struct Loaded {
 /// Keeps `runner` (one tenant) equal to that tenant's registry.
 pub struct Reconciler {
     runner: Runner,
+    graphs: GraphRuntime,
     registry: Registry,
     trust: TrustKeys,
     wasm: Arc<WasmRuntime>,
@@ -88,10 +90,11 @@ impl std::fmt::Debug for Reconciler {
 }
 
 impl Reconciler {
-    /// A reconciler for `runner`'s tenant, reading `registry` and verifying
-    /// with `trust` (the host's trust store).
+    /// A reconciler for `runner`'s tenant (and its `graphs`), reading
+    /// `registry` and verifying with `trust` (the host's trust store).
     pub fn new(
         runner: Runner,
+        graphs: GraphRuntime,
         registry: Registry,
         trust: TrustKeys,
         wasm: Arc<WasmRuntime>,
@@ -99,6 +102,7 @@ impl Reconciler {
     ) -> Self {
         Reconciler {
             runner,
+            graphs,
             registry,
             trust,
             wasm,
@@ -144,6 +148,9 @@ impl Reconciler {
                 let retired = self
                     .runner
                     .unregister_package(&loaded.package, &loaded.declaration);
+                self.graphs
+                    .unregister(&loaded.package, &loaded.declaration)
+                    .await;
                 tracing::info!(tenant = %self.runner.tenant(), package = %key.0, version = %key.1, workflows = ?retired, "unloaded because {reason}; running executions finish on it");
                 report.unloaded.push(format!("{}@{}", key.0, key.1));
                 self.draining.insert(key, loaded);
@@ -284,7 +291,7 @@ impl Reconciler {
         };
         let declaration = manifest.declaration().clone();
         self.runner
-            .register_package(package.clone(), &declaration, plugin)
+            .register_package(package.clone(), &declaration, plugin.clone())
             .await
             .map_err(|error| {
                 format!(
@@ -292,6 +299,14 @@ impl Reconciler {
                     cloacina_contract::explain(&error)
                 )
             })?;
+        if let Err(error) = self.graphs.register(&package, &declaration, plugin).await {
+            self.runner.unregister_package(&package, &declaration);
+            self.runner.forget_package(&package, &declaration);
+            return Err(format!(
+                "cannot start its computation graphs: {}",
+                cloacina_contract::explain(&error)
+            ));
+        }
         Ok(Loaded {
             sha256: record.sha256.clone(),
             signer: verified.signer().map(|s| s.key_id.to_string()),

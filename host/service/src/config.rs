@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cloacina_graphs::GraphConfig;
 use cloacina_runtime::RunnerConfig;
 
 /// Everything a [`crate::Host`] needs to start.
@@ -28,6 +29,8 @@ pub struct HostConfig {
     pub resync_interval: Duration,
     /// Each tenant's runner is configured like this (its tenant replaced).
     pub runner: RunnerConfig,
+    /// Each tenant's computation graphs run with this.
+    pub graphs: GraphConfig,
 }
 
 impl HostConfig {
@@ -43,6 +46,7 @@ impl HostConfig {
             settle: Duration::from_millis(250),
             resync_interval: Duration::from_secs(30),
             runner: RunnerConfig::default(),
+            graphs: GraphConfig::default(),
         }
     }
 }

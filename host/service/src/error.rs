@@ -8,6 +8,8 @@ pub enum HostError {
     #[error(transparent)]
     Database(#[from] cloacina_runtime::database::DatabaseError),
     #[error(transparent)]
+    Graphs(#[from] cloacina_graphs::GraphError),
+    #[error(transparent)]
     Registry(#[from] cloacina_registry::RegistryError),
     #[error("cannot start the WebAssembly runtime")]
     Wasm(#[source] cloacina_loader::LoadError),

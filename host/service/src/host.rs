@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloacina_graphs::GraphRuntime;
 use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
 use cloacina_reconciler::{DropDir, DropReport, ReconcileReport, Reconciler, ReconcilerConfig};
 use cloacina_registry::changes::{self, Change};
@@ -206,7 +207,7 @@ impl Host {
         let started = self.shared.tenants.lock().await.remove(tenant);
         self.shared.starting.lock().await.remove(tenant);
         if let Some(started) = &started {
-            started.runner().shutdown().await;
+            started.shutdown().await;
             started.runner().database().close().await;
         }
         if !known && started.is_none() {
@@ -279,7 +280,7 @@ impl Host {
         let tenants: Vec<Arc<TenantHost>> =
             self.shared.tenants.lock().await.values().cloned().collect();
         for tenant in tenants {
-            tenant.runner().shutdown().await;
+            tenant.shutdown().await;
         }
         let activity = std::mem::take(
             &mut *self
@@ -339,8 +340,10 @@ impl Shared {
 
     async fn tenant_host(&self, runner: Runner) -> Result<Arc<TenantHost>, HostError> {
         let registry = Registry::open(runner.database()).await?;
+        let graphs = GraphRuntime::start(&runner, self.config.graphs.clone()).await?;
         let reconciler = Reconciler::new(
             runner.clone(),
+            graphs.clone(),
             registry.clone(),
             self.trust.clone(),
             self.wasm.clone(),
@@ -355,7 +358,9 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(activity::log_activity(&runner, self.stats.clone()));
         tracing::info!(tenant = %runner.tenant(), "tenant started");
-        Ok(Arc::new(TenantHost::new(runner, registry, reconciler)))
+        Ok(Arc::new(TenantHost::new(
+            runner, graphs, registry, reconciler,
+        )))
     }
 
     /// One pass over the drop directory and every tenant. Returns how soon

@@ -1,5 +1,7 @@
-//! One tenant on this host: its runner, its registry, its reconciler.
+//! One tenant on this host: its runner, its graphs, its registry, its
+//! reconciler.
 
+use cloacina_graphs::GraphRuntime;
 use cloacina_reconciler::{ReconcileReport, Reconciler};
 use cloacina_registry::{Registry, RegistryError};
 use cloacina_runtime::{Runner, TenantId};
@@ -9,14 +11,21 @@ use tokio::sync::Mutex;
 #[derive(Debug)]
 pub struct TenantHost {
     runner: Runner,
+    graphs: GraphRuntime,
     registry: Registry,
     reconciler: Mutex<Reconciler>,
 }
 
 impl TenantHost {
-    pub(crate) fn new(runner: Runner, registry: Registry, reconciler: Reconciler) -> Self {
+    pub(crate) fn new(
+        runner: Runner,
+        graphs: GraphRuntime,
+        registry: Registry,
+        reconciler: Reconciler,
+    ) -> Self {
         TenantHost {
             runner,
+            graphs,
             registry,
             reconciler: Mutex::new(reconciler),
         }
@@ -29,6 +38,18 @@ impl TenantHost {
     /// Runs this tenant's workflows.
     pub fn runner(&self) -> &Runner {
         &self.runner
+    }
+
+    /// Runs this tenant's computation graphs.
+    pub fn graphs(&self) -> &GraphRuntime {
+        &self.graphs
+    }
+
+    /// Stops the graphs (each saves its state), then the runner (running
+    /// tasks get the grace period).
+    pub async fn shutdown(&self) {
+        self.graphs.shutdown().await;
+        self.runner.shutdown().await;
     }
 
     /// This tenant's packages.

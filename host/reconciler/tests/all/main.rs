@@ -275,8 +275,12 @@ async fn scenario(url: &str, tenant: TenantId) {
     .await
     .expect("runner");
     let wasm = Arc::new(WasmRuntime::new(WasmSettings::default()).expect("engine"));
+    let graphs = cloacina_graphs::GraphRuntime::start(&runner, Default::default())
+        .await
+        .expect("graphs");
     let mut reconciler = Reconciler::new(
         runner.clone(),
+        graphs,
         registry.clone(),
         trust.clone(),
         wasm,

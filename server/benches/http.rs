@@ -79,6 +79,7 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         bootstrap_key: Some(KEY.to_owned()),
         metrics_need_auth: false,
         limits: cloacina_server::Limits::default(),
+        ready_ignores_graphs: false,
     })
     .await
     .expect("server starts");

@@ -73,6 +73,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub metrics_auth: bool,
 
+    /// Leave crashed computation graphs out of /ready (which then checks
+    /// the database only). Behind a load balancer with several hosts, one
+    /// bad package would otherwise take every host out of the pool; the
+    /// crashed graphs stay visible in /v1/health/graphs.
+    #[arg(long)]
+    pub ready_ignores_graphs: bool,
+
     /// Load native libraries into the server process instead of one
     /// `cloacina-plugin-worker` process each: calls are faster, but a
     /// library that crashes takes the server down.
@@ -165,6 +172,7 @@ impl ServeArgs {
             bootstrap_key: self.bootstrap_key.clone(),
             metrics_need_auth: self.metrics_auth,
             limits: self.limits(),
+            ready_ignores_graphs: self.ready_ignores_graphs,
         })
     }
 }

@@ -47,6 +47,9 @@ pub struct ServerConfig {
     pub metrics_need_auth: bool,
     /// What clients may hold at once, and for how long.
     pub limits: Limits,
+    /// `/ready` looks at the platform only (the database), not at crashed
+    /// computation graphs.
+    pub ready_ignores_graphs: bool,
 }
 
 /// A server accepting requests.
@@ -96,6 +99,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         metrics,
         require_signatures: config.host.require_signatures,
         metrics_need_auth: config.metrics_need_auth,
+        ready_ignores_graphs: config.ready_ignores_graphs,
         declarations: Default::default(),
         ended: Default::default(),
         limits: config.limits.clone(),

@@ -19,8 +19,10 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Uploads verified at once; more are answered 503 with `Retry-After`.
     pub concurrent_uploads: usize,
-    /// A WebSocket message (delivery and graph sockets), and a frame.
+    /// A WebSocket message (delivery and reactor sockets), and a frame.
     pub max_ws_message_bytes: usize,
+    /// An event on the accumulator socket (one frame, one JSON document).
+    pub max_event_bytes: usize,
     /// WebSockets open at once for one key.
     pub sockets_per_key: usize,
     /// Unconsumed WebSocket tickets one key may hold.
@@ -41,6 +43,7 @@ impl Default for Limits {
             max_upload_bytes: 64 << 20,
             concurrent_uploads: 2,
             max_ws_message_bytes: 64 << 10,
+            max_event_bytes: 1 << 20,
             sockets_per_key: 64,
             tickets_per_key: 16,
             unknown_execution_grace: Duration::from_secs(10),

@@ -26,6 +26,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub require_signatures: bool,
     pub metrics_need_auth: bool,
+    pub ready_ignores_graphs: bool,
     /// Declarations read from stored archives, by archive SHA-256.
     pub declarations: Mutex<HashMap<String, Arc<Declaration>>>,
     /// Answers about executions that have ended.

@@ -7,6 +7,10 @@ use cloacina_wire::executions::{
     ExecuteRequest, ExecuteResponse, ExecutionDetail, ExecutionEventsResponse, ExecutionSummary,
     ExecutionTasksResponse,
 };
+use cloacina_wire::graphs::{
+    AccumulatorStatus, FireRequest, FireResponse, Firing, GraphStatus, InjectRequest,
+    InjectResponse, PauseResponse, ReactorStatus,
+};
 use cloacina_wire::keys::{
     CreateKeyRequest, KeyCreatedResponse, KeyInfo, KeyRevokedResponse, WsTicketResponse,
 };
@@ -20,7 +24,7 @@ use cloacina_wire::{ErrorBody, ListResponse, TenantListResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{ClientError, EventStream};
+use crate::{AccumulatorSocket, ClientError, EventStream};
 
 /// A server, the key to call it with, and the tenant tenant-scoped routes
 /// address.
@@ -30,6 +34,9 @@ pub struct Client {
     server: String,
     key: String,
     tenant: String,
+    /// The tenant was chosen (not the `public` default): the graph routes,
+    /// which otherwise act in the key's own tenant, name it (`?tenant=`).
+    tenant_chosen: bool,
 }
 
 /// Filters and page of `GET .../executions`.
@@ -56,7 +63,18 @@ impl Client {
             server: server.trim_end_matches('/').to_owned(),
             key: key.to_owned(),
             tenant: tenant.to_owned(),
+            tenant_chosen: false,
         }
+    }
+
+    /// Whether the tenant was chosen by the caller rather than defaulted.
+    /// The graph routes and sockets act in the key's own tenant (a key of
+    /// no tenant: `public`, and its lists span every tenant); a chosen
+    /// tenant is passed to them as `?tenant=`, which a key of no tenant
+    /// may set and a tenant key may only set to its own.
+    pub fn with_tenant_chosen(mut self, chosen: bool) -> Self {
+        self.tenant_chosen = chosen;
+        self
     }
 
     pub fn server(&self) -> &str {
@@ -209,6 +227,121 @@ impl Client {
         ))
     }
 
+    /// The computation graphs the key sees (`GET /v1/health/graphs`).
+    pub fn graphs(&self) -> Result<ListResponse<GraphStatus>, ClientError> {
+        self.get_graph_route("/v1/health/graphs", &[])
+    }
+
+    /// One graph (404 `graph_not_found`).
+    pub fn graph(&self, name: &str) -> Result<GraphStatus, ClientError> {
+        self.get_graph_route(&format!("/v1/health/graphs/{}", segment(name)), &[])
+    }
+
+    pub fn accumulators(&self) -> Result<ListResponse<AccumulatorStatus>, ClientError> {
+        self.get_graph_route("/v1/health/accumulators", &[])
+    }
+
+    pub fn reactors(&self) -> Result<ListResponse<ReactorStatus>, ClientError> {
+        self.get_graph_route("/v1/health/reactors", &[])
+    }
+
+    /// Fires a graph's reactor (named like the graph), answered once the
+    /// firing is committed; 409 `reactor_paused` while it is paused.
+    pub fn fire(&self, reactor: &str, request: &FireRequest) -> Result<FireResponse, ClientError> {
+        self.post_graph_route(
+            &format!("/v1/health/reactors/{}/fire", segment(reactor)),
+            request,
+        )
+    }
+
+    pub fn pause(&self, reactor: &str) -> Result<PauseResponse, ClientError> {
+        self.post_graph_route(
+            &format!("/v1/health/reactors/{}/pause", segment(reactor)),
+            &serde_json::json!({}),
+        )
+    }
+
+    pub fn resume(&self, reactor: &str) -> Result<PauseResponse, ClientError> {
+        self.post_graph_route(
+            &format!("/v1/health/reactors/{}/resume", segment(reactor)),
+            &serde_json::json!({}),
+        )
+    }
+
+    /// A reactor's firing log, newest first, at most `limit` (the server
+    /// caps it at 1000).
+    pub fn firings(&self, reactor: &str, limit: u32) -> Result<ListResponse<Firing>, ClientError> {
+        self.get_graph_route(
+            &format!("/v1/health/reactors/{}/fires", segment(reactor)),
+            &[("limit", limit.to_string())],
+        )
+    }
+
+    /// One event, answered once it is durable.
+    pub fn inject(
+        &self,
+        accumulator: &str,
+        event: serde_json::Value,
+    ) -> Result<InjectResponse, ClientError> {
+        self.post_graph_route(
+            &format!("/v1/health/accumulators/{}/inject", segment(accumulator)),
+            &InjectRequest { event },
+        )
+    }
+
+    /// The accumulator socket in acknowledged mode, to push many events
+    /// pipelined (see [`AccumulatorSocket`]).
+    pub fn accumulator_socket(&self, accumulator: &str) -> Result<AccumulatorSocket, ClientError> {
+        let base = self
+            .server
+            .strip_prefix("http")
+            .map(|rest| format!("ws{rest}"))
+            .ok_or_else(|| ClientError::Socket("the server URL is not http(s)".to_owned()))?;
+        let mut url = format!("{base}/v1/ws/accumulator/{}?ack=1", segment(accumulator));
+        if let Some(tenant) = self.tenant_query() {
+            url.push_str(&format!("&tenant={}", segment(tenant)));
+        }
+        AccumulatorSocket::open(&url, &self.bearer(), &self.server)
+    }
+
+    /// `?tenant=` for the graph routes: only a chosen tenant.
+    fn tenant_query(&self) -> Option<&str> {
+        self.tenant_chosen.then_some(self.tenant.as_str())
+    }
+
+    fn get_graph_route<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let mut request = self
+            .agent
+            .get(self.url(route))
+            .header("authorization", self.bearer());
+        for (name, value) in query {
+            request = request.query(*name, value);
+        }
+        if let Some(tenant) = self.tenant_query() {
+            request = request.query("tenant", tenant);
+        }
+        self.answer(route, request.call())
+    }
+
+    fn post_graph_route<B: Serialize, T: DeserializeOwned>(
+        &self,
+        route: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let mut request = self
+            .agent
+            .post(self.url(route))
+            .header("authorization", self.bearer());
+        if let Some(tenant) = self.tenant_query() {
+            request = request.query("tenant", tenant);
+        }
+        self.answer(route, request.send_json(body))
+    }
+
     fn get<T: DeserializeOwned>(&self, route: &str) -> Result<T, ClientError> {
         let reply = self
             .agent
@@ -293,5 +426,28 @@ impl Client {
 
     fn bearer(&self) -> String {
         format!("Bearer {}", self.key)
+    }
+}
+
+/// A name as one path segment (or query value): unreserved characters as
+/// they are, every other byte percent-encoded.
+fn segment(name: &str) -> String {
+    let mut encoded = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_one_path_segment() {
+        assert_eq!(super::segment("climate_2"), "climate_2");
+        assert_eq!(super::segment("a/b c?"), "a%2Fb%20c%3F");
     }
 }

@@ -32,9 +32,22 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
-    /// The delivery socket failed or spoke out of protocol.
-    #[error("delivery socket: {0}")]
+    /// A socket failed or spoke out of protocol.
+    #[error("socket: {0}")]
     Socket(String),
+    /// The server closed a socket on its side: its close code (4404: no
+    /// such name; 1001: stopping; 1008: the key was revoked; 1009: a
+    /// message over the limit; 1011: it failed) and reason.
+    #[error("the server closed the socket ({code}: {reason})")]
+    Closed { code: u16, reason: String },
+    /// Events sent on the accumulator socket that the server did not
+    /// acknowledge in time: the first `acked` are durable, the rest unknown.
+    #[error("the server acknowledged {acked} of {sent} events, then nothing for {waited_secs} s")]
+    Unacknowledged {
+        sent: u64,
+        acked: u64,
+        waited_secs: u64,
+    },
 }
 
 impl ClientError {

@@ -24,10 +24,37 @@ pub struct Accepted {
 impl Accepted {
     /// Waits until the event is durable.
     pub async fn durable(self) -> Result<usize, GraphError> {
-        self.committed
-            .await
-            .map_err(|_| GraphError::ShuttingDown)??;
-        Ok(self.graphs)
+        self.await
+    }
+
+    /// The outcome if it is already known, without waiting.
+    pub fn try_outcome(&mut self) -> Option<Result<usize, GraphError>> {
+        match self.committed.try_recv() {
+            Ok(Ok(())) => Some(Ok(self.graphs)),
+            Ok(Err(error)) => Some(Err(error)),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(GraphError::ShuttingDown)),
+        }
+    }
+}
+
+/// Resolves once the event is durable, with the number of graphs it went
+/// to. Producers that pipeline keep these in a queue and poll the oldest.
+impl std::future::Future for Accepted {
+    type Output = Result<usize, GraphError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let graphs = self.graphs;
+        std::pin::Pin::new(&mut self.committed)
+            .poll(context)
+            .map(|answer| match answer {
+                Ok(Ok(())) => Ok(graphs),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(GraphError::ShuttingDown),
+            })
     }
 }
 

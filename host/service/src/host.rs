@@ -170,6 +170,11 @@ impl Host {
         Ok(Some(self.shared.start_tenant(tenant).await?))
     }
 
+    /// The tenants whose runtime runs on this host now.
+    pub async fn started_tenants(&self) -> Vec<Arc<TenantHost>> {
+        self.shared.tenants.lock().await.values().cloned().collect()
+    }
+
     /// Every tenant this host serves, `public` first.
     pub async fn tenants(&self) -> Result<Vec<TenantId>, HostError> {
         Ok(self.shared.tenant_list.list().await?)

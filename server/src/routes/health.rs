@@ -23,15 +23,17 @@ pub async fn health() -> Json<HealthStatus> {
     Json(HealthStatus {
         status: "ok".to_owned(),
         reason: None,
+        crashed_graphs: None,
     })
 }
 
-/// Ready when the main database answers.
+/// Ready when the main database answers and no computation graph has
+/// crashed past its restart budget (unless the server leaves graphs out).
 #[utoipa::path(
     get,
     path = "/ready",
     operation_id = "ready",
-    summary = "Readiness: the database is reachable",
+    summary = "Readiness: the database is reachable and no graph is crashed (see --ready-ignores-graphs)",
     tag = "health",
     responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus))
 )]
@@ -44,16 +46,37 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
             .is_ok(),
         _ => false,
     };
-    if reachable {
+    if !reachable {
+        let not_ready = HealthStatus {
+            status: "not ready".to_owned(),
+            reason: Some("database unreachable".to_owned()),
+            crashed_graphs: None,
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(not_ready)).into_response();
+    }
+    let crashed: Vec<String> = if state.ready_ignores_graphs {
+        Vec::new()
+    } else {
+        state
+            .host
+            .started_tenants()
+            .await
+            .iter()
+            .flat_map(|tenant| tenant.graphs().crashed())
+            .collect()
+    };
+    if crashed.is_empty() {
         let ready = HealthStatus {
             status: "ready".to_owned(),
             reason: None,
+            crashed_graphs: None,
         };
         (StatusCode::OK, Json(ready)).into_response()
     } else {
         let not_ready = HealthStatus {
             status: "not ready".to_owned(),
-            reason: Some("database unreachable".to_owned()),
+            reason: Some("crashed computation graphs".to_owned()),
+            crashed_graphs: Some(crashed),
         };
         (StatusCode::SERVICE_UNAVAILABLE, Json(not_ready)).into_response()
     }

@@ -2,7 +2,7 @@
 //! request id, timeout, metrics, JSON 404/405.
 
 pub mod executions;
-mod graphs;
+pub(crate) mod graphs;
 mod health;
 mod keys;
 pub mod openapi;
@@ -62,11 +62,16 @@ pub(crate) fn api(upload_body_limit: usize) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(graphs::graphs))
         .routes(routes!(graphs::graph))
         .routes(routes!(graphs::reactors))
+        .routes(routes!(graphs::fire))
+        .routes(routes!(graphs::pause))
+        .routes(routes!(graphs::resume))
+        .routes(routes!(graphs::fires))
+        .routes(routes!(graphs::inject))
         .routes(routes!(graphs::agents))
         .routes(routes!(graphs::compiler))
         .routes(routes!(crate::ws::delivery::delivery))
-        .routes(routes!(crate::ws::delivery::accumulator_socket))
-        .routes(routes!(crate::ws::delivery::reactor_socket))
+        .routes(routes!(crate::ws::graphs::accumulator_socket))
+        .routes(routes!(crate::ws::graphs::reactor_socket))
         .layer(DefaultBodyLimit::max(SMALL_BODY))
         .merge(
             // Uploads: their own body limit.

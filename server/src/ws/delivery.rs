@@ -22,38 +22,25 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cloacina_runtime::{ExecutionId, Runner, TenantId};
 use cloacina_wire::executions::ExecutionEvent;
-use cloacina_wire::ws::{PROTOCOL_VERSION, ServerFrame, close};
-use serde::Deserialize;
+use cloacina_wire::ws::{PROTOCOL_VERSION, ServerFrame};
 use tokio::sync::mpsc;
 
-use crate::auth::{KeyRecord, bearer};
-use crate::error::ApiError;
+use crate::auth::KeyRecord;
 use crate::routes::executions::wire_event;
 use crate::state::AppState;
-use crate::ws::sockets::{OpenSocket, SocketRefused};
+use crate::ws::sockets::OpenSocket;
+use crate::ws::upgrade::{
+    CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_BIG, CLOSE_UNKNOWN,
+    CLOSE_UNSUPPORTED_VERSION, Connected, HELLO_TIMEOUT, Incoming, TicketQuery, accept, close,
+    receive, stopped,
+};
 
-/// Close code: the client's protocol version is not spoken here.
-const CLOSE_UNSUPPORTED_VERSION: u16 = close::VERSION_MISMATCH;
-/// Close code: nothing of that name to connect to, or not for this key.
-const CLOSE_UNKNOWN: u16 = close::NOT_FOUND;
-/// Close code: the first frame was not a hello.
-const CLOSE_PROTOCOL: u16 = 4400;
-/// Close code (RFC 6455): the key was revoked.
-const CLOSE_POLICY: u16 = 1008;
-/// Close code (RFC 6455): a message too big to process.
-const CLOSE_TOO_BIG: u16 = 1009;
-const CLOSE_NORMAL: u16 = 1000;
-const CLOSE_GOING_AWAY: u16 = 1001;
-const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Recipients whose acks are remembered; beyond, the oldest are forgotten
 /// (their pushes may come again: at least once).
 const MAX_RECIPIENTS: usize = 10_000;
@@ -108,66 +95,6 @@ impl Deliveries {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct TicketQuery {
-    token: Option<String>,
-}
-
-/// A ticket (`?token=`) or a Bearer key; refused before the upgrade.
-async fn authenticate(
-    state: &AppState,
-    parts: &Parts,
-    token: Option<&str>,
-) -> Result<KeyRecord, ApiError> {
-    if let Some(ticket) = token {
-        return state
-            .tickets
-            .redeem(ticket)
-            .ok_or_else(|| ApiError::unauthorized("invalid, used or expired ticket"));
-    }
-    let key = bearer(parts)
-        .ok_or_else(|| ApiError::unauthorized("a ticket (?token=) or a Bearer key is needed"))?;
-    state.auth.validate(key).await
-}
-
-/// Authenticates, takes a socket place for the key, and upgrades with the
-/// message limits; every refusal is an HTTP answer before the upgrade.
-async fn accept(
-    state: &Arc<AppState>,
-    token: Option<&str>,
-    request: axum::extract::Request,
-) -> Result<(WebSocketUpgrade, KeyRecord, OpenSocket), ApiError> {
-    let (mut parts, _) = request.into_parts();
-    let key = authenticate(state, &parts, token).await?;
-    let open = state.sockets.open(key.id).map_err(|refused| {
-        let mut error = match refused {
-            SocketRefused::KeyQuota(quota) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_sockets",
-                format!("this key holds {quota} WebSockets already; close one first"),
-            ),
-            SocketRefused::ServerFull => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_busy",
-                "the server holds as many connections as it may; try again shortly",
-            ),
-        };
-        error.retry_after = Some(1);
-        error
-    })?;
-    let upgrade = <WebSocketUpgrade as axum::extract::FromRequestParts<_>>::from_request_parts(
-        &mut parts, state,
-    )
-    .await
-    .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
-    let limit = state.limits.max_ws_message_bytes;
-    let upgrade = upgrade
-        .max_message_size(limit)
-        .max_frame_size(limit)
-        .write_buffer_size(0);
-    Ok((upgrade, key, open))
-}
-
 #[utoipa::path(
     get,
     path = "/v1/ws/delivery/{recipient}",
@@ -184,84 +111,13 @@ pub async fn delivery(
     Query(query): Query<TicketQuery>,
     request: axum::extract::Request,
 ) -> Response {
-    match accept(&state, query.token.as_deref(), request).await {
+    let limit = state.limits.max_ws_message_bytes;
+    match accept(&state, query.token.as_deref(), request, limit).await {
         Ok((upgrade, key, open)) => upgrade
             .on_upgrade(move |socket| serve(socket, state, key, recipient, open))
             .into_response(),
         Err(error) => error.into_response(),
     }
-}
-
-#[utoipa::path(
-    get,
-    path = "/v1/ws/accumulator/{name}",
-    operation_id = "accumulator_socket",
-    summary = "A accumulator's socket (none run here yet: it closes 4404)",
-    tag = "websockets",
-    params(("name" = String, Path, description = "The accumulator's name"), ("token" = Option<String>, Query, description = "A ticket from POST /v1/auth/ws-ticket (or a Bearer header)")),
-    responses((status = 101, description = "Switching protocols")),
-    security(("bearer" = []))
-)]
-pub async fn accumulator_socket(
-    state: State<Arc<AppState>>,
-    name: Path<String>,
-    query: Query<TicketQuery>,
-    request: axum::extract::Request,
-) -> Response {
-    graph_socket(state, name, query, request).await
-}
-
-#[utoipa::path(
-    get,
-    path = "/v1/ws/reactor/{name}",
-    operation_id = "reactor_socket",
-    summary = "A reactor's socket (none run here yet: it closes 4404)",
-    tag = "websockets",
-    params(("name" = String, Path, description = "The reactor's name"), ("token" = Option<String>, Query, description = "A ticket from POST /v1/auth/ws-ticket (or a Bearer header)")),
-    responses((status = 101, description = "Switching protocols")),
-    security(("bearer" = []))
-)]
-pub async fn reactor_socket(
-    state: State<Arc<AppState>>,
-    name: Path<String>,
-    query: Query<TicketQuery>,
-    request: axum::extract::Request,
-) -> Response {
-    graph_socket(state, name, query, request).await
-}
-
-/// Accumulator and reactor sockets: no computation graphs run here yet,
-/// so every name is unknown (close 4404).
-async fn graph_socket(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    Query(query): Query<TicketQuery>,
-    request: axum::extract::Request,
-) -> Response {
-    match accept(&state, query.token.as_deref(), request).await {
-        Ok((upgrade, _, open)) => upgrade
-            .on_upgrade(move |mut socket| async move {
-                let _open = open;
-                close(
-                    &mut socket,
-                    CLOSE_UNKNOWN,
-                    &format!("no computation graph named {name}"),
-                )
-                .await;
-            })
-            .into_response(),
-        Err(error) => error.into_response(),
-    }
-}
-
-/// Sends a close frame, giving up after a few seconds on a client that
-/// does not read.
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.to_owned().into(),
-    }));
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 
 /// The id a client frame acks, if it is an ack (`ClientFrame::Ack`, read
@@ -276,34 +132,6 @@ fn frame_text(frame: &ServerFrame) -> String {
     serde_json::to_string(frame).unwrap_or_default()
 }
 
-/// A frame the client sent, as this protocol sees it.
-enum Incoming {
-    Text(String),
-    /// Pings, pongs (answered by the library) and binary frames.
-    Ignored,
-    TooBig,
-    Gone,
-}
-
-async fn receive(socket: &mut WebSocket) -> Incoming {
-    match socket.recv().await {
-        Some(Ok(Message::Text(text))) => Incoming::Text(text.as_str().to_owned()),
-        Some(Ok(Message::Close(_))) | None => Incoming::Gone,
-        Some(Ok(_)) => Incoming::Ignored,
-        Some(Err(error)) => {
-            let too_big = error
-                .into_inner()
-                .downcast::<tungstenite::Error>()
-                .is_ok_and(|error| matches!(*error, tungstenite::Error::Capacity(_)));
-            if too_big {
-                Incoming::TooBig
-            } else {
-                Incoming::Gone
-            }
-        }
-    }
-}
-
 /// The first text frame, pings and pongs skipped.
 async fn hello(socket: &mut WebSocket) -> Result<String, (u16, &'static str)> {
     loop {
@@ -313,15 +141,6 @@ async fn hello(socket: &mut WebSocket) -> Result<String, (u16, &'static str)> {
             Incoming::TooBig => return Err((CLOSE_TOO_BIG, "message too big")),
             Incoming::Gone => return Err((CLOSE_PROTOCOL, "expected a hello")),
         }
-    }
-}
-
-/// Counts the connection while it lives.
-struct Connected(Arc<AppState>);
-
-impl Drop for Connected {
-    fn drop(&mut self) {
-        self.0.metrics.websocket_closed();
     }
 }
 
@@ -467,11 +286,6 @@ async fn open_stream(
         Some(runner) => Ok((runner, execution)),
         None => refuse(CLOSE_UNKNOWN, "no such execution for this key"),
     }
-}
-
-/// Resolves once the server stops.
-async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = stopping.wait_for(|stop| *stop).await;
 }
 
 /// The runner holding `execution`, if the key may see it: in the key's

@@ -39,6 +39,7 @@ impl TestServer {
             bootstrap_key: Some(GOD_KEY.to_owned()),
             metrics_need_auth: false,
             limits,
+            ready_ignores_graphs: false,
         })
         .await
         .expect("server starts");

@@ -5,17 +5,11 @@
 use std::time::Duration;
 
 use cloacina_server::Limits;
-use futures_util::{SinkExt as _, StreamExt as _};
-use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use futures_util::SinkExt as _;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{GOD_KEY, TestServer};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::support::{GOD_KEY, Next, Socket, TestServer, connect, next};
 
 fn limits() -> Limits {
     Limits {
@@ -28,20 +22,12 @@ fn limits() -> Limits {
 /// Opens the delivery socket for `execution` with `key`; the HTTP status
 /// when the upgrade is refused.
 async fn open(server: &TestServer, execution: &str, key: &str) -> Result<Socket, u16> {
-    let url = format!(
-        "ws://{}/v1/ws/delivery/exec_events:{execution}",
-        server.addr
-    );
-    let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {key}").parse().expect("header"),
-    );
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => Ok(socket),
-        Err(WsError::Http(response)) => Err(response.status().as_u16()),
-        Err(error) => panic!("cannot connect: {error}"),
-    }
+    connect(
+        server,
+        &format!("/v1/ws/delivery/exec_events:{execution}"),
+        key,
+    )
+    .await
 }
 
 async fn hello(socket: &mut Socket) {
@@ -51,29 +37,6 @@ async fn hello(socket: &mut Socket) {
         ))
         .await
         .expect("hello");
-}
-
-/// What the server sent next: a JSON frame, or its close code.
-#[derive(Debug)]
-enum Next {
-    Frame(Value),
-    Closed(Option<u16>),
-}
-
-async fn next(socket: &mut Socket) -> Next {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
-            Err(_) => panic!("nothing from the server in 10 s"),
-            Ok(Some(Ok(Message::Text(text)))) => {
-                return Next::Frame(serde_json::from_str(text.as_str()).expect("JSON"));
-            }
-            Ok(Some(Ok(Message::Close(frame)))) => {
-                return Next::Closed(frame.map(|f: CloseFrame| u16::from(f.code)));
-            }
-            Ok(Some(Ok(_))) => {}
-            Ok(None) | Ok(Some(Err(_))) => return Next::Closed(None),
-        }
-    }
 }
 
 /// Reads pushes until the socket closes; their ids and the close code.

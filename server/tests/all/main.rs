@@ -3,6 +3,7 @@
 
 mod connections;
 mod delivery;
+mod graphs;
 mod keys;
 mod metrics;
 mod openapi;

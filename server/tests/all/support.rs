@@ -10,9 +10,14 @@ use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{RetryPolicy, TaskDeclaration};
 use cloacina_runtime::{FunctionPlugin, PackageRef, TenantId, Workflow};
 use cloacina_server::{Limits, RunningServer, ServerConfig};
+use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The god-mode key every test server starts with.
 pub const GOD_KEY: &str = "clk_testtesttesttesttesttesttesttest";
@@ -32,14 +37,25 @@ impl TestServer {
     /// A server on the SQLite databases in `home` (a previous server's).
     pub async fn start_in(home: tempfile::TempDir, limits: Limits) -> TestServer {
         let url = format!("sqlite://{}", home.path().join("cloacina.db").display());
+        let host = cloacina_host::HostConfig::new(&url, home.path().join("cache"));
+        TestServer::start_with(home, limits, host, false).await
+    }
+
+    /// A server in `home` with the host set up as `host`.
+    pub async fn start_with(
+        home: tempfile::TempDir,
+        limits: Limits,
+        host: cloacina_host::HostConfig,
+        ready_ignores_graphs: bool,
+    ) -> TestServer {
         let server = cloacina_server::start(ServerConfig {
-            host: cloacina_host::HostConfig::new(&url, home.path().join("cache")),
+            host,
             bind: "127.0.0.1:0".parse().expect("address"),
             home: home.path().to_owned(),
             bootstrap_key: Some(GOD_KEY.to_owned()),
             metrics_need_auth: false,
             limits,
-            ready_ignores_graphs: false,
+            ready_ignores_graphs,
         })
         .await
         .expect("server starts");
@@ -238,4 +254,45 @@ pub async fn health_within(addr: SocketAddr, patience: Duration) -> Option<u16> 
     .await
     .ok()
     .map(|response| response.status)
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens the WebSocket at `path` with a Bearer `key`; the HTTP status when
+/// the upgrade is refused.
+pub async fn connect(server: &TestServer, path: &str, key: &str) -> Result<Socket, u16> {
+    let url = format!("ws://{}{path}", server.addr);
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(WsError::Http(response)) => Err(response.status().as_u16()),
+        Err(error) => panic!("cannot connect: {error}"),
+    }
+}
+
+/// What the server sent next: a JSON frame, or its close code.
+#[derive(Debug)]
+pub enum Next {
+    Frame(Value),
+    Closed(Option<u16>),
+}
+
+pub async fn next(socket: &mut Socket) -> Next {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Err(_) => panic!("nothing from the server in 10 s"),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                return Next::Frame(serde_json::from_str(text.as_str()).expect("JSON"));
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Next::Closed(frame.map(|f: CloseFrame| u16::from(f.code)));
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(None) | Ok(Some(Err(_))) => return Next::Closed(None),
+        }
+    }
 }

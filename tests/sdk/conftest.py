@@ -50,11 +50,13 @@ def pytest_configure(config):
         "5",
     ]
     database = None
+    database_url = f"sqlite://{home / 'cloacina.db'}"
     if os.environ.get("CLOACINA_SDK_DATABASE") == "postgres":
         database = f"sdk_{secrets.token_hex(6)}"
         _psql(f"CREATE DATABASE {database}")
         base = PG_URL.rsplit("/", 1)[0]
-        args += ["--database-url", f"{base}/{database}"]
+        database_url = f"{base}/{database}"
+        args += ["--database-url", database_url]
     env = dict(os.environ, CLOACINA_LOG="info,sqlx=warn", NO_COLOR="1")
     process = subprocess.Popen(
         args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True
@@ -81,7 +83,15 @@ def pytest_configure(config):
     url = f"http://{address}"
     os.environ["CLOACINA_SERVER_URL"] = url
     os.environ["CLOACINA_API_KEY"] = key
-    _server.update(process=process, home=home, database=database, log=log, url=url, key=key)
+    _server.update(
+        process=process,
+        home=home,
+        database=database,
+        database_url=database_url,
+        log=log,
+        url=url,
+        key=key,
+    )
     urllib.request.urlopen(f"{url}/health", timeout=5).read()
 
 
@@ -104,6 +114,11 @@ def pytest_unconfigure(config):
     if code != 0:
         print("".join(_server["log"][-200:]))
         raise RuntimeError(f"the server did not stop cleanly (exit {code})")
+
+
+def server_database_url() -> str:
+    """The server's database, for offline commands (`trust add`)."""
+    return _server["database_url"]
 
 
 def server_log() -> str:

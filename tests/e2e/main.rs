@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `cloacinactl`, real sample crates built by
 //! cargo, real keys and archives. One binary; one module per journey.
 
+mod graphs;
 mod loading;
 mod outage;
 mod packaging;

@@ -187,7 +187,7 @@ fn retry_until_ok(command: impl Fn() -> cloacina_tests::Outcome) {
 }
 
 /// A GET over a fresh connection: status, head and body.
-fn get(addr: SocketAddr, path: &str, key: &str) -> (u16, String, String) {
+pub(crate) fn get(addr: SocketAddr, path: &str, key: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))

@@ -73,6 +73,12 @@ impl Server {
         self.child.wait().expect("exits")
     }
 
+    /// SIGKILL: no chance to save or say anything.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for a log line containing every one of `words`.
     pub(crate) fn expect(&mut self, words: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -103,7 +109,7 @@ impl Drop for Server {
 
 /// A scratch directory with `SAMPLE.cloacina` signed by `keys/author`,
 /// whom the host in `host/` trusts.
-fn signed_and_trusted(sample: &str) -> tempfile::TempDir {
+pub(crate) fn signed_and_trusted(sample: &str) -> tempfile::TempDir {
     let dir = scratch();
     cloacinactl(dir.path(), &["key", "generate", "author", "--out", "keys"]).success();
     pack_signed(dir.path(), sample);

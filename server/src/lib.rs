@@ -88,7 +88,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (stop, stopping) = watch::channel(false);
     let slots = listener::Slots::new(config.limits.max_connections);
     let host = Arc::new(host);
-    let metrics = metrics::Metrics::new(host.stats());
+    let metrics = metrics::Metrics::new(host.stats(), &config.host.graphs.metrics);
     let state = Arc::new(state::AppState {
         host,
         auth: auth::Authenticator::new(keys),

@@ -28,6 +28,11 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// Ack latency buckets, seconds: finer, acks are sub-millisecond.
+const ACK_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
 /// The labels of a request's latency, in the order they are written.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -59,11 +64,19 @@ pub struct Metrics {
     /// Set at each scrape: the tickets live in the server state, which
     /// holds this registry.
     ws_tickets: Gauge,
+    /// Accumulator socket: frame read -> its ack sent.
+    accumulator_ack: Histogram,
+    accumulator_rejected: Family<Reason, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
 }
 
 impl Metrics {
-    /// The server's metrics and `host`'s, in one registry.
-    pub fn new(host: Arc<HostStats>) -> Self {
+    /// The server's metrics, `host`'s and its graphs', in one registry.
+    pub fn new(host: Arc<HostStats>, graphs: &cloacina_graphs::GraphMetrics) -> Self {
         let mut registry = Registry::default();
         registry.register("cloacina_up", "Server is running", ConstGauge::new(1_i64));
         let http: Family<RequestLabels, Histogram> =
@@ -99,7 +112,23 @@ impl Metrics {
             ws_tickets.clone(),
         );
         register_host(&mut registry, host);
+        graphs.register(&mut registry);
+        let accumulator_ack = Histogram::new(ACK_BUCKETS);
+        registry.register_with_unit(
+            "cloacina_accumulator_ack",
+            "Accumulator socket, acknowledged mode: from reading a frame to sending its ack",
+            Unit::Seconds,
+            accumulator_ack.clone(),
+        );
+        let accumulator_rejected = Family::default();
+        registry.register(
+            "cloacina_accumulator_events_rejected",
+            "Accumulator socket frames refused, by reason",
+            accumulator_rejected.clone(),
+        );
         Metrics {
+            accumulator_ack,
+            accumulator_rejected,
             registry,
             http,
             executions,
@@ -128,6 +157,16 @@ impl Metrics {
 
     pub fn websocket_opened(&self) {
         self.websocket_connections.inc();
+    }
+
+    pub fn observe_ack(&self, took: Duration) {
+        self.accumulator_ack.observe(took.as_secs_f64());
+    }
+
+    pub fn event_rejected(&self, reason: &'static str) {
+        self.accumulator_rejected
+            .get_or_create(&Reason { reason })
+            .inc();
     }
 
     pub fn websocket_closed(&self) {
@@ -228,7 +267,10 @@ mod tests {
 
     fn metrics() -> (Metrics, Arc<HostStats>) {
         let host = Arc::new(HostStats::default());
-        (Metrics::new(host.clone()), host)
+        (
+            Metrics::new(host.clone(), &cloacina_graphs::GraphMetrics::default()),
+            host,
+        )
     }
 
     fn render(metrics: &Metrics) -> String {

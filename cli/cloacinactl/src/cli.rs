@@ -8,18 +8,19 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  any other failure (I/O, unexpected state)
-  2  invalid command line
+  2  invalid command line; `graph push`: a line that is not JSON
   3  the package failed verification (unsigned, bad signature, untrusted or
      revoked key, a file that differs from the manifest, an unlisted or missing file),
      checked locally or refused by a server alike
   4  not a usable package (not an archive, refused by the safe reader, bad manifest)
   5  the plugin crate could not be built or its declaration is invalid
   6  a key file is unusable (unreadable, malformed, readable by others)
-  7  `run`: the workflow ran and failed (or was cancelled)
+  7  `run`: the workflow ran and failed (or was cancelled); `graph fire`: the
+     firing failed
   8  `run`: the package could not be loaded (artifact refused, ABI mismatch,
      declaration differs from the manifest) or its workflows not registered
   9  `package upload`: that name and version is registered with other bytes;
-     `trust add`: the key is revoked
+     `trust add`: the key is revoked; `graph fire`: the graph is paused
  10  the server refused the API key (401) or its role or tenant (403)
  11  the server has no such thing (404)
  75  try again later: the host's database or disk, or the server, could not
@@ -107,6 +108,25 @@ pub enum Command {
     /// List and show executions on a server.
     #[command(subcommand)]
     Execution(ExecutionCommand),
+
+    /// Watch and drive a server's computation graphs: list and show them,
+    /// push events to their accumulators, fire, pause and resume them,
+    /// read their firing log.
+    ///
+    /// A package declares its graphs (`computation_graphs` in `plugin!`);
+    /// a host runs them once the package is uploaded. Accumulators take
+    /// events; a graph's reactor (named like the graph) fires its nodes
+    /// when its criterion holds, and logs each firing.
+    #[command(
+        subcommand,
+        after_long_help = "Examples:\n  \
+            cloacinactl graph list\n  \
+            cloacinactl graph show climate\n  \
+            cloacinactl graph push temperature readings.jsonl\n  \
+            cloacinactl graph fire counter --with '{\"ticks\": {\"n\": 7}}'\n  \
+            cloacinactl graph firings climate --limit 5"
+    )]
+    Graph(GraphCommand),
 
     /// Manage a server's tenants (god-mode key).
     #[command(subcommand)]
@@ -395,6 +415,103 @@ pub enum ExecutionCommand {
     /// `[task#attempt] message`.
     Logs {
         id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// The graphs the key sees: health, paused or not, firings, events
+    /// waiting, the last firing, and the package declaring each.
+    ///
+    /// A key of no tenant (god mode) sees every tenant's graphs unless
+    /// --tenant names one.
+    List(ClientArgs),
+
+    /// One graph: health, its reactor's reaction mode and input strategy,
+    /// its accumulators with kind and status, and its nodes as
+    /// `node <- inputs` (`node.field`: that field of node's output).
+    #[command(after_long_help = "Example:\n  cloacinactl graph show climate")]
+    Show {
+        /// The graph's name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+
+    /// Push events to an accumulator: one JSON document per line of FILE
+    /// (or standard input), sent pipelined over the accumulator socket and
+    /// acknowledged by the server once durable.
+    ///
+    /// Every line is checked before anything is sent: a line that is not
+    /// JSON (or is over the 1 MiB event limit) stops the command with exit
+    /// 2, naming the line. Blank lines are skipped. The command ends when
+    /// the server has acknowledged every event (`acked N events`); an
+    /// event the server rejects is reported with its line and makes the
+    /// exit code non-zero. If the socket fails midway, the error says
+    /// through which line events are durable: resend the lines after it.
+    /// Every graph of the tenant with an accumulator of that name receives
+    /// the events.
+    #[command(after_long_help = "Examples:\n  \
+        cloacinactl graph push temperature readings.jsonl\n  \
+        echo '{\"celsius\": 31.5}' | cloacinactl graph push temperature --json")]
+    Push {
+        /// The accumulator's name.
+        accumulator: String,
+        /// A file of JSON lines; `-`: standard input.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+
+    /// Fire a graph now and print the firing: ok or its error, and each
+    /// node's output.
+    ///
+    /// Without --with, the graph fires on the values its accumulators hold
+    /// (force_fire); with --with, every source named gets that value first
+    /// (fire_with). Answered once the firing is in the firing log. A
+    /// paused graph does not fire (exit 9); a failed firing exits 7.
+    #[command(after_long_help = "Examples:\n  \
+        cloacinactl graph fire counter\n  \
+        cloacinactl graph fire counter --with '{\"ticks\": {\"n\": 7}}'")]
+    Fire {
+        /// The graph's name.
+        name: String,
+        /// A JSON object: each source's (accumulator's) new value.
+        #[arg(long = "with", value_name = "JSON")]
+        with_inputs: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+
+    /// Pause a graph: its accumulators still take events, but it does not
+    /// fire until `graph resume` (kept across server restarts).
+    Pause {
+        /// The graph's name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+
+    /// Resume a paused graph; it fires at once if its criterion holds.
+    Resume {
+        /// The graph's name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+
+    /// A graph's firing log, newest first: when, ok or not, how long,
+    /// manual (`graph fire`) or not, and the error or the outputs.
+    #[command(after_long_help = "Example:\n  cloacinactl --json graph firings climate --limit 1")]
+    Firings {
+        /// The graph's name.
+        name: String,
+        /// At most this many firings (1 to 1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
         #[command(flatten)]
         client: ClientArgs,
     },

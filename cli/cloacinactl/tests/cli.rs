@@ -43,6 +43,14 @@ fn every_command_has_help() {
         &["pack", "--help"],
         &["package", "verify", "--help"],
         &["package", "inspect", "--help"],
+        &["graph", "--help"],
+        &["graph", "list", "--help"],
+        &["graph", "show", "--help"],
+        &["graph", "push", "--help"],
+        &["graph", "fire", "--help"],
+        &["graph", "pause", "--help"],
+        &["graph", "resume", "--help"],
+        &["graph", "firings", "--help"],
     ] {
         let (code, stdout, _) = cloacinactl(command);
         assert_eq!(code, Some(0), "{command:?}");
@@ -60,4 +68,24 @@ fn usage_errors_exit_with_two() {
     );
     let (code, _, _) = cloacinactl(&["pack", ".", "--target", "mips"]);
     assert_eq!(code, Some(2));
+}
+
+#[test]
+fn graph_push_checks_every_line_before_connecting() {
+    let file = std::env::temp_dir().join(format!("cloacinactl-push-{}.jsonl", std::process::id()));
+    std::fs::write(&file, "{\"celsius\": 20}\n\n{\"celsius\": \n").expect("write");
+    // No server listens there and no key is given: the input is refused first.
+    let (code, stdout, stderr) = cloacinactl(&[
+        "--json",
+        "graph",
+        "push",
+        "temperature",
+        file.to_str().expect("utf-8 path"),
+        "--server",
+        "http://127.0.0.1:9",
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("line 3, column 11"), "{stderr}");
+    assert!(stdout.contains("\"code\":\"usage\""), "{stdout}");
 }

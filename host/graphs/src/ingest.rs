@@ -69,6 +69,7 @@ pub(crate) async fn accept(
         slot.admit().await?;
     }
     let received_at = clock::now_ms();
+    let accepted = std::time::Instant::now();
     let text = payload.to_string();
     let graphs = targets.len();
     let events = targets
@@ -79,6 +80,7 @@ pub(crate) async fn accept(
             payload: payload.clone(),
             text: text.clone(),
             received_at,
+            accepted,
         })
         .collect();
     let (reply, committed) = oneshot::channel();

@@ -23,6 +23,7 @@
 
 mod error;
 mod ingest;
+mod metrics;
 mod model;
 mod reactor;
 mod runtime;
@@ -34,6 +35,7 @@ mod writer;
 
 pub use error::GraphError;
 pub use ingest::Accepted;
+pub use metrics::GraphMetrics;
 pub use model::{
     AccumulatorHealth, AccumulatorStatus, CommandReply, FiringRecord, GraphCommand, GraphStatus,
     ReactorHealth,

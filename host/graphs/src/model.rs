@@ -114,4 +114,7 @@ pub(crate) struct InboxEvent {
     pub accumulator: String,
     pub payload: Value,
     pub received_at: i64,
+    /// When this process accepted it (None when read back from the inbox):
+    /// for the event-to-fire latency.
+    pub accepted: Option<std::time::Instant>,
 }

@@ -12,6 +12,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::GraphError;
+use crate::GraphMetrics;
 use crate::ingest::{self, Accepted};
 use crate::model::{
     AccumulatorStatus, CommandReply, FiringRecord, GraphCommand, GraphStatus, ReactorHealth,
@@ -26,6 +27,8 @@ pub struct GraphConfig {
     /// Accepted events a graph may hold unconsumed before producers wait.
     pub max_pending: usize,
     pub supervision: Supervision,
+    /// Shared by every tenant's runtime of a host; the server exposes it.
+    pub metrics: GraphMetrics,
 }
 
 impl Default for GraphConfig {
@@ -33,6 +36,7 @@ impl Default for GraphConfig {
         GraphConfig {
             max_pending: 100_000,
             supervision: Supervision::default(),
+            metrics: GraphMetrics::default(),
         }
     }
 }
@@ -169,6 +173,7 @@ impl GraphRuntime {
                 self.inner.config.max_pending,
                 last_seq,
                 pending,
+                self.inner.config.metrics.clone(),
             ));
             let (stop, stopped) = watch::channel(false);
             let (sender, first) = tokio::sync::mpsc::unbounded_channel();
@@ -184,6 +189,10 @@ impl GraphRuntime {
                 first,
                 stopped,
             ));
+            self.inner
+                .config
+                .metrics
+                .add(self.inner.runner.tenant().as_str(), slot.clone());
             self.graphs().insert(
                 name.clone(),
                 Running {
@@ -218,6 +227,10 @@ impl GraphRuntime {
         let Some(running) = self.graphs().remove(graph) else {
             return;
         };
+        self.inner
+            .config
+            .metrics
+            .remove(self.inner.runner.tenant().as_str(), graph);
         let _ = running.stop.send(true);
         let _ = running.supervisor.await;
     }

@@ -52,6 +52,15 @@ struct Status {
     polling: BTreeMap<String, AccumulatorHealth>,
 }
 
+/// Shown by name only (its parts are shared state, not a value).
+impl std::fmt::Debug for GraphSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphSlot")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct GraphSlot {
     name: String,
     spec: RwLock<Arc<GraphSpec>>,
@@ -60,11 +69,20 @@ pub(crate) struct GraphSlot {
     last_seq: AtomicI64,
     pending: AtomicI64,
     backpressure_ns: AtomicU64,
+    /// Committed events per accumulator, since loaded here.
+    events: Mutex<BTreeMap<String, u64>>,
+    metrics: crate::GraphMetrics,
     status: Mutex<Status>,
 }
 
 impl GraphSlot {
-    pub fn new(spec: GraphSpec, max_pending: usize, last_seq: i64, pending: i64) -> Self {
+    pub fn new(
+        spec: GraphSpec,
+        max_pending: usize,
+        last_seq: i64,
+        pending: i64,
+        metrics: crate::GraphMetrics,
+    ) -> Self {
         let available = max_pending.saturating_sub(usize::try_from(pending).unwrap_or(0));
         GraphSlot {
             name: spec.declaration.name.to_string(),
@@ -74,6 +92,8 @@ impl GraphSlot {
             last_seq: AtomicI64::new(last_seq),
             pending: AtomicI64::new(pending),
             backpressure_ns: AtomicU64::new(0),
+            events: Mutex::new(BTreeMap::new()),
+            metrics,
             status: Mutex::new(Status {
                 health: ReactorHealth::Starting,
                 restarts: 0,
@@ -87,6 +107,10 @@ impl GraphSlot {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn metrics(&self) -> &crate::GraphMetrics {
+        &self.metrics
     }
 
     pub fn spec(&self) -> Arc<GraphSpec> {
@@ -143,9 +167,25 @@ impl GraphSlot {
     pub fn deliver(&self, events: Vec<InboxEvent>) {
         self.pending
             .fetch_add(i64::try_from(events.len()).unwrap_or(0), Ordering::Relaxed);
+        {
+            let mut counts = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+            for event in &events {
+                *counts.entry(event.accumulator.clone()).or_default() += 1;
+            }
+        }
         if let Some(reactor) = &*self.reactor.lock().unwrap_or_else(PoisonError::into_inner) {
             let _ = reactor.send(ReactorInput::Events(events));
         }
+    }
+
+    /// Committed events per accumulator, since loaded here.
+    pub fn events_by_accumulator(&self) -> Vec<(String, u64)> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(name, count)| (name.clone(), *count))
+            .collect()
     }
 
     pub fn attach(&self, reactor: mpsc::UnboundedSender<ReactorInput>) {

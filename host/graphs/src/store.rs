@@ -146,6 +146,7 @@ pub(crate) async fn load(
             received_at: row
                 .try_get(3)
                 .map_err(GraphError::db("reading the inbox"))?,
+            accepted: None,
         });
     }
     Ok((checkpoint, inbox))

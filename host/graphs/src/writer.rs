@@ -25,6 +25,7 @@ pub(crate) struct Append {
     pub payload: serde_json::Value,
     pub text: String,
     pub received_at: i64,
+    pub accepted: std::time::Instant,
 }
 
 pub(crate) enum Write {
@@ -88,6 +89,7 @@ async fn write_batch(db: &Database, batch: &mut Vec<Write>) {
                         accumulator: event.accumulator.clone(),
                         payload: event.payload.clone(),
                         received_at: event.received_at,
+                        accepted: Some(event.accepted),
                     },
                 ));
             }

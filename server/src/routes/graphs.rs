@@ -42,12 +42,23 @@ pub struct FiresQuery {
     limit: Option<u32>,
 }
 
+/// A tenant key naming another tenant: 403, as everywhere else.
+fn refuse_other_tenant(key: &KeyRecord, asked: Option<&str>) -> ApiResult<()> {
+    match asked {
+        Some(asked) => {
+            crate::auth::Caller { key: key.clone() }.require_tenant(&parse_tenant(asked)?)
+        }
+        None => Ok(()),
+    }
+}
+
 /// The tenants whose graphs `key` sees.
 async fn visible_tenants(
     state: &AppState,
     key: &KeyRecord,
     asked: Option<&str>,
 ) -> ApiResult<Vec<Arc<TenantHost>>> {
+    refuse_other_tenant(key, asked)?;
     let names = match (&key.tenant, asked) {
         (Some(own), _) => vec![own.clone()],
         (None, Some(asked)) => vec![parse_tenant(asked)?],
@@ -75,6 +86,7 @@ pub(crate) async fn acting_tenant(
     key: &KeyRecord,
     asked: Option<&str>,
 ) -> ApiResult<Arc<TenantHost>> {
+    refuse_other_tenant(key, asked)?;
     let name = match (&key.tenant, asked) {
         (Some(own), _) => own.to_string(),
         (None, Some(asked)) => asked.to_owned(),

@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Path, Query, State};
@@ -74,11 +75,7 @@ async fn open(
 > {
     let (upgrade, key, socket) =
         accept(state, query.token.as_deref(), request, message_limit).await?;
-    let caller = crate::auth::Caller { key: key.clone() };
-    caller.require(role)?;
-    if let Some(asked) = &query.tenant {
-        caller.require_tenant(&crate::state::parse_tenant(asked)?)?;
-    }
+    crate::auth::Caller { key: key.clone() }.require(role)?;
     let tenant = acting_tenant(state, &key, query.tenant.as_deref()).await?;
     Ok((upgrade, key, socket, tenant))
 }
@@ -108,6 +105,7 @@ pub async fn accumulator_socket(
                 let _connected = Connected(state.clone());
                 Producer {
                     ws,
+                    state: state.clone(),
                     graphs: tenant.graphs().clone(),
                     name,
                     acked,
@@ -115,6 +113,7 @@ pub async fn accumulator_socket(
                     durable: 0,
                     announced: 0,
                     pending: VecDeque::new(),
+                    unacked: Vec::new(),
                     rejected: VecDeque::new(),
                 }
                 .serve(state, socket)
@@ -128,6 +127,7 @@ pub async fn accumulator_socket(
 /// One producer connection of the accumulator socket.
 struct Producer {
     ws: WebSocket,
+    state: Arc<AppState>,
     graphs: GraphRuntime,
     name: String,
     acked: bool,
@@ -137,8 +137,11 @@ struct Producer {
     durable: u64,
     /// The last ack sent.
     announced: u64,
-    /// Accepted frames waiting for their commit, oldest first.
-    pending: VecDeque<(u64, Accepted)>,
+    /// Accepted frames waiting for their commit, oldest first, with when
+    /// they were read.
+    pending: VecDeque<(u64, Instant, Accepted)>,
+    /// When the frames committed since the last ack were read.
+    unacked: Vec<Instant>,
     /// Rejections not sent yet.
     rejected: VecDeque<AccumulatorFrame>,
 }
@@ -162,7 +165,7 @@ impl Producer {
                 biased;
                 () = stopped(&mut stopping) => Err(End::Close(CLOSE_GOING_AWAY, "the server is stopping".into())),
                 () = socket.revoked() => Err(End::Close(CLOSE_POLICY, "the key was revoked".into())),
-                committed = next_commit(&mut self.pending) => self.committed(committed).await,
+                committed = next_commit(&mut self.pending, &mut self.unacked) => self.committed(committed).await,
                 frame = self.ws.recv() => self.frame(frame).await,
             };
             if let Err(end) = step {
@@ -213,20 +216,23 @@ impl Producer {
         };
         self.read += 1;
         let seq = self.read;
+        let read_at = Instant::now();
         let event: Value = match serde_json::from_slice(&bytes) {
             Ok(event) => event,
             Err(error) => {
                 tracing::debug!(accumulator = %self.name, seq, %error, "a frame that is not JSON");
+                self.state.metrics.event_rejected("invalid_json");
                 self.reject(seq, "invalid_json", format!("not a JSON document: {error}"));
                 return self.announce().await;
             }
         };
         match self.graphs.accept(&self.name, event).await {
             Ok(accepted) => {
-                self.pending.push_back((seq, accepted));
+                self.pending.push_back((seq, read_at, accepted));
                 Ok(())
             }
             Err(GraphError::UnknownAccumulator(_)) => {
+                self.state.metrics.event_rejected("unknown_accumulator");
                 self.reject(
                     seq,
                     "unknown_accumulator",
@@ -272,12 +278,13 @@ impl Producer {
         }
         self.durable = seq;
         // Everything already committed behind it goes in the same ack.
-        while let Some((seq, front)) = self.pending.front_mut() {
-            let seq = *seq;
+        while let Some((seq, read_at, front)) = self.pending.front_mut() {
+            let (seq, read_at) = (*seq, *read_at);
             match front.try_outcome() {
                 Some(Ok(_)) => {
                     self.pending.pop_front();
                     self.durable = seq;
+                    self.unacked.push(read_at);
                 }
                 Some(Err(_)) | None => break,
             }
@@ -300,6 +307,9 @@ impl Producer {
             self.announced = self.durable;
             self.send(&AccumulatorFrame::Ack { seq: self.durable })
                 .await?;
+            for read_at in self.unacked.drain(..) {
+                self.state.metrics.observe_ack(read_at.elapsed());
+            }
         }
         Ok(())
     }
@@ -314,9 +324,10 @@ impl Producer {
 
     /// Waits for every accepted frame's commit and sends the final ack.
     async fn flush(&mut self) -> Result<(), GraphError> {
-        while let Some((seq, accepted)) = self.pending.pop_front() {
+        while let Some((seq, read_at, accepted)) = self.pending.pop_front() {
             accepted.await?;
             self.durable = seq;
+            self.unacked.push(read_at);
         }
         self.durable = self.durable.max(self.read);
         let _ = self.announce().await;
@@ -325,12 +336,16 @@ impl Producer {
 }
 
 /// The oldest pending frame's commit (never resolves when none waits).
-async fn next_commit(pending: &mut VecDeque<(u64, Accepted)>) -> (u64, Result<usize, GraphError>) {
+async fn next_commit(
+    pending: &mut VecDeque<(u64, Instant, Accepted)>,
+    unacked: &mut Vec<Instant>,
+) -> (u64, Result<usize, GraphError>) {
     match pending.front_mut() {
-        Some((seq, accepted)) => {
-            let seq = *seq;
+        Some((seq, read_at, accepted)) => {
+            let (seq, read_at) = (*seq, *read_at);
             let outcome = (&mut *accepted).await;
             pending.pop_front();
+            unacked.push(read_at);
             (seq, outcome)
         }
         None => std::future::pending().await,

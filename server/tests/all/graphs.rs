@@ -340,6 +340,30 @@ async fn events_over_the_socket_fire_the_graph_and_the_routes_show_it() {
     assert_eq!(closed(&mut quiet).await, None);
     let state = command(&mut reactor, json!({"command": "get_state"})).await;
     assert_eq!(state["cache"]["temperature"], r#"{"c":49}"#, "{state}");
+
+    // The graph metrics, in the reference's names and ours.
+    let metrics = crate::support::raw(
+        server.addr,
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    for line in [
+        r#"cloacina_reactor_fires_total{tenant="public",graph="climate",reactor="climate",strategy="when_all"} 3"#,
+        r#"cloacina_accumulator_events_total{tenant="public",graph="climate",accumulator="temperature",kind="passthrough"} 52"#,
+        r#"cloacina_accumulator_events_rejected_total{reason="invalid_json"} 1"#,
+        r#"cloacina_component_health{tenant="public",graph="climate",reactor="climate",component="reactor"} 1"#,
+    ] {
+        assert!(text.contains(line), "no `{line}` in\n{text}");
+    }
+    for family in [
+        "cloacina_accumulator_ack_seconds_count",
+        "cloacina_graph_event_to_fire_seconds_count",
+        "cloacina_graph_pending_events",
+        "cloacina_graph_backpressure_seconds_total",
+    ] {
+        assert!(text.contains(family), "no {family} in\n{text}");
+    }
     server.stop().await;
 }
 

@@ -23,6 +23,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Server(command) => host::server::run(command, json),
         Command::Workflow(command) => client::workflows::run(command, json),
         Command::Execution(command) => client::executions::run(command, json),
+        Command::Graph(command) => client::graphs::run(command, json),
         Command::Tenant(command) => client::tenants::run(command, json),
         Command::ApiKey(command) => client::keys::run(command, json),
     }

@@ -43,6 +43,8 @@ struct Unit {
     accumulator: String,
     value: Value,
     seqs: Vec<i64>,
+    /// When the newest of its events was accepted by this process.
+    accepted: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +52,7 @@ struct BatchBuffer {
     values: Vec<Value>,
     seqs: Vec<i64>,
     first_received_at: i64,
+    accepted: Option<std::time::Instant>,
 }
 
 pub(crate) struct Reactor {
@@ -68,6 +71,8 @@ pub(crate) struct Reactor {
     /// How many of `consumed` earlier firings of this commit took.
     fired_from: usize,
     first_unsaved: Option<Instant>,
+    /// When the newest event folded since the last firing was accepted.
+    news_accepted: Option<std::time::Instant>,
     dispatcher: mpsc::UnboundedSender<FiringRecord>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -111,6 +116,7 @@ impl Reactor {
             consumed: Vec::new(),
             fired_from: 0,
             first_unsaved: None,
+            news_accepted: None,
             dispatcher,
             background,
         };
@@ -179,6 +185,7 @@ impl Reactor {
                     }
                     buffer.values.push(event.payload);
                     buffer.seqs.push(event.seq);
+                    buffer.accepted = event.accepted;
                     if self.batch_full(&event.accumulator) {
                         self.flush(&event.accumulator);
                     }
@@ -192,6 +199,7 @@ impl Reactor {
                         accumulator: event.accumulator,
                         value: event.payload,
                         seqs: vec![event.seq],
+                        accepted: event.accepted,
                     });
                 }
                 // An accumulator this version no longer declares (or a
@@ -227,6 +235,7 @@ impl Reactor {
             accumulator: accumulator.to_owned(),
             value: Value::Array(buffer.values),
             seqs: buffer.seqs,
+            accepted: buffer.accepted,
         });
     }
 
@@ -238,6 +247,9 @@ impl Reactor {
     }
 
     fn fold(&mut self, unit: Unit) {
+        if unit.accepted.is_some() {
+            self.news_accepted = unit.accepted;
+        }
         self.state
             .cache
             .insert(unit.accumulator.clone(), unit.value);
@@ -373,6 +385,13 @@ impl Reactor {
             "fired_at_ms": fired_at,
         });
         let inputs = self.state.cache.clone();
+        if let Some(accepted) = self.news_accepted.take()
+            && !manual
+        {
+            self.slot
+                .metrics()
+                .observe_event_to_fire(accepted.elapsed().as_secs_f64());
+        }
         let computed = firing::compute(self.spec.clone(), inputs.clone(), meta).await;
         self.state.dirty.clear();
         // This firing's events: those folded since the previous firing.

@@ -266,3 +266,50 @@ async fn overload_scenario(db: TestDb) {
     graphs.shutdown().await;
     runner.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_show_each_graph() {
+    let db = TestDb::sqlite();
+    let declaration = declaration(
+        vec![graph(
+            "echo",
+            ReactionMode::WhenAny,
+            InputStrategy::Latest,
+            vec![passthrough("x")],
+            vec![node("repeat", &["x"])],
+        )],
+        &[],
+        &[],
+    );
+    let plugin =
+        Arc::new(FunctionPlugin::new().task("repeat", |ctx, _| Ok(json!({"x": ctx["x"]}))));
+    let runner = db.runner().await;
+    let config = GraphConfig::default();
+    let metrics = config.metrics.clone();
+    let graphs = start(&runner, config, &declaration, plugin).await;
+    eventually("live", async || {
+        graphs
+            .status("echo")
+            .filter(|s| s.health == cloacina_graphs::ReactorHealth::Live)
+    })
+    .await;
+    graphs.push("x", json!(1)).await.expect("pushed");
+    eventually("a firing", async || {
+        graphs.status("echo").filter(|s| s.fires == 1)
+    })
+    .await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+    assert!(
+        text.contains(r#"cloacina_reactor_fires_total{tenant="public",graph="echo",reactor="echo",strategy="when_any"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("cloacina_graph_event_to_fire_seconds_count 1"),
+        "{text}"
+    );
+    graphs.shutdown().await;
+    runner.shutdown().await;
+}

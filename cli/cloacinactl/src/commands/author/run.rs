@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use cloacina_contract::ArtifactKind;
+use cloacina_contract::manifest::ComputationGraphDeclaration;
 use cloacina_loader::isolated::IsolatedPlugin;
 use cloacina_loader::native::NativePlugin;
 use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
@@ -105,6 +106,10 @@ fn choose_workflow(package: &VerifiedPackage, asked: Option<&str>) -> Result<Str
         .classify(FailureKind::Usage),
         None => match workflows.as_slice() {
             [only] => Ok((*only).to_owned()),
+            [] if !package.manifest().declaration().computation_graphs.is_empty() => Err(anyhow!(
+                "the package declares no workflow, only computation graphs; graphs run on a host: `cloacinactl server start`, then `cloacinactl package upload` (see `cloacinactl package inspect`)"
+            ))
+            .classify(FailureKind::Usage),
             [] => Err(anyhow!("the package declares no workflow")).classify(FailureKind::Usage),
             many => Err(anyhow!(
                 "the package has several workflows; name one of: {}",
@@ -273,6 +278,7 @@ async fn drive(
             info.name,
             info.version
         );
+        show_graphs(&package.manifest().declaration().computation_graphs);
     }
     // Ctrl-C cancels the execution (its tasks see `is_cancelled`); a
     // second Ctrl-C exits at once, even while a task ignores the first.
@@ -326,6 +332,46 @@ async fn drive(
             ),
             hint: None,
         }),
+    }
+}
+
+/// The package's computation graphs as declared: `run` does not run them.
+fn show_graphs(graphs: &[ComputationGraphDeclaration]) {
+    if graphs.is_empty() {
+        return;
+    }
+    out!("computation graphs (not run here; graphs run on a host: cloacinactl server start):");
+    for graph in graphs {
+        let accumulators: Vec<String> = graph
+            .accumulators
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.kind.as_str()))
+            .collect();
+        let subscriptions: Vec<&str> = graph
+            .subscriptions
+            .iter()
+            .map(|s| s.workflow.as_str())
+            .collect();
+        let starts = if subscriptions.is_empty() {
+            String::new()
+        } else {
+            format!("; starts {}", subscriptions.join(", "))
+        };
+        out!(
+            "  {}: {}, {}; accumulators {}{starts}",
+            graph.name,
+            graph.reactor.reaction_mode.as_str(),
+            graph.reactor.input_strategy.as_str(),
+            accumulators.join(", ")
+        );
+        for node in &graph.nodes {
+            let inputs: Vec<&str> = node.inputs.iter().map(|i| i.as_str()).collect();
+            if inputs.is_empty() {
+                out!("    {}", node.id);
+            } else {
+                out!("    {} <- {}", node.id, inputs.join(", "));
+            }
+        }
     }
 }
 

@@ -1,9 +1,10 @@
-//! The HTTP client commands (packages, workflows, executions, tenants and
-//! API keys on a running server), on `cloacina-client`: this module turns
-//! flags into a [`Client`], replies into printed lines or `--json`, and
-//! refusals into exit codes.
+//! The HTTP client commands (packages, workflows, executions, computation
+//! graphs, tenants and API keys on a running server), on
+//! `cloacina-client`: this module turns flags into a [`Client`], replies
+//! into printed lines or `--json`, and refusals into exit codes.
 
 pub mod executions;
+pub mod graphs;
 pub mod keys;
 pub mod packages;
 pub mod tenants;
@@ -81,10 +82,10 @@ fn connect_parts(
             "give --api-key, set CLOACINA_API_KEY, or put api_key in ~/.cloacina/client.toml",
         ),
     })?;
-    let tenant = tenant
-        .or(profile.tenant)
-        .unwrap_or_else(|| "public".to_owned());
-    Ok(Client::new(&server, &key, &tenant))
+    let tenant = tenant.or(profile.tenant);
+    let chosen = tenant.is_some();
+    let tenant = tenant.unwrap_or_else(|| "public".to_owned());
+    Ok(Client::new(&server, &key, &tenant).with_tenant_chosen(chosen))
 }
 
 /// The one mapping from a server's answer to an exit code: a refused
@@ -114,12 +115,32 @@ impl From<ClientError> for Failure {
                 _ => FailureKind::Other,
             },
             ClientError::File { .. } => FailureKind::Usage,
+            // A socket the server closed, by its close code.
+            ClientError::Closed { code, .. } => match code {
+                4404 => FailureKind::NotFound,
+                1008 => FailureKind::Denied,
+                1009 => FailureKind::Usage,
+                1001 | 1011 | 1013 => FailureKind::Unavailable,
+                _ => FailureKind::Other,
+            },
+            ClientError::Unacknowledged { .. } => FailureKind::Unavailable,
             ClientError::Unreadable { .. } | ClientError::Socket(_) => FailureKind::Other,
+        };
+        let hint = match &error {
+            ClientError::Refused { status: 401, .. } => {
+                Some("check the API key (--api-key or CLOACINA_API_KEY)")
+            }
+            ClientError::Refused { body, .. } if body.code == "reactor_paused" => {
+                Some("resume it with `cloacinactl graph resume NAME`")
+            }
+            ClientError::Unacknowledged { .. } => Some(
+                "is the graph overloaded? `cloacinactl graph show NAME` shows its events waiting",
+            ),
+            _ => None,
         };
         Failure {
             kind,
-            hint: (error.status() == Some(401))
-                .then_some("check the API key (--api-key or CLOACINA_API_KEY)"),
+            hint,
             error: anyhow::Error::new(error),
         }
     }

@@ -7,3 +7,4 @@ mod support;
 
 mod firing;
 mod recovery;
+mod sample;

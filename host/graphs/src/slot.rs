@@ -247,6 +247,9 @@ impl GraphSlot {
                 kind: accumulator.kind,
                 status: if !live {
                     AccumulatorHealth::Starting
+                } else if accumulator.kind == AccumulatorKind::State {
+                    // Fed by the graph itself, never by producers.
+                    AccumulatorHealth::Live
                 } else if accumulator.kind == AccumulatorKind::Polling {
                     status
                         .polling

@@ -105,6 +105,10 @@ pub(crate) async fn supervise(
             }
         };
         slot.detach();
+        // Not live from this moment: readers never see a dead reactor as live.
+        if !matches!(ended, Ok(Ok(()))) {
+            slot.set_health(ReactorHealth::Starting);
+        }
         let error = match ended {
             Ok(Ok(())) => {
                 slot.set_health(ReactorHealth::Stopped);

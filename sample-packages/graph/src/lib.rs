@@ -6,7 +6,8 @@
 //! or `note_mild`; the other is skipped. Every successful firing starts the
 //! `notify` workflow, whose context is the firing's inputs and outputs.
 //!
-//! `counter` fires once per tick, in order, and echoes its count.
+//! `counter` fires once per tick, in order: it echoes the count, squares
+//! it and says both in words (three nodes, one of them a fan-in).
 
 use cloacina_plugin::{
     BatchFlush, Context, InputStrategy, ReactionMode, TaskError, TaskResult, Value,
@@ -131,8 +132,30 @@ fn count(ctx: &Context) -> TaskResult {
     Ok(json!({ "n": n }))
 }
 
+/// Square the count.
+#[task]
+fn square(ctx: &Context) -> TaskResult {
+    let n: i64 = ctx
+        .get("count")
+        .and_then(|count| count.get("n"))
+        .and_then(|n| n.as_i64())
+        .ok_or_else(|| TaskError::fatal("`count.n` must be an integer"))?;
+    Ok(json!({ "square": n.saturating_mul(n) }))
+}
+
+/// Say it in words, from the count and its square (a fan-in).
+#[task]
+fn describe(ctx: &Context) -> TaskResult {
+    let n = ctx.get("count").and_then(|count| count.get("n")).cloned();
+    let square = ctx.get("square").and_then(|s| s.get("square")).cloned();
+    match (n, square) {
+        (Some(n), Some(square)) => Ok(json!({ "text": format!("{n} squared is {square}") })),
+        _ => Err(TaskError::fatal("`describe` needs `count` and `square`")),
+    }
+}
+
 cloacina_plugin::plugin! {
-    tasks: [assess, raise_alert, note_mild, notify_operator, count],
+    tasks: [assess, raise_alert, note_mild, notify_operator, count, square, describe],
     workflows: [
         workflow("notify")
             .description("tells the operator what a climate firing concluded")
@@ -149,9 +172,11 @@ cloacina_plugin::plugin! {
             .node("note_mild", ["assess.mild"])
             .subscribe("notify"),
         computation_graph("counter", ReactionMode::WhenAny, InputStrategy::Sequential)
-            .description("one firing per tick, in order")
+            .description("one firing per tick, in order: count -> square -> describe")
             .passthrough("ticks")
-            .node("count", ["ticks"]),
+            .node("count", ["ticks"])
+            .node("square", ["count"])
+            .node("describe", ["count", "square"]),
     ],
 }
 
@@ -222,6 +247,7 @@ mod tests {
             .fire("counter", json!({"ticks": {"n": 3}}))
             .expect("fires");
         assert_eq!(fired.outputs["count"], json!({"n": 3}));
+        assert_eq!(fired.outputs["describe"], json!({"text": "3 squared is 9"}));
         let failed = harness
             .fire("counter", json!({"ticks": {"n": "three"}}))
             .expect_err("not an integer");

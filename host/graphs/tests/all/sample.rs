@@ -45,9 +45,15 @@ async fn run_sample(plugin: Arc<dyn Plugin>) {
         .expect("graphs registered");
     assert_eq!(started, ["climate", "counter"]);
 
-    graphs.push("temperature", json!({"celsius": 31.5})).await.expect("pushed");
+    graphs
+        .push("temperature", json!({"celsius": 31.5}))
+        .await
+        .expect("pushed");
     for percent in [40, 50, 45] {
-        graphs.push("humidity", json!({"percent": percent})).await.expect("pushed");
+        graphs
+            .push("humidity", json!({"percent": percent}))
+            .await
+            .expect("pushed");
     }
     let firing = eventually("climate fired", async || {
         graphs.firings("climate", 5).await.expect("firings").pop()
@@ -68,7 +74,11 @@ async fn run_sample(plugin: Arc<dyn Plugin>) {
         (firings.len() == 3).then_some(firings)
     })
     .await;
-    let order: Vec<_> = counted.iter().rev().map(|f| f.outputs["count"]["n"].clone()).collect();
+    let order: Vec<_> = counted
+        .iter()
+        .rev()
+        .map(|f| f.outputs["count"]["n"].clone())
+        .collect();
     assert_eq!(order, [json!(1), json!(2), json!(3)]);
 
     let notified: String = eventually("notify completed", async || {

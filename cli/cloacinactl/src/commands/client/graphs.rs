@@ -327,9 +327,16 @@ fn push(accumulator: &str, file: &Path, client: &ClientArgs, json: bool) -> Resu
             ..failure
         });
     }
+    let events = |n: u64| {
+        if n == 1 {
+            "1 event".to_owned()
+        } else {
+            format!("{n} events")
+        }
+    };
     print(&result, json, |v| match v.rejected.len() {
-        0 => out!("acked {} events", v.acked),
-        n => out!("acked {} events; {n} rejected (not processed)", v.acked),
+        0 => out!("acked {}", events(v.acked)),
+        n => out!("acked {}; {n} rejected (not processed)", events(v.acked)),
     });
     if result.rejected.is_empty() {
         return Ok(());

@@ -139,6 +139,7 @@ fn build(key: &KeyPair, artifact: Vec<u8>) -> cloacina_package::BuiltPackage {
             dependencies: vec![],
             retry: Default::default(),
             timeout_ms: None,
+            invokes: None,
         }],
         workflows: vec![WorkflowDeclaration {
             name: id("bench"),

@@ -77,6 +77,7 @@ fn probe(calls: tokio::sync::mpsc::UnboundedSender<Instant>) -> (Declaration, Ar
             dependencies: Vec::new(),
             retry: RetryPolicy::default(),
             timeout_ms: None,
+            invokes: None,
         }],
         computation_graphs: vec![ComputationGraphDeclaration {
             name: id("probe"),

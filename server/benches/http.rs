@@ -258,6 +258,7 @@ async fn register(server: &RunningServer) {
             .collect(),
         retry: RetryPolicy::default(),
         timeout_ms: None,
+        invokes: None,
     };
     let package = PackageRef {
         name: "bench".into(),

@@ -99,6 +99,7 @@ fn swollen(name: &str, workflow: &str, noise: usize, zeros: u64) -> Vec<u8> {
             dependencies: Vec::new(),
             retry: Default::default(),
             timeout_ms: None,
+            invokes: None,
         }],
         workflows: vec![WorkflowDeclaration {
             name: id(workflow),

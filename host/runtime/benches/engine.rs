@@ -33,6 +33,7 @@ fn task(id: &str, deps: &[String]) -> TaskDeclaration {
             .collect(),
         retry: RetryPolicy::default(),
         timeout_ms: None,
+        invokes: None,
     }
 }
 

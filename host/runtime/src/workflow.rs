@@ -7,7 +7,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cloacina_contract::manifest::{
-    Declaration, RetryPolicy, TaskDeclaration, WorkflowTasksError, topological_order,
+    Declaration, InvokedGraphDeclaration, RetryPolicy, TaskDeclaration, WorkflowTasksError,
+    topological_order,
 };
 use cloacina_loader::Plugin;
 
@@ -28,6 +29,8 @@ pub struct TaskSpec {
     pub dependencies: Vec<usize>,
     pub retry: RetryPolicy,
     pub timeout: Option<Duration>,
+    /// The invoked graph run after the task's body, within its attempt.
+    pub invokes: Option<Arc<InvokedGraphDeclaration>>,
 }
 
 /// A workflow ready to run: its tasks in a topological order (every task
@@ -72,7 +75,29 @@ impl Workflow {
                     RegistrationError::UnknownTask { workflow, task }
                 }
             })?;
-        Self::new(name, package, tasks, plugin)
+        let mut workflow = Self::new(name, package, tasks.clone(), plugin)?;
+        for spec in &mut workflow.tasks {
+            let Some(graph) = tasks
+                .iter()
+                .find(|task| task.id.as_str() == spec.id)
+                .and_then(|task| task.invokes.as_ref())
+            else {
+                continue;
+            };
+            let invoked = declaration
+                .invoked_graphs
+                .iter()
+                .find(|g| &g.name == graph)
+                .ok_or_else(|| RegistrationError::UnknownTask {
+                    workflow: name.to_owned(),
+                    task: format!(
+                        "{} (it invokes graph `{graph}`, which is not declared)",
+                        spec.id
+                    ),
+                })?;
+            spec.invokes = Some(Arc::new(invoked.clone()));
+        }
+        Ok(workflow)
     }
 
     /// A workflow of the given tasks; their dependencies must all be among
@@ -131,6 +156,7 @@ impl Workflow {
                         .collect(),
                     retry: task.retry.clone(),
                     timeout: task.timeout_ms.map(Duration::from_millis),
+                    invokes: None,
                 }
             })
             .collect();
@@ -331,6 +357,7 @@ mod tests {
                 .collect(),
             retry: RetryPolicy::default(),
             timeout_ms: None,
+            invokes: None,
         }
     }
 

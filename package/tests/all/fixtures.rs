@@ -24,6 +24,7 @@ pub fn declaration() -> Declaration {
         dependencies: dependencies.iter().map(|d| id(d)).collect(),
         retry: Default::default(),
         timeout_ms: Some(1_000),
+        invokes: None,
     };
     Declaration {
         tasks: vec![task("extract", &[]), task("load", &["extract"])],

@@ -12,7 +12,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::manifest::{ComputationGraphDeclaration, InputSource};
+use crate::context::merge;
+use crate::manifest::{GraphTopology, InputSource, InvokedGraphDeclaration};
 
 /// The context key of the firing's metadata (`{graph, id, manual}`); input
 /// names cannot start with `$`, so it never collides with one.
@@ -37,14 +38,14 @@ pub struct NodeFailed<E> {
 /// Runs one firing of `graph` on `sources` (accumulator name -> current
 /// value), calling `call(node, context)` for each node that runs.
 pub fn fire<E>(
-    graph: &ComputationGraphDeclaration,
+    graph: &impl GraphTopology,
     sources: &Map<String, Value>,
     firing: &Value,
     mut call: impl FnMut(&str, Value) -> Result<Value, E>,
 ) -> Result<FiringOutcome, NodeFailed<E>> {
     let mut outcome = FiringOutcome::default();
     for index in graph.node_order() {
-        let node = &graph.nodes[index];
+        let node = &graph.nodes()[index];
         let Some(mut context) = node_context(graph, node.inputs.as_slice(), sources, &outcome)
         else {
             outcome.skipped.push(node.id.to_string());
@@ -61,9 +62,37 @@ pub fn fire<E>(
     Ok(outcome)
 }
 
+/// Runs `graph`, invoked by a task whose attempt received `input` and
+/// returned `output`: the graph's inputs are read from the input with the
+/// output merged in, and the task's output becomes its own plus each node
+/// that ran, under the node's name. The task's attempt fails if a node
+/// does. The host's runtime and the SDK's harness both call this.
+pub fn invoke<E>(
+    graph: &InvokedGraphDeclaration,
+    task: &str,
+    input: &Value,
+    output: Value,
+    call: impl FnMut(&str, Value) -> Result<Value, E>,
+) -> Result<Value, NodeFailed<E>> {
+    let mut context = input.clone();
+    merge(&mut context, output.clone());
+    let sources = match context {
+        Value::Object(sources) => sources,
+        _ => Map::new(),
+    };
+    let firing = serde_json::json!({"graph": graph.name, "invoked_by": task});
+    let outcome = fire(graph, &sources, &firing, call)?;
+    let mut result = match output {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    result.extend(outcome.outputs);
+    Ok(Value::Object(result))
+}
+
 /// A node's context, or None when one of its inputs was routed away.
 fn node_context(
-    graph: &ComputationGraphDeclaration,
+    graph: &impl GraphTopology,
     inputs: &[crate::Identifier],
     sources: &Map<String, Value>,
     outcome: &FiringOutcome,
@@ -75,6 +104,7 @@ fn node_context(
                 .get(accumulator.name.as_str())
                 .cloned()
                 .unwrap_or(Value::Null),
+            InputSource::Context(key) => sources.get(key.as_str()).cloned().unwrap_or(Value::Null),
             InputSource::Node(node) => outcome
                 .outputs
                 .get(node.as_str())
@@ -96,6 +126,7 @@ fn node_context(
 mod tests {
     use super::*;
     use crate::Identifier;
+    use crate::manifest::ComputationGraphDeclaration;
     use crate::manifest::{
         AccumulatorDeclaration, AccumulatorKind, GraphNodeDeclaration, InputStrategy, ReactionMode,
         ReactorDeclaration,
@@ -172,6 +203,42 @@ mod tests {
                 node: "decide".into(),
                 error: "decide broke".into()
             }
+        );
+    }
+
+    #[test]
+    fn an_invoked_graph_reads_the_task_context_and_adds_its_outputs() {
+        let graph = InvokedGraphDeclaration {
+            name: id("pricing"),
+            description: String::new(),
+            inputs: vec![id("order"), id("rate")],
+            nodes: vec![
+                GraphNodeDeclaration {
+                    id: id("subtotal"),
+                    inputs: vec![id("order")],
+                },
+                GraphNodeDeclaration {
+                    id: id("taxed"),
+                    inputs: vec![id("subtotal"), id("rate")],
+                },
+            ],
+        };
+        let output = invoke(
+            &graph,
+            "price",
+            &json!({"order": [2, 3], "kept": true}),
+            json!({"rate": 0.5}),
+            |node, context| {
+                Ok::<_, String>(match node {
+                    "subtotal" => json!({"sum": context["order"].as_array().map_or(0, |o| o.iter().filter_map(|n| n.as_i64()).sum::<i64>())}),
+                    _ => json!({"total": context["subtotal"]["sum"].as_f64().unwrap_or(0.0) * (1.0 + context["rate"].as_f64().unwrap_or(0.0))}),
+                })
+            },
+        )
+        .expect("runs");
+        assert_eq!(
+            output,
+            json!({"rate": 0.5, "subtotal": {"sum": 5}, "taxed": {"total": 7.5}})
         );
     }
 }

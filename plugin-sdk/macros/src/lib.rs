@@ -25,7 +25,9 @@ use syn::{Expr, ItemFn, Lit, LitStr, parse_macro_input};
 /// Attributes: `id` (default: the function's name), `description`,
 /// `dependencies` (bare names are the task functions in scope, checked at
 /// compile time; strings are task ids, checked at pack time), `timeout_ms`,
-/// `retry(...)`. The function takes
+/// `retry(...)`, `invokes = "graph"` (an invoked graph run after the body,
+/// within the same attempt; its nodes' outputs join the task's). The
+/// function takes
 /// `&cloacina_plugin::Context` and returns `Result<T, E>`: `T` any
 /// `Serialize` type whose JSON is an object (a struct, a map, `json!({..})`)
 /// or null, `E` anything `Into<TaskError>` (`cloacina_plugin::TaskResult<T>`).
@@ -45,6 +47,7 @@ pub fn task(attributes: TokenStream, item: TokenStream) -> TokenStream {
         dependencies: Vec::new(),
         retry: RetryPolicy::default(),
         timeout_ms: None,
+        invokes: None,
     };
     let mut named_dependencies = Vec::new();
     let parser =
@@ -122,6 +125,10 @@ fn parse_attribute(
         }
         "description" => declaration.description = meta.value()?.parse::<LitStr>()?.value(),
         "timeout_ms" => declaration.timeout_ms = Some(integer(meta)?),
+        "invokes" => {
+            let text: LitStr = meta.value()?.parse()?;
+            declaration.invokes = Some(identifier(&text.value(), text.span())?);
+        }
         "dependencies" => {
             let list: syn::ExprArray = meta.value()?.parse()?;
             for element in list.elems {
@@ -145,7 +152,7 @@ fn parse_attribute(
         "retry" => meta.parse_nested_meta(|retry| parse_retry(&retry, &mut declaration.retry))?,
         _ => {
             return Err(meta.error(
-                "unknown task attribute; expected id, description, dependencies, timeout_ms or retry(...)",
+                "unknown task attribute; expected id, description, dependencies, timeout_ms, invokes or retry(...)",
             ));
         }
     }

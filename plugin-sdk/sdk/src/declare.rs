@@ -5,8 +5,9 @@
 use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{
     AccumulatorDeclaration, AccumulatorKind, CatchUp, ComputationGraphDeclaration,
-    CronScheduleDeclaration, GraphNodeDeclaration, InputStrategy, ReactionMode, ReactorDeclaration,
-    SubscriptionDeclaration, TriggerDeclaration, WorkflowDeclaration,
+    CronScheduleDeclaration, GraphNodeDeclaration, InputStrategy, InvokedGraphDeclaration,
+    ReactionMode, ReactorDeclaration, SubscriptionDeclaration, TriggerDeclaration,
+    WorkflowDeclaration,
 };
 
 fn id(text: &str) -> Result<Identifier, String> {
@@ -338,6 +339,78 @@ impl ComputationGraphBuilder {
                 .map(|workflow| {
                     Ok(SubscriptionDeclaration {
                         workflow: id(workflow)?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+        })
+    }
+}
+
+/// A graph with no trigger, run by a task that `invokes` it, within the
+/// task's attempt: `#[task(invokes = "pricing")]`. Its nodes read the
+/// task's context (its input with its output merged in) by the names in
+/// `inputs`, and each node's output joins the task's output under the
+/// node's name.
+///
+/// ```
+/// use cloacina_plugin::invoked_graph;
+/// let graph = invoked_graph("pricing")
+///     .inputs(["order"])
+///     .node("subtotal", ["order"])
+///     .node("with_tax", ["subtotal"]);
+/// # let _ = graph;
+/// ```
+pub fn invoked_graph(name: &str) -> InvokedGraphBuilder {
+    InvokedGraphBuilder {
+        name: name.to_owned(),
+        description: String::new(),
+        inputs: Vec::new(),
+        nodes: Vec::new(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InvokedGraphBuilder {
+    name: String,
+    description: String,
+    inputs: Vec<String>,
+    nodes: Vec<(String, Vec<String>)>,
+}
+
+impl InvokedGraphBuilder {
+    pub fn description(mut self, description: &str) -> Self {
+        self.description = description.to_owned();
+        self
+    }
+
+    /// The context keys its nodes read.
+    pub fn inputs<'a>(mut self, inputs: impl IntoIterator<Item = &'a str>) -> Self {
+        self.inputs = inputs.into_iter().map(str::to_owned).collect();
+        self
+    }
+
+    /// A node: the task `name`, reading inputs, other nodes, or
+    /// `node.field` (routing, as in any graph).
+    pub fn node<'a>(mut self, name: &str, inputs: impl IntoIterator<Item = &'a str>) -> Self {
+        self.nodes.push((
+            name.to_owned(),
+            inputs.into_iter().map(str::to_owned).collect(),
+        ));
+        self
+    }
+
+    pub(crate) fn build(self) -> Result<InvokedGraphDeclaration, String> {
+        Ok(InvokedGraphDeclaration {
+            name: id(&self.name)?,
+            description: self.description,
+            inputs: ids(self.inputs.iter().map(String::as_str))?,
+            nodes: self
+                .nodes
+                .into_iter()
+                .map(|(name, inputs)| {
+                    Ok(GraphNodeDeclaration {
+                        id: id(&name)?,
+                        inputs: ids(inputs.iter().map(String::as_str))?,
                     })
                 })
                 .collect::<Result<_, String>>()?,

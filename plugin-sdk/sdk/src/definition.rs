@@ -8,7 +8,9 @@ use cloacina_contract::manifest::{Declaration, TaskDeclaration};
 use serde_json::Value;
 
 use crate::Context;
-use crate::declare::{ComputationGraphBuilder, CronBuilder, TriggerBuilder, WorkflowBuilder};
+use crate::declare::{
+    ComputationGraphBuilder, CronBuilder, InvokedGraphBuilder, TriggerBuilder, WorkflowBuilder,
+};
 
 /// How a failure should be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +141,7 @@ struct Extras {
     cron_schedules: Vec<CronBuilder>,
     triggers: Vec<TriggerBuilder>,
     computation_graphs: Vec<ComputationGraphBuilder>,
+    invoked_graphs: Vec<InvokedGraphBuilder>,
 }
 
 impl PluginDefinition {
@@ -149,6 +152,7 @@ impl PluginDefinition {
         cron_schedules: Vec<CronBuilder>,
         triggers: Vec<TriggerBuilder>,
         computation_graphs: Vec<ComputationGraphBuilder>,
+        invoked_graphs: Vec<InvokedGraphBuilder>,
     ) -> Self {
         PluginDefinition {
             tasks,
@@ -157,6 +161,7 @@ impl PluginDefinition {
                 cron_schedules,
                 triggers,
                 computation_graphs,
+                invoked_graphs,
             },
             declaration: OnceLock::new(),
         }
@@ -193,6 +198,12 @@ impl PluginDefinition {
                 .iter()
                 .cloned()
                 .map(ComputationGraphBuilder::build)
+                .collect::<Result<_, _>>()?,
+            invoked_graphs: extras
+                .invoked_graphs
+                .iter()
+                .cloned()
+                .map(InvokedGraphBuilder::build)
                 .collect::<Result<_, _>>()?,
         };
         declaration.validate().map_err(|error| error.to_string())?;

@@ -43,8 +43,8 @@ pub use cloacina_contract::manifest::{AccumulatorKind, CatchUp, InputStrategy, R
 pub use cloacina_plugin_macros::task;
 pub use context::{Context, Host};
 pub use declare::{
-    BatchFlush, ComputationGraphBuilder, CronBuilder, TriggerBuilder, WorkflowBuilder,
-    computation_graph, cron, trigger, workflow,
+    BatchFlush, ComputationGraphBuilder, CronBuilder, InvokedGraphBuilder, TriggerBuilder,
+    WorkflowBuilder, computation_graph, cron, invoked_graph, trigger, workflow,
 };
 #[doc(hidden)]
 pub use definition::into_output;
@@ -85,6 +85,7 @@ macro_rules! plugin {
         $(, cron_schedules: [$($cron:expr),* $(,)?])?
         $(, triggers: [$($trigger:expr),* $(,)?])?
         $(, computation_graphs: [$($graph:expr),* $(,)?])?
+        $(, invoked_graphs: [$($invoked:expr),* $(,)?])?
         $(,)?
     ) => {
         /// The plugin's definition, read by the SDK's native and WebAssembly
@@ -123,6 +124,7 @@ macro_rules! plugin {
                     ::std::vec![$($($crate::CronBuilder::from($cron)),*)?],
                     ::std::vec![$($($crate::TriggerBuilder::from($trigger)),*)?],
                     ::std::vec![$($($crate::ComputationGraphBuilder::from($graph)),*)?],
+                    ::std::vec![$($($crate::InvokedGraphBuilder::from($invoked)),*)?],
                 )
             })
         }

@@ -267,7 +267,35 @@ impl Harness {
         }
     }
 
+    /// One attempt of `task`: its body, then the graph it invokes, if any
+    /// (`cloacina_contract::firing::invoke`, as the host runs it).
     fn attempt(&self, task: &str, context: &Value, attempt: u32) -> TaskResult {
+        let output = self.body(task, context, attempt)?;
+        let declaration = self.declaration()?;
+        let invoked = declaration
+            .tasks
+            .iter()
+            .find(|t| t.id.as_str() == task)
+            .and_then(|t| t.invokes.as_ref())
+            .and_then(|name| declaration.invoked_graphs.iter().find(|g| &g.name == name));
+        match invoked {
+            None => Ok(output),
+            Some(graph) => {
+                cloacina_contract::firing::invoke(graph, task, context, output, |node, input| {
+                    self.body(node, &input, attempt)
+                })
+                .map_err(|failed| TaskError {
+                    message: format!(
+                        "node `{}` of graph `{}`: {}",
+                        failed.node, graph.name, failed.error.message
+                    ),
+                    ..failed.error
+                })
+            }
+        }
+    }
+
+    fn body(&self, task: &str, context: &Value, attempt: u32) -> TaskResult {
         let host = TestHost {
             task,
             attempt,
@@ -389,6 +417,7 @@ mod tests {
                         .node("alert", ["decide.high"])
                         .node("calm", ["decide.low"]),
                 ],
+                vec![],
             )
         })
     }

@@ -11,7 +11,7 @@
 
 use cloacina_plugin::{
     BatchFlush, Context, InputStrategy, ReactionMode, TaskError, TaskResult, Value,
-    computation_graph, json, task, workflow,
+    computation_graph, invoked_graph, json, task, workflow,
 };
 
 /// At or above this, a reading is hot.
@@ -154,12 +154,37 @@ fn describe(ctx: &Context) -> TaskResult {
     }
 }
 
+/// Read a temperature for the `convert` workflow; the `fahrenheit` graph it
+/// invokes then converts it.
+#[task(invokes = "fahrenheit")]
+fn read_temperature(ctx: &Context) -> TaskResult {
+    let celsius = ctx
+        .get("celsius")
+        .and_then(|c| c.as_f64())
+        .ok_or_else(|| TaskError::fatal("the context needs a number `celsius`"))?;
+    Ok(json!({ "reading": { "celsius": celsius } }))
+}
+
+/// Node of the invoked `fahrenheit` graph.
+#[task]
+fn to_fahrenheit(ctx: &Context) -> TaskResult {
+    let celsius = ctx
+        .get("reading")
+        .and_then(|r| r.get("celsius"))
+        .and_then(|c| c.as_f64())
+        .ok_or_else(|| TaskError::fatal("`reading.celsius` must be a number"))?;
+    Ok(json!({ "fahrenheit": celsius * 9.0 / 5.0 + 32.0 }))
+}
+
 cloacina_plugin::plugin! {
-    tasks: [assess, raise_alert, note_mild, notify_operator, count, square, describe],
+    tasks: [assess, raise_alert, note_mild, notify_operator, count, square, describe, read_temperature, to_fahrenheit],
     workflows: [
         workflow("notify")
             .description("tells the operator what a climate firing concluded")
             .tasks(["notify_operator"]),
+        workflow("convert")
+            .description("reads a temperature; the graph it invokes converts it")
+            .tasks(["read_temperature"]),
     ],
     computation_graphs: [
         computation_graph("climate", ReactionMode::WhenAll, InputStrategy::Latest)
@@ -177,6 +202,12 @@ cloacina_plugin::plugin! {
             .node("count", ["ticks"])
             .node("square", ["count"])
             .node("describe", ["count", "square"]),
+    ],
+    invoked_graphs: [
+        invoked_graph("fahrenheit")
+            .description("celsius to fahrenheit, run inside the task that invokes it")
+            .inputs(["reading"])
+            .node("to_fahrenheit", ["reading"]),
     ],
 }
 
@@ -238,6 +269,15 @@ mod tests {
         assert_eq!(failed.task, "assess");
         assert_eq!(failed.error.kind, ErrorKind::Fatal);
         assert!(failed.error.message.contains("`humidity`"), "{failed}");
+    }
+
+    #[test]
+    fn the_invoked_graph_runs_inside_its_task() {
+        let done = crate::test_harness()
+            .run("convert", json!({"celsius": 100}))
+            .expect("converts");
+        assert_eq!(done["reading"], json!({"celsius": 100.0}));
+        assert_eq!(done["to_fahrenheit"], json!({"fahrenheit": 212.0}));
     }
 
     #[test]

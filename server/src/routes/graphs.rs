@@ -128,13 +128,14 @@ pub(crate) fn health_json(health: &ReactorHealth) -> Value {
 }
 
 fn topology(status: &cloacina_graphs::GraphStatus) -> GraphTopology {
-    use cloacina_contract::manifest::InputSource;
+    use cloacina_contract::manifest::{GraphTopology as _, InputSource};
     let graph = &status.declaration;
     let mut edges = Vec::new();
     for node in &graph.nodes {
         for input in &node.inputs {
             let (from, label) = match graph.resolve(input) {
                 Some(InputSource::Accumulator(a)) => (a.name.to_string(), None),
+                Some(InputSource::Context(key)) => (key.to_string(), None),
                 Some(InputSource::Node(id)) => (id.to_string(), None),
                 Some(InputSource::Field { node, field }) => {
                     (node.to_string(), Some(field.to_owned()))

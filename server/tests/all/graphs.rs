@@ -33,6 +33,7 @@ fn climate() -> (Declaration, Arc<FunctionPlugin>) {
         dependencies: Vec::new(),
         retry: RetryPolicy::default(),
         timeout_ms: None,
+        invokes: None,
     };
     let node = |name: &str, inputs: &[&str]| GraphNodeDeclaration {
         id: id(name),

@@ -141,6 +141,7 @@ impl TestServer {
             dependencies: Vec::new(),
             retry: RetryPolicy::default(),
             timeout_ms: None,
+            invokes: None,
         };
         let package = PackageRef {
             name: "quick".into(),

@@ -1,7 +1,7 @@
 //! The `graph` sample package, built native and as a WebAssembly
 //! component from one source, run by the graph runtime: `climate` fires
 //! when both sources have news, routes, keeps its window and starts
-//! `notify`; `counter` fires once per event.
+//! `notify`; `counter` fires once per event; `convert` invokes a graph.
 
 use std::sync::Arc;
 
@@ -93,6 +93,14 @@ async fn run_sample(plugin: Arc<dyn Plugin>) {
     .await;
     let context: serde_json::Value = serde_json::from_str(&notified).expect("JSON");
     assert_eq!(context["notified"], "too hot: 31.5 C at 45% humidity");
+
+    // A task that invokes a graph: the graph runs inside its attempt.
+    let converted = runner
+        .execute("convert", json!({"celsius": 100}))
+        .await
+        .expect("runs");
+    let context = converted.final_context.expect("final context");
+    assert_eq!(context["to_fahrenheit"], json!({"fahrenheit": 212.0}));
     graphs.shutdown().await;
     runner.shutdown().await;
 }

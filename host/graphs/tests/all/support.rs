@@ -90,6 +90,7 @@ pub fn task(name: &str) -> TaskDeclaration {
         dependencies: Vec::new(),
         retry: RetryPolicy::default(),
         timeout_ms: None,
+        invokes: None,
     }
 }
 

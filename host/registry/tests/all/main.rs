@@ -37,6 +37,7 @@ fn package_declaring(
             dependencies: vec![],
             retry: Default::default(),
             timeout_ms: None,
+            invokes: None,
         }],
         workflows: workflow
             .map(|name| WorkflowDeclaration {

@@ -58,6 +58,46 @@ pub fn abandoned_calls() -> usize {
     ABANDONED_CALLS.load(Ordering::Relaxed)
 }
 
+/// Runs the graph a task invokes, after its body, within the same attempt
+/// (same deadline and cancellation): its nodes read the task's context, and
+/// their outputs join the task's output (`cloacina_contract::firing::invoke`,
+/// the SDK's harness runs the same). A node's failure fails the attempt.
+fn invoke_graph(
+    plugin: &dyn cloacina_loader::Plugin,
+    graph: &cloacina_contract::manifest::InvokedGraphDeclaration,
+    task: &str,
+    input: &serde_json::Value,
+    output: &str,
+    control: &cloacina_loader::CallControl,
+) -> Result<String, TaskFailure> {
+    cloacina_contract::context::check_output(task, output).map_err(TaskFailure::InvalidOutput)?;
+    let output: serde_json::Value = serde_json::from_str(output)
+        .map_err(|error| TaskFailure::InvalidOutput(error.to_string()))?;
+    let node = |node: &str, context: serde_json::Value| {
+        let text = plugin.call(node, &context.to_string(), control)?;
+        cloacina_contract::context::check_output(node, &text)
+            .map_err(TaskFailure::InvalidOutput)?;
+        serde_json::from_str(&text).map_err(|error| TaskFailure::InvalidOutput(error.to_string()))
+    };
+    match cloacina_contract::firing::invoke(graph, task, input, output, node) {
+        Ok(merged) => Ok(merged.to_string()),
+        Err(failed) => {
+            let about = |message: String| {
+                format!(
+                    "node `{}` of graph `{}`: {message}",
+                    failed.node, graph.name
+                )
+            };
+            Err(match failed.error {
+                TaskFailure::Retryable(message) => TaskFailure::Retryable(about(message)),
+                TaskFailure::Fatal(message) => TaskFailure::Fatal(about(message)),
+                TaskFailure::InvalidOutput(message) => TaskFailure::InvalidOutput(about(message)),
+                other => other,
+            })
+        }
+    }
+}
+
 pub(super) fn spawn(assignment: Assignment, writer: mpsc::UnboundedSender<Command>) {
     tokio::spawn(async move {
         let Assignment {
@@ -79,7 +119,17 @@ pub(super) fn spawn(assignment: Assignment, writer: mpsc::UnboundedSender<Comman
             attempt,
             writer.clone(),
         ));
-        let call = tokio::task::spawn_blocking(move || plugin.call(&task, &context, &call_control));
+        let invoked = spec.invokes.clone();
+        let task_input = input.clone();
+        let call = tokio::task::spawn_blocking(move || {
+            let output = plugin.call(&task, &context, &call_control)?;
+            match invoked {
+                None => Ok(output),
+                Some(graph) => {
+                    invoke_graph(&*plugin, &graph, &task, &task_input, &output, &call_control)
+                }
+            }
+        });
         let joined = match timeout {
             Some(timeout) => {
                 tokio::select! {

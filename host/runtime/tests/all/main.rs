@@ -9,6 +9,7 @@ mod support;
 mod dag;
 mod events;
 mod failures;
+mod invoked;
 mod recovery;
 mod schedules;
 mod tenancy;

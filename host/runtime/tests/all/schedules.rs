@@ -41,6 +41,7 @@ fn declaration(
         cron_schedules: crons,
         triggers,
         computation_graphs: Vec::new(),
+        invoked_graphs: Vec::new(),
     }
 }
 

@@ -114,6 +114,7 @@ pub fn task(id: &str, dependencies: &[&str]) -> TaskDeclaration {
             .collect(),
         retry: RetryPolicy::default(),
         timeout_ms: None,
+        invokes: None,
     }
 }
 

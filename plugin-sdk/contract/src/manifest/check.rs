@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::Identifier;
 use super::declaration::{Declaration, RetryPolicy, TaskDeclaration};
-use super::graph::check_graph;
+use super::graph::{check_graph, check_invocations, check_invoked_graph};
 
 /// A declaration that parses but does not make sense.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,10 +142,17 @@ impl Declaration {
         for graph in &self.computation_graphs {
             check_graph(graph, self)?;
         }
+        for graph in &self.invoked_graphs {
+            check_invoked_graph(graph, self)?;
+        }
         unique(
-            self.computation_graphs.iter().map(|graph| &graph.name),
+            self.computation_graphs
+                .iter()
+                .map(|graph| &graph.name)
+                .chain(self.invoked_graphs.iter().map(|graph| &graph.name)),
             "computation graph",
         )?;
+        check_invocations(self)?;
         Ok(())
     }
 

@@ -25,6 +25,9 @@ pub struct Declaration {
     pub triggers: Vec<TriggerDeclaration>,
     #[serde(default)]
     pub computation_graphs: Vec<ComputationGraphDeclaration>,
+    /// Graphs with no trigger, run by the task that invokes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invoked_graphs: Vec<InvokedGraphDeclaration>,
 }
 
 /// A task: a function of the JSON context, with its place in the DAG.
@@ -42,6 +45,12 @@ pub struct TaskDeclaration {
     /// Hard limit on one attempt, in milliseconds; none means no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// An invoked graph run right after the task's body, within the same
+    /// attempt: its inputs are read from the task's context and output,
+    /// and each node's output is added to the task's output under the
+    /// node's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invokes: Option<Identifier>,
 }
 
 /// How a failed attempt is retried.
@@ -343,6 +352,20 @@ pub struct GraphNodeDeclaration {
     pub id: Identifier,
     #[serde(default)]
     pub inputs: Vec<Identifier>,
+}
+
+/// A graph with no trigger: no accumulators, no reactor. A task that
+/// `invokes` it runs it within its own attempt; `inputs` are the context
+/// keys its nodes may read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokedGraphDeclaration {
+    pub name: Identifier,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default)]
+    pub inputs: Vec<Identifier>,
+    pub nodes: Vec<GraphNodeDeclaration>,
 }
 
 /// A workflow started once per successful firing of its graph.

@@ -8,7 +8,7 @@ use super::Identifier;
 use super::check::{DeclarationError, nodes_on_cycles};
 use super::declaration::{
     AccumulatorDeclaration, AccumulatorKind, ComputationGraphDeclaration, Declaration,
-    GraphNodeDeclaration,
+    GraphNodeDeclaration, InvokedGraphDeclaration,
 };
 
 /// The smallest polling interval a graph may declare.
@@ -26,14 +26,31 @@ pub enum InputSource<'a> {
         node: &'a Identifier,
         field: &'a str,
     },
+    /// A key of the invoking task's context (invoked graphs).
+    Context(&'a Identifier),
 }
 
-impl ComputationGraphDeclaration {
+/// What a graph's firing needs to know of it: its nodes, and what each
+/// input name means. Reactive graphs read accumulators; invoked graphs read
+/// their invoking task's context.
+pub trait GraphTopology {
+    fn graph_name(&self) -> &Identifier;
+
+    fn nodes(&self) -> &[GraphNodeDeclaration];
+
+    /// A source of values that is not a node (an accumulator or a context
+    /// input), by name.
+    fn source<'a>(&'a self, name: &str) -> Option<InputSource<'a>>;
+
+    fn node(&self, id: &str) -> Option<&GraphNodeDeclaration> {
+        self.nodes().iter().find(|n| n.id.as_str() == id)
+    }
+
     /// What `input` names: a member of the graph by its exact name first,
     /// then `node.field`, split at the first `.`.
-    pub fn resolve<'a>(&'a self, input: &'a Identifier) -> Option<InputSource<'a>> {
-        if let Some(accumulator) = self.accumulator(input.as_str()) {
-            return Some(InputSource::Accumulator(accumulator));
+    fn resolve<'a>(&'a self, input: &'a Identifier) -> Option<InputSource<'a>> {
+        if let Some(source) = self.source(input.as_str()) {
+            return Some(source);
         }
         if let Some(node) = self.node(input.as_str()) {
             return Some(InputSource::Node(&node.id));
@@ -46,12 +63,79 @@ impl ComputationGraphDeclaration {
         })
     }
 
-    pub fn accumulator(&self, name: &str) -> Option<&AccumulatorDeclaration> {
-        self.accumulators.iter().find(|a| a.name.as_str() == name)
+    /// The nodes a node reads from (whole outputs or fields).
+    fn upstream<'a>(&'a self, node: &'a GraphNodeDeclaration) -> Vec<&'a Identifier> {
+        node.inputs
+            .iter()
+            .filter_map(|input| match self.resolve(input)? {
+                InputSource::Node(id) | InputSource::Field { node: id, .. } => Some(id),
+                InputSource::Accumulator(_) | InputSource::Context(_) => None,
+            })
+            .collect()
     }
 
-    pub fn node(&self, id: &str) -> Option<&GraphNodeDeclaration> {
-        self.nodes.iter().find(|n| n.id.as_str() == id)
+    /// Node indexes in an order where every node comes after what it reads
+    /// (stable in declaration order). The declaration must be valid.
+    fn node_order(&self) -> Vec<usize> {
+        let nodes = self.nodes();
+        let mut order = Vec::with_capacity(nodes.len());
+        let mut placed = vec![false; nodes.len()];
+        while order.len() < nodes.len() {
+            let next = (0..nodes.len()).find(|&i| {
+                !placed[i]
+                    && self.upstream(&nodes[i]).iter().all(|up| {
+                        nodes
+                            .iter()
+                            .position(|n| &n.id == *up)
+                            .is_some_and(|j| placed[j])
+                    })
+            });
+            let Some(next) = next else {
+                // A cycle: validation refuses it; keep the rest in order.
+                order.extend((0..nodes.len()).filter(|&i| !placed[i]));
+                break;
+            };
+            placed[next] = true;
+            order.push(next);
+        }
+        order
+    }
+}
+
+impl GraphTopology for ComputationGraphDeclaration {
+    fn graph_name(&self) -> &Identifier {
+        &self.name
+    }
+
+    fn nodes(&self) -> &[GraphNodeDeclaration] {
+        &self.nodes
+    }
+
+    fn source<'a>(&'a self, name: &str) -> Option<InputSource<'a>> {
+        self.accumulator(name).map(InputSource::Accumulator)
+    }
+}
+
+impl GraphTopology for InvokedGraphDeclaration {
+    fn graph_name(&self) -> &Identifier {
+        &self.name
+    }
+
+    fn nodes(&self) -> &[GraphNodeDeclaration] {
+        &self.nodes
+    }
+
+    fn source<'a>(&'a self, name: &str) -> Option<InputSource<'a>> {
+        self.inputs
+            .iter()
+            .find(|input| input.as_str() == name)
+            .map(InputSource::Context)
+    }
+}
+
+impl ComputationGraphDeclaration {
+    pub fn accumulator(&self, name: &str) -> Option<&AccumulatorDeclaration> {
+        self.accumulators.iter().find(|a| a.name.as_str() == name)
     }
 
     /// The accumulators the reactor's criterion watches.
@@ -65,43 +149,6 @@ impl ComputationGraphDeclaration {
         } else {
             self.reactor.sources.iter().collect()
         }
-    }
-
-    /// The nodes a node reads from (whole outputs or fields).
-    pub fn upstream<'a>(&'a self, node: &'a GraphNodeDeclaration) -> Vec<&'a Identifier> {
-        node.inputs
-            .iter()
-            .filter_map(|input| match self.resolve(input)? {
-                InputSource::Node(id) | InputSource::Field { node: id, .. } => Some(id),
-                InputSource::Accumulator(_) => None,
-            })
-            .collect()
-    }
-
-    /// Node indexes in an order where every node comes after what it reads
-    /// (stable in declaration order). The declaration must be valid.
-    pub fn node_order(&self) -> Vec<usize> {
-        let mut order = Vec::with_capacity(self.nodes.len());
-        let mut placed = vec![false; self.nodes.len()];
-        while order.len() < self.nodes.len() {
-            let next = (0..self.nodes.len()).find(|&i| {
-                !placed[i]
-                    && self.upstream(&self.nodes[i]).iter().all(|up| {
-                        self.nodes
-                            .iter()
-                            .position(|n| &n.id == *up)
-                            .is_some_and(|j| placed[j])
-                    })
-            });
-            let Some(next) = next else {
-                // A cycle: validation refuses it; keep the rest in order.
-                order.extend((0..self.nodes.len()).filter(|&i| !placed[i]));
-                break;
-            };
-            placed[next] = true;
-            order.push(next);
-        }
-        order
     }
 }
 
@@ -215,29 +262,7 @@ pub(super) fn check_graph(
             )));
         }
     }
-    for node in &graph.nodes {
-        if !is_task(&node.id) {
-            return Err(invalid(format!(
-                "node `{}` is not a task of the package: list its #[task] function in `plugin! {{ tasks: [...] }}`",
-                node.id
-            )));
-        }
-        if let Some(input) = node
-            .inputs
-            .iter()
-            .find(|input| graph.resolve(input).is_none())
-        {
-            return Err(DeclarationError::UnknownGraphInput {
-                graph: graph.name.clone(),
-                node: node.id.clone(),
-                input: input.clone(),
-            });
-        }
-        let mut seen = BTreeSet::new();
-        if let Some(input) = node.inputs.iter().find(|input| !seen.insert(*input)) {
-            return Err(invalid(format!("node `{}` reads `{input}` twice", node.id)));
-        }
-    }
+    check_nodes(graph, package)?;
     let mut sources = BTreeSet::new();
     for source in &graph.reactor.sources {
         match graph.accumulator(source.as_str()) {
@@ -281,16 +306,107 @@ pub(super) fn check_graph(
             )));
         }
     }
+    check_cycles(graph)
+}
+
+/// Nodes are tasks of the package, their inputs resolve, none is read twice.
+fn check_nodes(graph: &impl GraphTopology, package: &Declaration) -> Result<(), DeclarationError> {
+    let invalid = |reason: String| DeclarationError::InvalidGraph {
+        graph: graph.graph_name().clone(),
+        reason,
+    };
+    for node in graph.nodes() {
+        let Some(task) = package.tasks.iter().find(|task| task.id == node.id) else {
+            return Err(invalid(format!(
+                "node `{}` is not a task of the package: list its #[task] function in `plugin! {{ tasks: [...] }}`",
+                node.id
+            )));
+        };
+        if let Some(invoked) = &task.invokes {
+            return Err(invalid(format!(
+                "node `{}` invokes graph `{invoked}`: graph nodes do not invoke graphs",
+                node.id
+            )));
+        }
+        if let Some(input) = node
+            .inputs
+            .iter()
+            .find(|input| graph.resolve(input).is_none())
+        {
+            return Err(DeclarationError::UnknownGraphInput {
+                graph: graph.graph_name().clone(),
+                node: node.id.clone(),
+                input: input.clone(),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(input) = node.inputs.iter().find(|input| !seen.insert(*input)) {
+            return Err(invalid(format!("node `{}` reads `{input}` twice", node.id)));
+        }
+    }
+    Ok(())
+}
+
+fn check_cycles(graph: &impl GraphTopology) -> Result<(), DeclarationError> {
     let edges: BTreeMap<&Identifier, BTreeSet<&Identifier>> = graph
-        .nodes
+        .nodes()
         .iter()
         .map(|node| (&node.id, graph.upstream(node).into_iter().collect()))
         .collect();
     match nodes_on_cycles(edges) {
         Some(nodes) => Err(DeclarationError::GraphCycle {
-            graph: graph.name.clone(),
+            graph: graph.graph_name().clone(),
             nodes,
         }),
         None => Ok(()),
     }
+}
+
+/// An invoked graph: nodes and inputs as for any graph; its inputs are
+/// distinct context keys, not node names.
+pub(super) fn check_invoked_graph(
+    graph: &InvokedGraphDeclaration,
+    package: &Declaration,
+) -> Result<(), DeclarationError> {
+    let invalid = |reason: String| DeclarationError::InvalidGraph {
+        graph: graph.name.clone(),
+        reason,
+    };
+    if graph.nodes.is_empty() {
+        return Err(invalid("it has no nodes".into()));
+    }
+    let mut names = BTreeSet::new();
+    for name in graph.inputs.iter().chain(graph.nodes.iter().map(|n| &n.id)) {
+        if !names.insert(name) {
+            return Err(DeclarationError::DuplicateGraphMember {
+                graph: graph.name.clone(),
+                name: name.clone(),
+            });
+        }
+    }
+    check_nodes(graph, package)?;
+    check_cycles(graph)
+}
+
+/// A task's `invokes` names an invoked graph the task is not part of.
+pub(super) fn check_invocations(package: &Declaration) -> Result<(), DeclarationError> {
+    for task in &package.tasks {
+        let Some(name) = &task.invokes else { continue };
+        let Some(graph) = package.invoked_graphs.iter().find(|g| &g.name == name) else {
+            return Err(DeclarationError::InvalidGraph {
+                graph: name.clone(),
+                reason: format!(
+                    "task `{}` invokes it, but the package declares no invoked graph of that name",
+                    task.id
+                ),
+            });
+        };
+        if graph.node(task.id.as_str()).is_some() {
+            return Err(DeclarationError::InvalidGraph {
+                graph: name.clone(),
+                reason: format!("task `{}` is a node of the graph it invokes", task.id),
+            });
+        }
+    }
+    Ok(())
 }

@@ -23,11 +23,11 @@ pub use check::{WorkflowTasksError, topological_order};
 pub use declaration::{
     AccumulatorDeclaration, AccumulatorKind, AttemptFailure, Backoff, CatchUp,
     ComputationGraphDeclaration, CronScheduleDeclaration, Declaration, GraphNodeDeclaration,
-    InputStrategy, ReactionMode, ReactorDeclaration, RetryCondition, RetryPolicy,
-    SubscriptionDeclaration, TaskDeclaration, TriggerDeclaration, WorkflowDeclaration,
+    InputStrategy, InvokedGraphDeclaration, ReactionMode, ReactorDeclaration, RetryCondition,
+    RetryPolicy, SubscriptionDeclaration, TaskDeclaration, TriggerDeclaration, WorkflowDeclaration,
 };
 pub use digest::{InvalidDigest, Sha256Digest};
-pub use graph::{InputSource, MIN_POLL_INTERVAL_MS};
+pub use graph::{GraphTopology, InputSource, MIN_POLL_INTERVAL_MS};
 pub use identifier::{Identifier, InvalidIdentifier, MAX_IDENTIFIER_LEN};
 
 use std::collections::BTreeSet;

@@ -11,6 +11,7 @@ fn task(name: &str, dependencies: &[&str]) -> TaskDeclaration {
         dependencies: dependencies.iter().map(|d| id(d)).collect(),
         retry: RetryPolicy::default(),
         timeout_ms: None,
+        invokes: None,
     }
 }
 
@@ -362,4 +363,40 @@ fn a_hand_written_toml_declaration_parses_into_the_same_types() {
         "[[tasks]]\nid = \"a\"\nretry = { max_attempts = 2, backoff = \"exponentail\", delay_ms = 1 }\n",
     );
     assert!(typo.is_err());
+}
+
+#[test]
+fn invocations_name_an_invoked_graph_the_task_is_not_part_of() {
+    let invoked = |nodes: Vec<GraphNodeDeclaration>| InvokedGraphDeclaration {
+        name: id("pricing"),
+        description: String::new(),
+        inputs: vec![id("order")],
+        nodes,
+    };
+    let with = |invokes: &str, graph: InvokedGraphDeclaration| {
+        let mut declaration = etl_declaration();
+        declaration.tasks[0].invokes = Some(id(invokes));
+        declaration.tasks.push(task("mean", &[]));
+        declaration.invoked_graphs.push(graph);
+        match manifest_with(declaration) {
+            Err(ManifestError::Declaration(error)) => Err(error.to_string()),
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => Ok(()),
+        }
+    };
+    assert_eq!(
+        with("pricing", invoked(vec![node("mean", &["order"])])),
+        Ok(())
+    );
+    let unknown =
+        with("prices", invoked(vec![node("mean", &["order"])])).expect_err("no such graph");
+    assert!(
+        unknown.contains("no invoked graph of that name"),
+        "{unknown}"
+    );
+    let itself =
+        with("pricing", invoked(vec![node("extract", &["order"])])).expect_err("recursion");
+    assert!(itself.contains("invokes graph `pricing`"), "{itself}");
+    let stray = with("pricing", invoked(vec![node("mean", &["orders"])])).expect_err("bad input");
+    assert!(stray.contains("`orders`"), "{stray}");
 }

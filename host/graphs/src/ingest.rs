@@ -65,8 +65,11 @@ pub(crate) async fn accept(
     targets: Vec<(Arc<GraphSlot>, String)>,
     payload: Value,
 ) -> Result<Accepted, GraphError> {
+    // Room in every target first; a permit goes back if this is
+    // cancelled before the event is queued.
+    let mut permits = Vec::with_capacity(targets.len());
     for (slot, _) in &targets {
-        slot.admit().await?;
+        permits.push(slot.admit().await?);
     }
     let received_at = clock::now_ms();
     let accepted = std::time::Instant::now();
@@ -87,6 +90,11 @@ pub(crate) async fn accept(
     writer
         .send(Write::Append { events, reply })
         .map_err(|_| GraphError::ShuttingDown)?;
+    // Queued: the permits are given back when the events are consumed (or
+    // by the writer if they never commit).
+    for permit in permits {
+        permit.forget();
+    }
     Ok(Accepted { committed, graphs })
 }
 

@@ -59,7 +59,8 @@ impl std::fmt::Debug for GraphRuntime {
 struct Running {
     slot: Arc<GraphSlot>,
     stop: watch::Sender<bool>,
-    supervisor: JoinHandle<()>,
+    /// None while a new version's reactor is being started.
+    supervisor: Option<JoinHandle<()>>,
 }
 
 struct Inner {
@@ -140,24 +141,13 @@ impl GraphRuntime {
         let mut started = Vec::new();
         for graph in &declaration.computation_graphs {
             let name = graph.name.to_string();
+            check_backpressure(graph, self.inner.config.max_pending)?;
             let spec = GraphSpec {
                 declaration: graph.clone(),
                 package: package.clone(),
                 plugin: plugin.clone(),
                 tasks: tasks.clone(),
             };
-            let current = self
-                .graphs()
-                .get(&name)
-                .map(|r| r.slot.spec().package.version.clone());
-            match current {
-                Some(version) if version > package.version => continue,
-                Some(_) => {
-                    // Same package, this version or newer: restart on it.
-                    self.stop(&name).await;
-                }
-                None => {}
-            }
             crate::store::ensure_state(
                 &self.inner.db,
                 &name,
@@ -166,45 +156,78 @@ impl GraphRuntime {
                 clock::now_ms(),
             )
             .await?;
-            let last_seq = crate::store::last_seq(&self.inner.db, &name).await?;
-            let pending = crate::store::pending(&self.inner.db, &name).await?;
-            let slot = Arc::new(GraphSlot::new(
-                spec,
-                self.inner.config.max_pending,
-                last_seq,
-                pending,
-                self.inner.config.metrics.clone(),
-            ));
-            let (stop, stopped) = watch::channel(false);
-            let (sender, first) = tokio::sync::mpsc::unbounded_channel();
-            slot.attach(sender);
-            let supervisor = tokio::spawn(supervise(
-                Supervised {
-                    slot: slot.clone(),
-                    writer: self.inner.writer.clone(),
-                    db: self.inner.db.clone(),
-                    runner: self.inner.runner.clone(),
-                    policy: self.inner.config.supervision.clone(),
-                },
-                first,
-                stopped,
-            ));
-            self.inner
-                .config
-                .metrics
-                .add(self.inner.runner.tenant().as_str(), slot.clone());
+            let current = self.graphs().get(&name).map(|r| r.slot.clone());
+            let slot = match current {
+                Some(slot) if slot.spec().package.version > package.version => continue,
+                Some(slot) => {
+                    // A new version of the same package: the same slot (its
+                    // sequence numbers, permits and producers) gets a new
+                    // reactor on the new spec, which starts from the
+                    // database, so state and pending events carry over.
+                    self.stop_reactor(&name).await;
+                    slot.replace_spec(spec);
+                    slot
+                }
+                None => {
+                    let last_seq = crate::store::last_seq(&self.inner.db, &name).await?;
+                    let pending = crate::store::pending(&self.inner.db, &name).await?;
+                    let slot = Arc::new(GraphSlot::new(
+                        spec,
+                        self.inner.config.max_pending,
+                        last_seq,
+                        pending,
+                        self.inner.config.metrics.clone(),
+                    ));
+                    self.inner
+                        .config
+                        .metrics
+                        .add(self.inner.runner.tenant().as_str(), slot.clone());
+                    slot
+                }
+            };
+            let (stop, supervisor) = self.supervise(&slot);
             self.graphs().insert(
                 name.clone(),
                 Running {
                     slot,
                     stop,
-                    supervisor,
+                    supervisor: Some(supervisor),
                 },
             );
             tracing::info!(tenant = %self.inner.runner.tenant(), graph = %name, package = %package.name, version = %package.version, "graph started");
             started.push(name);
         }
         Ok(started)
+    }
+
+    /// Starts a supervisor (and its first reactor) for `slot`.
+    fn supervise(&self, slot: &Arc<GraphSlot>) -> (watch::Sender<bool>, JoinHandle<()>) {
+        let (stop, stopped) = watch::channel(false);
+        let (sender, first) = tokio::sync::mpsc::unbounded_channel();
+        slot.attach(sender);
+        let supervisor = tokio::spawn(supervise(
+            Supervised {
+                slot: slot.clone(),
+                writer: self.inner.writer.clone(),
+                db: self.inner.db.clone(),
+                runner: self.inner.runner.clone(),
+                policy: self.inner.config.supervision.clone(),
+            },
+            first,
+            stopped,
+        ));
+        (stop, supervisor)
+    }
+
+    /// Stops `graph`'s reactor (it saves what it folded), keeping the graph.
+    async fn stop_reactor(&self, graph: &str) {
+        let stopping = self.graphs().get_mut(graph).and_then(|running| {
+            let _ = running.stop.send(true);
+            running.supervisor.take()
+        });
+        if let Some(supervisor) = stopping {
+            let _ = supervisor.await;
+        }
     }
 
     /// Stops the graphs this package version runs (not those a newer
@@ -223,16 +246,19 @@ impl GraphRuntime {
         }
     }
 
+    /// Stops `graph` for good on this runtime: its reactor saves and
+    /// ends, producers waiting for room are refused, and events not yet
+    /// written are refused (their producers resend).
     async fn stop(&self, graph: &str) {
+        self.stop_reactor(graph).await;
         let Some(running) = self.graphs().remove(graph) else {
             return;
         };
+        running.slot.retire();
         self.inner
             .config
             .metrics
             .remove(self.inner.runner.tenant().as_str(), graph);
-        let _ = running.stop.send(true);
-        let _ = running.supervisor.await;
     }
 
     /// Targets of an event pushed to `accumulator`: every graph that
@@ -333,8 +359,20 @@ impl GraphRuntime {
         crate::store::firings(&self.inner.db, graph, i64::from(limit)).await
     }
 
-    /// Stops every reactor (each saves what it folded) and the writer.
+    /// Stops every reactor at once (each saves what it folded), then the
+    /// writer.
     pub async fn shutdown(&self) {
+        let stopping: Vec<JoinHandle<()>> = self
+            .graphs()
+            .values_mut()
+            .filter_map(|running| {
+                let _ = running.stop.send(true);
+                running.supervisor.take()
+            })
+            .collect();
+        for supervisor in stopping {
+            let _ = supervisor.await;
+        }
         for name in self.names() {
             self.stop(&name).await;
         }
@@ -348,4 +386,27 @@ impl GraphRuntime {
             writer.abort();
         }
     }
+}
+
+/// A batch that must fill before it flushes holds its events' permits: it
+/// must fit within the bound on pending events, or producers would wait
+/// for ever.
+fn check_backpressure(
+    graph: &cloacina_contract::manifest::ComputationGraphDeclaration,
+    max_pending: usize,
+) -> Result<(), GraphError> {
+    for accumulator in &graph.accumulators {
+        if let (Some(size), None) = (accumulator.max_buffer_size, accumulator.flush_interval_ms)
+            && size as usize >= max_pending
+        {
+            return Err(GraphError::Registration {
+                graph: graph.name.to_string(),
+                reason: format!(
+                    "batch `{}` flushes only at {size} events, but the host holds at most {max_pending} pending events per graph: add `flush_interval_ms` or lower the size",
+                    accumulator.name
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use cloacina_contract::manifest::{AccumulatorKind, ComputationGraphDeclaration, TaskDeclaration};
 use cloacina_loader::Plugin;
 use cloacina_runtime::PackageRef;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::GraphError;
 use crate::model::{
@@ -65,7 +65,9 @@ pub(crate) struct GraphSlot {
     name: String,
     spec: RwLock<Arc<GraphSpec>>,
     reactor: Mutex<Option<mpsc::UnboundedSender<ReactorInput>>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
+    /// Set when the graph stops for good on this runtime.
+    retired: std::sync::atomic::AtomicBool,
     last_seq: AtomicI64,
     pending: AtomicI64,
     backpressure_ns: AtomicU64,
@@ -88,7 +90,8 @@ impl GraphSlot {
             name: spec.declaration.name.to_string(),
             spec: RwLock::new(Arc::new(spec)),
             reactor: Mutex::new(None),
-            permits: Semaphore::new(available),
+            permits: Arc::new(Semaphore::new(available)),
+            retired: std::sync::atomic::AtomicBool::new(false),
             last_seq: AtomicI64::new(last_seq),
             pending: AtomicI64::new(pending),
             backpressure_ns: AtomicU64::new(0),
@@ -126,22 +129,41 @@ impl GraphSlot {
     }
 
     /// Waits until the graph may take one more event: the bound on
-    /// accepted, unconsumed events is what slows producers down.
-    pub async fn admit(&self) -> Result<(), GraphError> {
-        if let Ok(permit) = self.permits.try_acquire() {
-            permit.forget();
-            return Ok(());
+    /// accepted, unconsumed events is what slows producers down. The permit
+    /// is handed back if the caller gives up before queueing the event.
+    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, GraphError> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.is_retired() {
+            return Err(GraphError::ShuttingDown);
         }
         let started = std::time::Instant::now();
         let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| GraphError::ShuttingDown)?;
-        permit.forget();
         let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.backpressure_ns.fetch_add(waited, Ordering::Relaxed);
-        Ok(())
+        Ok(permit)
+    }
+
+    /// The graph stopped for good here: producers waiting for room are
+    /// refused, and the writer refuses events not yet written.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.permits.close();
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
+
+    /// A new version of the graph's package.
+    pub fn replace_spec(&self, spec: GraphSpec) {
+        *self.spec.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(spec);
     }
 
     /// Gives back permits: events consumed, or never committed.

@@ -41,6 +41,9 @@ pub(crate) struct Commit {
     /// sequence numbers: deleted in the same transaction.
     pub consumed: Vec<(i64, i64)>,
     pub firings: Vec<FiringRecord>,
+    /// Whether the graph has subscriptions: firings of one without start
+    /// nothing, so they are dispatched as they are written.
+    pub subscribed: bool,
 }
 
 /// A row to append to a graph's inbox.
@@ -255,8 +258,9 @@ pub(crate) async fn commit(tx: &mut Conn, commit: &Commit, now: i64) -> Result<(
         .bind(firing.last_seq)
         .bind(firing.inputs.to_string())
         .bind(firing.outputs.to_string())
-        // A failed firing starts nothing: nothing to dispatch.
-        .bind(i64::from(!firing.ok))
+        // A failed firing, or one of a graph without subscriptions, starts
+        // nothing: nothing to dispatch.
+        .bind(i64::from(!firing.ok || !commit.subscribed))
         .execute(&mut *tx)
         .await?;
     }

@@ -67,6 +67,20 @@ async fn run(db: Database, mut requests: mpsc::UnboundedReceiver<Write>) {
 }
 
 async fn write_batch(db: &Database, batch: &mut Vec<Write>) {
+    // Events for a graph stopped for good are refused (their producers
+    // resend): its numbering and reactor are gone.
+    batch.retain_mut(|write| match write {
+        Write::Append { events, reply } if events.iter().any(|e| e.slot.is_retired()) => {
+            let (refused, _) = oneshot::channel();
+            let reply = std::mem::replace(reply, refused);
+            let _ = reply.send(Err(GraphError::ShuttingDown));
+            false
+        }
+        _ => true,
+    });
+    if batch.is_empty() {
+        return;
+    }
     // Sequence numbers are taken here, in queue order, so a graph's rows
     // commit and reach its reactor in the order they are numbered.
     let mut rows = Vec::new();

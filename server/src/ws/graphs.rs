@@ -115,6 +115,7 @@ pub async fn accumulator_socket(
                     pending: VecDeque::new(),
                     unacked: Vec::new(),
                     rejected: VecDeque::new(),
+                    failed: None,
                 }
                 .serve(state, socket)
                 .await;
@@ -144,6 +145,8 @@ struct Producer {
     unacked: Vec<Instant>,
     /// Rejections not sent yet.
     rejected: VecDeque<AccumulatorFrame>,
+    /// The first frame that could not be stored: no ack reaches it.
+    failed: Option<u64>,
 }
 
 /// Why a producer connection ends.
@@ -175,6 +178,13 @@ impl Producer {
         // Whatever was read is committed (or refused) before the close.
         let flushed = self.flush().await;
         match (end, flushed) {
+            // The client closed and its close is already answered by the
+            // library: drop the connection without completing the
+            // handshake, so it sees an abnormal close (1006), not a clean
+            // one that would claim everything it sent was stored.
+            (End::Closed, Err(error)) => {
+                tracing::warn!(accumulator = %self.name, error = &error as &dyn std::error::Error, "events could not be committed after the producer closed; dropping the connection");
+            }
             (_, Err(error)) => {
                 tracing::warn!(accumulator = %self.name, error = &error as &dyn std::error::Error, "events could not be committed; closing the producer");
                 close(
@@ -245,6 +255,7 @@ impl Producer {
                 ))
             }
             Err(error) => {
+                self.failed = Some(seq);
                 tracing::warn!(accumulator = %self.name, error = &error as &dyn std::error::Error, "cannot accept an event");
                 Err(End::Close(
                     CLOSE_SERVER_ERROR,
@@ -270,6 +281,7 @@ impl Producer {
     async fn committed(&mut self, committed: (u64, Result<usize, GraphError>)) -> Result<(), End> {
         let (seq, outcome) = committed;
         if let Err(error) = outcome {
+            self.failed = Some(seq);
             tracing::warn!(accumulator = %self.name, error = &error as &dyn std::error::Error, "events could not be committed");
             return Err(End::Close(
                 CLOSE_SERVER_ERROR,
@@ -286,10 +298,20 @@ impl Producer {
                     self.durable = seq;
                     self.unacked.push(read_at);
                 }
-                Some(Err(_)) | None => break,
+                // Its outcome is taken: it leaves the queue here.
+                Some(Err(_)) => {
+                    self.pending.pop_front();
+                    self.failed = Some(seq);
+                    self.announce().await?;
+                    return Err(End::Close(
+                        CLOSE_SERVER_ERROR,
+                        "events could not be stored; resend after the last ack".into(),
+                    ));
+                }
+                None => break,
             }
         }
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.failed.is_none() {
             self.durable = self.durable.max(self.read);
         }
         self.announce().await
@@ -303,10 +325,15 @@ impl Producer {
         while let Some(frame) = self.rejected.pop_front() {
             self.send(&frame).await?;
         }
-        if self.durable > self.announced {
-            self.announced = self.durable;
-            self.send(&AccumulatorFrame::Ack { seq: self.durable })
-                .await?;
+        // Never past a frame that failed: everything from it on must be
+        // resent.
+        let durable = match self.failed {
+            Some(failed) => self.durable.min(failed - 1),
+            None => self.durable,
+        };
+        if durable > self.announced {
+            self.announced = durable;
+            self.send(&AccumulatorFrame::Ack { seq: durable }).await?;
             for read_at in self.unacked.drain(..) {
                 self.state.metrics.observe_ack(read_at.elapsed());
             }
@@ -324,14 +351,27 @@ impl Producer {
 
     /// Waits for every accepted frame's commit and sends the final ack.
     async fn flush(&mut self) -> Result<(), GraphError> {
-        while let Some((seq, read_at, accepted)) = self.pending.pop_front() {
-            accepted.await?;
-            self.durable = seq;
-            self.unacked.push(read_at);
+        let mut outcome = Ok(());
+        if self.failed.is_none() {
+            while let Some((seq, read_at, accepted)) = self.pending.pop_front() {
+                if let Err(error) = accepted.await {
+                    self.failed = Some(seq);
+                    outcome = Err(error);
+                    break;
+                }
+                self.durable = seq;
+                self.unacked.push(read_at);
+            }
         }
-        self.durable = self.durable.max(self.read);
+        if self.failed.is_none() {
+            self.durable = self.durable.max(self.read);
+        }
         let _ = self.announce().await;
-        Ok(())
+        match (outcome, self.failed) {
+            (Err(error), _) => Err(error),
+            (Ok(()), Some(_)) => Err(GraphError::ShuttingDown),
+            (Ok(()), None) => Ok(()),
+        }
     }
 }
 

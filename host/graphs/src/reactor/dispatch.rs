@@ -7,6 +7,7 @@
 //! dispatches it again: exactly one start per firing and workflow.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cloacina_contract::firing::FIRING_KEY;
 use cloacina_runtime::{Runner, RuntimeError};
@@ -49,38 +50,56 @@ pub(crate) fn spawn(
     let (queue, mut firings) = mpsc::unbounded_channel::<FiringRecord>();
     let task = tokio::spawn(async move {
         while let Some(firing) = firings.recv().await {
-            let spec = slot.spec();
-            let mut done = true;
-            for subscription in &spec.declaration.subscriptions {
-                let workflow = subscription.workflow.as_str();
-                let scope = format!("graph:{}/{workflow}", firing.graph);
-                let started = runner
-                    .start_once(
-                        workflow,
-                        workflow_context(&firing),
-                        format!("graph:{}", firing.graph),
-                        &scope,
-                        &firing.id.to_string(),
-                    )
-                    .await;
-                match started {
-                    Ok(execution) => {
-                        tracing::debug!(graph = %firing.graph, firing = firing.id, workflow, ?execution, "subscribed workflow started")
+            // A start that failed (the database away) is tried again, in
+            // order, until it succeeds: the guard makes repeats harmless.
+            let mut wait = Duration::from_millis(100);
+            loop {
+                match start_all(&slot, &runner, &firing).await {
+                    Some(true) => break,
+                    Some(false) => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(30));
                     }
-                    Err(RuntimeError::ShuttingDown) => return,
-                    Err(error) => {
-                        done = false;
-                        tracing::warn!(graph = %firing.graph, firing = firing.id, workflow, error = &error as &dyn std::error::Error, "cannot start a subscribed workflow; the next reactor start tries again");
-                    }
+                    None => return,
                 }
             }
-            if done {
-                let _ = writer.send(Write::Dispatched {
-                    graph: firing.graph.clone(),
-                    firings: vec![firing.id],
-                });
-            }
+            let _ = writer.send(Write::Dispatched {
+                graph: firing.graph.clone(),
+                firings: vec![firing.id],
+            });
         }
     });
     (queue, task)
+}
+
+/// Starts every subscribed workflow of `firing` (once each, whatever ran
+/// before): true when all started, false when one failed, None when the
+/// runner is shutting down.
+async fn start_all(slot: &GraphSlot, runner: &Runner, firing: &FiringRecord) -> Option<bool> {
+    let spec = slot.spec();
+    let mut done = true;
+    for subscription in &spec.declaration.subscriptions {
+        let workflow = subscription.workflow.as_str();
+        let scope = format!("graph:{}/{workflow}", firing.graph);
+        let started = runner
+            .start_once(
+                workflow,
+                workflow_context(firing),
+                format!("graph:{}", firing.graph),
+                &scope,
+                &firing.id.to_string(),
+            )
+            .await;
+        match started {
+            Ok(execution) => {
+                tracing::debug!(graph = %firing.graph, firing = firing.id, workflow, ?execution, "subscribed workflow started")
+            }
+            Err(RuntimeError::ShuttingDown) => return None,
+            Err(error) => {
+                done = false;
+                tracing::warn!(graph = %firing.graph, firing = firing.id, workflow, error = &error as &dyn std::error::Error, "cannot start a subscribed workflow; trying again");
+            }
+        }
+    }
+    Some(done)
 }

@@ -471,6 +471,7 @@ impl Reactor {
                     checkpoint: self.state.clone(),
                     consumed: ranges(consumed),
                     firings: firings.clone(),
+                    subscribed: !self.spec.declaration.subscriptions.is_empty(),
                 }),
                 reply,
             })
@@ -524,7 +525,10 @@ impl Reactor {
             GraphCommand::ForceFire | GraphCommand::FireWith(_) if self.state.paused => {
                 Err(paused())
             }
-            GraphCommand::ForceFire => self.fire_now().await,
+            // A failed commit ends the reactor (the `?`): the caller's
+            // reply is dropped and the next reactor starts from what the
+            // database holds.
+            GraphCommand::ForceFire => Ok(CommandReply::Fired(self.fire_now().await?)),
             GraphCommand::FireWith(values) => {
                 let known: BTreeSet<&str> = self
                     .spec
@@ -539,8 +543,20 @@ impl Reactor {
                         self.slot.name()
                     ))),
                     None => {
-                        self.state.cache = values;
-                        self.fire_now().await
+                        // Every source takes the given value (the 0.8
+                        // semantics); state windows not named keep theirs.
+                        let mut cache = values;
+                        for accumulator in &self.spec.declaration.accumulators {
+                            let name = accumulator.name.as_str();
+                            if accumulator.kind == AccumulatorKind::State
+                                && !cache.contains_key(name)
+                                && let Some(window) = self.state.cache.get(name)
+                            {
+                                cache.insert(name.to_owned(), window.clone());
+                            }
+                        }
+                        self.state.cache = cache;
+                        Ok(CommandReply::Fired(self.fire_now().await?))
                     }
                 }
             }
@@ -549,10 +565,10 @@ impl Reactor {
         Ok(())
     }
 
-    async fn fire_now(&mut self) -> Result<CommandReply, GraphError> {
+    async fn fire_now(&mut self) -> Result<FiringRecord, GraphError> {
         let firing = self.fire(true).await;
         self.commit(vec![firing.clone()]).await?;
-        Ok(CommandReply::Fired(firing))
+        Ok(firing)
     }
 }
 

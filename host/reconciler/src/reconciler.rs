@@ -64,6 +64,9 @@ struct Loaded {
     signer: Option<String>,
     package: PackageRef,
     declaration: Declaration,
+    /// Kept so an older version can take its graphs back when a newer one
+    /// leaves.
+    plugin: Arc<dyn cloacina_loader::Plugin>,
 }
 
 /// Keeps `runner` (one tenant) equal to that tenant's registry.
@@ -151,6 +154,7 @@ impl Reconciler {
                 self.graphs
                     .unregister(&loaded.package, &loaded.declaration)
                     .await;
+                self.graphs_fall_back(&key.0).await;
                 tracing::info!(tenant = %self.runner.tenant(), package = %key.0, version = %key.1, workflows = ?retired, "unloaded because {reason}; running executions finish on it");
                 report.unloaded.push(format!("{}@{}", key.0, key.1));
                 self.draining.insert(key, loaded);
@@ -299,7 +303,11 @@ impl Reconciler {
                     cloacina_contract::explain(&error)
                 )
             })?;
-        if let Err(error) = self.graphs.register(&package, &declaration, plugin).await {
+        if let Err(error) = self
+            .graphs
+            .register(&package, &declaration, plugin.clone())
+            .await
+        {
             self.runner.unregister_package(&package, &declaration);
             self.runner.forget_package(&package, &declaration);
             return Err(format!(
@@ -312,7 +320,35 @@ impl Reconciler {
             signer: verified.signer().map(|s| s.key_id.to_string()),
             package,
             declaration,
+            plugin,
         })
+    }
+
+    /// After a version of `package` left: the highest version still loaded
+    /// runs the package's graphs (a graph runs on one version at a time).
+    async fn graphs_fall_back(&self, package: &str) {
+        let Some(remaining) = self
+            .loaded
+            .values()
+            .filter(|loaded| loaded.package.name == package)
+            .max_by(|a, b| a.package.version.cmp(&b.package.version))
+        else {
+            return;
+        };
+        if remaining.declaration.computation_graphs.is_empty() {
+            return;
+        }
+        if let Err(error) = self
+            .graphs
+            .register(
+                &remaining.package,
+                &remaining.declaration,
+                remaining.plugin.clone(),
+            )
+            .await
+        {
+            tracing::warn!(package, version = %remaining.package.version, error = &error as &dyn std::error::Error, "the remaining version cannot take its graphs back");
+        }
     }
 
     /// What this host has loaded, as `name@version`.

@@ -169,7 +169,7 @@ impl Producer {
                 () = stopped(&mut stopping) => Err(End::Close(CLOSE_GOING_AWAY, "the server is stopping".into())),
                 () = socket.revoked() => Err(End::Close(CLOSE_POLICY, "the key was revoked".into())),
                 committed = next_commit(&mut self.pending, &mut self.unacked) => self.committed(committed).await,
-                frame = self.ws.recv() => self.frame(frame).await,
+                frame = self.ws.recv() => self.frame(frame, &mut stopping, &mut socket).await,
             };
             if let Err(end) = step {
                 break end;
@@ -206,7 +206,12 @@ impl Producer {
     }
 
     /// One frame from the client.
-    async fn frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+    async fn frame(
+        &mut self,
+        frame: Option<Result<Message, axum::Error>>,
+        stopping: &mut tokio::sync::watch::Receiver<bool>,
+        socket: &mut OpenSocket,
+    ) -> Result<(), End> {
         let bytes = match frame {
             Some(Ok(Message::Text(text))) => text.as_str().as_bytes().to_vec(),
             Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
@@ -236,7 +241,20 @@ impl Producer {
                 return self.announce().await;
             }
         };
-        match self.graphs.accept(&self.name, event).await {
+        // Waiting for room in the graph (backpressure) still ends at a
+        // server stop or a revocation; the frame was not taken.
+        let accepted = tokio::select! {
+            accepted = self.graphs.accept(&self.name, event) => accepted,
+            () = stopped(stopping) => {
+                self.read -= 1;
+                return Err(End::Close(CLOSE_GOING_AWAY, "the server is stopping".into()));
+            }
+            () = socket.revoked() => {
+                self.read -= 1;
+                return Err(End::Close(CLOSE_POLICY, "the key was revoked".into()));
+            }
+        };
+        match accepted {
             Ok(accepted) => {
                 self.pending.push_back((seq, read_at, accepted));
                 Ok(())

@@ -367,7 +367,7 @@ fn the_graph_commands_drive_a_server() {
     assert_eq!(pushed.code, Some(2), "no such file: {pushed}");
     std::fs::write(dir.path().join("temperature.jsonl"), "{\"celsius\": 20}\n").expect("write");
     let pushed = remote(&["graph", "push", "temperature", "temperature.jsonl"]).success();
-    assert_eq!(pushed.stdout.trim(), "acked 1 events", "{pushed}");
+    assert_eq!(pushed.stdout.trim(), "acked 1 event", "{pushed}");
     let climate = wait_graph(&remote, "climate", "took the temperature", |g| {
         g["pending_events"] == 0
     });

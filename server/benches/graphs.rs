@@ -45,18 +45,10 @@ fn main() {
         bench("SQLite", &sqlite, home.path()).await;
         match cloacina_tests::postgres_url() {
             Some(base) => {
-                let database = cloacina_tests::unique_schema("gbench");
-                let admin = sqlx::PgPool::connect(&base).await.expect("connects");
-                sqlx::query(&format!("CREATE DATABASE {database}"))
-                    .execute(&admin)
-                    .await
-                    .expect("creates a database");
-                let url = format!("{}/{database}", base.rsplit_once('/').expect("url").0);
+                let (database, url) = cloacina_tests::fresh_database(&base, "gbench");
                 let home = tempfile::tempdir().expect("home");
                 bench("PostgreSQL", &url, home.path()).await;
-                let _ = sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
-                    .execute(&admin)
-                    .await;
+                cloacina_tests::drop_database(&base, &database);
             }
             None => println!("PostgreSQL: skipped (unreachable)"),
         }
@@ -302,9 +294,17 @@ async fn firings(label: &str, url: &str, kind: &str, plugin: Arc<dyn Plugin>) {
         .register_package(version.clone(), &declaration, plugin.clone())
         .await
         .expect("workflows");
-    let graphs = GraphRuntime::start(&runner, GraphConfig::default())
-        .await
-        .expect("graphs");
+    // Every injected panic counts as a first failure (the last run was up
+    // longer than the window), so this measures the immediate restart, not
+    // the backoff that repeated crashes earn.
+    let config = GraphConfig {
+        supervision: cloacina_graphs::Supervision {
+            window: Duration::ZERO,
+            ..cloacina_graphs::Supervision::default()
+        },
+        ..GraphConfig::default()
+    };
+    let graphs = GraphRuntime::start(&runner, config).await.expect("graphs");
     graphs
         .register(&version, &declaration, plugin)
         .await

@@ -130,6 +130,19 @@ impl TriggerBuilder {
     }
 }
 
+/// Nodes as declared: `(task, inputs)` pairs, names checked.
+fn nodes(nodes: Vec<(String, Vec<String>)>) -> Result<Vec<GraphNodeDeclaration>, String> {
+    nodes
+        .into_iter()
+        .map(|(name, inputs)| {
+            Ok(GraphNodeDeclaration {
+                id: id(&name)?,
+                inputs: ids(inputs.iter().map(String::as_str))?,
+            })
+        })
+        .collect()
+}
+
 /// A computation graph. Its nodes are `#[task]` functions of the plugin;
 /// each is called with one key per input it names.
 ///
@@ -323,16 +336,7 @@ impl ComputationGraphBuilder {
                 input_strategy: self.input_strategy,
                 sources: ids(self.sources.iter().map(String::as_str))?,
             },
-            nodes: self
-                .nodes
-                .into_iter()
-                .map(|(name, inputs)| {
-                    Ok(GraphNodeDeclaration {
-                        id: id(&name)?,
-                        inputs: ids(inputs.iter().map(String::as_str))?,
-                    })
-                })
-                .collect::<Result<_, String>>()?,
+            nodes: nodes(self.nodes)?,
             subscriptions: self
                 .subscriptions
                 .iter()
@@ -404,16 +408,7 @@ impl InvokedGraphBuilder {
             name: id(&self.name)?,
             description: self.description,
             inputs: ids(self.inputs.iter().map(String::as_str))?,
-            nodes: self
-                .nodes
-                .into_iter()
-                .map(|(name, inputs)| {
-                    Ok(GraphNodeDeclaration {
-                        id: id(&name)?,
-                        inputs: ids(inputs.iter().map(String::as_str))?,
-                    })
-                })
-                .collect::<Result<_, String>>()?,
+            nodes: nodes(self.nodes)?,
         })
     }
 }

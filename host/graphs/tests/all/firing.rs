@@ -313,3 +313,61 @@ async fn the_metrics_show_each_graph() {
     graphs.shutdown().await;
     runner.shutdown().await;
 }
+
+on_both_databases! {
+    a_polling_accumulator_fires_with_what_its_task_answers => polling_scenario;
+}
+
+async fn polling_scenario(db: TestDb) {
+    let g = graph(
+        "rates",
+        ReactionMode::WhenAny,
+        InputStrategy::Sequential,
+        vec![AccumulatorDeclaration {
+            poll_interval_ms: Some(20),
+            ..AccumulatorDeclaration::new(id("fx"), AccumulatorKind::Polling)
+        }],
+        vec![node("convert", &["fx"])],
+    );
+    let declaration = declaration(vec![g], &["fx"], &[]);
+    let polls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = polls.clone();
+    let plugin = Arc::new(
+        FunctionPlugin::new()
+            // Every other poll has news; the others answer null (nothing).
+            .task("fx", move |_, _| {
+                let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(if n % 2 == 0 {
+                    json!({"eur": n})
+                } else {
+                    Value::Null
+                })
+            })
+            .task("convert", |ctx, _| Ok(json!({"seen": ctx["fx"]["eur"]}))),
+    );
+    let runner = db.runner().await;
+    let graphs = start(&runner, GraphConfig::default(), &declaration, plugin).await;
+    let firings = eventually("three polled values fired", async || {
+        let firings = graphs.firings("rates", 10).await.expect("firings");
+        (firings.len() >= 3).then_some(firings)
+    })
+    .await;
+    let seen: Vec<u64> = firings
+        .iter()
+        .rev()
+        .take(3)
+        .map(|f| f.outputs["convert"]["seen"].as_u64().expect("a value"))
+        .collect();
+    assert_eq!(
+        seen,
+        [0, 2, 4],
+        "only answers with news are events, in order"
+    );
+    let status = graphs.status("rates").expect("status");
+    assert_eq!(
+        status.accumulators[0].status,
+        cloacina_graphs::AccumulatorHealth::Live
+    );
+    graphs.shutdown().await;
+    runner.shutdown().await;
+}

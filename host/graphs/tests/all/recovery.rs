@@ -163,3 +163,67 @@ async fn crash_loop_scenario(db: TestDb) {
     graphs.shutdown().await;
     runner.shutdown().await;
 }
+
+on_both_databases! {
+    a_new_version_takes_over_with_state_and_pending_events => upgrade_scenario;
+}
+
+async fn upgrade_scenario(db: TestDb) {
+    let (declaration, v1) = counter();
+    let runner = db.runner().await;
+    let graphs = start(&runner, GraphConfig::default(), &declaration, v1).await;
+    graphs.push("ticks", json!({"n": 1})).await.expect("pushed");
+    eventually("the first firing", async || {
+        graphs.status("counter").filter(|s| s.fires == 1)
+    })
+    .await;
+    graphs
+        .command("counter", GraphCommand::Pause)
+        .await
+        .expect("paused");
+    graphs.push("ticks", json!({"n": 2})).await.expect("pushed");
+
+    // Version 2 counts differently; events keep flowing meanwhile.
+    let v2 = Arc::new(FunctionPlugin::new().task("count", |ctx, _| {
+        Ok(json!({"n": ctx["ticks"]["n"], "version": 2}))
+    }));
+    let pushing = {
+        let graphs = graphs.clone();
+        tokio::spawn(async move { graphs.push("ticks", json!({"n": 3})).await })
+    };
+    graphs
+        .register(&package("2.0.0"), &declaration, v2)
+        .await
+        .expect("version 2 registered");
+    pushing
+        .await
+        .expect("joins")
+        .expect("accepted during the upgrade");
+    let status = eventually("live on version 2", async || {
+        graphs
+            .status("counter")
+            .filter(|s| s.version == "2.0.0" && s.health == ReactorHealth::Live)
+    })
+    .await;
+    assert!(status.paused, "the pause carries over");
+    assert_eq!(status.pending_events, 2);
+    graphs
+        .command("counter", GraphCommand::Resume)
+        .await
+        .expect("resumed");
+    let firings = eventually("the pending events fired on version 2", async || {
+        let firings = graphs.firings("counter", 10).await.expect("firings");
+        (firings.len() == 3).then_some(firings)
+    })
+    .await;
+    assert_eq!(firings[0].outputs["count"], json!({"n": 3, "version": 2}));
+    assert_eq!(firings[1].outputs["count"], json!({"n": 2, "version": 2}));
+
+    // Unloading stops it: producers are refused, the rows stay.
+    graphs.unregister(&package("2.0.0"), &declaration).await;
+    assert!(graphs.status("counter").is_none());
+    let refused = graphs.push("ticks", json!({"n": 4})).await;
+    assert!(refused.is_err(), "{refused:?}");
+    graphs.shutdown().await;
+    runner.shutdown().await;
+}

@@ -337,7 +337,7 @@ async fn polling_scenario(db: TestDb) {
             // Every other poll has news; the others answer null (nothing).
             .task("fx", move |_, _| {
                 let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Ok(if n % 2 == 0 {
+                Ok(if n.is_multiple_of(2) {
                     json!({"eur": n})
                 } else {
                     Value::Null

@@ -45,7 +45,10 @@ async fn metrics_count_requests_executions_and_tasks() {
     // The task runs in the background: wait until the host counted it.
     let mut text = scrape(&server).await;
     for _ in 0..100 {
-        if sample(&text, "cloacina_tasks_total{outcome=\"completed\"}").is_some_and(|n| n > 0) {
+        // The counter and the duration are two updates: wait for both.
+        if sample(&text, "cloacina_tasks_total{outcome=\"completed\"}").is_some_and(|n| n > 0)
+            && sample(&text, "cloacina_task_duration_seconds_count").is_some_and(|n| n > 0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

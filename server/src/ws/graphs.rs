@@ -40,7 +40,8 @@ use crate::routes::graphs::acting_tenant;
 use crate::state::AppState;
 use crate::ws::sockets::OpenSocket;
 use crate::ws::upgrade::{
-    CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNKNOWN, Connected, accept, close, stopped,
+    CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNKNOWN, Connected, accept, close,
+    close_and_drain, stopped,
 };
 
 /// Close code (RFC 6455): the server failed (the database is away).
@@ -159,7 +160,7 @@ impl Producer {
     async fn serve(mut self, state: Arc<AppState>, mut socket: OpenSocket) {
         if !self.graphs.takes_events(&self.name) {
             let reason = format!("accumulator '{}' not registered", self.name);
-            close(&mut self.ws, CLOSE_UNKNOWN, &reason).await;
+            close_and_drain(&mut self.ws, CLOSE_UNKNOWN, &reason).await;
             return;
         }
         let mut stopping = state.stopping.clone();
@@ -201,7 +202,9 @@ impl Producer {
                 )
                 .await;
             }
-            (End::Close(code, reason), Ok(())) => close(&mut self.ws, code, &reason).await,
+            (End::Close(code, reason), Ok(())) => {
+                close_and_drain(&mut self.ws, code, &reason).await
+            }
         }
     }
 

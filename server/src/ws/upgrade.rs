@@ -101,6 +101,23 @@ pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 
+/// Sends a close frame, then reads (and drops) what the client still sends
+/// until its own close arrives, for a few seconds at most. A producer that
+/// was streaming when the server closed would otherwise have unread data
+/// on the connection, and the kernel answers that with a reset: the client
+/// would see "connection reset" instead of the close code.
+pub(crate) async fn close_and_drain(socket: &mut WebSocket, code: u16, reason: &str) {
+    close(socket, code, reason).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
 /// A frame the client sent, as this protocol sees it.
 pub(crate) enum Incoming {
     Text(String),

@@ -41,7 +41,7 @@ use crate::state::AppState;
 use crate::ws::sockets::OpenSocket;
 use crate::ws::upgrade::{
     CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNKNOWN, Connected, accept, close,
-    close_and_drain, stopped,
+    close_and_drain, is_too_big, stopped,
 };
 
 /// Close code (RFC 6455): the server failed (the database is away).
@@ -221,10 +221,7 @@ impl Producer {
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
             Some(Ok(Message::Close(_))) | None => return Err(End::Closed),
             Some(Err(error)) => {
-                let too_big = error
-                    .into_inner()
-                    .downcast::<tungstenite::Error>()
-                    .is_ok_and(|error| matches!(*error, tungstenite::Error::Capacity(_)));
+                let too_big = is_too_big(error);
                 return Err(if too_big {
                     End::Close(CLOSE_TOO_BIG, "an event over the size limit".into())
                 } else {
@@ -483,10 +480,7 @@ async fn operate(
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Close(_))) | None => return,
             Some(Err(error)) => {
-                let too_big = error
-                    .into_inner()
-                    .downcast::<tungstenite::Error>()
-                    .is_ok_and(|error| matches!(*error, tungstenite::Error::Capacity(_)));
+                let too_big = is_too_big(error);
                 if too_big {
                     close(&mut ws, CLOSE_TOO_BIG, "message too big").await;
                 }

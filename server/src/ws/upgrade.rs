@@ -118,6 +118,14 @@ pub(crate) async fn close_and_drain(socket: &mut WebSocket, code: u16, reason: &
     .await;
 }
 
+/// Whether a read failed because the message or frame was over the limit.
+pub(crate) fn is_too_big(error: axum::Error) -> bool {
+    error
+        .into_inner()
+        .downcast::<tungstenite::Error>()
+        .is_ok_and(|error| matches!(*error, tungstenite::Error::Capacity(_)))
+}
+
 /// A frame the client sent, as this protocol sees it.
 pub(crate) enum Incoming {
     Text(String),
@@ -133,11 +141,7 @@ pub(crate) async fn receive(socket: &mut WebSocket) -> Incoming {
         Some(Ok(Message::Close(_))) | None => Incoming::Gone,
         Some(Ok(_)) => Incoming::Ignored,
         Some(Err(error)) => {
-            let too_big = error
-                .into_inner()
-                .downcast::<tungstenite::Error>()
-                .is_ok_and(|error| matches!(*error, tungstenite::Error::Capacity(_)));
-            if too_big {
+            if is_too_big(error) {
                 Incoming::TooBig
             } else {
                 Incoming::Gone

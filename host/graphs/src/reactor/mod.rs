@@ -109,7 +109,9 @@ impl Reactor {
             spec,
             writer,
             inputs,
-            seen: state.consumed_seq,
+            // Every inbox row is new to this reactor, including rows at or
+            // below the consumed mark (batches that were still open).
+            seen: 0,
             state,
             queue: VecDeque::new(),
             batches: BTreeMap::new(),
@@ -120,9 +122,6 @@ impl Reactor {
             dispatcher,
             background,
         };
-        // Rows above the consumed mark are new; rows below it belong to
-        // batches that were still open.
-        reactor.seen = 0;
         reactor.take_events(inbox);
         reactor.publish();
         Ok(reactor)

@@ -7,7 +7,7 @@ use cloacina_server::Limits;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{TestServer, health_within, raw, read_response};
+use crate::support::{GOD_KEY, TestServer, health_within, raw, read_response};
 
 /// A slow-loris client: a request head one byte at a time. Returns how
 /// long the server let it live, or None if it was never cut.
@@ -129,6 +129,35 @@ async fn a_client_that_half_closes_after_its_request_is_answered() {
             .expect("writes");
         stream.shutdown().await.expect("half-closes");
         assert_eq!(read_response(&mut stream).await.status, 200);
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_an_oversized_body_reads_its_413() {
+    // The answer is decided from the Content-Length before the body is
+    // read; the client, like most, writes the whole body before reading.
+    let server = TestServer::start(Limits::default()).await;
+    // More than the kernel buffers on loopback, so the writes outlast the answer.
+    let body = vec![b'a'; 16 << 20];
+    for path in ["/v1/auth/keys", "/v1/tenants/public/workflows/etl/execute"].repeat(5) {
+        let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {GOD_KEY}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("writes the head");
+        stream
+            .write_all(&body)
+            .await
+            .expect("the server reads the body it refused instead of resetting");
+        let response = read_response(&mut stream).await;
+        assert_eq!(response.status, 413, "{path}: {}", response.head);
+        assert_eq!(response.json()["code"], "payload_too_large");
     }
     server.stop().await;
 }

@@ -4,7 +4,9 @@
 //! never runs out of file descriptors), a request head must arrive within
 //! the head timeout (which also ends idle keep-alives, as hyper starts that
 //! timer whenever a connection waits for a request), and a client that
-//! half-closes after its request still gets its answer.
+//! half-closes after its request still gets its answer. A connection
+//! closed while the client still sends reads the rest before it closes
+//! ([`Lingering`]), so the client reads its answer instead of a reset.
 //!
 //! Upgraded WebSockets leave hyper's connection; their handler takes a
 //! slot of its own (see `ws::delivery`), so sockets count too. Writes must
@@ -12,19 +14,21 @@
 //! pile up) for the head timeout is cut ([`Stalling`]), so it cannot hold
 //! its slot for ever.
 
-use std::future::Future as _;
-use std::pin::{Pin, pin};
+mod lingering;
+mod stalling;
+
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use self::lingering::Lingering;
+use self::stalling::Stalling;
 use crate::limits::Limits;
 
 /// How long a stop waits for connections still answering.
@@ -100,7 +104,7 @@ pub async fn serve(
         let mut stopping = stop.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let io = TokioIo::new(Stalling::new(stream, stall_limit));
+            let io = TokioIo::new(Lingering::new(Stalling::new(stream, stall_limit)));
             let mut connection = pin!(http.serve_connection(io, service).with_upgrades());
             let result = tokio::select! {
                 result = connection.as_mut() => result,
@@ -145,90 +149,4 @@ async fn accept_failed(error: &std::io::Error) {
     }
     tracing::warn!(%error, "cannot accept a connection");
     tokio::time::sleep(Duration::from_millis(100)).await;
-}
-
-/// A connection whose writes must make progress: a write (or flush) that
-/// stays pending for `limit` (the client stopped reading) fails with
-/// `TimedOut`, which ends the connection or socket.
-struct Stalling<T> {
-    inner: T,
-    limit: Duration,
-    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<T> Stalling<T> {
-    fn new(inner: T, limit: Duration) -> Self {
-        Stalling {
-            inner,
-            limit,
-            stalled: None,
-        }
-    }
-
-    /// A write's outcome: progress clears the stall timer; `Pending` starts
-    /// (or checks) it.
-    fn watch<R>(
-        &mut self,
-        cx: &mut Context<'_>,
-        outcome: Poll<std::io::Result<R>>,
-    ) -> Poll<std::io::Result<R>> {
-        if outcome.is_ready() {
-            self.stalled = None;
-            return outcome;
-        }
-        let limit = self.limit;
-        let timer = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the client stopped reading",
-            ))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Stalling<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Stalling<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let outcome = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.watch(cx, outcome)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let outcome = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.watch(cx, outcome)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let outcome = Pin::new(&mut self.inner).poll_flush(cx);
-        self.watch(cx, outcome)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }

@@ -146,11 +146,17 @@ mod tests {
             client_write.shutdown().await?;
             std::io::Result::Ok(())
         });
-        server.write_all(b"HTTP/1.1 413\r\n\r\n").await.unwrap();
-        server.shutdown().await.unwrap();
-        sender.await.unwrap().unwrap();
+        server
+            .write_all(b"HTTP/1.1 413\r\n\r\n")
+            .await
+            .expect("answers");
+        server.shutdown().await.expect("closes");
+        sender
+            .await
+            .expect("joins")
+            .expect("the client sends it all");
         let mut answer = Vec::new();
-        client_read.read_to_end(&mut answer).await.unwrap();
+        client_read.read_to_end(&mut answer).await.expect("reads");
         assert_eq!(answer, b"HTTP/1.1 413\r\n\r\n");
     }
 
@@ -159,7 +165,7 @@ mod tests {
         let (_client, server) = duplex(1024);
         let mut server = Lingering::new(server);
         let started = Instant::now();
-        server.shutdown().await.unwrap();
+        server.shutdown().await.expect("closes");
         let waited = started.elapsed();
         assert!(waited >= IDLE && waited < AT_MOST, "waited {waited:?}");
     }

@@ -329,6 +329,20 @@ pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), Databa
     Ok(())
 }
 
+/// Drops PostgreSQL login role `username` if it exists (nothing to do on
+/// SQLite). Drop or reassign what it owns first.
+pub async fn drop_role(url: &str, username: &TenantId) -> Result<(), DatabaseError> {
+    let DatabaseUrl::Postgres(pg) = DatabaseUrl::parse(url)? else {
+        return Ok(());
+    };
+    let mut connection = admin_connection(&pg).await?;
+    connection
+        .execute(format!("DROP ROLE IF EXISTS \"{username}\"").as_str())
+        .await
+        .map_err(DatabaseError::db("dropping the tenant's role"))?;
+    Ok(())
+}
+
 /// One connection outside the pools (schema and role management), given
 /// up after [`ACQUIRE_TIMEOUT`] like a pooled one.
 async fn admin_connection(pg: &str) -> Result<sqlx::AnyConnection, DatabaseError> {

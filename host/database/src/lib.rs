@@ -15,7 +15,7 @@ mod migrations;
 mod tenant;
 
 pub use connection::{
-    ACQUIRE_TIMEOUT, Database, DatabaseUrl, Dialect, drop_tenant_data, is_transient,
+    ACQUIRE_TIMEOUT, Database, DatabaseUrl, Dialect, drop_role, drop_tenant_data, is_transient,
     is_unavailable, provision_tenant_role, redact,
 };
 pub use error::DatabaseError;

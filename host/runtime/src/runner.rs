@@ -181,6 +181,20 @@ impl Runner {
         Ok(workflow)
     }
 
+    /// Registers `workflow` as the one new executions of its name start
+    /// on, whatever its version: every other version of the name is
+    /// retired (running executions keep theirs). For definitions that are
+    /// replaced by registering again, as embedded callers do.
+    pub fn register_replacing(&self, workflow: Workflow) -> Arc<Workflow> {
+        let workflow = Arc::new(workflow);
+        self.inner.registry.insert(workflow.clone());
+        self.inner
+            .registry
+            .retire_others(workflow.name(), &workflow.package().version);
+        let _ = self.inner.commands.send(Command::Wake);
+        workflow
+    }
+
     /// The package (and version) new executions of workflow `name` start
     /// on here, if any.
     pub fn workflow_owner(&self, name: &str) -> Option<PackageRef> {

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use cloacina_contract::context::Join;
 use cloacina_contract::manifest::{
     Declaration, InvokedGraphDeclaration, RetryPolicy, TaskDeclaration, WorkflowTasksError,
     topological_order,
@@ -42,6 +43,7 @@ pub struct Workflow {
     index: HashMap<String, usize>,
     dependants: Vec<Vec<usize>>,
     plugin: Arc<dyn Plugin>,
+    join: Join,
 }
 
 impl fmt::Debug for Workflow {
@@ -173,7 +175,19 @@ impl Workflow {
             index,
             dependants,
             plugin,
+            join: Join::default(),
         })
+    }
+
+    /// The same workflow, joining its dependencies' results by `join`.
+    pub fn with_join(mut self, join: Join) -> Self {
+        self.join = join;
+        self
+    }
+
+    /// How a task's dependencies' results are joined into its input.
+    pub fn join(&self) -> Join {
+        self.join
     }
 
     pub fn name(&self) -> &str {
@@ -273,6 +287,14 @@ impl WorkflowRegistry {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Retires every version of `name` but `keep`.
+    pub fn retire_others(&self, name: &str, keep: &semver::Version) {
+        let mut workflows = self.workflows.write().unwrap_or_else(|e| e.into_inner());
+        for (version, registered) in workflows.get_mut(name).into_iter().flatten() {
+            registered.retired = version != keep;
         }
     }
 

@@ -39,11 +39,56 @@ fn merge_objects(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
 
 /// The merge of several results, in order, starting from an empty object.
 pub fn merge_all(results: impl IntoIterator<Item = Value>) -> Value {
+    merge_all_with(results, Join::LaterWins)
+}
+
+/// How a task's dependencies' results are joined into its input (and the
+/// final tasks' results into the final context). Objects always merge key
+/// by key; the rules differ on arrays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Join {
+    /// The later dependency's array replaces the earlier's, like any value.
+    #[default]
+    LaterWins,
+    /// Arrays are united: the earlier's items, then the later's that are
+    /// not already there. Parallel branches that each append to a list
+    /// join with every entry (cloaca's rule).
+    UniteArrays,
+}
+
+/// [`merge_all`] under the rule `join`.
+pub fn merge_all_with(results: impl IntoIterator<Item = Value>, join: Join) -> Value {
     let mut merged = Value::Object(Map::new());
     for result in results {
-        merge(&mut merged, result);
+        match join {
+            Join::LaterWins => merge(&mut merged, result),
+            Join::UniteArrays => unite(&mut merged, result),
+        }
     }
     merged
+}
+
+fn unite(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) => unite(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (Value::Array(base), Value::Array(overlay)) => {
+            for item in overlay {
+                if !base.contains(&item) {
+                    base.push(item);
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
 }
 
 /// Checks a task's output against the contract: a JSON object (merged into
@@ -97,6 +142,21 @@ mod tests {
         assert_eq!(
             merged,
             json!({"a": 1, "b": 2, "nested": {"x": 1, "y": 2}, "list": [2, 3]})
+        );
+    }
+
+    #[test]
+    fn uniting_keeps_every_branch_entry_once_in_order() {
+        let joined = merge_all_with(
+            [
+                json!({"seen": ["in", "a"], "n": 1, "deep": {"l": [1]}}),
+                json!({"seen": ["in", "b"], "n": 2, "deep": {"l": [2, 1]}}),
+            ],
+            Join::UniteArrays,
+        );
+        assert_eq!(
+            joined,
+            json!({"seen": ["in", "a", "b"], "n": 2, "deep": {"l": [1, 2]}})
         );
     }
 

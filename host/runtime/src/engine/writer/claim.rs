@@ -78,7 +78,10 @@ impl Writer {
                 let results = self
                     .results(tx, execution, &workflow, &spec.dependencies)
                     .await?;
-                Arc::new(context::merge_all(results.iter().map(|r| (**r).clone())))
+                Arc::new(context::merge_all_with(
+                    results.iter().map(|r| (**r).clone()),
+                    workflow.join(),
+                ))
             };
             let control = match spec.timeout {
                 Some(timeout) => CallControl::with_timeout(timeout),

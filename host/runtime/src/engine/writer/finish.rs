@@ -273,7 +273,8 @@ impl Writer {
             None => {
                 let sinks: Vec<usize> = workflow.sinks().collect();
                 let results = self.results(tx, execution, workflow, &sinks).await?;
-                let merged = context::merge_all(results.iter().map(|r| (**r).clone()));
+                let merged =
+                    context::merge_all_with(results.iter().map(|r| (**r).clone()), workflow.join());
                 (
                     ExecutionStatus::Completed,
                     Some(merged.to_string()),

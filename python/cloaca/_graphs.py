@@ -1,0 +1,249 @@
+"""Computation graphs declared in Python: ``ComputationGraphBuilder``,
+``@node``, the accumulator decorators and ``@reactor``.
+
+A trigger-less graph (no ``reactor``) runs inside a task that names it
+with ``@task(invokes=graph)``: entry nodes receive a copy of the task's
+context, a routing node returns ``(variant, payload)`` and the node its
+route names receives the payload, a ``next`` node receives the return
+value, and each terminal node that is reached writes its return value into
+the task's context under its own name.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from ._context import Context
+from ._errors import ConfigurationError, TaskError, WorkflowError
+
+_GRAPHS: Dict[str, "ComputationGraphBuilder"] = {}
+_OPEN = threading.local()
+_KINDS = ("passthrough", "stream", "polling", "batch", "state")
+
+
+@dataclass
+class _Node:
+    name: str
+    next: Optional[str] = None
+    routes: Dict[str, str] = field(default_factory=dict)
+    inputs: List[str] = field(default_factory=list)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.next is None and not self.routes
+
+
+def _parse_graph(name: str, graph: Any) -> Dict[str, _Node]:
+    if not isinstance(graph, Mapping) or not graph:
+        raise ConfigurationError(f"graph '{name}': `graph` must be a non-empty dict of node -> spec")
+    nodes: Dict[str, _Node] = {}
+    for node_name, spec in graph.items():
+        if not isinstance(spec, Mapping):
+            raise ConfigurationError(f"graph '{name}': node '{node_name}' needs a dict spec, not {type(spec).__name__}")
+        unknown = set(spec) - {"next", "routes", "inputs"}
+        if unknown:
+            raise ConfigurationError(f"graph '{name}': node '{node_name}' has unknown keys {sorted(unknown)}")
+        if "next" in spec and "routes" in spec:
+            raise ConfigurationError(f"graph '{name}': node '{node_name}' has both `next` and `routes`")
+        routes = dict(spec.get("routes") or {})
+        nodes[node_name] = _Node(node_name, spec.get("next"), routes, list(spec.get("inputs") or ()))
+    for node in nodes.values():
+        for target in ([node.next] if node.next else []) + list(node.routes.values()):
+            if target not in nodes:
+                raise ConfigurationError(f"graph '{name}': node '{node.name}' leads to unknown node '{target}'")
+    return nodes
+
+
+class ComputationGraphBuilder:
+    """Declares a computation graph; in its ``with`` block, ``@node``
+    functions give the nodes their code."""
+
+    def __init__(self, name: str, *, graph: Mapping[str, Any], reactor: Any = None, react: Any = None) -> None:
+        if react is not None:
+            raise ConfigurationError(
+                "`react=` was removed: declare the reactor with @cloaca.reactor and pass reactor=<it>"
+            )
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError("a computation graph needs a non-empty name")
+        self._name = name
+        self._nodes = _parse_graph(name, graph)
+        self._reactor = reactor
+        self._functions: Dict[str, Callable[..., Any]] = {}
+        targets = {t for n in self._nodes.values() for t in ([n.next] if n.next else []) + list(n.routes.values())}
+        self._entries = [n for n in self._nodes if n not in targets]
+        if not self._entries:
+            raise ConfigurationError(f"graph '{name}' has no entry node (every node is some node's target)")
+
+    @property
+    def NAME(self) -> str:  # noqa: N802 - cloaca's name
+        return self._name
+
+    @property
+    def is_triggered(self) -> bool:
+        """Whether a reactor fires it (else a task invokes it)."""
+        return self._reactor is not None
+
+    def __enter__(self) -> "ComputationGraphBuilder":
+        stack = getattr(_OPEN, "stack", None)
+        if stack is None:
+            stack = _OPEN.stack = []
+        stack.append(self)
+        return self
+
+    def __exit__(self, kind: Any, value: Any, trace: Any) -> bool:
+        _OPEN.stack.pop()
+        if kind is not None:
+            return False
+        missing = sorted(set(self._nodes) - set(self._functions))
+        extra = sorted(set(self._functions) - set(self._nodes))
+        if missing or extra:
+            raise ConfigurationError(
+                f"graph '{self._name}': declared nodes and @node functions differ "
+                f"(no function for {missing}, undeclared functions {extra})"
+            )
+        _GRAPHS[self._name] = self
+        return False
+
+    def execute(self, inputs: Mapping[str, Any]) -> Dict[str, Any]:
+        """Runs the graph once on ``inputs``: returns the reached terminal
+        nodes' values by node name."""
+        return _run(self, Context(dict(inputs)))
+
+    def __repr__(self) -> str:
+        return f"ComputationGraphBuilder(name={self._name!r}, nodes={len(self._nodes)})"
+
+
+def node(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Gives the node of the same name, in the enclosing
+    ``ComputationGraphBuilder`` block, its code."""
+    stack = getattr(_OPEN, "stack", None)
+    if not stack:
+        raise ConfigurationError("@node must be used inside a `with ComputationGraphBuilder(...)` block")
+    stack[-1]._functions[function.__name__] = function
+    return function
+
+
+def _run(graph: ComputationGraphBuilder, context: Context) -> Dict[str, Any]:
+    outputs: Dict[str, Any] = {}
+    pending: List[tuple] = [(name, Context._from_json_object(context.to_dict())) for name in graph._entries]
+    steps = 0
+    while pending:
+        steps += 1
+        if steps > 10_000:
+            raise TaskError(f"graph '{graph.NAME}' did not reach its terminals within 10000 node runs")
+        name, argument = pending.pop(0)
+        spec = graph._nodes[name]
+        value = graph._functions[name](argument)
+        if spec.routes:
+            if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)):
+                raise TaskError(f"graph '{graph.NAME}': routing node '{name}' must return (variant, payload)")
+            variant, payload = value
+            if variant not in spec.routes:
+                raise TaskError(
+                    f"graph '{graph.NAME}': node '{name}' chose route '{variant}', "
+                    f"not one of {sorted(spec.routes)}"
+                )
+            pending.append((spec.routes[variant], payload))
+        elif spec.next is not None:
+            pending.append((spec.next, value))
+        else:
+            outputs[name] = value
+    return outputs
+
+
+def check_invokable(graph: Any) -> None:
+    """What ``@task(invokes=...)`` accepts: a registered trigger-less graph."""
+    name = getattr(graph, "NAME", None)
+    if not isinstance(name, str):
+        raise TaskError("invokes= takes a ComputationGraphBuilder (an object with NAME)")
+    registered = _GRAPHS.get(name)
+    if registered is None:
+        raise TaskError(f"graph '{name}' is not registered: define it (its `with` block) before the task")
+    if registered.is_triggered:
+        raise TaskError(f"graph '{name}' is reactor-triggered; only trigger-less graphs can be invoked")
+
+
+def invoke(graph: Any, context: Context) -> Context:
+    """Runs ``graph`` on ``context`` and writes each reached terminal's
+    value into it under the terminal's name; a node's exception fails the
+    task."""
+    registered = _GRAPHS[graph.NAME]
+    for name, value in _run(registered, context).items():
+        context.set(name, value.to_dict() if isinstance(value, Context) else value)
+    return context
+
+
+# -- accumulators and reactors: declarations -------------------------------
+
+
+@dataclass
+class AccumulatorDefinition:
+    name: str
+    kind: str
+    parameters: Dict[str, Any]
+    function: Callable[..., Any]
+
+
+ACCUMULATORS: Dict[str, AccumulatorDefinition] = {}
+
+
+def _accumulator(kind: str, **parameters: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        ACCUMULATORS[function.__name__] = AccumulatorDefinition(function.__name__, kind, parameters, function)
+        return function
+
+    return register
+
+
+def passthrough_accumulator(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Every event passes through as it is."""
+    return _accumulator("passthrough")(function)
+
+
+def stream_accumulator(*, type: str, topic: str, group: Optional[str] = None) -> Callable[..., Any]:  # noqa: A002
+    return _accumulator("stream", type=type, topic=topic, group=group)
+
+
+def polling_accumulator(*, interval: str) -> Callable[..., Any]:
+    return _accumulator("polling", interval=interval)
+
+
+def batch_accumulator(*, flush_interval: str, max_buffer_size: Optional[int] = None) -> Callable[..., Any]:
+    if max_buffer_size is not None and max_buffer_size <= 0:
+        raise ConfigurationError(f"max_buffer_size must be positive, not {max_buffer_size}")
+    return _accumulator("batch", flush_interval=flush_interval, max_buffer_size=max_buffer_size)
+
+
+def state_accumulator(*, capacity: int) -> Callable[..., Any]:
+    if capacity <= 0:
+        raise ConfigurationError(f"capacity must be positive, not {capacity}")
+    return _accumulator("state", capacity=capacity)
+
+
+def reactor(*, name: str, accumulators: Sequence[str], mode: str = "when_any") -> Callable[[type], type]:
+    """Declares a reactor over ``accumulators`` firing ``when_any`` or
+    ``when_all`` of them has news."""
+    if not name:
+        raise ConfigurationError("a reactor needs a non-empty name")
+    if not accumulators:
+        raise ConfigurationError(f"reactor '{name}' needs at least one accumulator")
+    if len(set(accumulators)) != len(accumulators):
+        raise ConfigurationError(f"reactor '{name}' lists an accumulator twice")
+    if mode not in ("when_any", "when_all"):
+        raise ConfigurationError(f"reactor '{name}': mode must be when_any or when_all, not {mode!r}")
+
+    def declare(cls: type) -> type:
+        cls.NAME = name  # type: ignore[attr-defined]
+        cls.ACCUMULATORS = list(accumulators)  # type: ignore[attr-defined]
+        cls.MODE = mode  # type: ignore[attr-defined]
+        return cls
+
+    return declare
+
+
+__all__ = [
+    "ComputationGraphBuilder", "node", "reactor", "passthrough_accumulator", "stream_accumulator",
+    "polling_accumulator", "batch_accumulator", "state_accumulator", "WorkflowError",
+]

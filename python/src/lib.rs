@@ -1,0 +1,24 @@
+//! `cloaca._native`: the part of the `cloaca` Python package that is the
+//! cloacina runtime. The Python layer (`cloaca/*.py`) owns the API users
+//! see (decorators, builders, `Context`, results); this module runs what
+//! it builds: a [`runner::NativeRunner`] per `DefaultRunner`, Python
+//! functions as tasks ([`plugin::PythonTasks`]), tenant administration on
+//! PostgreSQL ([`admin`]).
+
+mod admin;
+mod errors;
+mod plugin;
+mod runner;
+mod url;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<runner::NativeRunner>()?;
+    module.add_function(wrap_pyfunction!(url::backend_of, module)?)?;
+    module.add_function(wrap_pyfunction!(admin::create_tenant, module)?)?;
+    module.add_function(wrap_pyfunction!(admin::remove_tenant, module)?)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! `NativeRunner`: one cloacina [`Runner`] on its own tokio runtime,
+//! driven from Python. Every wait detaches from the interpreter, so other
+//! Python threads (and the tasks themselves) run meanwhile; a wait wakes
+//! every 100 ms to let Ctrl-C through.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cloacina_contract::context::Join;
+use cloacina_contract::manifest::{
+    Backoff, Identifier, RetryCondition, RetryPolicy, TaskDeclaration,
+};
+use cloacina_runtime::{
+    ExecutionId, ExecutionResult, ExecutionStatus, PackageRef, Runner, RunnerConfig, RuntimeError,
+    TaskStatus, TenantId, Workflow,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::raise;
+use crate::plugin::{PythonTask, PythonTasks, Retrying};
+use crate::url::Location;
+
+/// How often a wait looks up from the runtime for signals (Ctrl-C).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+/// How long `shutdown` lets running tasks finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A task as the Python layer hands it over (read by attribute).
+#[derive(FromPyObject)]
+struct TaskDefinition {
+    id: String,
+    dependencies: Vec<String>,
+    max_attempts: u32,
+    backoff: String,
+    delay_ms: u64,
+    max_delay_ms: u64,
+    jitter: bool,
+    condition: String,
+    timeout_ms: Option<u64>,
+    run: Py<PyAny>,
+}
+
+#[pyclass(module = "cloaca._native", name = "NativeRunner")]
+pub(crate) struct NativeRunner {
+    runner: Runner,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// Keeps a `:memory:` database's scratch directory until the end.
+    _location: Location,
+    backend: &'static str,
+}
+
+#[pymethods]
+impl NativeRunner {
+    /// Opens (and migrates) the database at `url` for `tenant` (a
+    /// PostgreSQL schema; None: the public one) and starts the engine.
+    #[new]
+    #[pyo3(signature = (url, tenant=None, max_concurrent_tasks=4))]
+    fn new(
+        py: Python<'_>,
+        url: &str,
+        tenant: Option<String>,
+        max_concurrent_tasks: usize,
+    ) -> PyResult<Self> {
+        let location = Location::parse(url).map_err(|reason| {
+            raise(
+                py,
+                "RunnerError",
+                format!("Failed to create DefaultRunner: {reason}"),
+            )
+        })?;
+        let backend = crate::url::backend(&location.url()).unwrap_or("sqlite");
+        let tenant = match tenant {
+            None => TenantId::public(),
+            Some(name) => TenantId::new(name).map_err(|error| {
+                raise(
+                    py,
+                    "ConfigurationError",
+                    format!("Invalid schema name: {error}"),
+                )
+            })?,
+        };
+        let runtime_url = location.url();
+        let started = py.detach(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("cloaca-runtime")
+                .enable_all()
+                .build()
+                .map_err(|error| format!("cannot start the async runtime: {error}"))?;
+            let config = RunnerConfig {
+                tenant,
+                max_concurrent_tasks: max_concurrent_tasks.max(1),
+                shutdown_grace: SHUTDOWN_GRACE,
+                ..RunnerConfig::default()
+            };
+            let runner = runtime
+                .block_on(Runner::with_config(&runtime_url, config))
+                .map_err(|error| cloacina_contract::explain(&error))?;
+            Ok::<_, String>((runtime, runner))
+        });
+        let (runtime, runner) = started.map_err(|reason| {
+            raise(
+                py,
+                "RunnerError",
+                format!("Failed to create DefaultRunner: {reason}"),
+            )
+        })?;
+        Ok(NativeRunner {
+            runner,
+            runtime: Mutex::new(Some(runtime)),
+            _location: location,
+            backend,
+        })
+    }
+
+    /// "sqlite" or "postgresql".
+    #[getter]
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Registers `tasks` as workflow `name` at `version` (a hash of the
+    /// definition); new executions of `name` run it, running ones keep
+    /// the definition they started on.
+    fn register(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        version: &str,
+        tasks: Vec<TaskDefinition>,
+    ) -> PyResult<()> {
+        let invalid = |message: String| raise(py, "WorkflowError", message);
+        let version = semver::Version::parse(&format!("0.0.0-py{version}"))
+            .map_err(|error| invalid(format!("invalid workflow version `{version}`: {error}")))?;
+        let mut declarations = Vec::with_capacity(tasks.len());
+        let mut runners = HashMap::with_capacity(tasks.len());
+        for task in tasks {
+            let id = identifier(&task.id).map_err(&invalid)?;
+            let dependencies = task
+                .dependencies
+                .iter()
+                .map(|dep| identifier(dep))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&invalid)?;
+            let (condition, retrying) = match task.condition.as_str() {
+                "never" => (RetryCondition::Never, Retrying::AllErrors),
+                "transient" => (RetryCondition::Retryable, Retrying::TransientOnly),
+                _ => (RetryCondition::Retryable, Retrying::AllErrors),
+            };
+            let backoff = match task.backoff.as_str() {
+                "linear" => Backoff::Linear,
+                "exponential" => Backoff::Exponential,
+                _ => Backoff::Fixed,
+            };
+            declarations.push(TaskDeclaration {
+                id,
+                description: String::new(),
+                dependencies,
+                retry: RetryPolicy {
+                    max_attempts: task.max_attempts.max(1),
+                    backoff,
+                    delay_ms: task.delay_ms,
+                    max_delay_ms: Some(task.max_delay_ms),
+                    jitter: task.jitter,
+                    condition,
+                },
+                timeout_ms: task.timeout_ms,
+                invokes: None,
+            });
+            runners.insert(
+                task.id,
+                PythonTask {
+                    run: task.run,
+                    retrying,
+                },
+            );
+        }
+        let package = PackageRef {
+            name: format!("python:{name}"),
+            version,
+        };
+        let workflow = Workflow::new(
+            name,
+            package,
+            declarations,
+            Arc::new(PythonTasks::new(runners)),
+        )
+        .map_err(|error| invalid(format!("Workflow validation failed: {error}")))?
+        .with_join(Join::UniteArrays);
+        self.runner.register_replacing(workflow);
+        Ok(())
+    }
+
+    /// Starts `workflow` with `context` (JSON text of an object); returns
+    /// the execution id once the start is committed.
+    fn start(&self, py: Python<'_>, workflow: &str, context: &str) -> PyResult<String> {
+        let context = cloacina_runtime::parse_context(context).map_err(|error| {
+            raise(
+                py,
+                "ExecutionError",
+                format!("Workflow execution failed: {error}"),
+            )
+        })?;
+        let runner = self.runner.clone();
+        let workflow = workflow.to_owned();
+        let started =
+            self.block_on(
+                py,
+                async move { runner.execute_async(&workflow, context).await },
+            )?;
+        started
+            .map(|id| id.to_string())
+            .map_err(|error| execution_error(py, &error))
+    }
+
+    /// Waits for execution `id` to end (at most `timeout` seconds) and
+    /// returns its result as a dict.
+    #[pyo3(signature = (id, timeout=None))]
+    fn wait<'py>(
+        &self,
+        py: Python<'py>,
+        id: &str,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let id: ExecutionId = id.parse().map_err(|_| {
+            raise(
+                py,
+                "ExecutionError",
+                format!("Workflow execution failed: `{id}` is not an execution id"),
+            )
+        })?;
+        let runner = self.runner.clone();
+        let limit = timeout.map(Duration::from_secs_f64);
+        let waited = self.block_on(py, async move {
+            let wait = runner.wait(id);
+            let ended = match limit {
+                Some(limit) => tokio::time::timeout(limit, wait).await.ok(),
+                None => Some(wait.await),
+            };
+            match ended {
+                None => Ok(None),
+                Some(Ok(result)) => {
+                    let tasks = runner.tasks(id).await?;
+                    Ok(Some((result, tasks)))
+                }
+                Some(Err(error)) => Err(error),
+            }
+        })?;
+        match waited {
+            Ok(Some((result, tasks))) => result_dict(py, &result, &tasks),
+            Ok(None) => Err(raise(
+                py,
+                "ExecutionError",
+                format!(
+                    "Workflow execution failed: execution {id} did not end within {:.0} s (the workflow timeout); it goes on running",
+                    timeout.unwrap_or_default()
+                ),
+            )),
+            Err(error) => Err(execution_error(py, &error)),
+        }
+    }
+
+    /// Cancels execution `id`; False when it had already ended.
+    fn cancel(&self, py: Python<'_>, id: &str) -> PyResult<bool> {
+        let id: ExecutionId = id.parse().map_err(|_| {
+            raise(
+                py,
+                "ExecutionError",
+                format!("`{id}` is not an execution id"),
+            )
+        })?;
+        let runner = self.runner.clone();
+        self.block_on(py, async move { runner.cancel(id).await })?
+            .map_err(|error| execution_error(py, &error))
+    }
+
+    /// The names of the workflows this runner can start.
+    fn workflows(&self) -> Vec<String> {
+        self.runner.workflows()
+    }
+
+    /// Stops taking work, lets running tasks finish (5 s at most) and
+    /// closes the database. Idempotent.
+    fn shutdown(&self, py: Python<'_>) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(runtime) = runtime {
+            let runner = self.runner.clone();
+            py.detach(move || {
+                runtime.block_on(runner.shutdown());
+                // Tasks that ignored their deadline are left to finish
+                // on their own threads.
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            });
+        }
+    }
+
+    /// Whether `shutdown` has run.
+    #[getter]
+    fn is_shut_down(&self) -> bool {
+        self.runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+}
+
+impl Drop for NativeRunner {
+    fn drop(&mut self) {
+        // Dropped without `shutdown` (the interpreter may be holding the
+        // GIL here): stop without waiting for anything.
+        if let Some(runtime) = self
+            .runtime
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl NativeRunner {
+    /// Runs `work` on the runtime, detached from the interpreter, looking
+    /// up for a signal (Ctrl-C) every [`SIGNAL_CHECK`]: the signal's
+    /// exception is raised and the work dropped.
+    fn block_on<T: Send + 'static>(
+        &self,
+        py: Python<'_>,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> PyResult<T> {
+        let handle = {
+            let runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
+            match runtime.as_ref() {
+                Some(runtime) => runtime.handle().clone(),
+                None => {
+                    return Err(raise(py, "RunnerError", "the runner has been shut down"));
+                }
+            }
+        };
+        let mut task = handle.spawn(work);
+        loop {
+            let started = Instant::now();
+            let finished = py.detach(|| {
+                handle.block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await.ok() })
+            });
+            if let Some(joined) = finished {
+                return joined.map_err(|error| {
+                    raise(
+                        py,
+                        "RunnerError",
+                        format!("the runner's task failed: {error}"),
+                    )
+                });
+            }
+            if let Err(interrupted) = py.check_signals() {
+                task.abort();
+                return Err(interrupted);
+            }
+            debug_assert!(started.elapsed() >= SIGNAL_CHECK / 2);
+        }
+    }
+}
+
+fn identifier(text: &str) -> Result<Identifier, String> {
+    Identifier::new(text)
+        .map_err(|error| format!("`{text}` cannot name a task or workflow: {error}"))
+}
+
+/// Errors of `execute`: an unknown workflow, a context that is not an
+/// object, a runner that is stopping.
+fn execution_error(py: Python<'_>, error: &RuntimeError) -> PyErr {
+    raise(
+        py,
+        "ExecutionError",
+        format!(
+            "Workflow execution failed: {}",
+            cloacina_contract::explain(error)
+        ),
+    )
+}
+
+/// An ended execution as the Python layer reads it: `status` (cloaca's
+/// names), times, the final context as JSON text, cloaca's error summary,
+/// and each failed task's error.
+fn result_dict<'py>(
+    py: Python<'py>,
+    result: &ExecutionResult,
+    tasks: &[cloacina_runtime::TaskRecord],
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    let status = match result.status {
+        ExecutionStatus::Running => "Running",
+        ExecutionStatus::Completed => "Completed",
+        ExecutionStatus::Failed => "Failed",
+        ExecutionStatus::Cancelled => "Cancelled",
+    };
+    dict.set_item("status", status)?;
+    dict.set_item("execution_id", result.execution_id.to_string())?;
+    dict.set_item("workflow_name", &result.workflow_name)?;
+    dict.set_item("start_time", rfc3339(result.started_at_ms))?;
+    dict.set_item("end_time", result.completed_at_ms.map(rfc3339))?;
+    dict.set_item(
+        "duration",
+        result.duration_ms().map(|ms| ms as f64 / 1000.0),
+    )?;
+    // Completed: the final tasks' results. Otherwise the result of the
+    // task that completed last, if any (cloaca's rule).
+    let final_context = result.final_context.clone().or_else(|| {
+        tasks
+            .iter()
+            .filter(|task| task.status == TaskStatus::Completed)
+            .max_by_key(|task| (task.completed_at_ms, task.task_name.clone()))
+            .and_then(|task| task.output.clone())
+    });
+    dict.set_item(
+        "final_context",
+        final_context.map(|value| value.to_string()),
+    )?;
+    let count = |status: TaskStatus| tasks.iter().filter(|task| task.status == status).count();
+    let failed = count(TaskStatus::Failed);
+    let summary = (result.status != ExecutionStatus::Completed).then(|| {
+        format!(
+            "{failed} task(s) failed, {} completed, {} skipped",
+            count(TaskStatus::Completed),
+            count(TaskStatus::Skipped) + count(TaskStatus::Cancelled)
+        )
+    });
+    dict.set_item("error_message", summary)?;
+    dict.set_item("failed_task", result.failed_task.as_deref())?;
+    let errors = PyDict::new(py);
+    for task in tasks {
+        if let Some(error) = &task.last_error {
+            errors.set_item(&task.task_name, error)?;
+        }
+    }
+    dict.set_item("task_errors", errors)?;
+    Ok(dict)
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

@@ -24,6 +24,9 @@ use crate::url::Location;
 
 /// How often a wait looks up from the runtime for signals (Ctrl-C).
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+/// A runner that has not renewed its lease for this long is presumed
+/// dead (killed), and another runner on the database takes its tasks over.
+const LEASE_TTL: Duration = Duration::from_secs(10);
 /// How long `shutdown` lets running tasks finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -93,6 +96,7 @@ impl NativeRunner {
                 tenant,
                 max_concurrent_tasks: max_concurrent_tasks.max(1),
                 shutdown_grace: SHUTDOWN_GRACE,
+                lease_ttl: LEASE_TTL,
                 ..RunnerConfig::default()
             };
             let runner = runtime

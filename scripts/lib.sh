@@ -74,8 +74,9 @@ ensure_postgres() {
     export CLOACINA_POSTGRES_SKIPPED=1
 }
 
-# A virtualenv at $1 with the published Python SDK (cloacina-client 0.8.0).
-ensure_sdk_venv() {
+# A virtualenv at $1 (made with python3 -m venv, installing Debian's
+# python3-venv first where it is missing).
+ensure_venv() {
     local venv="$1"
     if [ ! -x "$venv/bin/python" ]; then
         if ! python3 -m venv "$venv" 2>/dev/null; then
@@ -91,5 +92,20 @@ ensure_sdk_venv() {
             fi
         fi
     fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cloacina-client==0.8.0"
+}
+
+# A virtualenv at $1 with the published Python SDK (cloacina-client 0.8.0).
+ensure_sdk_venv() {
+    ensure_venv "$1"
+    "$1/bin/python" -m pip install --quiet --disable-pip-version-check "cloacina-client==0.8.0"
+}
+
+# A virtualenv at $1 with cloaca built from python/ (maturin, debug
+# profile: it shares the workspace's compiled dependencies) and pytest.
+ensure_cloaca_venv() {
+    local venv="$1" repo
+    repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    ensure_venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.7,<2" "pytest>=8,<9"
+    (cd "$repo/python" && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --quiet --locked)
 }

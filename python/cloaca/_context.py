@@ -155,7 +155,8 @@ class Context:
     __iter__ = None
 
     def __init__(self, data: Optional[Mapping[str, Any]] = None) -> None:
-        """Create a context, optionally filled from ``data`` (a ``dict``)."""
+        """Create a context, optionally filled from ``data`` (a ``dict``, or
+        a ``Context`` to copy)."""
         self._data: Dict[str, Any] = {}
         if data is not None:
             self.update_from_dict(data)
@@ -218,13 +219,17 @@ class Context:
 
     def to_dict(self) -> Dict[str, Any]:
         """Return a deep copy of the contents as a plain ``dict``."""
-        return _copy(self._data)
+        return {k: _copy(v) for k, v in self._data.items()}
 
     def update_from_dict(self, data: Mapping[str, Any]) -> None:
         """Insert or overwrite every entry of ``data``.
 
         Every entry is checked first, so on error the context is unchanged.
+        ``data`` may also be another :class:`Context`.
         """
+        if isinstance(data, Context):
+            self._data.update(data.to_dict())
+            return
         if not isinstance(data, Mapping):
             raise ContextTypeError(
                 f"expected a dict of context values, not {type(data).__name__}"
@@ -305,7 +310,7 @@ class Context:
         return f"Context({self.to_json()})"
 
     def __copy__(self) -> "Context":
-        return Context._from_json_object(_copy(self._data))
+        return Context._from_json_object(self.to_dict())
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> "Context":
         return self.__copy__()

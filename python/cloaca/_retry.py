@@ -70,12 +70,12 @@ def _fmt_f64(value: float) -> str:
 def _number(name: str, value: Any, *, minimum: float, inclusive: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    value = float(value)
-    ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
+    number = float(value)
+    ok = math.isfinite(number) and (number >= minimum if inclusive else number > minimum)
     if not ok:
         bound = f">= {_fmt_f64(minimum)}" if inclusive else f"> {_fmt_f64(minimum)}"
-        raise ConfigurationError(f"Invalid configuration: {name} must be {bound}, got {value!r}")
-    return value
+        raise ConfigurationError(f"Invalid configuration: {name} must be {bound}, got {number!r}")
+    return number
 
 
 def _count(name: str, value: Any) -> int:

@@ -264,9 +264,14 @@ def test_keys_must_be_strings_at_every_level():
         1 in Context()
 
 
-def test_constructor_wants_a_mapping():
+def test_constructor_wants_a_mapping_or_a_context():
     with pytest.raises(TypeError):
         Context([("a", 1)])
+    original = Context({"a": [1]})
+    clone = Context(original)
+    assert clone == original
+    clone["a"] = [2]
+    assert original["a"] == [1]
 
 
 def test_getitem_raises_for_missing_keys_and_null_values():

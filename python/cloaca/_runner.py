@@ -218,7 +218,8 @@ class DefaultRunner:
         return False
 
     def __repr__(self) -> str:
-        return f"DefaultRunner({self.backend})"
+        native = getattr(self, "_native", None)
+        return f"DefaultRunner({native.backend if native else 'not started'})"
 
 
 def get_backend() -> str:

@@ -358,6 +358,16 @@ async fn admin_connection(pg: &str) -> Result<sqlx::AnyConnection, DatabaseError
 
 async fn create_schema(url: &str, tenant: &TenantId) -> Result<(), DatabaseError> {
     let mut connection = admin_connection(url).await?;
+    // A tenant's own role may use its schema but not create schemas:
+    // PostgreSQL checks that right even for IF NOT EXISTS, so look first.
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(&mut connection)
+        .await
+        .map_err(DatabaseError::db("looking up the tenant's schema"))?;
+    if exists.is_some() {
+        return Ok(());
+    }
     connection
         .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{tenant}\"").as_str())
         .await

@@ -30,6 +30,7 @@ from ._errors import (
     ContextTypeError,
     ExecutionError,
     RunnerError,
+    ScheduleError,
     TaskError,
     WorkflowError,
 )
@@ -63,5 +64,5 @@ __all__ = [
     # what the seed documents beyond 0.8.0
     "PipelineResult", "get_backend", "CloacaError", "ConfigurationError", "WorkflowError",
     "TaskError", "ContextError", "ContextKeyError", "ContextTypeError", "RunnerError",
-    "ExecutionError", "AdminError", "__version__",
+    "ExecutionError", "ScheduleError", "AdminError", "__version__",
 ]

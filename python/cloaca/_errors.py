@@ -19,6 +19,7 @@ __all__ = [
     "ContextTypeError",
     "RunnerError",
     "ExecutionError",
+    "ScheduleError",
     "AdminError",
 ]
 
@@ -71,6 +72,10 @@ class ExecutionError(CloacaError, ValueError):
     A task that fails does not raise; it yields a result whose status is
     ``"Failed"``.
     """
+
+
+class ScheduleError(CloacaError, ValueError):
+    """A cron schedule or trigger call failed: "<what>: <cause>"."""
 
 
 class AdminError(CloacaError, RuntimeError):

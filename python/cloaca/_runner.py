@@ -8,13 +8,14 @@ import atexit
 import json
 import threading
 import weakref
-from typing import Any, Dict, Mapping, Optional, Union
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Mapping, Optional, Union
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from . import _native
+from . import _native, _triggers
 from ._config import DefaultRunnerConfig
 from ._context import Context
-from ._errors import ConfigurationError, ExecutionError, RunnerError
+from ._errors import ConfigurationError, RunnerError, ScheduleError
 from ._workflow import REGISTRY, Workflow
 
 _LIVE: "weakref.WeakSet[DefaultRunner]" = weakref.WeakSet()
@@ -118,10 +119,12 @@ class DefaultRunner:
         self._config = config if config is not None else DefaultRunnerConfig()
         url, schema = _schema_of(database_url)
         self._native = _native.NativeRunner(
-            url, _schema or schema, self._config.max_concurrent_tasks
+            url, _schema or schema, self._config.max_concurrent_tasks,
+            self._config.enable_cron_scheduling,
         )
         self._registered: Dict[str, str] = {}
         self._lock = threading.Lock()
+        self._triggers: Dict[str, _TriggerSchedule] = {}
         _LAST_BACKEND = self._native.backend
         _LIVE.add(self)
         with REGISTRY.lock:
@@ -129,6 +132,8 @@ class DefaultRunner:
             known = list(REGISTRY.workflows.values())
         for workflow in known:
             self._learn(workflow)
+        for definition in _triggers.add_listener(self._poll):
+            self._poll(definition)
 
     @staticmethod
     def with_config(database_url: str, config: DefaultRunnerConfig) -> "DefaultRunner":
@@ -202,12 +207,97 @@ class DefaultRunner:
         """Cancels a running execution; False when it had already ended."""
         return self._native.cancel(execution_id)
 
+    # -- cron schedules: stored in the database, fired by whichever runner
+    # on it takes the firing first ------------------------------------------
+
+    def register_cron_workflow(self, workflow_name: str, cron_expression: str, timezone: str = "UTC") -> str:
+        """Runs ``workflow_name`` at each occurrence of ``cron_expression``
+        in ``timezone`` (IANA); returns the schedule's id."""
+        return self._native.cron_register(workflow_name, cron_expression, timezone)
+
+    def list_cron_schedules(self, enabled_only: Optional[bool] = None, limit: Optional[int] = None,
+                            offset: Optional[int] = None) -> List[Dict[str, Any]]:
+        return self._native.cron_list(bool(enabled_only), 100 if limit is None else limit,
+                                      0 if offset is None else offset)
+
+    def get_cron_schedule(self, schedule_id: str) -> Dict[str, Any]:
+        return self._native.cron_get(schedule_id)
+
+    def update_cron_schedule(self, schedule_id: str, cron_expression: str, timezone: str) -> None:
+        self._native.cron_update(schedule_id, cron_expression, timezone)
+
+    def set_cron_schedule_enabled(self, schedule_id: str, enabled: bool) -> None:
+        self._native.cron_set_enabled(schedule_id, bool(enabled))
+
+    def delete_cron_schedule(self, schedule_id: str) -> None:
+        self._native.cron_delete(schedule_id)
+
+    def get_cron_execution_history(self, schedule_id: str, limit: Optional[int] = None,
+                                   offset: Optional[int] = None) -> List[Dict[str, Any]]:
+        """The executions the schedule started, newest first."""
+        self._native.cron_get(schedule_id)
+        return self._native.started_by(f"cron:{schedule_id}", 100 if limit is None else limit,
+                                       0 if offset is None else offset)
+
+    def get_cron_execution_stats(self, since: str) -> Dict[str, Any]:
+        """Counts of cron-started executions since ``since`` (RFC 3339):
+        total, successful, lost (still running after 10 minutes) and the
+        success rate in percent."""
+        try:
+            moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except (AttributeError, ValueError) as error:
+            raise ScheduleError(f"Invalid datetime format: {since!r} ({error})") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return self._native.cron_stats(int(moment.timestamp() * 1000))
+
+    # -- poll triggers: every @cloaca.trigger(on=...) is polled here -------
+
+    def _poll(self, definition: "_triggers.TriggerDefinition") -> None:
+        if definition.workflow is None or definition.cron is not None or self._native.is_shut_down:
+            return
+        schedule = self._triggers.get(definition.name)
+        if schedule is None or schedule.definition is not definition:
+            schedule = _TriggerSchedule(definition, created_at=_now())
+            self._triggers[definition.name] = schedule
+        if schedule.enabled:
+            self._native.add_trigger(definition.name, definition.workflow, definition.poll_interval_ms,
+                                     definition.allow_concurrent, schedule.poll)
+
+    def list_trigger_schedules(self, enabled_only: Optional[bool] = None, limit: Optional[int] = None,
+                               offset: Optional[int] = None) -> List[Dict[str, Any]]:
+        schedules = [t.to_dict() for t in self._triggers.values() if t.enabled or not enabled_only]
+        start = offset or 0
+        return schedules[start:start + (100 if limit is None else limit)]
+
+    def get_trigger_schedule(self, trigger_name: str) -> Optional[Dict[str, Any]]:
+        schedule = self._triggers.get(trigger_name)
+        return schedule.to_dict() if schedule else None
+
+    def set_trigger_enabled(self, trigger_name: str, enabled: bool) -> None:
+        schedule = self._triggers.get(trigger_name)
+        if schedule is None:
+            raise ScheduleError(f"Failed to set trigger enabled: no trigger named '{trigger_name}'")
+        schedule.enabled = bool(enabled)
+        schedule.updated_at = _now()
+        if enabled:
+            self._poll(schedule.definition)
+        else:
+            self._native.remove_trigger(trigger_name)
+
+    def get_trigger_execution_history(self, trigger_name: str, limit: Optional[int] = None,
+                                      offset: Optional[int] = None) -> List[Dict[str, Any]]:
+        """The executions the trigger started, newest first."""
+        return self._native.started_by(f"trigger:{trigger_name}", 100 if limit is None else limit,
+                                       0 if offset is None else offset)
+
     def shutdown(self) -> None:
         """Stops taking work, lets running tasks finish (5 s at most) and
         closes the database. Safe to call twice."""
         with REGISTRY.lock:
             if self._learn in REGISTRY.listeners:
                 REGISTRY.listeners.remove(self._learn)
+        _triggers.remove_listener(self._poll)
         self._native.shutdown()
 
     def __enter__(self) -> "DefaultRunner":
@@ -220,6 +310,39 @@ class DefaultRunner:
     def __repr__(self) -> str:
         native = getattr(self, "_native", None)
         return f"DefaultRunner({native.backend if native else 'not started'})"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _TriggerSchedule:
+    """A trigger as one runner polls it."""
+
+    def __init__(self, definition: "_triggers.TriggerDefinition", created_at: str) -> None:
+        self.definition = definition
+        self.enabled = True
+        self.created_at = created_at
+        self.updated_at = created_at
+        self.last_poll_at: Optional[str] = None
+
+    def poll(self, _context_json: str, _attempt: int) -> str:
+        """What the runtime calls: the poll function's answer as JSON."""
+        self.last_poll_at = _now()
+        answer = _triggers.normalise_poll_result(self.definition.function())
+        if not answer.is_fire_result():
+            return "null"
+        context = answer.context.to_dict() if answer.context is not None else {}
+        return json.dumps({"context": context})
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = self.definition
+        return {
+            "id": d.name, "trigger_name": d.name, "workflow_name": d.workflow,
+            "poll_interval_ms": d.poll_interval_ms, "allow_concurrent": d.allow_concurrent,
+            "enabled": self.enabled, "last_poll_at": self.last_poll_at,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        }
 
 
 def get_backend() -> str:

@@ -20,6 +20,8 @@ from ._context import Context
 from ._errors import ConfigurationError
 
 __all__ = [
+    "add_listener",
+    "remove_listener",
     "TriggerResult",
     "TriggerDefinition",
     "trigger",
@@ -151,11 +153,32 @@ _registry: Dict[str, TriggerDefinition] = {}
 _registry_lock = threading.Lock()
 
 
+_listeners: List[Callable[[TriggerDefinition], None]] = []
+
+
 def register_trigger(definition: TriggerDefinition) -> None:
-    """Record ``definition``, replacing any trigger of the same name."""
+    """Record ``definition``, replacing any trigger of the same name, and
+    tell every listener (the live runners, which start polling it)."""
     with _registry_lock:
         _registry.pop(definition.name, None)
         _registry[definition.name] = definition
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(definition)
+
+
+def add_listener(listener: Callable[[TriggerDefinition], None]) -> List[TriggerDefinition]:
+    """Calls ``listener`` with every trigger registered from now on; returns
+    those registered so far."""
+    with _registry_lock:
+        _listeners.append(listener)
+        return list(_registry.values())
+
+
+def remove_listener(listener: Callable[[TriggerDefinition], None]) -> None:
+    with _registry_lock:
+        if listener in _listeners:
+            _listeners.remove(listener)
 
 
 def registered_triggers() -> List[TriggerDefinition]:

@@ -6,6 +6,7 @@
 //! PostgreSQL ([`admin`]).
 
 mod admin;
+mod cron;
 mod errors;
 mod plugin;
 mod runner;

@@ -11,6 +11,7 @@ use cloacina_contract::context::Join;
 use cloacina_contract::manifest::{
     Backoff, Identifier, RetryCondition, RetryPolicy, TaskDeclaration,
 };
+use cloacina_runtime::schedule::Trigger;
 use cloacina_runtime::{
     ExecutionId, ExecutionResult, ExecutionStatus, PackageRef, Runner, RunnerConfig, RuntimeError,
     TaskStatus, TenantId, Workflow,
@@ -18,6 +19,7 @@ use cloacina_runtime::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::cron;
 use crate::errors::raise;
 use crate::plugin::{PythonTask, PythonTasks, Retrying};
 use crate::url::Location;
@@ -52,6 +54,8 @@ pub(crate) struct NativeRunner {
     /// Keeps a `:memory:` database's scratch directory until the end.
     _location: Location,
     backend: &'static str,
+    /// Whether cron schedules fire here (cloaca's `enable_cron_scheduling`).
+    cron: bool,
 }
 
 #[pymethods]
@@ -59,12 +63,13 @@ impl NativeRunner {
     /// Opens (and migrates) the database at `url` for `tenant` (a
     /// PostgreSQL schema; None: the public one) and starts the engine.
     #[new]
-    #[pyo3(signature = (url, tenant=None, max_concurrent_tasks=4))]
+    #[pyo3(signature = (url, tenant=None, max_concurrent_tasks=4, cron=true))]
     fn new(
         py: Python<'_>,
         url: &str,
         tenant: Option<String>,
         max_concurrent_tasks: usize,
+        cron: bool,
     ) -> PyResult<Self> {
         let location = Location::parse(url).map_err(|reason| {
             raise(
@@ -100,7 +105,14 @@ impl NativeRunner {
                 ..RunnerConfig::default()
             };
             let runner = runtime
-                .block_on(Runner::with_config(&runtime_url, config))
+                .block_on(async {
+                    let runner = Runner::with_config(&runtime_url, config).await?;
+                    crate::cron::migrate(runner.database()).await?;
+                    if cron {
+                        crate::cron::start_all(&runner).await?;
+                    }
+                    Ok::<_, crate::cron::CronError>(runner)
+                })
                 .map_err(|error| cloacina_contract::explain(&error))?;
             Ok::<_, String>((runtime, runner))
         });
@@ -116,6 +128,7 @@ impl NativeRunner {
             runtime: Mutex::new(Some(runtime)),
             _location: location,
             backend,
+            cron,
         })
     }
 
@@ -285,6 +298,183 @@ impl NativeRunner {
         self.runner.workflows()
     }
 
+    /// Polls `poll` (`poll() -> str`: "null", or JSON `{"context": {...},
+    /// "key": "..."}`) every `poll_interval_ms` and starts `workflow` once
+    /// per key. Replaces a trigger of the same name.
+    fn add_trigger(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        workflow: &str,
+        poll_interval_ms: u64,
+        allow_concurrent: bool,
+        poll: Py<PyAny>,
+    ) -> PyResult<()> {
+        let mut tasks = HashMap::new();
+        tasks.insert(
+            name.to_owned(),
+            PythonTask {
+                run: poll,
+                retrying: Retrying::AllErrors,
+            },
+        );
+        let trigger = Trigger::new(
+            name,
+            workflow,
+            Duration::from_millis(poll_interval_ms),
+            allow_concurrent,
+            Arc::new(PythonTasks::new(tasks)),
+        )
+        .map_err(|error| raise(py, "ConfigurationError", error.to_string()))?;
+        // The trigger's poll loop is a task on the runner's runtime.
+        let _entered = self.handle(py)?.enter();
+        self.runner.add_trigger(trigger);
+        Ok(())
+    }
+
+    fn remove_trigger(&self, name: &str) {
+        self.runner.remove_trigger(name);
+    }
+
+    /// Executions started with `origin` (`cron:<id>`, `trigger:<name>`),
+    /// newest first.
+    fn started_by<'py>(
+        &self,
+        py: Python<'py>,
+        origin: &str,
+        limit: i64,
+        offset: i64,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let runner = self.runner.clone();
+        let origin = origin.to_owned();
+        let started = self
+            .block_on(py, async move {
+                cron::started_by(&runner, &origin, limit, offset).await
+            })?
+            .map_err(|error| schedule_error(py, "Failed to get execution history", &error))?;
+        started
+            .iter()
+            .map(|run| {
+                let dict = PyDict::new(py);
+                dict.set_item("execution_id", &run.execution_id)?;
+                dict.set_item("status", &run.status)?;
+                dict.set_item("started_at", rfc3339(run.created_at))?;
+                dict.set_item("completed_at", run.completed_at.map(rfc3339))?;
+                Ok(dict)
+            })
+            .collect()
+    }
+
+    fn cron_register(
+        &self,
+        py: Python<'_>,
+        workflow: &str,
+        expression: &str,
+        timezone: &str,
+    ) -> PyResult<String> {
+        const WHAT: &str = "Failed to register cron workflow";
+        self.require_cron(py, WHAT)?;
+        let (runner, workflow, expression, timezone) = (
+            self.runner.clone(),
+            workflow.to_owned(),
+            expression.to_owned(),
+            timezone.to_owned(),
+        );
+        self.block_on(py, async move {
+            cron::register(&runner, &workflow, &expression, &timezone).await
+        })?
+        .map_err(|error| schedule_error(py, WHAT, &error))
+    }
+
+    fn cron_list<'py>(
+        &self,
+        py: Python<'py>,
+        enabled_only: bool,
+        limit: i64,
+        offset: i64,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        const WHAT: &str = "Failed to list cron schedules";
+        self.require_cron(py, WHAT)?;
+        let runner = self.runner.clone();
+        let all = self
+            .block_on(py, async move {
+                cron::list(&runner, enabled_only, limit, offset).await
+            })?
+            .map_err(|error| schedule_error(py, WHAT, &error))?;
+        all.iter().map(|stored| cron_dict(py, stored)).collect()
+    }
+
+    fn cron_get<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyDict>> {
+        const WHAT: &str = "Failed to get cron schedule";
+        self.require_cron(py, WHAT)?;
+        let (runner, id) = (self.runner.clone(), id.to_owned());
+        let stored = self
+            .block_on(py, async move { cron::get(&runner, &id).await })?
+            .map_err(|error| schedule_error(py, WHAT, &error))?;
+        cron_dict(py, &stored)
+    }
+
+    fn cron_update(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        expression: &str,
+        timezone: &str,
+    ) -> PyResult<()> {
+        const WHAT: &str = "Failed to update cron schedule";
+        self.require_cron(py, WHAT)?;
+        let (runner, id, expression, timezone) = (
+            self.runner.clone(),
+            id.to_owned(),
+            expression.to_owned(),
+            timezone.to_owned(),
+        );
+        self.block_on(py, async move {
+            cron::update(&runner, &id, &expression, &timezone).await
+        })?
+        .map_err(|error| schedule_error(py, WHAT, &error))
+    }
+
+    fn cron_set_enabled(&self, py: Python<'_>, id: &str, enabled: bool) -> PyResult<()> {
+        const WHAT: &str = "Failed to set cron schedule enabled";
+        self.require_cron(py, WHAT)?;
+        let (runner, id) = (self.runner.clone(), id.to_owned());
+        self.block_on(
+            py,
+            async move { cron::set_enabled(&runner, &id, enabled).await },
+        )?
+        .map_err(|error| schedule_error(py, WHAT, &error))
+    }
+
+    fn cron_delete(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        const WHAT: &str = "Failed to delete cron schedule";
+        self.require_cron(py, WHAT)?;
+        let (runner, id) = (self.runner.clone(), id.to_owned());
+        self.block_on(py, async move { cron::delete(&runner, &id).await })?
+            .map_err(|error| schedule_error(py, WHAT, &error))
+    }
+
+    /// Counts of cron-started executions since `since_ms`.
+    fn cron_stats<'py>(&self, py: Python<'py>, since_ms: i64) -> PyResult<Bound<'py, PyDict>> {
+        const WHAT: &str = "Failed to get cron execution stats";
+        self.require_cron(py, WHAT)?;
+        let runner = self.runner.clone();
+        let stats = self
+            .block_on(py, async move { cron::stats(&runner, since_ms).await })?
+            .map_err(|error| schedule_error(py, WHAT, &error))?;
+        let dict = PyDict::new(py);
+        dict.set_item("total_executions", stats.total)?;
+        dict.set_item("successful_executions", stats.successful)?;
+        dict.set_item("lost_executions", stats.lost)?;
+        let rate = if stats.total > 0 {
+            stats.successful as f64 * 100.0 / stats.total as f64
+        } else {
+            0.0
+        };
+        dict.set_item("success_rate", rate)?;
+        Ok(dict)
+    }
+
     /// Stops taking work, lets running tasks finish (5 s at most) and
     /// closes the database. Idempotent.
     fn shutdown(&self, py: Python<'_>) {
@@ -330,6 +520,29 @@ impl Drop for NativeRunner {
 }
 
 impl NativeRunner {
+    fn require_cron(&self, py: Python<'_>, what: &str) -> PyResult<()> {
+        if self.cron {
+            Ok(())
+        } else {
+            Err(raise(
+                py,
+                "ScheduleError",
+                format!(
+                    "{what}: cron scheduling is disabled (DefaultRunnerConfig.enable_cron_scheduling)"
+                ),
+            ))
+        }
+    }
+
+    /// The runtime's handle, unless the runner has been shut down.
+    fn handle(&self, py: Python<'_>) -> PyResult<tokio::runtime::Handle> {
+        let runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
+        runtime
+            .as_ref()
+            .map(|runtime| runtime.handle().clone())
+            .ok_or_else(|| raise(py, "RunnerError", "the runner has been shut down"))
+    }
+
     /// Runs `work` on the runtime, detached from the interpreter, looking
     /// up for a signal (Ctrl-C) every [`SIGNAL_CHECK`]: the signal's
     /// exception is raised and the work dropped.
@@ -338,15 +551,7 @@ impl NativeRunner {
         py: Python<'_>,
         work: impl std::future::Future<Output = T> + Send + 'static,
     ) -> PyResult<T> {
-        let handle = {
-            let runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
-            match runtime.as_ref() {
-                Some(runtime) => runtime.handle().clone(),
-                None => {
-                    return Err(raise(py, "RunnerError", "the runner has been shut down"));
-                }
-            }
-        };
+        let handle = self.handle(py)?;
         let mut task = handle.spawn(work);
         loop {
             let started = Instant::now();
@@ -444,6 +649,30 @@ fn result_dict<'py>(
         }
     }
     dict.set_item("task_errors", errors)?;
+    Ok(dict)
+}
+
+/// A schedule call's failure: `<what>: <cause>`.
+fn schedule_error(py: Python<'_>, what: &str, error: &cron::CronError) -> PyErr {
+    raise(
+        py,
+        "ScheduleError",
+        format!("{what}: {}", cloacina_contract::explain(error)),
+    )
+}
+
+fn cron_dict<'py>(py: Python<'py>, stored: &cron::StoredCron) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("id", &stored.id)?;
+    dict.set_item("workflow_name", &stored.workflow_name)?;
+    dict.set_item("cron_expression", &stored.cron_expression)?;
+    dict.set_item("timezone", &stored.timezone)?;
+    dict.set_item("enabled", stored.enabled)?;
+    dict.set_item("catchup_policy", "skip")?;
+    dict.set_item("next_run_at", stored.next_run_at.map(rfc3339))?;
+    dict.set_item("last_run_at", stored.last_run_at.map(rfc3339))?;
+    dict.set_item("created_at", rfc3339(stored.created_at))?;
+    dict.set_item("updated_at", rfc3339(stored.updated_at))?;
     Ok(dict)
 }
 

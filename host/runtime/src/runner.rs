@@ -279,6 +279,27 @@ impl Runner {
         Ok(names)
     }
 
+    /// Starts (or replaces) cron schedule `schedule.name` on this runner.
+    pub async fn add_cron(&self, schedule: CronSchedule) -> Result<(), RuntimeError> {
+        self.inner.scheduler.add_cron(schedule).await
+    }
+
+    /// Starts (or replaces) poll trigger `trigger.name` on this runner.
+    pub fn add_trigger(&self, trigger: Trigger) {
+        self.inner.scheduler.add_trigger(trigger);
+    }
+
+    /// Stops cron schedule `name` here (its row, and the firings it took,
+    /// stay in the database).
+    pub fn remove_cron(&self, name: &str) {
+        self.inner.scheduler.remove(&[format!("cron:{name}")]);
+    }
+
+    /// Stops poll trigger `name` here (the keys it fired stay fired).
+    pub fn remove_trigger(&self, name: &str) {
+        self.inner.scheduler.remove(&[format!("trigger:{name}")]);
+    }
+
     /// Takes a package version away from new work: its workflows start no
     /// new executions (and its cron schedules and triggers stop, unless
     /// another version of their workflow remains); executions already

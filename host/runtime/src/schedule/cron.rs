@@ -74,7 +74,8 @@ impl CronSchedule {
             .collect()
     }
 
-    fn next_after(&self, after: i64) -> Option<i64> {
+    /// The first occurrence after `after` (ms), if any.
+    pub fn next_after(&self, after: i64) -> Option<i64> {
         let start = self.timezone.timestamp_millis_opt(after).single()?;
         self.cron
             .find_next_occurrence(&start, false)

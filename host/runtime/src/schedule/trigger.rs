@@ -69,14 +69,35 @@ impl Trigger {
                 trigger.workflow
             )));
         }
-        if trigger.poll_interval_ms < 10 {
-            return Err(invalid("poll_interval_ms must be at least 10".into()));
+        Self::new(
+            trigger.name.as_str(),
+            trigger.workflow.as_str(),
+            Duration::from_millis(trigger.poll_interval_ms),
+            trigger.allow_concurrent,
+            plugin,
+        )
+    }
+
+    /// A trigger polling task `name` of `plugin` every `poll_interval` to
+    /// start `workflow`.
+    pub fn new(
+        name: &str,
+        workflow: &str,
+        poll_interval: Duration,
+        allow_concurrent: bool,
+        plugin: Arc<dyn Plugin>,
+    ) -> Result<Self, RegistrationError> {
+        if poll_interval < Duration::from_millis(10) {
+            return Err(RegistrationError::InvalidTrigger {
+                trigger: name.to_owned(),
+                reason: "poll_interval_ms must be at least 10".into(),
+            });
         }
         Ok(Trigger {
-            name: trigger.name.to_string(),
-            workflow: trigger.workflow.to_string(),
-            poll_interval: Duration::from_millis(trigger.poll_interval_ms),
-            allow_concurrent: trigger.allow_concurrent,
+            name: name.to_owned(),
+            workflow: workflow.to_owned(),
+            poll_interval,
+            allow_concurrent,
             plugin,
         })
     }

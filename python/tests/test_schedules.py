@@ -1,0 +1,125 @@
+"""Cron schedules and poll triggers on an embedded runner."""
+
+import time
+import uuid
+
+import pytest
+
+import cloaca
+
+
+def _wait_for(check, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} within {seconds} s")
+
+
+def test_cron_schedules_crud_and_a_schedule_that_really_fires(runner, name):
+    with cloaca.WorkflowBuilder(name):
+
+        @cloaca.task()
+        def tick(context):
+            context.set("ticked", True)
+            return context
+
+    schedule_id = runner.register_cron_workflow(name, "* * * * * *", "UTC")
+    assert uuid.UUID(schedule_id)
+    stored = runner.get_cron_schedule(schedule_id)
+    assert stored["workflow_name"] == name and stored["enabled"] is True
+    assert stored["cron_expression"] == "* * * * * *" and stored["timezone"] == "UTC"
+    assert stored["next_run_at"] is not None
+    assert [s["id"] for s in runner.list_cron_schedules(False, 100, 0)] == [schedule_id]
+
+    history = _wait_for(lambda: runner.get_cron_execution_history(schedule_id, 10, 0), 10, "a cron firing")
+    first = runner.wait(history[-1]["execution_id"], timeout=10)
+    assert first.status == "Completed" and first.final_context.get("ticked") is True
+    assert runner.get_cron_schedule(schedule_id)["last_run_at"] is not None
+
+    stats = runner.get_cron_execution_stats("2020-01-01T00:00:00Z")
+    assert stats["total_executions"] >= 1 and stats["successful_executions"] >= 1
+    assert 0.0 <= stats["success_rate"] <= 100.0 and stats["lost_executions"] == 0
+
+    runner.set_cron_schedule_enabled(schedule_id, False)
+    assert runner.list_cron_schedules(True, 100, 0) == []
+    fired = len(runner.get_cron_execution_history(schedule_id, 100, 0))
+    time.sleep(2.2)
+    assert len(runner.get_cron_execution_history(schedule_id, 100, 0)) <= fired + 1
+
+    runner.update_cron_schedule(schedule_id, "0 0 * * *", "Europe/Paris")
+    assert runner.get_cron_schedule(schedule_id)["timezone"] == "Europe/Paris"
+    runner.delete_cron_schedule(schedule_id)
+    with pytest.raises(ValueError, match="Failed to get cron schedule: no cron schedule"):
+        runner.get_cron_schedule(schedule_id)
+
+
+def test_cron_refusals(runner, name, database_url):
+    with pytest.raises(ValueError, match="Failed to register cron workflow: .*invalid expression"):
+        runner.register_cron_workflow(name, "every tuesday", "UTC")
+    with pytest.raises(ValueError, match="unknown time zone"):
+        runner.register_cron_workflow(name, "* * * * *", "Mars/Olympus")
+    with pytest.raises(ValueError, match="Invalid schedule ID"):
+        runner.get_cron_schedule("not-a-uuid")
+    with pytest.raises(ValueError, match="Failed to update cron schedule"):
+        runner.update_cron_schedule(str(uuid.uuid4()), "* * * * *", "UTC")
+    with pytest.raises(cloaca.ScheduleError, match="Invalid datetime format"):
+        runner.get_cron_execution_stats("yesterday")
+    config = cloaca.DefaultRunnerConfig(enable_cron_scheduling=False)
+    runner.shutdown()
+    with cloaca.DefaultRunner.with_config(database_url, config) as no_cron:
+        with pytest.raises(ValueError, match="cron scheduling is disabled"):
+            no_cron.list_cron_schedules(False, 100, 0)
+
+
+def test_a_stored_schedule_fires_for_the_next_runner(database_url, name):
+    with cloaca.WorkflowBuilder(name):
+
+        @cloaca.task()
+        def beat(context):
+            return context
+
+    with cloaca.DefaultRunner(database_url) as first:
+        schedule_id = first.register_cron_workflow(name, "* * * * * *", "UTC")
+    with cloaca.DefaultRunner(database_url) as second:
+        _wait_for(lambda: second.get_cron_execution_history(schedule_id, 10, 0), 10, "a firing by the second runner")
+
+
+def test_a_poll_trigger_fires_its_workflow_once_per_key(runner, name):
+    files = []
+
+    with cloaca.WorkflowBuilder(name):
+
+        @cloaca.task()
+        def ingest(context):
+            context.set("ingested", context.get("file"))
+            return context
+
+    @cloaca.trigger(name=f"{name}_files", on=name, poll_interval="50ms")
+    def new_file():
+        return cloaca.TriggerResult.fire(cloaca.Context({"file": files[-1]})) if files else False
+
+    trigger_name = f"{name}_files"
+    assert runner.get_trigger_schedule(trigger_name)["poll_interval_ms"] == 50
+    time.sleep(0.3)
+    assert runner.get_trigger_execution_history(trigger_name) == []
+    files.append("a.csv")
+    started = _wait_for(lambda: runner.get_trigger_execution_history(trigger_name), 5, "a trigger firing")
+    assert runner.wait(started[0]["execution_id"], timeout=5).final_context.get("ingested") == "a.csv"
+    time.sleep(0.4)  # polled again and again: the same key does not fire twice
+    assert len(runner.get_trigger_execution_history(trigger_name)) == 1
+    files.append("b.csv")
+    _wait_for(lambda: len(runner.get_trigger_execution_history(trigger_name)) == 2, 5, "a second key firing")
+    assert runner.get_trigger_schedule(trigger_name)["last_poll_at"] is not None
+
+    runner.set_trigger_enabled(trigger_name, False)
+    assert runner.list_trigger_schedules(enabled_only=True) == [] or all(
+        t["trigger_name"] != trigger_name for t in runner.list_trigger_schedules(enabled_only=True)
+    )
+    files.append("c.csv")
+    time.sleep(0.4)
+    assert len(runner.get_trigger_execution_history(trigger_name)) == 2
+    with pytest.raises(ValueError, match="no trigger named"):
+        runner.set_trigger_enabled("nope", True)

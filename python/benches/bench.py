@@ -15,11 +15,14 @@ server cannot be reached or with ``--sqlite-only``):
   after one warm-up run): p50/p95 in ms and tasks/s;
 * ``--concurrent`` 10-task chains started with ``runner.start`` and then
   each waited for: executions/s and tasks/s;
-* ``DefaultRunner(url)`` construction until it returns ready, then
-  ``shutdown()`` (``--startups`` times): on a fresh database each time, and
-  on the existing one the other figures were taken on.
+* ``DefaultRunner(url)`` construction until it returns ready (which
+  includes registering the two benchmark workflows), then ``shutdown()``
+  (``--startups`` times): on a fresh database each time, and on the
+  existing one the other figures were taken on.
 
-It prints a table per backend, or one JSON object with ``--json``.
+It prints a table per backend, or one JSON object with ``--json``, with
+the load average before and after: other work on the machine (a build,
+say) shows in every figure.
 
 The figures depend on the build of the native module. ``maturin develop``
 (what python/run-tests does) builds the debug profile; for release figures
@@ -45,7 +48,7 @@ import uuid
 from contextlib import contextmanager, nullcontext
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import cloaca
@@ -106,7 +109,7 @@ def summary(samples_ms: List[float]) -> Dict[str, float]:
     }
 
 
-def timed_ms(action: Callable[[], object]) -> "tuple[float, object]":
+def timed_ms(action: Callable[[], object]) -> Tuple[float, object]:
     started = time.perf_counter()
     value = action()
     return (time.perf_counter() - started) * 1000, value
@@ -298,7 +301,7 @@ def progress(message: str) -> None:
 def native_build() -> Dict[str, object]:
     """The loaded native module: its path and size, how cloaca was
     installed, and the profile when the module is byte-identical to a
-    build under the cargo target directory."""
+    build under a cargo target directory."""
     path = Path(cloaca._native.__file__)
     data = path.read_bytes()
     return {
@@ -384,10 +387,13 @@ def print_backend(name: str, figures: Dict[str, object]) -> None:
 def print_report(report: Dict[str, object]) -> None:
     build = report["build"]
     settings = report["settings"]
+    host = report["host"]
     print(f"cloaca {build['version']}, native module {build['path']} ({build['size_mb']} MB)")
     print(f"installed: {build['install']}; build profile: {build['profile']}")
     print(f"max_concurrent_tasks={build['max_concurrent_tasks']} (default); "
           + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    print(f"{host['cpus']} CPUs; 1-minute load average {host['load_before']:.2f} before, "
+          f"{host['load_after']:.2f} after")
     for name, figures in report["backends"].items():
         print_backend(name, figures)
 
@@ -429,6 +435,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "build": native_build(),
         "settings": {k: getattr(args, k) for k in
                      ("iterations", "warmup", "fanout_iterations", "concurrent", "startups")},
+        "host": {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]},
         "backends": {},
     }
     with tempfile.TemporaryDirectory(prefix="cloaca-bench-") as directory:
@@ -440,6 +447,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         report["backends"]["postgresql"] = (
             {"skipped": unreachable} if unreachable else measure(PostgreSQL(args.postgres_url), args)
         )
+    report["host"]["load_after"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -122,7 +122,7 @@ class DefaultRunner:
             url, _schema or schema, self._config.max_concurrent_tasks,
             self._config.enable_cron_scheduling,
         )
-        self._registered: Dict[str, str] = {}
+        self._registered: Dict[str, Workflow] = {}
         self._lock = threading.Lock()
         self._triggers: Dict[str, _TriggerSchedule] = {}
         _LAST_BACKEND = self._native.backend
@@ -161,10 +161,13 @@ class DefaultRunner:
 
     def _learn(self, workflow: Workflow) -> None:
         with self._lock:
-            if self._native.is_shut_down or self._registered.get(workflow.name) == workflow.version:
+            # The same definition object is registered once; a new one
+            # (even with the same shape, so the same version) replaces it.
+            if self._native.is_shut_down or self._registered.get(workflow.name) is workflow:
                 return
-            self._native.register(workflow.name, workflow.version, workflow._native_tasks())
-            self._registered[workflow.name] = workflow.version
+            default_timeout_ms = self._config.task_timeout_seconds * 1000
+            self._native.register(workflow.name, workflow.version, workflow._native_tasks(default_timeout_ms))
+            self._registered[workflow.name] = workflow
 
     def _prepare(self, workflow_name: str, context: Union[Context, Mapping[str, Any], None]) -> Context:
         if context is None:

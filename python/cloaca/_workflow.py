@@ -374,8 +374,8 @@ class Workflow:
         """Raises WorkflowError if the DAG is empty, cyclic or incomplete."""
         _levels(self._name, self._tasks)
 
-    def _native_tasks(self) -> List["_NativeTask"]:
-        return [_NativeTask.of(t) for t in self._tasks.values()]
+    def _native_tasks(self, default_timeout_ms: Optional[int]) -> List["_NativeTask"]:
+        return [_NativeTask.of(t, default_timeout_ms) for t in self._tasks.values()]
 
     def __repr__(self) -> str:
         return f"Workflow(name={self._name!r}, tasks={len(self._tasks)})"
@@ -397,11 +397,12 @@ class _NativeTask:
     run: Callable[[str, int], str] = field(repr=False)
 
     @classmethod
-    def of(cls, task: TaskDefinition) -> "_NativeTask":
+    def of(cls, task: TaskDefinition, default_timeout_ms: Optional[int]) -> "_NativeTask":
         return cls(
             id=task.id, dependencies=list(task.dependencies), max_attempts=task.max_attempts,
             backoff=task.backoff, delay_ms=task.delay_ms, max_delay_ms=task.max_delay_ms,
-            jitter=task.jitter, condition=task.condition, timeout_ms=task.timeout_ms,
+            jitter=task.jitter, condition=task.condition,
+            timeout_ms=task.timeout_ms if task.timeout_ms is not None else default_timeout_ms,
             run=runner_for(task),
         )
 

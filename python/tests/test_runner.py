@@ -287,6 +287,18 @@ def test_a_workflow_registered_again_under_its_name_replaces_it(runner, name):
     assert runner.execute(name, {}).final_context.get("version") == 2
 
 
+def test_redefining_the_same_shape_runs_the_new_code(runner, name):
+    for answer in (1, 2):
+        with cloaca.WorkflowBuilder(name):
+
+            @cloaca.task(id="only")
+            def only(context, answer=answer):
+                context.set("answer", answer)
+                return context
+
+        assert runner.execute(name, {}).final_context.get("answer") == answer
+
+
 def test_workflow_shape_queries(name):
     with cloaca.WorkflowBuilder(name, tenant="acme", package="pkg") as builder:
         builder.tag("team", "data")
@@ -458,3 +470,43 @@ def test_kill_9_mid_workflow_then_a_new_runner_finishes_it(database_url, tmp_pat
     assert rescued.stdout.strip() == "Completed"
     # The completed task did not run again; the interrupted one did.
     assert marks.read_text().splitlines() == ["first", "second", "second"]
+
+
+INTERRUPTED_SCRIPT = """
+import sys, time, cloaca
+
+with cloaca.WorkflowBuilder("slow"):
+    @cloaca.task()
+    def nap(context):
+        print("napping", flush=True)
+        time.sleep(2)
+        return context
+
+with cloaca.WorkflowBuilder("quick"):
+    @cloaca.task()
+    def brisk(context):
+        return context
+
+with cloaca.DefaultRunner(sys.argv[1]) as runner:
+    started = time.monotonic()
+    try:
+        runner.execute("slow", {})
+        print("not interrupted", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - started:.2f} s", flush=True)
+    print(runner.execute("quick", {}).status, flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_execute_and_the_runner_stays_usable(database_url, tmp_path):
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_SCRIPT)
+    child = subprocess.Popen([sys.executable, str(script), database_url], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "napping"
+    time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=30)
+    lines = out.splitlines()
+    assert lines[0].startswith("interrupted after "), out
+    assert float(lines[0].split()[2]) < 1.5
+    assert lines[1] == "Completed"

@@ -1,9 +1,9 @@
 //! `cloaca._native`: the part of the `cloaca` Python package that is the
 //! cloacina runtime. The Python layer (`cloaca/*.py`) owns the API users
 //! see (decorators, builders, `Context`, results); this module runs what
-//! it builds: a [`runner::NativeRunner`] per `DefaultRunner`, Python
-//! functions as tasks ([`plugin::PythonTasks`]), tenant administration on
-//! PostgreSQL ([`admin`]).
+//! it builds: a `runner::NativeRunner` per `DefaultRunner`, Python
+//! functions as tasks (`plugin::PythonTasks`), tenant administration on
+//! PostgreSQL (`admin`).
 
 mod admin;
 mod cron;

@@ -510,3 +510,21 @@ def test_ctrl_c_interrupts_execute_and_the_runner_stays_usable(database_url, tmp
     assert lines[0].startswith("interrupted after "), out
     assert float(lines[0].split()[2]) < 1.5
     assert lines[1] == "Completed"
+
+
+@pytest.mark.parametrize("url", [":memory:", "sqlite://:memory:"])
+def test_memory_urls_are_scratch_databases(url, name):
+    with cloaca.WorkflowBuilder(name):
+
+        @cloaca.task()
+        def step(context):
+            context.set("ran", True)
+            return context
+
+    with cloaca.DefaultRunner(url) as runner:
+        assert runner.backend == "sqlite"
+        assert cloaca.get_backend() == "sqlite"
+        assert runner.execute(name, {}).final_context.get("ran") is True
+    with cloaca.DefaultRunner(url) as fresh:
+        with pytest.raises(cloaca.ExecutionError, match="no execution"):
+            fresh.wait("00000000-0000-4000-8000-000000000000", timeout=1)

@@ -16,6 +16,7 @@ from . import _native, _triggers
 from ._config import DefaultRunnerConfig
 from ._context import Context
 from ._errors import ConfigurationError, RunnerError, ScheduleError
+from ._threads import TaskThreads
 from ._workflow import REGISTRY, Workflow
 
 _LIVE: "weakref.WeakSet[DefaultRunner]" = weakref.WeakSet()
@@ -118,22 +119,24 @@ class DefaultRunner:
             raise ConfigurationError(f"database_url must be a str, not {type(database_url).__name__}")
         self._config = config if config is not None else DefaultRunnerConfig()
         url, schema = _schema_of(database_url)
+        self._threads = TaskThreads("cloaca-task")
         self._native = _native.NativeRunner(
-            url, _schema or schema, self._config.max_concurrent_tasks,
+            url, self._threads.submit, _schema or schema, self._config.max_concurrent_tasks,
             self._config.enable_cron_scheduling,
         )
         self._registered: Dict[str, Workflow] = {}
         self._lock = threading.Lock()
         self._triggers: Dict[str, _TriggerSchedule] = {}
+        try:
+            for workflow in REGISTRY.listen(self._learn):
+                self._learn(workflow)
+            for definition in _triggers.add_listener(self._poll):
+                self._poll(definition)
+        except BaseException:
+            self.shutdown()
+            raise
         _LAST_BACKEND = self._native.backend
         _LIVE.add(self)
-        with REGISTRY.lock:
-            REGISTRY.listeners.append(self._learn)
-            known = list(REGISTRY.workflows.values())
-        for workflow in known:
-            self._learn(workflow)
-        for definition in _triggers.add_listener(self._poll):
-            self._poll(definition)
 
     @staticmethod
     def with_config(database_url: str, config: DefaultRunnerConfig) -> "DefaultRunner":
@@ -297,9 +300,7 @@ class DefaultRunner:
     def shutdown(self) -> None:
         """Stops taking work, lets running tasks finish (5 s at most) and
         closes the database. Safe to call twice."""
-        with REGISTRY.lock:
-            if self._learn in REGISTRY.listeners:
-                REGISTRY.listeners.remove(self._learn)
+        REGISTRY.unlisten(self._learn)
         _triggers.remove_listener(self._poll)
         self._native.shutdown()
 
@@ -357,7 +358,9 @@ def get_backend() -> str:
 
 @atexit.register
 def _stop_all() -> None:
-    # Tasks must not call into an interpreter that is finalising.
+    # From here on the runtime's threads never call into this interpreter;
+    # attempts still running stop with their daemon threads.
+    _native.interpreter_exiting()
     for runner in list(_LIVE):
         try:
             runner.shutdown()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar, Union
 
@@ -153,7 +154,8 @@ _registry: Dict[str, TriggerDefinition] = {}
 _registry_lock = threading.Lock()
 
 
-_listeners: List[Callable[[TriggerDefinition], None]] = []
+# Weak: a runner nobody holds any more is not kept alive by them.
+_listeners: List["weakref.WeakMethod[Callable[[TriggerDefinition], None]]"] = []
 
 
 def register_trigger(definition: TriggerDefinition) -> None:
@@ -162,23 +164,25 @@ def register_trigger(definition: TriggerDefinition) -> None:
     with _registry_lock:
         _registry.pop(definition.name, None)
         _registry[definition.name] = definition
-        listeners = list(_listeners)
+        _listeners[:] = [ref for ref in _listeners if ref() is not None]
+        listeners = [ref() for ref in _listeners]
     for listener in listeners:
-        listener(definition)
+        if listener is not None:
+            listener(definition)
 
 
 def add_listener(listener: Callable[[TriggerDefinition], None]) -> List[TriggerDefinition]:
-    """Calls ``listener`` with every trigger registered from now on; returns
-    those registered so far."""
+    """Calls bound method ``listener`` with every trigger registered from
+    now on, for as long as its object lives; returns those registered so
+    far."""
     with _registry_lock:
-        _listeners.append(listener)
+        _listeners.append(weakref.WeakMethod(listener))  # type: ignore[arg-type]
         return list(_registry.values())
 
 
 def remove_listener(listener: Callable[[TriggerDefinition], None]) -> None:
     with _registry_lock:
-        if listener in _listeners:
-            _listeners.remove(listener)
+        _listeners[:] = [ref for ref in _listeners if ref() not in (None, listener)]
 
 
 def registered_triggers() -> List[TriggerDefinition]:

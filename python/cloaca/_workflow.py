@@ -19,9 +19,11 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import _native, _threads
 from ._context import Context
 from ._errors import TaskError, WorkflowError
 
@@ -69,7 +71,8 @@ class _Registry:
         self.lock = threading.RLock()
         self.tasks: Dict[str, TaskDefinition] = {}
         self.workflows: Dict[str, "Workflow"] = {}
-        self.listeners: List[Callable[["Workflow"], None]] = []
+        # Weak: a runner nobody holds any more is not kept alive by them.
+        self.listeners: List["weakref.WeakMethod[Callable[[Workflow], None]]"] = []
         self.open_blocks = threading.local()
 
     def stack(self) -> List["WorkflowBuilder"]:
@@ -95,9 +98,22 @@ class _Registry:
     def add_workflow(self, workflow: "Workflow") -> None:
         with self.lock:
             self.workflows[workflow.name] = workflow
-            listeners = list(self.listeners)
+            self.listeners = [ref for ref in self.listeners if ref() is not None]
+            listeners = [ref() for ref in self.listeners]
         for listener in listeners:
-            listener(workflow)
+            if listener is not None:
+                listener(workflow)
+
+    def listen(self, method: Callable[["Workflow"], None]) -> List["Workflow"]:
+        """Calls bound ``method`` with every workflow registered from now on
+        (for as long as its object lives); returns those registered so far."""
+        with self.lock:
+            self.listeners.append(weakref.WeakMethod(method))  # type: ignore[arg-type]
+            return list(self.workflows.values())
+
+    def unlisten(self, method: Callable[["Workflow"], None]) -> None:
+        with self.lock:
+            self.listeners = [ref for ref in self.listeners if ref() not in (None, method)]
 
 
 REGISTRY = _Registry()
@@ -298,15 +314,21 @@ def runner_for(task: TaskDefinition) -> Callable[[str, int], str]:
                     if isinstance(replaced, Context):
                         output = replaced
             text = output.to_json()
-        except BaseException as error:
-            if isinstance(error, Exception) and task.on_failure is not None:
-                _call_quietly(task.on_failure, task.id, f"{type(error).__name__}: {error}", received)
+            if task.on_success is not None and _threads.interruption() is None:
+                _call_quietly(task.on_success, task.id, output)
+        except _threads.TaskInterrupted:
+            if task.on_failure is not None:
+                reason = _threads.interruption() or "the task was interrupted"
+                _call_quietly(task.on_failure, task.id, _native.failure_text("TaskInterrupted", reason), received)
+            raise
+        except Exception as error:
+            if task.on_failure is not None:
+                message = _native.failure_text(type(error).__name__, str(error))
+                _call_quietly(task.on_failure, task.id, message, received)
             raise
         finally:
             if handle is not None:
                 handle._consumed = True
-        if task.on_success is not None:
-            _call_quietly(task.on_success, task.id, output)
         return text
 
     return run

@@ -17,6 +17,10 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<runner::NativeRunner>()?;
+    module.add_class::<plugin::Reply>()?;
+    module.add_function(wrap_pyfunction!(plugin::interpreter_exiting, module)?)?;
+    module.add_function(wrap_pyfunction!(plugin::failure_text, module)?)?;
+    module.add_function(wrap_pyfunction!(plugin::is_transient_error, module)?)?;
     module.add_function(wrap_pyfunction!(url::backend_of, module)?)?;
     module.add_function(wrap_pyfunction!(admin::create_tenant, module)?)?;
     module.add_function(wrap_pyfunction!(admin::remove_tenant, module)?)?;

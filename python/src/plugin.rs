@@ -1,19 +1,41 @@
 //! Python functions as the tasks of a workflow. The runtime calls them
-//! through the same [`Plugin`] trait as a loaded package's tasks, on its
-//! blocking threads; each call attaches to the interpreter only while the
-//! Python code runs.
+//! through the same [`Plugin`] trait as a loaded package's tasks.
+//!
+//! The Python code itself runs on threads Python made (`cloaca._threads`,
+//! daemon threads), never on the runtime's: a runtime thread only hands an
+//! attempt over (holding the GIL for that moment) and waits for its answer
+//! without the GIL. So an attempt past its deadline, or cancelled, is
+//! interrupted in its own thread (an exception raised there) while the
+//! runtime moves on, and an interpreter that exits with attempts still
+//! running simply stops its daemon threads: no thread Python does not know
+//! ever holds the GIL while it finalises.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
 
 use cloacina_contract::Declaration;
 use cloacina_loader::{CallControl, Plugin, TaskFailure};
 use pyo3::prelude::*;
 
+/// How often a waiting call looks at its deadline and cancellation.
+const CHECK_EVERY: Duration = Duration::from_millis(20);
+
+/// Set when the interpreter starts exiting: no call attaches to it again.
+static CLOSING: AtomicBool = AtomicBool::new(false);
+
+/// Marks the interpreter as exiting (`cloaca` calls it from `atexit`).
+#[pyfunction]
+pub(crate) fn interpreter_exiting() {
+    CLOSING.store(true, Ordering::Release);
+}
+
 /// Words that make an error transient, for `retry_condition="transient"`
 /// (cloaca 0.8.0's list, matched case-insensitively in the error's type
 /// and message).
-const TRANSIENT_WORDS: [&str; 8] = [
+pub(crate) const TRANSIENT_WORDS: [&str; 8] = [
     "connection",
     "network",
     "timeout",
@@ -32,6 +54,8 @@ pub(crate) enum Retrying {
     AllErrors,
     /// Errors whose type or message reads as transient, and timeouts.
     TransientOnly,
+    /// None.
+    Never,
 }
 
 /// One task: the Python layer's runner for it, `run(context_json: str,
@@ -42,9 +66,11 @@ pub(crate) struct PythonTask {
     pub(crate) retrying: Retrying,
 }
 
-/// The tasks of one registered workflow definition.
+/// The tasks of one registered workflow definition, and the threads that
+/// run them (`cloaca._threads.TaskThreads.submit`).
 pub(crate) struct PythonTasks {
     tasks: HashMap<String, PythonTask>,
+    submit: Py<PyAny>,
     declaration: Declaration,
 }
 
@@ -59,11 +85,45 @@ impl fmt::Debug for PythonTasks {
 }
 
 impl PythonTasks {
-    pub(crate) fn new(tasks: HashMap<String, PythonTask>) -> Self {
+    pub(crate) fn new(tasks: HashMap<String, PythonTask>, submit: Py<PyAny>) -> Self {
         PythonTasks {
             tasks,
+            submit,
             declaration: Declaration::default(),
         }
+    }
+}
+
+/// How an attempt ended, as its thread reports it.
+enum Answer {
+    Output(String),
+    Raised { kind: String, message: String },
+}
+
+/// Where a task thread sends its answer (`reply.output(text)` or
+/// `reply.raised(type_name, message)`); later answers are ignored.
+#[pyclass(module = "cloaca._native")]
+pub(crate) struct Reply {
+    sender: Mutex<Option<mpsc::SyncSender<Answer>>>,
+}
+
+impl Reply {
+    fn send(&self, answer: Answer) {
+        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(answer);
+        }
+    }
+}
+
+#[pymethods]
+impl Reply {
+    fn output(&self, text: String) {
+        self.send(Answer::Output(text));
+    }
+
+    fn raised(&self, kind: String, message: String) {
+        self.send(Answer::Raised { kind, message });
     }
 }
 
@@ -83,39 +143,63 @@ impl Plugin for PythonTasks {
                 "no Python task named `{task}` is registered in this process"
             )));
         };
-        Python::attach(|py| {
-            let returned = python
-                .run
-                .call1(py, (context, control.attempt()))
-                .map_err(|error| failure(py, &error, python.retrying))?;
-            returned.extract::<String>(py).map_err(|_| {
-                TaskFailure::InvalidOutput("the task's runner did not return JSON text".to_owned())
-            })
+        if CLOSING.load(Ordering::Acquire) {
+            return Err(TaskFailure::Cancelled);
+        }
+        let (sender, answers) = mpsc::sync_channel(1);
+        let reply = Reply {
+            sender: Mutex::new(Some(sender)),
+        };
+        let ticket = Python::attach(|py| {
+            let reply = Py::new(py, reply)?;
+            self.submit.call1(
+                py,
+                (python.run.clone_ref(py), context, control.attempt(), reply),
+            )
         })
+        .map_err(|error| TaskFailure::Fatal(format!("cannot start the Python task: {error}")))?;
+        loop {
+            match answers.recv_timeout(CHECK_EVERY) {
+                Ok(Answer::Output(text)) => return Ok(text),
+                Ok(Answer::Raised { kind, message }) => {
+                    return Err(failure(&kind, &message, python.retrying));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(TaskFailure::Fatal(
+                        "the Python task's thread ended without an answer".to_owned(),
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if CLOSING.load(Ordering::Acquire) {
+                return Err(TaskFailure::Cancelled);
+            }
+            if let Some(stopped) = control.stop_reason() {
+                let why = match &stopped {
+                    TaskFailure::TimedOut(ms) => format!("the task timed out after {ms} ms"),
+                    _ => "the task was cancelled".to_owned(),
+                };
+                // Interrupt the attempt in its thread; it reports (and runs
+                // on_failure) there, and its answer is no longer awaited.
+                Python::attach(|py| {
+                    if let Err(error) = ticket.call_method1(py, "interrupt", (why,)) {
+                        tracing::warn!(%error, "cannot interrupt a Python task");
+                    }
+                });
+                return Err(stopped);
+            }
+        }
     }
 }
 
 /// A Python exception as a failed attempt: `Python task execution failed:
 /// <Type>: <message>`, retryable when the task's condition allows it.
-fn failure(py: Python<'_>, error: &PyErr, retrying: Retrying) -> TaskFailure {
-    let kind = error
-        .get_type(py)
-        .name()
-        .map(|name| name.to_string())
-        .unwrap_or_else(|_| "Exception".to_owned());
-    let message = error
-        .value(py)
-        .str()
-        .map(|text| text.to_string())
-        .unwrap_or_default();
-    let text = if message.is_empty() {
-        format!("Python task execution failed: {kind}")
-    } else {
-        format!("Python task execution failed: {kind}: {message}")
-    };
+fn failure(kind: &str, message: &str, retrying: Retrying) -> TaskFailure {
+    let text = failure_text(kind, message);
     let retryable = match retrying {
         Retrying::AllErrors => true,
-        Retrying::TransientOnly => is_transient(&kind, &message),
+        Retrying::TransientOnly => is_transient(kind, message),
+        Retrying::Never => false,
     };
     if retryable {
         TaskFailure::Retryable(text)
@@ -124,7 +208,26 @@ fn failure(py: Python<'_>, error: &PyErr, retrying: Retrying) -> TaskFailure {
     }
 }
 
+/// How a Python exception reads as a task's error, in the runtime's
+/// records and in `on_failure`: `Python task execution failed: <Type>:
+/// <message>`.
+#[pyfunction]
+pub(crate) fn failure_text(kind: &str, message: &str) -> String {
+    if message.is_empty() {
+        format!("Python task execution failed: {kind}")
+    } else {
+        format!("Python task execution failed: {kind}: {message}")
+    }
+}
+
 fn is_transient(kind: &str, message: &str) -> bool {
     let text = format!("{kind} {message}").to_lowercase();
     TRANSIENT_WORDS.iter().any(|word| text.contains(word))
+}
+
+/// Whether an error's type and message read as transient (cloaca's rule,
+/// for `RetryCondition.transient_only()`).
+#[pyfunction]
+pub(crate) fn is_transient_error(kind: &str, message: &str) -> bool {
+    is_transient(kind, message)
 }

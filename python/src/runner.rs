@@ -56,6 +56,8 @@ pub(crate) struct NativeRunner {
     backend: &'static str,
     /// Whether cron schedules fire here (cloaca's `enable_cron_scheduling`).
     cron: bool,
+    /// Hands task attempts to Python's threads.
+    submit: Py<PyAny>,
 }
 
 #[pymethods]
@@ -63,10 +65,13 @@ impl NativeRunner {
     /// Opens (and migrates) the database at `url` for `tenant` (a
     /// PostgreSQL schema; None: the public one) and starts the engine.
     #[new]
-    #[pyo3(signature = (url, tenant=None, max_concurrent_tasks=4, cron=true))]
+    /// `submit(run, context_json, attempt, reply) -> ticket` hands one
+    /// attempt to a Python thread (`cloaca._threads.TaskThreads.submit`).
+    #[pyo3(signature = (url, submit, tenant=None, max_concurrent_tasks=4, cron=true))]
     fn new(
         py: Python<'_>,
         url: &str,
+        submit: Py<PyAny>,
         tenant: Option<String>,
         max_concurrent_tasks: usize,
         cron: bool,
@@ -129,6 +134,7 @@ impl NativeRunner {
             _location: location,
             backend,
             cron,
+            submit,
         })
     }
 
@@ -162,7 +168,7 @@ impl NativeRunner {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(&invalid)?;
             let (condition, retrying) = match task.condition.as_str() {
-                "never" => (RetryCondition::Never, Retrying::AllErrors),
+                "never" => (RetryCondition::Never, Retrying::Never),
                 "transient" => (RetryCondition::Retryable, Retrying::TransientOnly),
                 _ => (RetryCondition::Retryable, Retrying::AllErrors),
             };
@@ -202,7 +208,7 @@ impl NativeRunner {
             name,
             package,
             declarations,
-            Arc::new(PythonTasks::new(runners)),
+            Arc::new(PythonTasks::new(runners, self.submit.clone_ref(py))),
         )
         .map_err(|error| invalid(format!("Workflow validation failed: {error}")))?
         .with_join(Join::UniteArrays);
@@ -323,7 +329,7 @@ impl NativeRunner {
             workflow,
             Duration::from_millis(poll_interval_ms),
             allow_concurrent,
-            Arc::new(PythonTasks::new(tasks)),
+            Arc::new(PythonTasks::new(tasks, self.submit.clone_ref(py))),
         )
         .map_err(|error| raise(py, "ConfigurationError", error.to_string()))?;
         // The trigger's poll loop is a task on the runner's runtime.
@@ -559,11 +565,11 @@ impl NativeRunner {
                 handle.block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await.ok() })
             });
             if let Some(joined) = finished {
-                return joined.map_err(|error| {
+                return joined.map_err(|_| {
                     raise(
                         py,
                         "RunnerError",
-                        format!("the runner's task failed: {error}"),
+                        "the runner was shut down while this call waited; make a new DefaultRunner",
                     )
                 });
             }

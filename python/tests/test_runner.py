@@ -125,7 +125,7 @@ def test_a_raising_task_fails_the_execution_with_its_error_recorded(runner, name
     assert result.failed_task == "boom"
     assert "Python task execution failed: KeyError: 'no such row'" in result.task_errors["boom"]
     # on_failure runs on every failed attempt, with the task's input.
-    assert failures == [("boom", "KeyError: 'no such row'", 5)] * 2
+    assert failures == [("boom", "Python task execution failed: KeyError: 'no such row'", 5)] * 2
     # The runner is still usable.
     with cloaca.WorkflowBuilder(name + "_ok"):
 
@@ -183,19 +183,30 @@ def test_retry_conditions_decide_which_errors_run_again(runner, name, condition,
     assert len(calls) == runs
 
 
-def test_a_task_past_its_timeout_fails_and_the_runner_goes_on(runner, name):
+def test_a_task_past_its_timeout_is_interrupted_and_the_runner_goes_on(runner, name):
+    calls = []
+
     with cloaca.WorkflowBuilder(name):
 
-        @cloaca.task(timeout_seconds=0.3, retry_attempts=1)
+        @cloaca.task(timeout_seconds=0.3, retry_attempts=1,
+                     on_success=lambda task_id, ctx: calls.append("success"),
+                     on_failure=lambda task_id, error, ctx: calls.append(error))
         def hangs(context):
-            time.sleep(3)
-            return context
+            while True:  # busy: interrupted at the next instruction
+                time.sleep(0.01)
 
     started = time.monotonic()
     result = runner.execute(name, {})
     assert result.status == "Failed"
     assert "timed out" in result.task_errors["hangs"]
     assert time.monotonic() - started < 2.5
+    # The attempt was stopped in its thread: on_failure saw why, and
+    # nothing of it runs later.
+    deadline = time.monotonic() + 2
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert calls == ["Python task execution failed: TaskInterrupted: the task timed out after 300 ms"]
 
     with cloaca.WorkflowBuilder(name + "_next"):
 
@@ -473,7 +484,9 @@ def test_kill_9_mid_workflow_then_a_new_runner_finishes_it(database_url, tmp_pat
 
 
 INTERRUPTED_SCRIPT = """
-import sys, time, cloaca
+import signal, sys, time, cloaca
+# A child of a backgrounded job inherits an ignored SIGINT.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 with cloaca.WorkflowBuilder("slow"):
     @cloaca.task()

@@ -41,14 +41,17 @@ TRANSIENT_PATTERNS: Tuple[str, ...] = (
     "rate limit",
 )
 
-JITTER_RANGE: Tuple[float, float] = (0.75, 1.25)
+#: Full jitter, as the runtime applies it: a delay drawn between zero and
+#: the computed one.
+JITTER_RANGE: Tuple[float, float] = (0.0, 1.0)
 
 
 def is_transient_error(error: str) -> bool:
     """Whether an error type or message looks transient (a timeout, a
     connection problem, an overloaded service...)."""
-    text = error.lower()
-    return any(pattern in text for pattern in TRANSIENT_PATTERNS)
+    from . import _native  # the runtime's rule, so both agree
+
+    return bool(_native.is_transient_error("", error))
 
 
 def _jitter_factor() -> float:
@@ -360,16 +363,25 @@ class RetryPolicy:
         return delay
 
     def _to_task_kwargs(self) -> Dict[str, Any]:
-        """This policy as ``@task`` keyword arguments.
+        """This policy as ``@task`` keyword arguments (``@task(retry_policy=...)``).
 
-        The keyword form is less expressive, so the conversion is lossy in
-        two places: a linear multiplier or exponential base/multiplier other
-        than the engine's (linear x1, exponential base 2 x1) cannot be stated
-        and is dropped, and an :meth:`RetryCondition.error_pattern` condition
-        becomes ``"all"``.  Runtime code that needs full fidelity should read
-        :attr:`backoff_strategy` and :attr:`retry_condition` instead.
+        The runtime backs off linearly by x1 or exponentially by base 2 x1
+        and retries all, transient or no errors; a policy it cannot follow
+        exactly is refused rather than run differently.
         """
-        condition = {"never": "never", "transient": "transient"}.get(self._condition.kind, "all")
+        backoff = self._backoff
+        if (backoff.kind == "linear" and backoff.multiplier != 1.0) or (
+            backoff.kind == "exponential" and (backoff.base != 2.0 or backoff.multiplier != 1.0)
+        ):
+            raise ConfigurationError(
+                f"Invalid configuration: tasks back off linearly x1 or exponentially base 2 x1, not {backoff!r}"
+            )
+        if self._condition.kind not in ("never", "transient", "all"):
+            raise ConfigurationError(
+                "Invalid configuration: tasks retry all, transient or no errors; "
+                f"{self._condition!r} cannot be applied to a task"
+            )
+        condition = self._condition.kind
         return {
             "retry_attempts": self._max_attempts,
             "retry_backoff": self._backoff.kind,

@@ -253,6 +253,12 @@ def trigger(
             "@cloaca.trigger(cron=...) requires 'on' (the workflow the cron schedule fires)"
         )
     interval_ms = parse_duration_ms(DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval)
+    from . import _native  # the runtime's floor, so a trigger it would refuse is refused here
+
+    if interval_ms < _native.MIN_POLL_INTERVAL_MS:
+        raise ConfigurationError(
+            f"Invalid poll_interval '{poll_interval}': must be at least {_native.MIN_POLL_INTERVAL_MS}ms"
+        )
     concurrent = bool(allow_concurrent)
 
     def decorator(func: F) -> F:

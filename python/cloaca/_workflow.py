@@ -216,6 +216,9 @@ def task(
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(function):
             raise TaskError("@task decorates a function")
+        _native.check_name("task id", id or function.__name__)
+        for dep in deps:
+            _native.check_name("dependency", dep)
         stack = REGISTRY.stack()
         namespace = stack[-1].namespace if stack else ("public", "embedded", LOOSE)
         REGISTRY.add_task(TaskDefinition(
@@ -470,6 +473,7 @@ class WorkflowBuilder:
                  package: Optional[str] = None, workflow: Optional[str] = None) -> None:
         if not isinstance(name, str) or not name:
             raise WorkflowError("a workflow needs a non-empty name")
+        _native.check_name("workflow name", name)
         self._name = name
         self.namespace = (tenant or "public", package or "embedded", workflow or name)
         self._description = ""

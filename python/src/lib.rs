@@ -24,6 +24,11 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(url::backend_of, module)?)?;
     module.add_function(wrap_pyfunction!(admin::create_tenant, module)?)?;
     module.add_function(wrap_pyfunction!(admin::remove_tenant, module)?)?;
+    module.add_function(wrap_pyfunction!(runner::check_name, module)?)?;
+    module.add(
+        "MIN_POLL_INTERVAL_MS",
+        cloacina_runtime::schedule::MIN_POLL_INTERVAL.as_millis() as u64,
+    )?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

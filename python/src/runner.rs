@@ -582,6 +582,19 @@ impl NativeRunner {
     }
 }
 
+/// Checks that `text` may name a task or workflow (the runtime's rule),
+/// raising `WorkflowError` naming `what` otherwise.
+#[pyfunction]
+pub(crate) fn check_name(py: Python<'_>, what: &str, text: &str) -> PyResult<()> {
+    Identifier::new(text).map(|_| ()).map_err(|error| {
+        raise(
+            py,
+            "WorkflowError",
+            format!("invalid {what} `{text}`: {error}"),
+        )
+    })
+}
+
 fn identifier(text: &str) -> Result<Identifier, String> {
     Identifier::new(text)
         .map_err(|error| format!("`{text}` cannot name a task or workflow: {error}"))

@@ -272,6 +272,14 @@ def test_bad_calls_raise_errors_that_name_the_problem(runner, name):
 
     with pytest.raises(cloaca.RunnerError, match="unsupported database URL"):
         cloaca.DefaultRunner("mysql://nowhere/db")
+    # Names the runtime would refuse are refused where they are written,
+    # so one bad definition cannot break every later runner.
+    with pytest.raises(ValueError, match="invalid task id `load data`"):
+        cloaca.task(id="load data")(lambda context: context)
+    with pytest.raises(ValueError, match="invalid workflow name"):
+        cloaca.WorkflowBuilder("my workflow")
+    with pytest.raises(ValueError, match="at least 10ms"):
+        cloaca.trigger(on=name, poll_interval="5ms")
 
 
 def test_a_workflow_registered_again_under_its_name_replaces_it(runner, name):

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use cron::CronSchedule;
-pub use trigger::Trigger;
+pub use trigger::{MIN_POLL_INTERVAL, Trigger};
 
 use crate::RuntimeError;
 use crate::database::Database;

@@ -20,6 +20,9 @@ use crate::runner::start_on;
 use crate::workflow::WorkflowRegistry;
 use crate::{RegistrationError, RuntimeError};
 
+/// The shortest interval a trigger may be polled at.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
 /// A checked poll trigger and the plugin that answers its polls.
 #[derive(Clone)]
 pub struct Trigger {
@@ -87,10 +90,13 @@ impl Trigger {
         allow_concurrent: bool,
         plugin: Arc<dyn Plugin>,
     ) -> Result<Self, RegistrationError> {
-        if poll_interval < Duration::from_millis(10) {
+        if poll_interval < MIN_POLL_INTERVAL {
             return Err(RegistrationError::InvalidTrigger {
                 trigger: name.to_owned(),
-                reason: "poll_interval_ms must be at least 10".into(),
+                reason: format!(
+                    "poll_interval_ms must be at least {}",
+                    MIN_POLL_INTERVAL.as_millis()
+                ),
             });
         }
         Ok(Trigger {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cloacina_contract::context::Join;
+use cloacina_contract::context::{Join, Output};
 use cloacina_contract::manifest::{
     Backoff, Identifier, RetryCondition, RetryPolicy, TaskDeclaration,
 };
@@ -211,7 +211,8 @@ impl NativeRunner {
             Arc::new(PythonTasks::new(runners, self.submit.clone_ref(py))),
         )
         .map_err(|error| invalid(format!("Workflow validation failed: {error}")))?
-        .with_join(Join::UniteArrays);
+        .with_join(Join::UniteArrays)
+        .with_output_rule(Output::ReplacesInput);
         self.runner.register_replacing(workflow);
         Ok(())
     }

@@ -105,6 +105,24 @@ def test_returning_none_passes_the_input_on_and_drops_in_place_changes(runner, n
     assert result.final_context.to_dict() == {"a": 1, "saw_change": False}
 
 
+def test_a_returned_context_replaces_the_input(runner, name):
+    with cloaca.WorkflowBuilder(name):
+
+        @cloaca.task()
+        def scrub(context):
+            context.remove("password")
+            context.set("user", "ada")
+            return context
+
+        @cloaca.task(dependencies=["scrub"])
+        def later(context):
+            context.set("saw_password", "password" in context)
+            return context
+
+    final = runner.execute(name, {"password": "hunter2", "n": 1}).final_context
+    assert final.to_dict() == {"n": 1, "user": "ada", "saw_password": False}
+
+
 def test_a_raising_task_fails_the_execution_with_its_error_recorded(runner, name):
     failures = []
 

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cloacina_contract::context::Join;
+use cloacina_contract::context::{Join, Output};
 use cloacina_contract::manifest::{
     Declaration, InvokedGraphDeclaration, RetryPolicy, TaskDeclaration, WorkflowTasksError,
     topological_order,
@@ -44,6 +44,7 @@ pub struct Workflow {
     dependants: Vec<Vec<usize>>,
     plugin: Arc<dyn Plugin>,
     join: Join,
+    output: Output,
 }
 
 impl fmt::Debug for Workflow {
@@ -176,6 +177,7 @@ impl Workflow {
             dependants,
             plugin,
             join: Join::default(),
+            output: Output::default(),
         })
     }
 
@@ -188,6 +190,18 @@ impl Workflow {
     /// How a task's dependencies' results are joined into its input.
     pub fn join(&self) -> Join {
         self.join
+    }
+
+    /// The same workflow, its tasks' outputs applied to their inputs by
+    /// `output`.
+    pub fn with_output_rule(mut self, output: Output) -> Self {
+        self.output = output;
+        self
+    }
+
+    /// What a task's output does to its input.
+    pub fn output_rule(&self) -> Output {
+        self.output
     }
 
     pub fn name(&self) -> &str {

@@ -121,11 +121,31 @@ pub fn output_shape(value: &Value) -> Result<(), &'static str> {
 
 /// A task's result: its input with its output merged in. A `null` output
 /// leaves the input as it was.
-pub fn task_result(mut input: Value, output: Value) -> Value {
-    if output.is_object() {
-        merge(&mut input, output);
+pub fn task_result(input: Value, output: Value) -> Value {
+    task_result_with(input, output, Output::MergedIntoInput)
+}
+
+/// What an object a task returns does to its input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Output {
+    /// It is merged into the input (a task adds to the context).
+    #[default]
+    MergedIntoInput,
+    /// It replaces the input: the task returns the whole context, and a
+    /// key it removed stays removed (cloaca's rule).
+    ReplacesInput,
+}
+
+/// [`task_result`] under the rule `rule`; a `null` output is the input.
+pub fn task_result_with(mut input: Value, output: Value, rule: Output) -> Value {
+    match (output, rule) {
+        (output @ Value::Object(_), Output::ReplacesInput) => output,
+        (output @ Value::Object(_), Output::MergedIntoInput) => {
+            merge(&mut input, output);
+            input
+        }
+        _ => input,
     }
-    input
 }
 
 #[cfg(test)]
@@ -176,6 +196,22 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn a_replacing_output_drops_what_the_task_removed() {
+        assert_eq!(
+            task_result_with(
+                json!({"in": 1, "secret": 2}),
+                json!({"in": 1, "out": 3}),
+                Output::ReplacesInput
+            ),
+            json!({"in": 1, "out": 3})
+        );
+        assert_eq!(
+            task_result_with(json!({"in": 1}), Value::Null, Output::ReplacesInput),
+            json!({"in": 1})
+        );
     }
 
     #[test]

@@ -71,7 +71,11 @@ impl<'a> Plan<'a> {
         match &finished.outcome {
             Ok(output) => {
                 let output: Value = serde_json::from_str(output).unwrap_or(Value::Null);
-                let result = context::task_result((*finished.input).clone(), output);
+                let result = context::task_result_with(
+                    (*finished.input).clone(),
+                    output,
+                    workflow.output_rule(),
+                );
                 plan.stored = Some(result.to_string());
                 plan.result = Some(result);
             }

@@ -1,11 +1,13 @@
 //! Cron schedules a Python caller manages at run time (cloaca's
 //! `register_cron_workflow` and friends): each is a row of
 //! `cloaca_cron_schedules` in the runner's database, keyed by a UUID, and
-//! while enabled a runtime cron schedule of the same name. The runtime's
+//! while enabled a runtime cron schedule of the same name on every runner
+//! of the database ([`CronSync`] keeps them equal to the table). The runtime's
 //! own `cron_schedules` row holds its last firing (so one firing starts
 //! once, whichever runner takes it), and its executions carry the origin
 //! `cron:<id>`.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use cloacina_contract::manifest::{CatchUp, CronScheduleDeclaration, Identifier};
@@ -110,18 +112,69 @@ fn check_id(id: &str) -> Result<(), CronError> {
         .map_err(|_| CronError::InvalidId(id.to_owned()))
 }
 
-/// Starts every enabled stored schedule on `runner` (at runner start).
-pub(crate) async fn start_all(runner: &Runner) -> Result<(), CronError> {
-    for stored in list(runner, true, i64::MAX, 0).await? {
-        let schedule = schedule(
-            &stored.id,
-            &stored.workflow_name,
-            &stored.cron_expression,
-            &stored.timezone,
-        )?;
-        runner.add_cron(schedule).await?;
+/// How often a runner reads the stored schedules, so that a change made
+/// through another runner on the database reaches it.
+pub(crate) const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The stored schedules one runner runs, kept equal to the table.
+#[derive(Debug, Default)]
+pub(crate) struct CronSync {
+    /// Schedule id -> (expression, time zone) as started here.
+    running: tokio::sync::Mutex<HashMap<String, (String, String)>>,
+}
+
+impl CronSync {
+    /// Starts what is enabled and not running here (or changed), stops
+    /// what runs here and is no longer enabled. A row that no longer
+    /// checks (edited by hand, say) is skipped with a warning.
+    pub(crate) async fn sync(&self, runner: &Runner) -> Result<(), CronError> {
+        let mut running = self.running.lock().await;
+        let wanted: HashMap<String, StoredCron> = list(runner, true, i64::MAX, 0)
+            .await?
+            .into_iter()
+            .map(|stored| (stored.id.clone(), stored))
+            .collect();
+        running.retain(|id, _| {
+            let keep = wanted.contains_key(id);
+            if !keep {
+                runner.remove_cron(id);
+            }
+            keep
+        });
+        for (id, stored) in wanted {
+            let signature = (stored.cron_expression.clone(), stored.timezone.clone());
+            if running.get(&id) == Some(&signature) {
+                continue;
+            }
+            match schedule(
+                &id,
+                &stored.workflow_name,
+                &stored.cron_expression,
+                &stored.timezone,
+            ) {
+                Ok(checked) => {
+                    runner.add_cron(checked).await?;
+                    running.insert(id, signature);
+                }
+                Err(error) => {
+                    tracing::warn!(schedule = %id, %error, "a stored cron schedule does not check; skipped")
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Syncs every [`SYNC_EVERY`] until the runner's runtime stops.
+    pub(crate) async fn follow(self: std::sync::Arc<Self>, runner: Runner) {
+        let mut every = tokio::time::interval(SYNC_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(error) = self.sync(&runner).await {
+                tracing::debug!(%error, "cannot read the stored cron schedules; trying again");
+            }
+        }
+    }
 }
 
 pub(crate) async fn register(
@@ -131,7 +184,7 @@ pub(crate) async fn register(
     timezone: &str,
 ) -> Result<String, CronError> {
     let id = uuid::Uuid::new_v4().to_string();
-    let checked = schedule(&id, workflow, expression, timezone)?;
+    schedule(&id, workflow, expression, timezone)?;
     let now = now_ms();
     sqlx::query(
         "INSERT INTO cloaca_cron_schedules (id, workflow_name, cron_expression, timezone, enabled, created_at, updated_at)
@@ -144,7 +197,6 @@ pub(crate) async fn register(
     .bind(now)
     .execute(runner.database().pool())
     .await?;
-    runner.add_cron(checked).await?;
     Ok(id)
 }
 
@@ -216,7 +268,7 @@ pub(crate) async fn update(
     timezone: &str,
 ) -> Result<(), CronError> {
     let current = get(runner, id).await?;
-    let checked = schedule(id, &current.workflow_name, expression, timezone)?;
+    schedule(id, &current.workflow_name, expression, timezone)?;
     sqlx::query("UPDATE cloaca_cron_schedules SET cron_expression = $1, timezone = $2, updated_at = $3 WHERE id = $4")
         .bind(expression)
         .bind(timezone)
@@ -224,37 +276,22 @@ pub(crate) async fn update(
         .bind(id)
         .execute(runner.database().pool())
         .await?;
-    if current.enabled {
-        runner.add_cron(checked).await?;
-    }
     Ok(())
 }
 
 pub(crate) async fn set_enabled(runner: &Runner, id: &str, enabled: bool) -> Result<(), CronError> {
-    let current = get(runner, id).await?;
+    get(runner, id).await?;
     sqlx::query("UPDATE cloaca_cron_schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
         .bind(i64::from(enabled))
         .bind(now_ms())
         .bind(id)
         .execute(runner.database().pool())
         .await?;
-    if enabled {
-        let checked = schedule(
-            id,
-            &current.workflow_name,
-            &current.cron_expression,
-            &current.timezone,
-        )?;
-        runner.add_cron(checked).await?;
-    } else {
-        runner.remove_cron(id);
-    }
     Ok(())
 }
 
 pub(crate) async fn delete(runner: &Runner, id: &str) -> Result<(), CronError> {
     get(runner, id).await?;
-    runner.remove_cron(id);
     let pool = runner.database().pool();
     sqlx::query("DELETE FROM cloaca_cron_schedules WHERE id = $1")
         .bind(id)

@@ -56,6 +56,8 @@ pub(crate) struct NativeRunner {
     backend: &'static str,
     /// Whether cron schedules fire here (cloaca's `enable_cron_scheduling`).
     cron: bool,
+    /// Keeps this runner's cron schedules equal to the stored ones.
+    cron_sync: Arc<cron::CronSync>,
     /// Hands task attempts to Python's threads.
     submit: Py<PyAny>,
 }
@@ -109,19 +111,22 @@ impl NativeRunner {
                 lease_ttl: LEASE_TTL,
                 ..RunnerConfig::default()
             };
+            let cron_sync = Arc::new(cron::CronSync::default());
+            let following = cron_sync.clone();
             let runner = runtime
                 .block_on(async {
                     let runner = Runner::with_config(&runtime_url, config).await?;
-                    crate::cron::migrate(runner.database()).await?;
+                    cron::migrate(runner.database()).await?;
                     if cron {
-                        crate::cron::start_all(&runner).await?;
+                        following.sync(&runner).await?;
+                        tokio::spawn(following.follow(runner.clone()));
                     }
-                    Ok::<_, crate::cron::CronError>(runner)
+                    Ok::<_, cron::CronError>(runner)
                 })
                 .map_err(|error| cloacina_contract::explain(&error))?;
-            Ok::<_, String>((runtime, runner))
+            Ok::<_, String>((runtime, runner, cron_sync))
         });
-        let (runtime, runner) = started.map_err(|reason| {
+        let (runtime, runner, cron_sync) = started.map_err(|reason| {
             raise(
                 py,
                 "RunnerError",
@@ -134,6 +139,7 @@ impl NativeRunner {
             _location: location,
             backend,
             cron,
+            cron_sync,
             submit,
         })
     }
@@ -387,8 +393,11 @@ impl NativeRunner {
             expression.to_owned(),
             timezone.to_owned(),
         );
+        let sync = self.cron_sync.clone();
         self.block_on(py, async move {
-            cron::register(&runner, &workflow, &expression, &timezone).await
+            let id = cron::register(&runner, &workflow, &expression, &timezone).await?;
+            sync.sync(&runner).await?;
+            Ok(id)
         })?
         .map_err(|error| schedule_error(py, WHAT, &error))
     }
@@ -436,8 +445,10 @@ impl NativeRunner {
             expression.to_owned(),
             timezone.to_owned(),
         );
+        let sync = self.cron_sync.clone();
         self.block_on(py, async move {
-            cron::update(&runner, &id, &expression, &timezone).await
+            cron::update(&runner, &id, &expression, &timezone).await?;
+            sync.sync(&runner).await
         })?
         .map_err(|error| schedule_error(py, WHAT, &error))
     }
@@ -446,10 +457,11 @@ impl NativeRunner {
         const WHAT: &str = "Failed to set cron schedule enabled";
         self.require_cron(py, WHAT)?;
         let (runner, id) = (self.runner.clone(), id.to_owned());
-        self.block_on(
-            py,
-            async move { cron::set_enabled(&runner, &id, enabled).await },
-        )?
+        let sync = self.cron_sync.clone();
+        self.block_on(py, async move {
+            cron::set_enabled(&runner, &id, enabled).await?;
+            sync.sync(&runner).await
+        })?
         .map_err(|error| schedule_error(py, WHAT, &error))
     }
 
@@ -457,8 +469,12 @@ impl NativeRunner {
         const WHAT: &str = "Failed to delete cron schedule";
         self.require_cron(py, WHAT)?;
         let (runner, id) = (self.runner.clone(), id.to_owned());
-        self.block_on(py, async move { cron::delete(&runner, &id).await })?
-            .map_err(|error| schedule_error(py, WHAT, &error))
+        let sync = self.cron_sync.clone();
+        self.block_on(py, async move {
+            cron::delete(&runner, &id).await?;
+            sync.sync(&runner).await
+        })?
+        .map_err(|error| schedule_error(py, WHAT, &error))
     }
 
     /// Counts of cron-started executions since `since_ms`.

@@ -87,6 +87,24 @@ def test_a_stored_schedule_fires_for_the_next_runner(database_url, name):
         _wait_for(lambda: second.get_cron_execution_history(schedule_id, 10, 0), 10, "a firing by the second runner")
 
 
+def test_a_change_made_through_one_runner_reaches_the_others(database_url, name):
+    with cloaca.WorkflowBuilder(name):
+
+        @cloaca.task()
+        def beat(context):
+            return context
+
+    with cloaca.DefaultRunner(database_url) as first, cloaca.DefaultRunner(database_url) as second:
+        schedule_id = first.register_cron_workflow(name, "* * * * * *", "UTC")
+        _wait_for(lambda: first.get_cron_execution_history(schedule_id, 10, 0), 10, "a firing")
+        first.set_cron_schedule_enabled(schedule_id, False)
+        time.sleep(1.5)  # the second runner reads the table every second
+        fired = len(first.get_cron_execution_history(schedule_id, 100, 0))
+        time.sleep(2.5)
+        # Neither runner fires it any more (one firing may be in flight).
+        assert len(second.get_cron_execution_history(schedule_id, 100, 0)) <= fired + 1
+
+
 def test_a_poll_trigger_fires_its_workflow_once_per_key(runner, name):
     files = []
 

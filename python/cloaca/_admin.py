@@ -3,7 +3,7 @@ role confined to it."""
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from . import _native
 from ._errors import AdminError
@@ -32,13 +32,16 @@ class DatabaseAdmin:
         ``connection_string`` opens a runner confined to the schema."""
         password = config.password or generate_password()
         _native.create_tenant(self._url, config.schema_name, config.username, password)
-        netloc = f"{quote(config.username, safe='')}:{quote(password, safe='')}@{self._parts.hostname}"
+        host = self._parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # IPv6
+        netloc = f"{quote(config.username, safe='')}:{quote(password, safe='')}@{host}"
         if self._parts.port:
             netloc += f":{self._parts.port}"
-        connection_string = urlunsplit((
-            self._parts.scheme, netloc, self._parts.path,
-            f"options=-csearch_path%3D{config.schema_name}", "",
-        ))
+        # The admin URL's other parameters (sslmode...) apply to the tenant too.
+        query = [(k, v) for k, v in parse_qsl(self._parts.query, keep_blank_values=True) if k != "options"]
+        query.append(("options", f"-csearch_path={config.schema_name}"))
+        connection_string = urlunsplit((self._parts.scheme, netloc, self._parts.path, urlencode(query), ""))
         return TenantCredentials(config.username, password, config.schema_name, connection_string)
 
     def remove_tenant(self, schema_name: str, username: str) -> None:

@@ -39,10 +39,20 @@ pub(crate) fn create_tenant(
     let url = url.to_owned();
     let password = password.to_owned();
     py.detach(move || {
-        run(cloacina_database::provision_tenant_role(
-            &url, &schema, &username, &password,
-        ))
+        run(async {
+            // An existing role keeps its password: credentials carrying a
+            // new one would not log in.
+            if cloacina_database::role_exists(&url, &username).await? {
+                return Ok(Err(format!(
+                    "role `{username}` already exists; remove that tenant first or choose another username"
+                )));
+            }
+            cloacina_database::provision_tenant_role(&url, &schema, &username, &password)
+                .await
+                .map(Ok)
+        })
         .and_then(|done| done.map_err(|error| cloacina_contract::explain(&error)))
+        .and_then(|refused| refused)
     })
     .map_err(|reason| raise(py, "AdminError", format!("{DOING}: {reason}")))
 }

@@ -1,6 +1,7 @@
 //! The database URLs cloaca callers pass (../CLOACA.md section 4), mapped
 //! onto the runtime's: `sqlite:///abs/path.db?mode=rwc&...` (the query is
-//! SQLite's; the runtime sets WAL and a busy timeout itself),
+//! SQLite's; the runtime sets WAL and a busy timeout itself), a bare
+//! `sqlite:///name.db` in the working directory,
 //! `sqlite://:memory:` and `:memory:` (a private file removed when the
 //! runner stops: the runtime is durable by construction, so "memory" is a
 //! scratch database no one else sees), `postgres://` and `postgresql://`.
@@ -31,6 +32,13 @@ impl Location {
                 .tempdir()
                 .map_err(|error| format!("cannot make a scratch database: {error}"))?;
             return Ok(Location::Scratch(dir));
+        }
+        if let Some(file) = trimmed.strip_prefix("sqlite:///")
+            && !file.split('?').next().unwrap_or_default().contains('/')
+        {
+            // `sqlite:///app.db` (the seed's quick reference) means app.db
+            // here, as SQLAlchemy reads it, not a file at the root.
+            return Ok(Location::Url(format!("sqlite://{file}")));
         }
         match backend(trimmed) {
             Some(_) => Ok(Location::Url(trimmed.to_owned())),

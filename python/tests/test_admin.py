@@ -19,6 +19,8 @@ def test_two_tenants_run_confined_to_their_own_schemas(name):
         assert globex.password == "s3cret-Pass"
         assert acme.password not in repr(acme) and acme.password not in repr(admin)
         assert acme.connection_string.startswith(f"postgres://acme_user_{suffix}:")
+        with pytest.raises(cloaca.AdminError, match="already exists"):
+            admin.create_tenant(cloaca.TenantConfig(f"other_{suffix}", f"acme_user_{suffix}", "x"))
 
         with cloaca.WorkflowBuilder(name):
 

@@ -17,7 +17,7 @@ import cloaca
 def test_the_seed_quick_reference_runs_as_written(tmp_path):
     # The seed's module-level form (which cloaca 0.8.0 itself refused).
     script = textwrap.dedent(
-        f"""
+        """
         import cloaca
 
         # Define task
@@ -34,16 +34,18 @@ def test_the_seed_quick_reference_runs_as_written(tmp_path):
         cloaca.register_workflow_constructor("my_workflow", create_workflow)
 
         # Execute workflow
-        runner = cloaca.DefaultRunner("sqlite:///{tmp_path}/app.db")
-        context = cloaca.Context({{"key": "value"}})
+        runner = cloaca.DefaultRunner("sqlite:///app.db")
+        context = cloaca.Context({"key": "value"})
         result = runner.execute("my_workflow", context)
         runner.shutdown()
         print(result.status, result.final_context.get("key"))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Completed value"
+    assert (tmp_path / "app.db").exists(), "sqlite:///app.db is app.db in the working directory"
 
 
 def test_a_dag_joins_branches_and_final_context_is_the_sinks(runner, name):

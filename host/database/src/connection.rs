@@ -329,6 +329,20 @@ pub async fn drop_tenant_data(url: &str, tenant: &TenantId) -> Result<(), Databa
     Ok(())
 }
 
+/// Whether PostgreSQL role `username` exists (never on SQLite).
+pub async fn role_exists(url: &str, username: &TenantId) -> Result<bool, DatabaseError> {
+    let DatabaseUrl::Postgres(pg) = DatabaseUrl::parse(url)? else {
+        return Ok(false);
+    };
+    let mut connection = admin_connection(&pg).await?;
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(username.as_str())
+        .fetch_optional(&mut connection)
+        .await
+        .map_err(DatabaseError::db("looking up a role"))?;
+    Ok(found.is_some())
+}
+
 /// Drops PostgreSQL login role `username` if it exists (nothing to do on
 /// SQLite). Drop or reassign what it owns first.
 pub async fn drop_role(url: &str, username: &TenantId) -> Result<(), DatabaseError> {

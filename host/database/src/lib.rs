@@ -16,7 +16,7 @@ mod tenant;
 
 pub use connection::{
     ACQUIRE_TIMEOUT, Database, DatabaseUrl, Dialect, drop_role, drop_tenant_data, is_transient,
-    is_unavailable, provision_tenant_role, redact,
+    is_unavailable, provision_tenant_role, redact, role_exists,
 };
 pub use error::DatabaseError;
 pub use listen::{Heard, listen};

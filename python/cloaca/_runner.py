@@ -337,7 +337,10 @@ class _TriggerSchedule:
         if not answer.is_fire_result():
             return "null"
         context = answer.context.to_dict() if answer.context is not None else {}
-        return json.dumps({"context": context})
+        fired: Dict[str, Any] = {"context": context}
+        if answer.key is not None:
+            fired["key"] = answer.key
+        return json.dumps(fired)
 
     def to_dict(self) -> Dict[str, Any]:
         d = self.definition

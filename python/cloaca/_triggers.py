@@ -48,12 +48,14 @@ class TriggerResult:
     """What a poll returns: :meth:`skip` (do nothing this time) or
     :meth:`fire` (start the workflow, optionally with a context)."""
 
-    __slots__ = ("_fire", "_context")
+    __slots__ = ("_fire", "_context", "_key")
 
-    def __init__(self, *, fire: bool = False, context: Optional[Context] = None) -> None:
+    def __init__(self, *, fire: bool = False, context: Optional[Context] = None,
+                 key: Optional[str] = None) -> None:
         # Use TriggerResult.skip() or TriggerResult.fire(); this is internal.
         self._fire = bool(fire)
         self._context = context if self._fire else None
+        self._key = key if self._fire else None
 
     @staticmethod
     def skip() -> "TriggerResult":
@@ -61,16 +63,30 @@ class TriggerResult:
         return TriggerResult(fire=False)
 
     @staticmethod
-    def fire(context: Union[Context, Mapping[str, Any], None] = None) -> "TriggerResult":
+    def fire(context: Union[Context, Mapping[str, Any], None] = None,
+             key: Optional[str] = None) -> "TriggerResult":
         """Start the workflow, with ``context`` (a :class:`Context` or a dict,
-        copied) as its input, or with an empty context if ``None``."""
+        copied) as its input, or with an empty context if ``None``.
+
+        A trigger starts its workflow once per ``key`` (on any runner of the
+        database, restarts included); without one, the context is the key,
+        so the same context never fires twice. Give a key (a file name, an
+        event id, a time bucket) to say what counts as new.
+        """
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"fire() key must be a str, not {type(key).__name__}")
         if context is None:
-            return TriggerResult(fire=True)
+            return TriggerResult(fire=True, key=key)
         if isinstance(context, Context):
-            return TriggerResult(fire=True, context=context.__copy__())
+            return TriggerResult(fire=True, context=context.__copy__(), key=key)
         if isinstance(context, Mapping):
-            return TriggerResult(fire=True, context=Context(context))
+            return TriggerResult(fire=True, context=Context(context), key=key)
         raise TypeError(f"fire() expects a Context, a dict or None, not {type(context).__name__}")
+
+    @property
+    def key(self) -> Optional[str]:
+        """What deduplicates this firing (None: the context)."""
+        return self._key
 
     def is_fire_result(self) -> bool:
         return self._fire

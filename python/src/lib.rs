@@ -16,6 +16,16 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The runtime's warnings (a trigger whose poll fails, a stored schedule
+    // that no longer checks...) go to stderr; CLOACA_LOG=info|debug says
+    // more. A subscriber the embedding program installed stays.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLOACA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
     module.add_class::<runner::NativeRunner>()?;
     module.add_class::<plugin::Reply>()?;
     module.add_function(wrap_pyfunction!(plugin::interpreter_exiting, module)?)?;

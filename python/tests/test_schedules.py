@@ -141,3 +141,34 @@ def test_a_poll_trigger_fires_its_workflow_once_per_key(runner, name):
     assert len(runner.get_trigger_execution_history(trigger_name)) == 2
     with pytest.raises(ValueError, match="no trigger named"):
         runner.set_trigger_enabled("nope", True)
+    cloaca._triggers.unregister_trigger(trigger_name)  # later runners do not poll it
+
+
+def test_a_trigger_key_says_what_counts_as_new(runner, name, capfd):
+    ticks = []
+
+    with cloaca.WorkflowBuilder(name):
+
+        @cloaca.task()
+        def count(context):
+            return context
+
+    @cloaca.trigger(name=f"{name}_ticks", on=name, poll_interval="20ms")
+    def every_tick():
+        ticks.append(1)
+        return cloaca.TriggerResult.fire(key=f"tick-{len(ticks) // 5}")  # a new key every 5 polls
+
+    @cloaca.trigger(name=f"{name}_broken", on=name, poll_interval="20ms")
+    def broken():
+        raise RuntimeError("the upstream API is down")
+
+    try:
+        _wait_for(lambda: len(runner.get_trigger_execution_history(f"{name}_ticks")) >= 3, 10, "three keys fired")
+        assert cloaca.TriggerResult.fire(key="k").key == "k"
+        time.sleep(0.2)
+        # A poll that raises is reported (on stderr, through the runtime's log).
+        assert "the upstream API is down" in capfd.readouterr().err
+    finally:
+        for trigger in (f"{name}_ticks", f"{name}_broken"):
+            runner.set_trigger_enabled(trigger, False)
+            cloaca._triggers.unregister_trigger(trigger)

@@ -74,6 +74,16 @@ class DefaultRunnerConfig:
     """Settings for a ``DefaultRunner``; pass it to
     ``DefaultRunner.with_config(url, config)``.
 
+    Every cloaca 0.8.0 setting is accepted and checked. The runtime here
+    reads ``max_concurrent_tasks``, ``task_timeout_seconds`` (the timeout of
+    tasks that set none), ``workflow_timeout_seconds`` (how long
+    ``execute`` waits), ``enable_cron_scheduling`` and
+    ``cron_lost_threshold_minutes`` (for the cron statistics). The others
+    describe machinery it does not have: it starts ready tasks when they
+    become ready (no scheduler poll), always recovers interrupted work,
+    sizes its own connection pool, and fires each cron occurrence from the
+    schedule itself (no cron poll, no separate recovery pass).
+
     >>> config = DefaultRunnerConfig(max_concurrent_tasks=8)
     >>> config.scheduler_poll_interval_ms = 50
     >>> config

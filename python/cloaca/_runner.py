@@ -247,15 +247,16 @@ class DefaultRunner:
 
     def get_cron_execution_stats(self, since: str) -> Dict[str, Any]:
         """Counts of cron-started executions since ``since`` (RFC 3339):
-        total, successful, lost (still running after 10 minutes) and the
-        success rate in percent."""
+        total, successful, lost (still running after
+        ``cron_lost_threshold_minutes``) and the success rate in percent."""
         try:
             moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
         except (AttributeError, ValueError) as error:
             raise ScheduleError(f"Invalid datetime format: {since!r} ({error})") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return self._native.cron_stats(int(moment.timestamp() * 1000))
+        lost_after_ms = self._config.cron_lost_threshold_minutes * 60_000
+        return self._native.cron_stats(int(moment.timestamp() * 1000), lost_after_ms)
 
     # -- poll triggers: every @cloaca.trigger(on=...) is polled here -------
 

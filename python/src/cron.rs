@@ -79,10 +79,6 @@ pub(crate) struct Stats {
     pub(crate) lost: i64,
 }
 
-/// Started executions still running this long after their start count
-/// as lost (cloaca's default `cron_lost_threshold_minutes`).
-const LOST_AFTER_MS: i64 = 10 * 60 * 1000;
-
 pub(crate) async fn migrate(db: &Database) -> Result<(), CronError> {
     db.migrate("cloaca", MIGRATIONS).await?;
     Ok(())
@@ -332,8 +328,13 @@ pub(crate) async fn started_by(
         .collect()
 }
 
-/// Counts of the executions cron schedules started since `since` (ms).
-pub(crate) async fn stats(runner: &Runner, since: i64) -> Result<Stats, CronError> {
+/// Counts of the executions cron schedules started since `since` (ms);
+/// one still running `lost_after_ms` after its start counts as lost.
+pub(crate) async fn stats(
+    runner: &Runner,
+    since: i64,
+    lost_after_ms: i64,
+) -> Result<Stats, CronError> {
     let row = sqlx::query(
         "SELECT COUNT(*),
                 COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0),
@@ -341,7 +342,7 @@ pub(crate) async fn stats(runner: &Runner, since: i64) -> Result<Stats, CronErro
          FROM executions WHERE origin LIKE 'cron:%' AND created_at >= $1",
     )
     .bind(since)
-    .bind(now_ms() - LOST_AFTER_MS)
+    .bind(now_ms() - lost_after_ms)
     .fetch_one(runner.database().pool())
     .await?;
     Ok(Stats {

@@ -477,13 +477,21 @@ impl NativeRunner {
         .map_err(|error| schedule_error(py, WHAT, &error))
     }
 
-    /// Counts of cron-started executions since `since_ms`.
-    fn cron_stats<'py>(&self, py: Python<'py>, since_ms: i64) -> PyResult<Bound<'py, PyDict>> {
+    /// Counts of cron-started executions since `since_ms`; one running
+    /// longer than `lost_after_ms` counts as lost.
+    fn cron_stats<'py>(
+        &self,
+        py: Python<'py>,
+        since_ms: i64,
+        lost_after_ms: i64,
+    ) -> PyResult<Bound<'py, PyDict>> {
         const WHAT: &str = "Failed to get cron execution stats";
         self.require_cron(py, WHAT)?;
         let runner = self.runner.clone();
         let stats = self
-            .block_on(py, async move { cron::stats(&runner, since_ms).await })?
+            .block_on(py, async move {
+                cron::stats(&runner, since_ms, lost_after_ms).await
+            })?
             .map_err(|error| schedule_error(py, WHAT, &error))?;
         let dict = PyDict::new(py);
         dict.set_item("total_executions", stats.total)?;

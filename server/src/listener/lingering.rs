@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep, sleep};
 
 /// A client silent this long after our FIN is not sending a body any more.
-const IDLE: Duration = Duration::from_millis(250);
+const IDLE: Duration = Duration::from_secs(1);
 /// The longest a closing connection is drained, however fast it sends.
 const AT_MOST: Duration = Duration::from_secs(5);
 

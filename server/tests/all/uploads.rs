@@ -1,6 +1,7 @@
 //! Uploads (issue 11, defect 2): refused at their first bytes, spooled
 //! rather than buffered, verified in bounded memory, a few at a time.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloacina_tests::ServerProcess;
@@ -128,15 +129,31 @@ async fn uploads_past_the_concurrency_bound_are_told_to_retry() {
     })
     .await;
     // One upload being verified (hashing 400 MiB takes a while)...
-    let heavy = cloacina_tests::swollen_package("heavy", 4 << 20, 400 << 20);
+    let heavy = Arc::new(cloacina_tests::swollen_package("heavy", 4 << 20, 400 << 20));
     let addr = server.addr;
-    let first = tokio::spawn(async move { upload(addr, &heavy).await });
+    let send_heavy = |heavy: Arc<Vec<u8>>| tokio::spawn(async move { upload(addr, &heavy).await });
+    let mut first = send_heavy(heavy.clone());
     // ...so a light one sent meanwhile waits its turn, told when to come
     // back. (Sent until one lands while the heavy one is verified: how
-    // soon that starts depends on the machine's load.)
+    // soon that starts depends on the machine's load. A light one being
+    // verified when the heavy one arrives turns the heavy one away
+    // instead; then the heavy one is sent again.)
     let light = cloacina_tests::swollen_package_with_workflow("light", "light");
     let mut busy = None;
-    while busy.is_none() && !first.is_finished() {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while busy.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no light upload was turned away within 60 s"
+        );
+        if first.is_finished() {
+            let (status, body) = first.await.expect("first upload");
+            assert_eq!(
+                status, 503,
+                "the heavy upload ended before any light one was turned away: {body}"
+            );
+            first = send_heavy(heavy.clone());
+        }
         let mut second = TcpStream::connect(server.addr).await.expect("connects");
         let body = [part_head().as_bytes(), &light, part_tail().as_bytes()].concat();
         second
@@ -151,7 +168,7 @@ async fn uploads_past_the_concurrency_bound_are_told_to_retry() {
             other => panic!("{other}: {:?}", response.json()),
         }
     }
-    let response = busy.expect("an upload sent while another is verified is told to retry");
+    let response = busy.expect("the loop ends with one");
     assert_eq!(response.json()["code"], "server_busy");
     assert!(
         response.header("retry-after").is_some(),

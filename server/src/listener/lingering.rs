@@ -8,8 +8,10 @@
 //!
 //! So shutting down first sends our FIN after the answer, then reads and
 //! discards what the client still sends until it closes its side, it
-//! stays silent for [`IDLE`], or [`AT_MOST`] has passed, whichever is
-//! first. A well-behaved client closes as soon as it has read the answer.
+//! stays silent for [`IDLE`], [`AT_MOST`] has passed, or it has sent
+//! [`AT_MOST_BYTES`], whichever is first. A well-behaved client closes as
+//! soon as it has read the answer; one streaming a huge body is cut off
+//! early (its upload refused is the point), not drained to its end.
 
 use std::future::Future as _;
 use std::pin::Pin;
@@ -23,6 +25,9 @@ use tokio::time::{Instant, Sleep, sleep};
 const IDLE: Duration = Duration::from_secs(1);
 /// The longest a closing connection is drained, however fast it sends.
 const AT_MOST: Duration = Duration::from_secs(5);
+/// The most a closing connection reads: more than any JSON body over its
+/// limit, far less than an oversized upload.
+const AT_MOST_BYTES: usize = 16 << 20;
 
 pub(super) struct Lingering<T> {
     inner: T,
@@ -34,6 +39,7 @@ enum Closing {
     Draining {
         idle: Pin<Box<Sleep>>,
         deadline: Pin<Box<Sleep>>,
+        drained: usize,
     },
     Closed,
 }
@@ -51,7 +57,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lingering<T> {
     /// Reads and discards until the client closes, falls silent, or the
     /// deadline passes.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Closing::Draining { idle, deadline } = &mut self.closing else {
+        let Closing::Draining {
+            idle,
+            deadline,
+            drained,
+        } = &mut self.closing
+        else {
             return Poll::Ready(());
         };
         let mut discard = [0_u8; 16 * 1024];
@@ -59,6 +70,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lingering<T> {
             let mut buffer = ReadBuf::new(&mut discard);
             match Pin::new(&mut self.inner).poll_read(cx, &mut buffer) {
                 Poll::Ready(Ok(())) if !buffer.filled().is_empty() => {
+                    *drained += buffer.filled().len();
+                    if *drained >= AT_MOST_BYTES {
+                        return Poll::Ready(());
+                    }
                     idle.as_mut().reset(Instant::now() + IDLE);
                 }
                 // End of stream or an error: nothing more will come.
@@ -117,6 +132,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<T> {
                     this.closing = Closing::Draining {
                         idle: Box::pin(sleep(IDLE)),
                         deadline: Box::pin(sleep(AT_MOST)),
+                        drained: 0,
                     };
                 }
                 Closing::Draining { .. } => {
@@ -158,6 +174,26 @@ mod tests {
         let mut answer = Vec::new();
         client_read.read_to_end(&mut answer).await.expect("reads");
         assert_eq!(answer, b"HTTP/1.1 413\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_client_streaming_a_huge_body_is_cut_off_early() {
+        let (client, server) = duplex(64 * 1024);
+        let mut server = Lingering::new(server);
+        let (_client_read, mut client_write) = tokio::io::split(client);
+        let sender = tokio::spawn(async move {
+            let chunk = vec![1_u8; 1 << 20];
+            for _ in 0..((4 * AT_MOST_BYTES) >> 20) {
+                if client_write.write_all(&chunk).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        });
+        server.shutdown().await.expect("closes");
+        assert!(!sender.is_finished(), "the server read the whole body");
+        drop(server);
+        assert!(!sender.await.expect("joins"), "the rest is refused");
     }
 
     #[tokio::test]

@@ -128,6 +128,7 @@ async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next:
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let is_websocket = route.starts_with("/v1/ws/");
+    let carries_body = carries_body(request.headers());
     // Every log line of the handler carries the request id.
     let span = tracing::info_span!("request", request_id = %request_id);
     let response = if is_websocket {
@@ -163,7 +164,25 @@ async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next:
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    // A refused request's body may be unread (a 413 is decided from the
+    // Content-Length): the connection cannot carry another request, so
+    // the client is told, instead of reusing it and finding it closed.
+    if carries_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
+}
+
+/// Whether a request announces a body (a length above zero, or chunks).
+fn carries_body(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .is_some_and(|length| length > 0)
 }
 
 /// axum's own rejections (a path that does not decode, a bad query

@@ -138,8 +138,9 @@ async fn a_client_still_sending_an_oversized_body_reads_its_413() {
     // The answer is decided from the Content-Length before the body is
     // read; the client, like most, writes the whole body before reading.
     let server = TestServer::start(Limits::default()).await;
-    // More than the kernel buffers on loopback, so the writes outlast the answer.
-    let body = vec![b'a'; 16 << 20];
+    // More than the kernel buffers on loopback, so the writes outlast the
+    // answer (and less than the server drains after answering).
+    let body = vec![b'a'; 12 << 20];
     for path in ["/v1/auth/keys", "/v1/tenants/public/workflows/etl/execute"].repeat(5) {
         let mut stream = TcpStream::connect(server.addr).await.expect("connects");
         let head = format!(
@@ -158,6 +159,25 @@ async fn a_client_still_sending_an_oversized_body_reads_its_413() {
         let response = read_response(&mut stream).await;
         assert_eq!(response.status, 413, "{path}: {}", response.head);
         assert_eq!(response.json()["code"], "payload_too_large");
+        // Its body unread, the connection carries no further request:
+        // the client is told, so it does not reuse it.
+        assert_eq!(response.header("connection").as_deref(), Some("close"));
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_to_a_request_without_a_body_keeps_the_connection() {
+    let server = TestServer::start(Limits::default()).await;
+    let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /v1/nothing HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .expect("writes");
+        let response = read_response(&mut stream).await;
+        assert_eq!(response.status, 404);
+        assert_eq!(response.header("connection"), None, "{}", response.head);
     }
     server.stop().await;
 }

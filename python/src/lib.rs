@@ -7,8 +7,10 @@
 
 mod admin;
 mod cron;
+mod definition;
 mod errors;
 mod plugin;
+mod replies;
 mod runner;
 mod url;
 
@@ -34,7 +36,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(url::backend_of, module)?)?;
     module.add_function(wrap_pyfunction!(admin::create_tenant, module)?)?;
     module.add_function(wrap_pyfunction!(admin::remove_tenant, module)?)?;
-    module.add_function(wrap_pyfunction!(runner::check_name, module)?)?;
+    module.add_function(wrap_pyfunction!(definition::check_name, module)?)?;
     module.add(
         "MIN_POLL_INTERVAL_MS",
         cloacina_runtime::schedule::MIN_POLL_INTERVAL.as_millis() as u64,

@@ -5,23 +5,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cloacina_contract::context::{Join, Output};
-use cloacina_contract::manifest::{
-    Backoff, Identifier, RetryCondition, RetryPolicy, TaskDeclaration,
-};
 use cloacina_runtime::schedule::Trigger;
-use cloacina_runtime::{
-    ExecutionId, ExecutionResult, ExecutionStatus, PackageRef, Runner, RunnerConfig, RuntimeError,
-    TaskStatus, TenantId, Workflow,
-};
+use cloacina_runtime::{ExecutionId, Runner, RunnerConfig, RuntimeError, TenantId};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::cron;
+use crate::definition;
 use crate::errors::raise;
 use crate::plugin::{PythonTask, PythonTasks, Retrying};
+use crate::replies::{cron_dict, result_dict, rfc3339};
 use crate::url::Location;
 
 /// How often a wait looks up from the runtime for signals (Ctrl-C).
@@ -31,21 +26,6 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 const LEASE_TTL: Duration = Duration::from_secs(10);
 /// How long `shutdown` lets running tasks finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// A task as the Python layer hands it over (read by attribute).
-#[derive(FromPyObject)]
-struct TaskDefinition {
-    id: String,
-    dependencies: Vec<String>,
-    max_attempts: u32,
-    backoff: String,
-    delay_ms: u64,
-    max_delay_ms: u64,
-    jitter: bool,
-    condition: String,
-    timeout_ms: Option<u64>,
-    run: Py<PyAny>,
-}
 
 #[pyclass(module = "cloaca._native", name = "NativeRunner")]
 pub(crate) struct NativeRunner {
@@ -158,67 +138,10 @@ impl NativeRunner {
         py: Python<'_>,
         name: &str,
         version: &str,
-        tasks: Vec<TaskDefinition>,
+        tasks: Vec<definition::TaskDefinition>,
     ) -> PyResult<()> {
-        let invalid = |message: String| raise(py, "WorkflowError", message);
-        let version = semver::Version::parse(&format!("0.0.0-py{version}"))
-            .map_err(|error| invalid(format!("invalid workflow version `{version}`: {error}")))?;
-        let mut declarations = Vec::with_capacity(tasks.len());
-        let mut runners = HashMap::with_capacity(tasks.len());
-        for task in tasks {
-            let id = identifier(&task.id).map_err(&invalid)?;
-            let dependencies = task
-                .dependencies
-                .iter()
-                .map(|dep| identifier(dep))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(&invalid)?;
-            let (condition, retrying) = match task.condition.as_str() {
-                "never" => (RetryCondition::Never, Retrying::Never),
-                "transient" => (RetryCondition::Retryable, Retrying::TransientOnly),
-                _ => (RetryCondition::Retryable, Retrying::AllErrors),
-            };
-            let backoff = match task.backoff.as_str() {
-                "linear" => Backoff::Linear,
-                "exponential" => Backoff::Exponential,
-                _ => Backoff::Fixed,
-            };
-            declarations.push(TaskDeclaration {
-                id,
-                description: String::new(),
-                dependencies,
-                retry: RetryPolicy {
-                    max_attempts: task.max_attempts.max(1),
-                    backoff,
-                    delay_ms: task.delay_ms,
-                    max_delay_ms: Some(task.max_delay_ms),
-                    jitter: task.jitter,
-                    condition,
-                },
-                timeout_ms: task.timeout_ms,
-                invokes: None,
-            });
-            runners.insert(
-                task.id,
-                PythonTask {
-                    run: task.run,
-                    retrying,
-                },
-            );
-        }
-        let package = PackageRef {
-            name: format!("python:{name}"),
-            version,
-        };
-        let workflow = Workflow::new(
-            name,
-            package,
-            declarations,
-            Arc::new(PythonTasks::new(runners, self.submit.clone_ref(py))),
-        )
-        .map_err(|error| invalid(format!("Workflow validation failed: {error}")))?
-        .with_join(Join::UniteArrays)
-        .with_output_rule(Output::ReplacesInput);
+        let workflow = definition::python_workflow(name, version, tasks, self.submit.clone_ref(py))
+            .map_err(|message| raise(py, "WorkflowError", message))?;
         self.runner.register_replacing(workflow);
         Ok(())
     }
@@ -585,7 +508,6 @@ impl NativeRunner {
         let handle = self.handle(py)?;
         let mut task = handle.spawn(work);
         loop {
-            let started = Instant::now();
             let finished = py.detach(|| {
                 handle.block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await.ok() })
             });
@@ -602,27 +524,8 @@ impl NativeRunner {
                 task.abort();
                 return Err(interrupted);
             }
-            debug_assert!(started.elapsed() >= SIGNAL_CHECK / 2);
         }
     }
-}
-
-/// Checks that `text` may name a task or workflow (the runtime's rule),
-/// raising `WorkflowError` naming `what` otherwise.
-#[pyfunction]
-pub(crate) fn check_name(py: Python<'_>, what: &str, text: &str) -> PyResult<()> {
-    Identifier::new(text).map(|_| ()).map_err(|error| {
-        raise(
-            py,
-            "WorkflowError",
-            format!("invalid {what} `{text}`: {error}"),
-        )
-    })
-}
-
-fn identifier(text: &str) -> Result<Identifier, String> {
-    Identifier::new(text)
-        .map_err(|error| format!("`{text}` cannot name a task or workflow: {error}"))
 }
 
 /// Errors of `execute`: an unknown workflow, a context that is not an
@@ -638,64 +541,6 @@ fn execution_error(py: Python<'_>, error: &RuntimeError) -> PyErr {
     )
 }
 
-/// An ended execution as the Python layer reads it: `status` (cloaca's
-/// names), times, the final context as JSON text, cloaca's error summary,
-/// and each failed task's error.
-fn result_dict<'py>(
-    py: Python<'py>,
-    result: &ExecutionResult,
-    tasks: &[cloacina_runtime::TaskRecord],
-) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    let status = match result.status {
-        ExecutionStatus::Running => "Running",
-        ExecutionStatus::Completed => "Completed",
-        ExecutionStatus::Failed => "Failed",
-        ExecutionStatus::Cancelled => "Cancelled",
-    };
-    dict.set_item("status", status)?;
-    dict.set_item("execution_id", result.execution_id.to_string())?;
-    dict.set_item("workflow_name", &result.workflow_name)?;
-    dict.set_item("start_time", rfc3339(result.started_at_ms))?;
-    dict.set_item("end_time", result.completed_at_ms.map(rfc3339))?;
-    dict.set_item(
-        "duration",
-        result.duration_ms().map(|ms| ms as f64 / 1000.0),
-    )?;
-    // Completed: the final tasks' results. Otherwise the result of the
-    // task that completed last, if any (cloaca's rule).
-    let final_context = result.final_context.clone().or_else(|| {
-        tasks
-            .iter()
-            .filter(|task| task.status == TaskStatus::Completed)
-            .max_by_key(|task| (task.completed_at_ms, task.task_name.clone()))
-            .and_then(|task| task.output.clone())
-    });
-    dict.set_item(
-        "final_context",
-        final_context.map(|value| value.to_string()),
-    )?;
-    let count = |status: TaskStatus| tasks.iter().filter(|task| task.status == status).count();
-    let failed = count(TaskStatus::Failed);
-    let summary = (result.status != ExecutionStatus::Completed).then(|| {
-        format!(
-            "{failed} task(s) failed, {} completed, {} skipped",
-            count(TaskStatus::Completed),
-            count(TaskStatus::Skipped) + count(TaskStatus::Cancelled)
-        )
-    });
-    dict.set_item("error_message", summary)?;
-    dict.set_item("failed_task", result.failed_task.as_deref())?;
-    let errors = PyDict::new(py);
-    for task in tasks {
-        if let Some(error) = &task.last_error {
-            errors.set_item(&task.task_name, error)?;
-        }
-    }
-    dict.set_item("task_errors", errors)?;
-    Ok(dict)
-}
-
 /// A schedule call's failure: `<what>: <cause>`.
 fn schedule_error(py: Python<'_>, what: &str, error: &cron::CronError) -> PyErr {
     raise(
@@ -703,25 +548,4 @@ fn schedule_error(py: Python<'_>, what: &str, error: &cron::CronError) -> PyErr 
         "ScheduleError",
         format!("{what}: {}", cloacina_contract::explain(error)),
     )
-}
-
-fn cron_dict<'py>(py: Python<'py>, stored: &cron::StoredCron) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    dict.set_item("id", &stored.id)?;
-    dict.set_item("workflow_name", &stored.workflow_name)?;
-    dict.set_item("cron_expression", &stored.cron_expression)?;
-    dict.set_item("timezone", &stored.timezone)?;
-    dict.set_item("enabled", stored.enabled)?;
-    dict.set_item("catchup_policy", "skip")?;
-    dict.set_item("next_run_at", stored.next_run_at.map(rfc3339))?;
-    dict.set_item("last_run_at", stored.last_run_at.map(rfc3339))?;
-    dict.set_item("created_at", rfc3339(stored.created_at))?;
-    dict.set_item("updated_at", rfc3339(stored.updated_at))?;
-    Ok(dict)
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }

@@ -29,6 +29,7 @@ from ._errors import (
     ContextKeyError,
     ContextTypeError,
     ExecutionError,
+    GraphError,
     RunnerError,
     ScheduleError,
     TaskError,
@@ -64,5 +65,5 @@ __all__ = [
     # what the seed documents beyond 0.8.0
     "PipelineResult", "get_backend", "CloacaError", "ConfigurationError", "WorkflowError",
     "TaskError", "ContextError", "ContextKeyError", "ContextTypeError", "RunnerError",
-    "ExecutionError", "ScheduleError", "AdminError", "__version__",
+    "ExecutionError", "GraphError", "ScheduleError", "AdminError", "__version__",
 ]

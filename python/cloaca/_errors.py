@@ -20,6 +20,7 @@ __all__ = [
     "RunnerError",
     "ExecutionError",
     "ScheduleError",
+    "GraphError",
     "AdminError",
 ]
 
@@ -76,6 +77,11 @@ class ExecutionError(CloacaError, ValueError):
 
 class ScheduleError(CloacaError, ValueError):
     """A cron schedule or trigger call failed: "<what>: <cause>"."""
+
+
+class GraphError(CloacaError, ValueError):
+    """A computation graph call failed: an unknown graph or accumulator, a
+    paused reactor, an event that is not JSON."""
 
 
 class AdminError(CloacaError, RuntimeError):

@@ -11,7 +11,11 @@ the task's context under its own name.
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
+import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -103,8 +107,58 @@ class ComputationGraphBuilder:
                 f"graph '{self._name}': declared nodes and @node functions differ "
                 f"(no function for {missing}, undeclared functions {extra})"
             )
+        if self.is_triggered:
+            self._declaration([])  # refused now if the runtime would refuse it
         _GRAPHS[self._name] = self
+        if self.is_triggered:
+            _announce(self)
         return False
+
+    # -- reactor-triggered graphs: what the graph runtime runs -------------
+
+    def _declaration(self, subscriptions: Sequence[str]) -> Dict[str, Any]:
+        """The graph as the runtime declares it: accumulators from the
+        reactor, a node per declared node (a route to a node becomes its
+        input ``parent.Variant``; a ``next`` its input ``parent``), and the
+        subscribed workflows."""
+        reactor = self._reactor
+        accumulators = []
+        for name in reactor.ACCUMULATORS:
+            accumulators.append(_accumulator_declaration(self._name, reactor.NAME, name))
+        parents: Dict[str, List[str]] = {}
+        for spec in self._nodes.values():
+            if spec.next is not None:
+                parents.setdefault(spec.next, []).append(spec.name)
+            for variant, target in spec.routes.items():
+                parents.setdefault(target, []).append(f"{spec.name}.{variant}")
+        nodes = []
+        for spec in self._nodes.values():
+            inputs = parents.get(spec.name)
+            if inputs is None:
+                inputs = spec.inputs or [a["name"] for a in accumulators]
+            elif len(inputs) > 1:
+                raise ConfigurationError(
+                    f"graph '{self._name}': node '{spec.name}' is reached from {inputs}; "
+                    "in a reactor-triggered graph each node has one way in: give each route its own node"
+                )
+            nodes.append({"id": spec.name, "inputs": list(inputs)})
+        return {
+            "name": self._name,
+            "accumulators": accumulators,
+            "reactor": {"reaction_mode": reactor.MODE, "input_strategy": "latest"},
+            "nodes": nodes,
+            "subscriptions": [{"workflow": w} for w in subscriptions],
+        }
+
+    def _native_tasks(self) -> List[tuple]:
+        """(name, runner) for every node and polling accumulator."""
+        declaration = self._declaration([])
+        tasks = [(n["id"], _node_runner(self._functions[n["id"]], n["inputs"], self._nodes[n["id"]]))
+                 for n in declaration["nodes"]]
+        for accumulator in declaration["accumulators"]:
+            if accumulator["kind"] == "polling":
+                tasks.append((accumulator["name"], _poll_runner(ACCUMULATORS[accumulator["name"]].function)))
+        return tasks
 
     def execute(self, inputs: Mapping[str, Any]) -> Dict[str, Any]:
         """Runs the graph once on ``inputs``: returns the reached terminal
@@ -113,6 +167,75 @@ class ComputationGraphBuilder:
 
     def __repr__(self) -> str:
         return f"ComputationGraphBuilder(name={self._name!r}, nodes={len(self._nodes)})"
+
+
+def _node_runner(function: Callable[..., Any], inputs: Sequence[str], spec: "_Node") -> Callable[[str, int], str]:
+    """What the graph runtime calls for a node: its inputs' values, in
+    order, as arguments; a routing node's ``(variant, payload)`` becomes
+    ``{variant: payload}``, which the node its route names reads."""
+
+    def run(context_json: str, _attempt: int) -> str:
+        context = json.loads(context_json)
+        value = function(*[context.get(name) for name in inputs])
+        if spec.routes:
+            if not (isinstance(value, tuple) and len(value) == 2 and value[0] in spec.routes):
+                raise TaskError(
+                    f"routing node '{spec.name}' must return (variant, payload) with a variant of "
+                    f"{sorted(spec.routes)}, not {value!r}"
+                )
+            value = {value[0]: value[1]}
+        return json.dumps(value.to_dict() if isinstance(value, Context) else value)
+
+    return run
+
+
+def _poll_runner(function: Callable[..., Any]) -> Callable[[str, int], str]:
+    """A polling accumulator: its function's value (None: nothing new)."""
+
+    def run(_context_json: str, _attempt: int) -> str:
+        value = function()
+        return json.dumps(value.to_dict() if isinstance(value, Context) else value)
+
+    return run
+
+
+_KIND_PARAMETERS = {
+    "passthrough": lambda p: {},
+    "stream": lambda p: {},
+    "polling": lambda p: {"poll_interval_ms": _duration_ms("interval", p["interval"])},
+    "batch": lambda p: {
+        k: v for k, v in (
+            ("flush_interval_ms", _duration_ms("flush_interval", p["flush_interval"])),
+            ("max_buffer_size", p.get("max_buffer_size")),
+        ) if v is not None
+    },
+}
+
+
+def _duration_ms(what: str, value: Any) -> int:
+    from ._triggers import parse_duration_ms
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value * 1000)
+    try:
+        return parse_duration_ms(value)
+    except ValueError as error:
+        raise ConfigurationError(f"{what}: {error}") from None
+
+
+def _accumulator_declaration(graph: str, reactor: str, name: str) -> Dict[str, Any]:
+    accumulator = ACCUMULATORS.get(name)
+    if accumulator is None:
+        raise ConfigurationError(
+            f"graph '{graph}': reactor '{reactor}' names accumulator '{name}', which no function declares: "
+            "decorate one with @cloaca.passthrough_accumulator (or batch_, polling_, stream_)"
+        )
+    if accumulator.kind == "state":
+        raise ConfigurationError(
+            f"graph '{graph}': state accumulator '{name}' needs the node that feeds it, "
+            "which a Python graph cannot name yet; use a batch accumulator"
+        )
+    return {"name": name, "kind": accumulator.kind, **_KIND_PARAMETERS[accumulator.kind](accumulator.parameters)}
 
 
 def node(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -173,6 +296,78 @@ def invoke(graph: Any, context: Context) -> Context:
     for name, value in _run(registered, context).items():
         context.set(name, value.to_dict() if isinstance(value, Context) else value)
     return context
+
+
+# -- the reactor-triggered graphs and subscriptions live runners run -------
+
+_listeners: List["weakref.WeakMethod[Callable[[ComputationGraphBuilder], None]]"] = []
+_generation = itertools.count(1)
+
+
+def _announce(graph: "ComputationGraphBuilder") -> None:
+    alive = [ref() for ref in _listeners]
+    _listeners[:] = [ref for ref, method in zip(_listeners, alive) if method is not None]
+    for method in alive:
+        if method is not None:
+            method(graph)
+
+
+def listen(method: Callable[["ComputationGraphBuilder"], None]) -> List["ComputationGraphBuilder"]:
+    """Calls bound ``method`` with every reactor-triggered graph (and each
+    subscription change) from now on; returns those declared so far."""
+    _listeners.append(weakref.WeakMethod(method))  # type: ignore[arg-type]
+    return [g for g in _GRAPHS.values() if g.is_triggered]
+
+
+def unlisten(method: Callable[["ComputationGraphBuilder"], None]) -> None:
+    _listeners[:] = [ref for ref in _listeners if ref() not in (None, method)]
+
+
+def next_generation() -> int:
+    """A registration number higher than any before in this process."""
+    return next(_generation)
+
+
+@dataclass
+class Subscription:
+    id: str
+    reactor: str
+    workflow: str
+    tenant: str
+
+
+SUBSCRIPTIONS: Dict[str, Subscription] = {}
+
+
+def graph_of_reactor(reactor: str) -> "ComputationGraphBuilder":
+    for graph in _GRAPHS.values():
+        if graph.is_triggered and graph._reactor.NAME == reactor:
+            return graph
+    raise ConfigurationError(f"no computation graph is fired by a reactor named '{reactor}'")
+
+
+def subscriptions_of(graph: "ComputationGraphBuilder") -> List[str]:
+    return sorted({s.workflow for s in SUBSCRIPTIONS.values() if s.reactor == graph._reactor.NAME})
+
+
+def subscribe(reactor: str, workflow: str, tenant: Optional[str]) -> str:
+    graph = graph_of_reactor(reactor)
+    for existing in SUBSCRIPTIONS.values():
+        if (existing.reactor, existing.workflow) == (reactor, workflow):
+            return existing.id
+    subscription = Subscription(str(uuid.uuid4()), reactor, workflow, tenant or "public")
+    SUBSCRIPTIONS[subscription.id] = subscription
+    _announce(graph)
+    return subscription.id
+
+
+def unsubscribe(reactor: str, workflow: str) -> bool:
+    found = [k for k, s in SUBSCRIPTIONS.items() if (s.reactor, s.workflow) == (reactor, workflow)]
+    for key in found:
+        del SUBSCRIPTIONS[key]
+    if found:
+        _announce(graph_of_reactor(reactor))
+    return bool(found)
 
 
 # -- accumulators and reactors: declarations -------------------------------

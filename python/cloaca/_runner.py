@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List, Mapping, Optional, Union
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from . import _native, _triggers
+from . import _graphs, _native, _triggers
 from ._config import DefaultRunnerConfig
 from ._context import Context
-from ._errors import ConfigurationError, RunnerError, ScheduleError
+from ._errors import ConfigurationError, GraphError, RunnerError, ScheduleError
 from ._threads import TaskThreads
 from ._workflow import REGISTRY, Workflow
 
@@ -132,6 +132,8 @@ class DefaultRunner:
                 self._learn(workflow)
             for definition in _triggers.add_listener(self._poll):
                 self._poll(definition)
+            for graph in _graphs.listen(self._run_graph):
+                self._run_graph(graph)
         except BaseException:
             self.shutdown()
             raise
@@ -261,7 +263,11 @@ class DefaultRunner:
     # -- poll triggers: every @cloaca.trigger(on=...) is polled here -------
 
     def _poll(self, definition: "_triggers.TriggerDefinition") -> None:
-        if definition.workflow is None or definition.cron is not None or self._native.is_shut_down:
+        if definition.workflow is None or self._native.is_shut_down:
+            return
+        if definition.cron is not None:
+            self._native.add_cron_trigger(definition.name, definition.workflow, definition.cron,
+                                          definition.timezone or "UTC")
             return
         schedule = self._triggers.get(definition.name)
         if schedule is None or schedule.definition is not definition:
@@ -298,11 +304,87 @@ class DefaultRunner:
         return self._native.started_by(f"trigger:{trigger_name}", 100 if limit is None else limit,
                                        0 if offset is None else offset)
 
+    # -- computation graphs fired by reactors, on the host's graph runtime --
+
+    def _run_graph(self, graph: "_graphs.ComputationGraphBuilder") -> None:
+        if self._native.is_shut_down:
+            return
+        declaration = graph._declaration(_graphs.subscriptions_of(graph))
+        self._native.register_graph(json.dumps(declaration), _graphs.next_generation(), graph._native_tasks())
+
+    def push_event(self, accumulator: str, event: Any) -> int:
+        """Feeds ``event`` to ``accumulator`` (through its function, when it
+        has one; a ``None`` result drops the event) and returns once it is
+        durable: the number of graphs it went to."""
+        declared = _graphs.ACCUMULATORS.get(accumulator)
+        if declared is not None:
+            event = declared.function(event)
+            if event is None:
+                return 0
+        if isinstance(event, Context):
+            event = event.to_dict()
+        try:
+            text = json.dumps(event, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise GraphError(f"the event for '{accumulator}' is not JSON: {error}") from None
+        return self._native.push_event(accumulator, text)
+
+    def fire_graph(self, graph: str) -> Dict[str, Any]:
+        """Fires ``graph`` now with its sources' current values; returns the
+        firing (``inputs``, ``outputs``, ``ok``, ``error``...)."""
+        return json.loads(self._native.graph_command(graph, "fire"))["fired"]
+
+    def pause_graph(self, graph: str) -> None:
+        self._native.graph_command(graph, "pause")
+
+    def resume_graph(self, graph: str) -> None:
+        """Resumes ``graph``, firing at once if its criterion holds."""
+        self._native.graph_command(graph, "resume")
+
+    def graph_state(self, graph: str) -> Dict[str, Any]:
+        """Each source's current value."""
+        return json.loads(self._native.graph_command(graph, "state"))["state"]
+
+    def graph_status(self, graph: str) -> Optional[Dict[str, Any]]:
+        """Health, paused, fire count, pending events... or None when the
+        graph does not run here."""
+        text = self._native.graph_status(graph)
+        return json.loads(text) if text is not None else None
+
+    def graph_firings(self, graph: str, limit: int = 20) -> List[Dict[str, Any]]:
+        """The latest firings, newest first."""
+        return json.loads(self._native.graph_firings(graph, limit))
+
+    def subscribe_workflow_to_reactor(self, reactor: str, workflow: str, tenant: Optional[str] = None,
+                                      *, when: Optional[str] = None) -> str:
+        """Starts ``workflow`` once per firing of ``reactor``'s graph, with
+        the firing's inputs and outputs as its context; returns the
+        subscription's id. (Subscriptions belong to this process: declare
+        them again after a restart.)"""
+        if when is not None:
+            raise ConfigurationError(
+                "subscription filters (when=) are not supported: subscribe, and test the context "
+                "in the workflow's first task"
+            )
+        return _graphs.subscribe(reactor, workflow, tenant)
+
+    def unsubscribe_workflow_from_reactor(self, reactor: str, workflow: str,
+                                          tenant: Optional[str] = None) -> bool:
+        return _graphs.unsubscribe(reactor, workflow)
+
+    def list_reactor_subscriptions(self, tenant: Optional[str] = None) -> List[Dict[str, Any]]:
+        return [
+            {"id": s.id, "reactor_name": s.reactor, "workflow_name": s.workflow, "tenant": s.tenant}
+            for s in _graphs.SUBSCRIPTIONS.values()
+            if tenant is None or s.tenant == tenant
+        ]
+
     def shutdown(self) -> None:
         """Stops taking work, lets running tasks finish (5 s at most) and
         closes the database. Safe to call twice."""
         REGISTRY.unlisten(self._learn)
         _triggers.remove_listener(self._poll)
+        _graphs.unlisten(self._run_graph)
         self._native.shutdown()
 
     def __enter__(self) -> "DefaultRunner":

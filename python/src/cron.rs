@@ -84,7 +84,7 @@ pub(crate) async fn migrate(db: &Database) -> Result<(), CronError> {
     Ok(())
 }
 
-fn schedule(
+pub(crate) fn schedule(
     id: &str,
     workflow: &str,
     expression: &str,

@@ -9,6 +9,7 @@ mod admin;
 mod cron;
 mod definition;
 mod errors;
+mod graphs;
 mod plugin;
 mod replies;
 mod runner;

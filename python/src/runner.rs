@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cloacina_graphs::{GraphConfig, GraphRuntime};
 use cloacina_runtime::schedule::Trigger;
 use cloacina_runtime::{ExecutionId, Runner, RunnerConfig, RuntimeError, TenantId};
 use pyo3::prelude::*;
@@ -15,6 +16,7 @@ use pyo3::types::PyDict;
 use crate::cron;
 use crate::definition;
 use crate::errors::raise;
+use crate::graphs;
 use crate::plugin::{PythonTask, PythonTasks, Retrying};
 use crate::replies::{cron_dict, result_dict, rfc3339};
 use crate::url::Location;
@@ -38,6 +40,8 @@ pub(crate) struct NativeRunner {
     cron: bool,
     /// Keeps this runner's cron schedules equal to the stored ones.
     cron_sync: Arc<cron::CronSync>,
+    /// The graph runtime, started with the first graph registered.
+    graphs: Arc<tokio::sync::OnceCell<GraphRuntime>>,
     /// Hands task attempts to Python's threads.
     submit: Py<PyAny>,
 }
@@ -120,6 +124,7 @@ impl NativeRunner {
             backend,
             cron,
             cron_sync,
+            graphs: Arc::new(tokio::sync::OnceCell::new()),
             submit,
         })
     }
@@ -268,8 +273,34 @@ impl NativeRunner {
         Ok(())
     }
 
+    /// Starts `workflow` at each occurrence of `expression` in
+    /// `timezone`, as the trigger `name` (`@cloaca.trigger(cron=...)`); the
+    /// schedule is not stored (the decorator declares it in every process).
+    fn add_cron_trigger(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        workflow: &str,
+        expression: &str,
+        timezone: &str,
+    ) -> PyResult<()> {
+        let schedule = cron::schedule(&format!("trigger-{name}"), workflow, expression, timezone)
+            .map_err(|error| {
+            raise(
+                py,
+                "ConfigurationError",
+                format!("trigger `{name}`: {error}"),
+            )
+        })?;
+        let runner = self.runner.clone();
+        self.block_on(py, async move { runner.add_cron(schedule).await })?
+            .map_err(|error| raise(py, "ScheduleError", cloacina_contract::explain(&error)))
+    }
+
+    /// Stops trigger `name` here (a poll trigger or a cron trigger).
     fn remove_trigger(&self, name: &str) {
         self.runner.remove_trigger(name);
+        self.runner.remove_cron(&format!("trigger-{name}"));
     }
 
     /// Executions started with `origin` (`cron:<id>`, `trigger:<name>`),
@@ -429,6 +460,74 @@ impl NativeRunner {
         Ok(dict)
     }
 
+    /// Registers (or replaces, when `generation` is higher) the reactor-
+    /// triggered graph `declaration` (JSON), whose node and polling
+    /// functions are `tasks` (name -> runner).
+    fn register_graph(
+        &self,
+        py: Python<'_>,
+        declaration: &str,
+        generation: u64,
+        tasks: Vec<(String, Py<PyAny>)>,
+    ) -> PyResult<()> {
+        let graph = graphs::python_graph(declaration, generation, tasks, self.submit.clone_ref(py))
+            .map_err(|message| raise(py, "ConfigurationError", message))?;
+        let (runner, cell) = (self.runner.clone(), self.graphs.clone());
+        self.block_on(py, async move {
+            let runtime = cell
+                .get_or_try_init(|| GraphRuntime::start(&runner, GraphConfig::default()))
+                .await
+                .map_err(|error| cloacina_contract::explain(&error))?;
+            graphs::register(runtime, graph).await
+        })?
+        .map_err(|message| raise(py, "ConfigurationError", message))
+    }
+
+    /// Pushes `event` (JSON) to `accumulator` and returns once it is
+    /// durable, with the number of graphs it went to.
+    fn push_event(&self, py: Python<'_>, accumulator: &str, event: &str) -> PyResult<usize> {
+        let event: serde_json::Value = serde_json::from_str(event)
+            .map_err(|error| raise(py, "GraphError", format!("the event is not JSON: {error}")))?;
+        let runtime = self.graph_runtime(py)?;
+        let accumulator = accumulator.to_owned();
+        self.block_on(py, async move { runtime.push(&accumulator, event).await })?
+            .map_err(|error| raise(py, "GraphError", cloacina_contract::explain(&error)))
+    }
+
+    /// Sends `command` (`fire`, `pause`, `resume`, `state`) to `graph`'s
+    /// reactor; its reply as JSON.
+    fn graph_command(&self, py: Python<'_>, graph: &str, command: &str) -> PyResult<String> {
+        let command =
+            graphs::command(command).map_err(|message| raise(py, "GraphError", message))?;
+        let runtime = self.graph_runtime(py)?;
+        let graph = graph.to_owned();
+        self.block_on(py, async move { runtime.command(&graph, command).await })?
+            .map(|reply| graphs::reply_json(&reply))
+            .map_err(|error| raise(py, "GraphError", cloacina_contract::explain(&error)))
+    }
+
+    /// `graph`'s status as JSON, or None when it does not run here.
+    fn graph_status(&self, graph: &str) -> Option<String> {
+        let status = self.graphs.get()?.status(graph)?;
+        serde_json::to_string(&status).ok()
+    }
+
+    /// `graph`'s latest firings (at most `limit`), newest first, as JSON.
+    fn graph_firings(&self, py: Python<'_>, graph: &str, limit: u32) -> PyResult<String> {
+        let runtime = self.graph_runtime(py)?;
+        let graph = graph.to_owned();
+        let firings = self
+            .block_on(py, async move { runtime.firings(&graph, limit).await })?
+            .map_err(|error| raise(py, "GraphError", cloacina_contract::explain(&error)))?;
+        serde_json::to_string(&firings).map_err(|error| {
+            raise(
+                py,
+                "GraphError",
+                format!("cannot encode the firings: {error}"),
+            )
+        })
+    }
+
     /// Stops taking work, lets running tasks finish (5 s at most) and
     /// closes the database. Idempotent.
     fn shutdown(&self, py: Python<'_>) {
@@ -439,8 +538,14 @@ impl NativeRunner {
             .take();
         if let Some(runtime) = runtime {
             let runner = self.runner.clone();
+            let graphs = self.graphs.clone();
             py.detach(move || {
-                runtime.block_on(runner.shutdown());
+                runtime.block_on(async {
+                    if let Some(graphs) = graphs.get() {
+                        graphs.shutdown().await;
+                    }
+                    runner.shutdown().await;
+                });
                 // Tasks that ignored their deadline are left to finish
                 // on their own threads.
                 runtime.shutdown_timeout(Duration::from_millis(100));
@@ -486,6 +591,17 @@ impl NativeRunner {
                 ),
             ))
         }
+    }
+
+    /// The graph runtime, once a graph has been registered.
+    fn graph_runtime(&self, py: Python<'_>) -> PyResult<GraphRuntime> {
+        self.graphs.get().cloned().ok_or_else(|| {
+            raise(
+                py,
+                "GraphError",
+                "no computation graph runs on this runner: declare one with a reactor first",
+            )
+        })
     }
 
     /// The runtime's handle, unless the runner has been shut down.

@@ -172,3 +172,21 @@ def test_a_trigger_key_says_what_counts_as_new(runner, name, capfd):
         for trigger in (f"{name}_ticks", f"{name}_broken"):
             runner.set_trigger_enabled(trigger, False)
             cloaca._triggers.unregister_trigger(trigger)
+
+
+def test_a_cron_trigger_fires_its_workflow(runner, name):
+    with cloaca.WorkflowBuilder(name):
+
+        @cloaca.task()
+        def tick(context):
+            return context
+
+    @cloaca.trigger(name=f"{name}_cron", on=name, cron="* * * * * *")
+    def every_second():
+        return True
+
+    try:
+        _wait_for(lambda: runner._native.started_by(f"cron:trigger-{name}_cron", 10, 0), 10, "a cron trigger firing")
+    finally:
+        runner._native.remove_trigger(f"{name}_cron")
+        cloaca._triggers.unregister_trigger(f"{name}_cron")

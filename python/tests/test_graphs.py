@@ -1,0 +1,129 @@
+"""Reactor-triggered computation graphs declared in Python, run on the
+host's graph runtime by an embedded runner."""
+
+import time
+
+import pytest
+
+import cloaca
+
+
+def _wait_for(check, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} within {seconds} s")
+
+
+def _named(name, function):
+    # Accumulators are named after their functions, process-wide: each
+    # test's get their own names.
+    function.__name__ = name
+    return function
+
+
+def _declare(name):
+    """A graph fired when both a price and a volume have come in; it
+    routes to an alert or a note; its price accumulator scales events."""
+    price, volume = f"{name}_price", f"{name}_volume"
+    cloaca.passthrough_accumulator(
+        _named(price, lambda event: None if event.get("ignore") else event["cents"] / 100)
+    )
+    cloaca.batch_accumulator(flush_interval="50ms", max_buffer_size=3)(_named(volume, lambda event: event))
+
+    @cloaca.reactor(name=f"{name}_reactor", accumulators=[price, volume], mode="when_all")
+    class Reactor:
+        pass
+
+    with cloaca.ComputationGraphBuilder(name, graph={
+        "assess": {"inputs": [price, volume], "routes": {"High": "alert", "Low": "note"}},
+        "alert": {},
+        "note": {},
+    }, reactor=Reactor) as graph:
+
+        @cloaca.node
+        def assess(price, volumes):
+            notional = price * sum(volumes)
+            return ("High", {"notional": notional}) if notional > 100 else ("Low", notional)
+
+        @cloaca.node
+        def alert(payload):
+            return {"alert": payload["notional"]}
+
+        @cloaca.node
+        def note(payload):
+            return {"note": payload}
+
+    return graph
+
+
+def test_a_reactor_graph_fires_routes_and_starts_its_subscribers(runner, name):
+    graph = _declare(name)
+    with cloaca.WorkflowBuilder(f"{name}_notify"):
+
+        @cloaca.task()
+        def notify(context):
+            context.set("notified", True)
+            return context
+
+    assert runner.graph_status(name)["health"]["state"] in ("starting", "live")
+    subscription = runner.subscribe_workflow_to_reactor(f"{name}_reactor", f"{name}_notify")
+    assert [s["id"] for s in runner.list_reactor_subscriptions()] == [subscription]
+
+    price, volume = f"{name}_price", f"{name}_volume"
+    assert runner.push_event(price, {"cents": 2500}) == 1
+    assert runner.push_event(price, {"ignore": True}) == 0  # dropped by its function
+    for units in (2, 3):
+        runner.push_event(volume, units)
+    firings = _wait_for(lambda: runner.graph_firings(name), 10, "a firing")
+    fired = firings[0]
+    assert fired["ok"], fired
+    assert fired["inputs"] == {price: 25.0, volume: [2, 3]}
+    assert fired["outputs"]["alert"] == {"alert": 125.0}
+    assert "note" not in fired["outputs"]
+    # The subscribed workflow ran once for the firing.
+    started = _wait_for(lambda: _executions(runner, name), 10, "the subscribed workflow")
+    assert len(started) == 1
+    assert runner.wait(started[0]["execution_id"], timeout=10).final_context.get("notified") is True
+
+    runner.pause_graph(name)
+    assert runner.graph_status(name)["paused"] is True
+    runner.resume_graph(name)
+    forced = runner.fire_graph(name)
+    assert forced["manual"] is True and forced["outputs"]["alert"] == {"alert": 125.0}
+    assert runner.graph_state(name)[price] == 25.0
+
+    assert runner.unsubscribe_workflow_from_reactor(f"{name}_reactor", f"{name}_notify") is True
+    assert runner.list_reactor_subscriptions() == []
+
+
+def _executions(runner, name):
+    # Subscribed workflows are started with the graph's origin; find them
+    # through the runtime's record of started executions.
+    return runner._native.started_by(f"graph:{name}", 10, 0)
+
+
+def test_graph_refusals_say_what_is_wrong(runner, name):
+    with pytest.raises(cloaca.GraphError, match="no accumulator named"):
+        runner.push_event("nothing_takes_this", {"a": 1})
+
+    cloaca.state_accumulator(capacity=3)(_named(f"{name}_history", lambda event: event))
+
+    @cloaca.reactor(name=f"{name}_r", accumulators=[f"{name}_history"])
+    class Windowed:
+        pass
+
+    with pytest.raises(ValueError, match="needs the node that feeds it"):
+        with cloaca.ComputationGraphBuilder(name, graph={"n": {}}, reactor=Windowed):
+
+            @cloaca.node
+            def n(values):
+                return values
+
+    with pytest.raises(ValueError, match="subscription filters"):
+        runner.subscribe_workflow_to_reactor("whatever", "wf", when="x > 1")
+    with pytest.raises(ValueError, match="no computation graph is fired by a reactor named"):
+        runner.subscribe_workflow_to_reactor("no_such_reactor", "wf")

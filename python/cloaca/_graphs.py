@@ -19,6 +19,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from . import _native
 from ._context import Context
 from ._errors import ConfigurationError, TaskError, WorkflowError
 
@@ -108,8 +109,11 @@ class ComputationGraphBuilder:
                 f"(no function for {missing}, undeclared functions {extra})"
             )
         if self.is_triggered:
-            self._declaration([])  # refused now if the runtime would refuse it
-        _GRAPHS[self._name] = self
+            # Refused now, by the runtime's own rules, if a runner would
+            # refuse it: a bad graph never reaches the registry.
+            _native.check_graph(json.dumps(self._declaration([])), [n for n, _ in self._native_tasks()])
+        with REGISTRATION:
+            _GRAPHS[self._name] = self
         if self.is_triggered:
             _announce(self)
         return False
@@ -119,8 +123,8 @@ class ComputationGraphBuilder:
     def _declaration(self, subscriptions: Sequence[str]) -> Dict[str, Any]:
         """The graph as the runtime declares it: accumulators from the
         reactor, a node per declared node (a route to a node becomes its
-        input ``parent.Variant``; a ``next`` its input ``parent``), and the
-        subscribed workflows."""
+        input ``parent.Variant``; a ``next`` its input ``parent.value``), and
+        the subscribed workflows."""
         reactor = self._reactor
         accumulators = []
         for name in reactor.ACCUMULATORS:
@@ -128,7 +132,7 @@ class ComputationGraphBuilder:
         parents: Dict[str, List[str]] = {}
         for spec in self._nodes.values():
             if spec.next is not None:
-                parents.setdefault(spec.next, []).append(spec.name)
+                parents.setdefault(spec.next, []).append(f"{spec.name}.value")
             for variant, target in spec.routes.items():
                 parents.setdefault(target, []).append(f"{spec.name}.{variant}")
         nodes = []
@@ -136,6 +140,11 @@ class ComputationGraphBuilder:
             inputs = parents.get(spec.name)
             if inputs is None:
                 inputs = spec.inputs or [a["name"] for a in accumulators]
+            elif spec.inputs:
+                raise ConfigurationError(
+                    f"graph '{self._name}': node '{spec.name}' is reached from {inputs} and also declares "
+                    f"inputs {spec.inputs}; only entry nodes read accumulators"
+                )
             elif len(inputs) > 1:
                 raise ConfigurationError(
                     f"graph '{self._name}': node '{spec.name}' is reached from {inputs}; "
@@ -169,24 +178,45 @@ class ComputationGraphBuilder:
         return f"ComputationGraphBuilder(name={self._name!r}, nodes={len(self._nodes)})"
 
 
+def _plain(value: Any) -> Any:
+    return value.to_dict() if isinstance(value, Context) else value
+
+
 def _node_runner(function: Callable[..., Any], inputs: Sequence[str], spec: "_Node") -> Callable[[str, int], str]:
     """What the graph runtime calls for a node: its inputs' values, in
-    order, as arguments; a routing node's ``(variant, payload)`` becomes
-    ``{variant: payload}``, which the node its route names reads."""
+    order, as arguments. Its output is ``{"value": v}`` (read by a ``next``
+    node as ``node.value``; ``None`` skips it), or for a routing node's
+    ``(variant, payload)``, ``{variant: payload}`` (read by the node that
+    route names as ``node.Variant``)."""
 
     def run(context_json: str, _attempt: int) -> str:
         context = json.loads(context_json)
         value = function(*[context.get(name) for name in inputs])
         if spec.routes:
-            if not (isinstance(value, tuple) and len(value) == 2 and value[0] in spec.routes):
+            if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+                    and value[0] in spec.routes):
                 raise TaskError(
                     f"routing node '{spec.name}' must return (variant, payload) with a variant of "
                     f"{sorted(spec.routes)}, not {value!r}"
                 )
-            value = {value[0]: value[1]}
-        return json.dumps(value.to_dict() if isinstance(value, Context) else value)
+            return json.dumps({value[0]: _plain(value[1])})
+        return json.dumps({"value": _plain(value)})
 
     return run
+
+
+def plain_outputs(graph: str, outputs: Dict[str, Any]) -> Dict[str, Any]:
+    """A firing's node outputs as the nodes returned them: a value, or a
+    routing node's ``{variant: payload}``."""
+    declared = _GRAPHS.get(graph)
+    if declared is None:
+        return outputs
+    return {
+        node: output["value"]
+        if node in declared._nodes and not declared._nodes[node].routes and isinstance(output, dict)
+        else output
+        for node, output in outputs.items()
+    }
 
 
 def _poll_runner(function: Callable[..., Any]) -> Callable[[str, int], str]:
@@ -213,14 +243,17 @@ _KIND_PARAMETERS = {
 
 
 def _duration_ms(what: str, value: Any) -> int:
+    """A duration given as seconds or as a string such as ``"500ms"``."""
     from ._triggers import parse_duration_ms
 
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value * 1000)
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{what} must be seconds or a duration such as '500ms', not {value!r}")
     try:
         return parse_duration_ms(value)
-    except ValueError as error:
-        raise ConfigurationError(f"{what}: {error}") from None
+    except ValueError:
+        raise ConfigurationError(f"{what} must be a duration such as '500ms' or '2s', not {value!r}") from None
 
 
 def _accumulator_declaration(graph: str, reactor: str, name: str) -> Dict[str, Any]:
@@ -302,14 +335,26 @@ def invoke(graph: Any, context: Context) -> Context:
 
 _listeners: List["weakref.WeakMethod[Callable[[ComputationGraphBuilder], None]]"] = []
 _generation = itertools.count(1)
+#: Held while a graph's declaration is taken and registered, so a later
+#: registration (a higher generation) always carries the later state.
+REGISTRATION = threading.RLock()
 
 
 def _announce(graph: "ComputationGraphBuilder") -> None:
-    alive = [ref() for ref in _listeners]
-    _listeners[:] = [ref for ref, method in zip(_listeners, alive) if method is not None]
+    """Tells every live runner; one runner's failure does not keep the
+    others from hearing (the first failure is raised after)."""
+    with REGISTRATION:
+        alive = [ref() for ref in _listeners]
+        _listeners[:] = [ref for ref, method in zip(_listeners, alive) if method is not None]
+    failures = []
     for method in alive:
         if method is not None:
-            method(graph)
+            try:
+                method(graph)
+            except Exception as error:  # noqa: BLE001 - raised below, after every runner heard
+                failures.append(error)
+    if failures:
+        raise failures[0]
 
 
 def listen(method: Callable[["ComputationGraphBuilder"], None]) -> List["ComputationGraphBuilder"]:
@@ -346,28 +391,86 @@ def graph_of_reactor(reactor: str) -> "ComputationGraphBuilder":
     raise ConfigurationError(f"no computation graph is fired by a reactor named '{reactor}'")
 
 
-def subscriptions_of(graph: "ComputationGraphBuilder") -> List[str]:
-    return sorted({s.workflow for s in SUBSCRIPTIONS.values() if s.reactor == graph._reactor.NAME})
+def subscriptions_of(graph: "ComputationGraphBuilder", tenant: str) -> List[str]:
+    """The workflows subscribed to ``graph``'s reactor in ``tenant``."""
+    return sorted({
+        s.workflow for s in SUBSCRIPTIONS.values()
+        if s.reactor == graph._reactor.NAME and s.tenant == tenant
+    })
 
 
-def subscribe(reactor: str, workflow: str, tenant: Optional[str]) -> str:
+def subscribe(reactor: str, workflow: str, tenant: str) -> str:
     graph = graph_of_reactor(reactor)
-    for existing in SUBSCRIPTIONS.values():
-        if (existing.reactor, existing.workflow) == (reactor, workflow):
-            return existing.id
-    subscription = Subscription(str(uuid.uuid4()), reactor, workflow, tenant or "public")
-    SUBSCRIPTIONS[subscription.id] = subscription
+    from ._workflow import REGISTRY
+
+    if workflow not in REGISTRY.workflows:
+        raise ConfigurationError(
+            f"workflow '{workflow}' is not registered: define it (a WorkflowBuilder block) before subscribing it"
+        )
+    with REGISTRATION:
+        for existing in SUBSCRIPTIONS.values():
+            if (existing.reactor, existing.workflow, existing.tenant) == (reactor, workflow, tenant):
+                return existing.id
+        subscription = Subscription(str(uuid.uuid4()), reactor, workflow, tenant)
+        SUBSCRIPTIONS[subscription.id] = subscription
     _announce(graph)
     return subscription.id
 
 
-def unsubscribe(reactor: str, workflow: str) -> bool:
-    found = [k for k, s in SUBSCRIPTIONS.items() if (s.reactor, s.workflow) == (reactor, workflow)]
-    for key in found:
-        del SUBSCRIPTIONS[key]
+def unsubscribe(reactor: str, workflow: str, tenant: str) -> bool:
+    with REGISTRATION:
+        found = [k for k, s in SUBSCRIPTIONS.items() if (s.reactor, s.workflow, s.tenant) == (reactor, workflow, tenant)]
+        for key in found:
+            del SUBSCRIPTIONS[key]
     if found:
         _announce(graph_of_reactor(reactor))
     return bool(found)
+
+
+# -- one graph runtime per database in this process ------------------------
+# Two runtimes on one database would each number its events and firings
+# from the same checkpoint. Within a process the first live runner of a
+# database runs its graphs and the others hand graph calls to it; when it
+# stops, the next one takes them over. (Across processes, one process per
+# database runs graphs until graphs get a fenced lease.)
+
+_OWNERS: Dict[Any, Any] = {}
+_MEMBERS: Dict[Any, "weakref.WeakSet[Any]"] = {}
+
+
+def join(database: Any, runner: Any) -> bool:
+    """Records ``runner`` on ``database``; whether it runs the graphs."""
+    with REGISTRATION:
+        _MEMBERS.setdefault(database, weakref.WeakSet()).add(runner)
+        owner = _OWNERS.get(database)
+        if owner is not None and owner() is not None:
+            return False
+        _OWNERS[database] = weakref.ref(runner)
+        return True
+
+
+def owner(database: Any) -> Any:
+    with REGISTRATION:
+        ref = _OWNERS.get(database)
+        return ref() if ref is not None else None
+
+
+def leave(database: Any, runner: Any) -> Any:
+    """Forgets ``runner``; the runner that takes its graphs over, if it
+    ran them and another is left."""
+    with REGISTRATION:
+        members = _MEMBERS.get(database)
+        if members is not None:
+            members.discard(runner)
+        ref = _OWNERS.get(database)
+        if ref is None or ref() is not runner:
+            return None
+        successor = next(iter(members), None) if members else None
+        if successor is None:
+            _OWNERS.pop(database, None)
+        else:
+            _OWNERS[database] = weakref.ref(successor)
+        return successor
 
 
 # -- accumulators and reactors: declarations -------------------------------

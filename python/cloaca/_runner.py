@@ -120,10 +120,15 @@ class DefaultRunner:
         self._config = config if config is not None else DefaultRunnerConfig()
         url, schema = _schema_of(database_url)
         self._threads = TaskThreads("cloaca-task")
+        self._tenant = _schema or schema or "public"
         self._native = _native.NativeRunner(
             url, self._threads.submit, _schema or schema, self._config.max_concurrent_tasks,
             self._config.enable_cron_scheduling,
         )
+        # Which database this is, for the one graph runtime per database
+        # (a scratch database is this runner's alone).
+        self._database = ("scratch", id(self)) if url.strip() in (":memory:", "sqlite://:memory:") \
+            else (url, self._tenant)
         self._registered: Dict[str, Workflow] = {}
         self._lock = threading.Lock()
         self._triggers: Dict[str, _TriggerSchedule] = {}
@@ -132,8 +137,10 @@ class DefaultRunner:
                 self._learn(workflow)
             for definition in _triggers.add_listener(self._poll):
                 self._poll(definition)
-            for graph in _graphs.listen(self._run_graph):
-                self._run_graph(graph)
+            graphs = _graphs.listen(self._run_graph)
+            if _graphs.join(self._database, self):
+                for graph in graphs:
+                    self._run_graph(graph)
         except BaseException:
             self.shutdown()
             raise
@@ -266,6 +273,8 @@ class DefaultRunner:
         if definition.workflow is None or self._native.is_shut_down:
             return
         if definition.cron is not None:
+            if not self._config.enable_cron_scheduling:
+                return
             self._native.add_cron_trigger(definition.name, definition.workflow, definition.cron,
                                           definition.timezone or "UTC")
             return
@@ -307,70 +316,96 @@ class DefaultRunner:
     # -- computation graphs fired by reactors, on the host's graph runtime --
 
     def _run_graph(self, graph: "_graphs.ComputationGraphBuilder") -> None:
-        if self._native.is_shut_down:
+        if self._native.is_shut_down or _graphs.owner(self._database) is not self:
             return
-        declaration = graph._declaration(_graphs.subscriptions_of(graph))
-        self._native.register_graph(json.dumps(declaration), _graphs.next_generation(), graph._native_tasks())
+        with _graphs.REGISTRATION:
+            declaration = graph._declaration(_graphs.subscriptions_of(graph, self._tenant))
+            self._native.register_graph(
+                json.dumps(declaration), _graphs.next_generation(), graph._native_tasks(),
+                self._config.task_timeout_seconds * 1000,
+            )
+
+    def _take_over_graphs(self) -> None:
+        """Runs this database's graphs (the runner that ran them stopped)."""
+        for graph in _graphs.listen(self._run_graph):
+            self._run_graph(graph)
+
+    def _graph_native(self) -> Any:
+        """The native runner that runs this database's graphs."""
+        owner = _graphs.owner(self._database)
+        return (owner or self)._native
 
     def push_event(self, accumulator: str, event: Any) -> int:
         """Feeds ``event`` to ``accumulator`` (through its function, when it
         has one; a ``None`` result drops the event) and returns once it is
         durable: the number of graphs it went to."""
         declared = _graphs.ACCUMULATORS.get(accumulator)
-        if declared is not None:
-            event = declared.function(event)
-            if event is None:
-                return 0
+        if declared is None:
+            raise GraphError(
+                f"no accumulator named '{accumulator}' takes events: declare it with "
+                "@cloaca.passthrough_accumulator (or batch_, stream_)"
+            )
+        if declared.kind not in ("passthrough", "stream", "batch"):
+            raise GraphError(f"accumulator '{accumulator}' is a {declared.kind} accumulator; it takes no events")
+        event = declared.function(event)
+        if event is None:
+            return 0
         if isinstance(event, Context):
             event = event.to_dict()
         try:
             text = json.dumps(event, allow_nan=False)
         except (TypeError, ValueError) as error:
             raise GraphError(f"the event for '{accumulator}' is not JSON: {error}") from None
-        return self._native.push_event(accumulator, text)
+        return self._graph_native().push_event(accumulator, text)
 
     def fire_graph(self, graph: str) -> Dict[str, Any]:
         """Fires ``graph`` now with its sources' current values; returns the
         firing (``inputs``, ``outputs``, ``ok``, ``error``...)."""
-        return json.loads(self._native.graph_command(graph, "fire"))["fired"]
+        fired = json.loads(self._graph_native().graph_command(graph, "fire"))["fired"]
+        fired["outputs"] = _graphs.plain_outputs(graph, fired["outputs"])
+        return fired
 
     def pause_graph(self, graph: str) -> None:
-        self._native.graph_command(graph, "pause")
+        self._graph_native().graph_command(graph, "pause")
 
     def resume_graph(self, graph: str) -> None:
         """Resumes ``graph``, firing at once if its criterion holds."""
-        self._native.graph_command(graph, "resume")
+        self._graph_native().graph_command(graph, "resume")
 
     def graph_state(self, graph: str) -> Dict[str, Any]:
         """Each source's current value."""
-        return json.loads(self._native.graph_command(graph, "state"))["state"]
+        return json.loads(self._graph_native().graph_command(graph, "state"))["state"]
 
     def graph_status(self, graph: str) -> Optional[Dict[str, Any]]:
         """Health, paused, fire count, pending events... or None when the
         graph does not run here."""
-        text = self._native.graph_status(graph)
+        text = self._graph_native().graph_status(graph)
         return json.loads(text) if text is not None else None
 
     def graph_firings(self, graph: str, limit: int = 20) -> List[Dict[str, Any]]:
         """The latest firings, newest first."""
-        return json.loads(self._native.graph_firings(graph, limit))
+        firings = json.loads(self._graph_native().graph_firings(graph, limit))
+        for firing in firings:
+            firing["outputs"] = _graphs.plain_outputs(graph, firing["outputs"])
+        return firings
 
     def subscribe_workflow_to_reactor(self, reactor: str, workflow: str, tenant: Optional[str] = None,
                                       *, when: Optional[str] = None) -> str:
-        """Starts ``workflow`` once per firing of ``reactor``'s graph, with
-        the firing's inputs and outputs as its context; returns the
-        subscription's id. (Subscriptions belong to this process: declare
-        them again after a restart.)"""
+        """Starts ``workflow`` once per firing of ``reactor``'s graph (in
+        ``tenant``, by default this runner's), with the firing's inputs and
+        outputs as its context; returns the subscription's id.
+        (Subscriptions belong to this process: declare them again after a
+        restart.)"""
         if when is not None:
             raise ConfigurationError(
                 "subscription filters (when=) are not supported: subscribe, and test the context "
                 "in the workflow's first task"
             )
-        return _graphs.subscribe(reactor, workflow, tenant)
+        return _graphs.subscribe(reactor, workflow, tenant or self._tenant)
 
     def unsubscribe_workflow_from_reactor(self, reactor: str, workflow: str,
                                           tenant: Optional[str] = None) -> bool:
-        return _graphs.unsubscribe(reactor, workflow)
+        return _graphs.unsubscribe(reactor, workflow, tenant or self._tenant)
 
     def list_reactor_subscriptions(self, tenant: Optional[str] = None) -> List[Dict[str, Any]]:
         return [
@@ -385,7 +420,10 @@ class DefaultRunner:
         REGISTRY.unlisten(self._learn)
         _triggers.remove_listener(self._poll)
         _graphs.unlisten(self._run_graph)
+        successor = _graphs.leave(self._database, self)
         self._native.shutdown()
+        if successor is not None:
+            successor._take_over_graphs()
 
     def __enter__(self) -> "DefaultRunner":
         return self
@@ -444,11 +482,13 @@ def get_backend() -> str:
 
 @atexit.register
 def _stop_all() -> None:
-    # From here on the runtime's threads never call into this interpreter;
+    # Runners stop first, so that work in flight (a graph's firing, a task
+    # within the shutdown grace) ends as it would on shutdown(); then the
+    # runtime's threads never call into this interpreter again, and
     # attempts still running stop with their daemon threads.
-    _native.interpreter_exiting()
     for runner in list(_LIVE):
         try:
             runner.shutdown()
         except Exception:  # noqa: BLE001 - best effort at exit
             pass
+    _native.interpreter_exiting()

@@ -269,7 +269,10 @@ def trigger(
             "@cloaca.trigger(cron=...) requires 'on' (the workflow the cron schedule fires)"
         )
     interval_ms = parse_duration_ms(DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval)
-    from . import _native  # the runtime's floor, so a trigger it would refuse is refused here
+    from . import _native  # the runtime's rules, so a trigger it would refuse is refused here
+
+    if cron is not None:
+        _native.check_cron(cron, timezone or "UTC")
 
     if interval_ms < _native.MIN_POLL_INTERVAL_MS:
         raise ConfigurationError(

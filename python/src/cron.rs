@@ -15,6 +15,7 @@ use cloacina_database::{Database, Migration};
 use cloacina_runtime::clock::now_ms;
 use cloacina_runtime::schedule::CronSchedule;
 use cloacina_runtime::{Runner, RuntimeError};
+use pyo3::pyfunction;
 use sqlx::Row;
 
 const MIGRATIONS: &[Migration] = &[(
@@ -100,6 +101,19 @@ pub(crate) fn schedule(
         catch_up: CatchUp::Skip,
     };
     CronSchedule::from_declaration(&declaration).map_err(|e| invalid(e.to_string()))
+}
+
+/// Checks a cron expression and IANA time zone as a schedule would,
+/// raising `ConfigurationError` with the reason.
+#[pyfunction]
+pub(crate) fn check_cron(
+    py: pyo3::Python<'_>,
+    expression: &str,
+    timezone: &str,
+) -> pyo3::PyResult<()> {
+    schedule("check", "check", expression, timezone)
+        .map(|_| ())
+        .map_err(|error| crate::errors::raise(py, "ConfigurationError", error.to_string()))
 }
 
 fn check_id(id: &str) -> Result<(), CronError> {

@@ -25,45 +25,38 @@ pub(crate) struct PythonGraph {
     pub(crate) plugin: Arc<PythonTasks>,
 }
 
-/// Checks and assembles graph `declaration` (JSON of a
-/// `ComputationGraphDeclaration`), its functions `tasks` (name -> runner)
-/// and its registration number `generation` (a later registration of the
-/// same graph replaces an earlier one).
-pub(crate) fn python_graph(
+/// The package declaration of graph `declaration` (JSON of a
+/// `ComputationGraphDeclaration`) whose functions (nodes and polling
+/// accumulators) are the tasks `functions`, each call limited to
+/// `timeout_ms`: checked by the contract's rules, as a package's graph is.
+fn declare(
     declaration: &str,
-    generation: u64,
-    tasks: Vec<(String, Py<PyAny>)>,
-    submit: Py<PyAny>,
-) -> Result<PythonGraph, String> {
+    functions: &[String],
+    timeout_ms: Option<u64>,
+) -> Result<Declaration, String> {
     let mut graph: ComputationGraphDeclaration =
         serde_json::from_str(declaration).map_err(|error| format!("invalid graph: {error}"))?;
-    let mut task_declarations = Vec::with_capacity(tasks.len());
-    let mut runners = HashMap::with_capacity(tasks.len());
-    for (name, run) in tasks {
-        let id = Identifier::new(name.as_str())
-            .map_err(|error| format!("`{name}` cannot name a node: {error}"))?;
-        task_declarations.push(TaskDeclaration {
-            id,
-            description: String::new(),
-            dependencies: Vec::new(),
-            retry: Default::default(),
-            timeout_ms: None,
-            invokes: None,
-        });
-        runners.insert(
-            name,
-            PythonTask {
-                run,
-                retrying: Retrying::Never,
-            },
-        );
-    }
+    let tasks = functions
+        .iter()
+        .map(|name| {
+            let id = Identifier::new(name.as_str())
+                .map_err(|error| format!("`{name}` cannot name a node or accumulator: {error}"))?;
+            Ok(TaskDeclaration {
+                id,
+                description: String::new(),
+                dependencies: Vec::new(),
+                retry: Default::default(),
+                timeout_ms,
+                invokes: None,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     // Subscribed workflows are Python workflows, registered on their own:
     // the package rules (a subscription names one of the package's
     // workflows) are checked without them.
     let subscriptions = std::mem::take(&mut graph.subscriptions);
     let mut declaration = Declaration {
-        tasks: task_declarations,
+        tasks,
         computation_graphs: vec![graph],
         ..Declaration::default()
     };
@@ -71,6 +64,46 @@ pub(crate) fn python_graph(
         .validate()
         .map_err(|error| format!("invalid graph: {error}"))?;
     declaration.computation_graphs[0].subscriptions = subscriptions;
+    Ok(declaration)
+}
+
+/// Checks graph `declaration` with its function names as `declare` does,
+/// raising `ConfigurationError` with the reason: what a graph is checked
+/// by when it is declared, before any runner takes it.
+#[pyfunction]
+pub(crate) fn check_graph(
+    py: Python<'_>,
+    declaration: &str,
+    functions: Vec<String>,
+) -> PyResult<()> {
+    declare(declaration, &functions, None)
+        .map(|_| ())
+        .map_err(|message| crate::errors::raise(py, "ConfigurationError", message))
+}
+
+/// Checks and assembles graph `declaration` with its functions `tasks`
+/// (name -> runner, each call limited to `timeout_ms`) and its
+/// registration number `generation` (a later registration of the same
+/// graph replaces an earlier one).
+pub(crate) fn python_graph(
+    declaration: &str,
+    generation: u64,
+    tasks: Vec<(String, Py<PyAny>)>,
+    timeout_ms: Option<u64>,
+    submit: Py<PyAny>,
+) -> Result<PythonGraph, String> {
+    let names: Vec<String> = tasks.iter().map(|(name, _)| name.clone()).collect();
+    let declaration = declare(declaration, &names, timeout_ms)?;
+    let runners: HashMap<String, PythonTask> = tasks
+        .into_iter()
+        .map(|(name, run)| {
+            let task = PythonTask {
+                run,
+                retrying: Retrying::Never,
+            };
+            (name, task)
+        })
+        .collect();
     let name = declaration.computation_graphs[0].name.to_string();
     Ok(PythonGraph {
         package: PackageRef {

@@ -38,6 +38,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(admin::create_tenant, module)?)?;
     module.add_function(wrap_pyfunction!(admin::remove_tenant, module)?)?;
     module.add_function(wrap_pyfunction!(definition::check_name, module)?)?;
+    module.add_function(wrap_pyfunction!(graphs::check_graph, module)?)?;
+    module.add_function(wrap_pyfunction!(cron::check_cron, module)?)?;
     module.add(
         "MIN_POLL_INTERVAL_MS",
         cloacina_runtime::schedule::MIN_POLL_INTERVAL.as_millis() as u64,

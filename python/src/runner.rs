@@ -463,15 +463,23 @@ impl NativeRunner {
     /// Registers (or replaces, when `generation` is higher) the reactor-
     /// triggered graph `declaration` (JSON), whose node and polling
     /// functions are `tasks` (name -> runner).
+    #[pyo3(signature = (declaration, generation, tasks, timeout_ms=None))]
     fn register_graph(
         &self,
         py: Python<'_>,
         declaration: &str,
         generation: u64,
         tasks: Vec<(String, Py<PyAny>)>,
+        timeout_ms: Option<u64>,
     ) -> PyResult<()> {
-        let graph = graphs::python_graph(declaration, generation, tasks, self.submit.clone_ref(py))
-            .map_err(|message| raise(py, "ConfigurationError", message))?;
+        let graph = graphs::python_graph(
+            declaration,
+            generation,
+            tasks,
+            timeout_ms,
+            self.submit.clone_ref(py),
+        )
+        .map_err(|message| raise(py, "ConfigurationError", message))?;
         let (runner, cell) = (self.runner.clone(), self.graphs.clone());
         self.block_on(py, async move {
             let runtime = cell
@@ -480,7 +488,7 @@ impl NativeRunner {
                 .map_err(|error| cloacina_contract::explain(&error))?;
             graphs::register(runtime, graph).await
         })?
-        .map_err(|message| raise(py, "ConfigurationError", message))
+        .map_err(|message| raise(py, "GraphError", message))
     }
 
     /// Pushes `event` (JSON) to `accumulator` and returns once it is

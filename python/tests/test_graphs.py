@@ -106,9 +106,88 @@ def _executions(runner, name):
     return runner._native.started_by(f"graph:{name}", 10, 0)
 
 
+def _chain(name):
+    """level -> double -> label: plain values passed along with next."""
+    level = f"{name}_level"
+    cloaca.passthrough_accumulator(_named(level, lambda event: event))
+
+    @cloaca.reactor(name=f"{name}_chain", accumulators=[level])
+    class Reactor:
+        pass
+
+    with cloaca.ComputationGraphBuilder(name, graph={
+        "double": {"next": "label"},
+        "label": {},
+    }, reactor=Reactor):
+
+        @cloaca.node
+        def double(value):
+            return None if value < 0 else value * 2  # None: nothing downstream
+
+        @cloaca.node
+        def label(doubled):
+            return f"level {doubled}"
+
+    return level
+
+
+def test_plain_values_flow_along_next_and_none_stops_them(runner, name):
+    level = _chain(name)
+    runner.push_event(level, 21)
+    fired = _wait_for(lambda: runner.graph_firings(name), 10, "a firing")[0]
+    assert fired["ok"], fired
+    assert fired["outputs"] == {"double": 42, "label": "level 42"}
+    runner.push_event(level, -1)
+    latest = _wait_for(lambda: [f for f in runner.graph_firings(name) if f["inputs"][level] == -1], 10, "a second firing")[0]
+    assert latest["outputs"] == {"double": None}
+
+
+def test_runners_on_one_database_share_one_graph_runtime(database_url, name):
+    level = _chain(name)
+    first = cloaca.DefaultRunner(database_url)
+    second = cloaca.DefaultRunner(database_url)
+    try:
+        assert second.push_event(level, 1) == 1  # handed to the runner that runs the graph
+        _wait_for(lambda: second.graph_firings(name), 10, "a firing through the second runner")
+        first.shutdown()  # the second takes the graph over
+        second.push_event(level, 2)
+        _wait_for(lambda: [f for f in second.graph_firings(name) if f["inputs"][level] == 2], 10,
+                  "a firing after the takeover")
+    finally:
+        first.shutdown()
+        second.shutdown()
+
+
 def test_graph_refusals_say_what_is_wrong(runner, name):
     with pytest.raises(cloaca.GraphError, match="no accumulator named"):
         runner.push_event("nothing_takes_this", {"a": 1})
+    cloaca.polling_accumulator(interval="1s")(_named(f"{name}_polled", lambda: 1))
+    with pytest.raises(cloaca.GraphError, match="polling accumulator; it takes no events"):
+        runner.push_event(f"{name}_polled", 1)
+
+    # What the runtime would refuse is refused where it is declared, and
+    # not kept: later runners start.
+    cloaca.passthrough_accumulator(_named(f"{name}_ok", lambda event: event))
+
+    @cloaca.reactor(name=f"{name}_bad", accumulators=[f"{name}_ok"])
+    class Bad:
+        pass
+
+    with pytest.raises(ValueError, match="is not a valid name"):
+        with cloaca.ComputationGraphBuilder(f"{name} with spaces", graph={"n": {}}, reactor=Bad):
+
+            @cloaca.node
+            def n(value):
+                return value
+
+    with cloaca.DefaultRunner(":memory:") as later:
+        assert later.backend == "sqlite"
+    with pytest.raises(ValueError, match="invalid expression"):
+        cloaca.trigger(on=name, cron="every day")
+    graph = _declare(f"{name}_g")
+    with pytest.raises(ValueError, match="is not registered"):
+        runner.subscribe_workflow_to_reactor(f"{name}_g_reactor", "no_such_workflow")
+    assert graph.NAME == f"{name}_g"
 
     cloaca.state_accumulator(capacity=3)(_named(f"{name}_history", lambda event: event))
 

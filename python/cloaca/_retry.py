@@ -18,6 +18,7 @@ import random
 from decimal import Decimal
 from typing import Any, Dict, Iterable, Optional, Tuple
 
+from . import _native
 from ._errors import ConfigurationError
 
 __all__ = [
@@ -29,17 +30,9 @@ __all__ = [
     "is_transient_error",
 ]
 
-#: Case-insensitive substrings that mark an error as transient.
-TRANSIENT_PATTERNS: Tuple[str, ...] = (
-    "connection",
-    "network",
-    "timeout",
-    "temporary",
-    "unavailable",
-    "busy",
-    "overloaded",
-    "rate limit",
-)
+#: Case-insensitive substrings that mark an error as transient (the
+#: runtime's list: both decide by the same words).
+TRANSIENT_PATTERNS: Tuple[str, ...] = tuple(_native.TRANSIENT_WORDS)
 
 #: Full jitter, as the runtime applies it: a delay drawn between zero and
 #: the computed one.
@@ -49,8 +42,6 @@ JITTER_RANGE: Tuple[float, float] = (0.0, 1.0)
 def is_transient_error(error: str) -> bool:
     """Whether an error type or message looks transient (a timeout, a
     connection problem, an overloaded service...)."""
-    from . import _native  # the runtime's rule, so both agree
-
     return bool(_native.is_transient_error("", error))
 
 

@@ -44,6 +44,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
         "MIN_POLL_INTERVAL_MS",
         cloacina_runtime::schedule::MIN_POLL_INTERVAL.as_millis() as u64,
     )?;
+    module.add("TRANSIENT_WORDS", plugin::TRANSIENT_WORDS.to_vec())?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

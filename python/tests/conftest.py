@@ -6,6 +6,7 @@ postgres://postgres@127.0.0.1:5432/test; each test gets its own schema).
 """
 
 import os
+import time
 import uuid
 
 import pytest
@@ -42,3 +43,14 @@ def name():
 
 def postgres_only():
     return pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only (CLOACA_TEST_DATABASE=postgres)")
+
+
+def wait_for(check, seconds, what):
+    """``check()``'s first true value within ``seconds``, polled every 50 ms."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} within {seconds} s")

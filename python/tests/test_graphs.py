@@ -6,16 +6,7 @@ import time
 import pytest
 
 import cloaca
-
-
-def _wait_for(check, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {seconds} s")
+from conftest import wait_for
 
 
 def _named(name, function):
@@ -78,14 +69,14 @@ def test_a_reactor_graph_fires_routes_and_starts_its_subscribers(runner, name):
     assert runner.push_event(price, {"ignore": True}) == 0  # dropped by its function
     for units in (2, 3):
         runner.push_event(volume, units)
-    firings = _wait_for(lambda: runner.graph_firings(name), 10, "a firing")
+    firings = wait_for(lambda: runner.graph_firings(name), 10, "a firing")
     fired = firings[0]
     assert fired["ok"], fired
     assert fired["inputs"] == {price: 25.0, volume: [2, 3]}
     assert fired["outputs"]["alert"] == {"alert": 125.0}
     assert "note" not in fired["outputs"]
     # The subscribed workflow ran once for the firing.
-    started = _wait_for(lambda: _executions(runner, name), 10, "the subscribed workflow")
+    started = wait_for(lambda: _executions(runner, name), 10, "the subscribed workflow")
     assert len(started) == 1
     assert runner.wait(started[0]["execution_id"], timeout=10).final_context.get("notified") is True
 
@@ -134,11 +125,11 @@ def _chain(name):
 def test_plain_values_flow_along_next_and_none_stops_them(runner, name):
     level = _chain(name)
     runner.push_event(level, 21)
-    fired = _wait_for(lambda: runner.graph_firings(name), 10, "a firing")[0]
+    fired = wait_for(lambda: runner.graph_firings(name), 10, "a firing")[0]
     assert fired["ok"], fired
     assert fired["outputs"] == {"double": 42, "label": "level 42"}
     runner.push_event(level, -1)
-    latest = _wait_for(lambda: [f for f in runner.graph_firings(name) if f["inputs"][level] == -1], 10, "a second firing")[0]
+    latest = wait_for(lambda: [f for f in runner.graph_firings(name) if f["inputs"][level] == -1], 10, "a second firing")[0]
     assert latest["outputs"] == {"double": None}
 
 
@@ -148,10 +139,10 @@ def test_runners_on_one_database_share_one_graph_runtime(database_url, name):
     second = cloaca.DefaultRunner(database_url)
     try:
         assert second.push_event(level, 1) == 1  # handed to the runner that runs the graph
-        _wait_for(lambda: second.graph_firings(name), 10, "a firing through the second runner")
+        wait_for(lambda: second.graph_firings(name), 10, "a firing through the second runner")
         first.shutdown()  # the second takes the graph over
         second.push_event(level, 2)
-        _wait_for(lambda: [f for f in second.graph_firings(name) if f["inputs"][level] == 2], 10,
+        wait_for(lambda: [f for f in second.graph_firings(name) if f["inputs"][level] == 2], 10,
                   "a firing after the takeover")
     finally:
         first.shutdown()

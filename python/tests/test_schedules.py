@@ -6,16 +6,7 @@ import uuid
 import pytest
 
 import cloaca
-
-
-def _wait_for(check, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {seconds} s")
+from conftest import wait_for
 
 
 def test_cron_schedules_crud_and_a_schedule_that_really_fires(runner, name):
@@ -34,7 +25,7 @@ def test_cron_schedules_crud_and_a_schedule_that_really_fires(runner, name):
     assert stored["next_run_at"] is not None
     assert [s["id"] for s in runner.list_cron_schedules(False, 100, 0)] == [schedule_id]
 
-    history = _wait_for(lambda: runner.get_cron_execution_history(schedule_id, 10, 0), 10, "a cron firing")
+    history = wait_for(lambda: runner.get_cron_execution_history(schedule_id, 10, 0), 10, "a cron firing")
     first = runner.wait(history[-1]["execution_id"], timeout=10)
     assert first.status == "Completed" and first.final_context.get("ticked") is True
     assert runner.get_cron_schedule(schedule_id)["last_run_at"] is not None
@@ -84,7 +75,7 @@ def test_a_stored_schedule_fires_for_the_next_runner(database_url, name):
     with cloaca.DefaultRunner(database_url) as first:
         schedule_id = first.register_cron_workflow(name, "* * * * * *", "UTC")
     with cloaca.DefaultRunner(database_url) as second:
-        _wait_for(lambda: second.get_cron_execution_history(schedule_id, 10, 0), 10, "a firing by the second runner")
+        wait_for(lambda: second.get_cron_execution_history(schedule_id, 10, 0), 10, "a firing by the second runner")
 
 
 def test_a_change_made_through_one_runner_reaches_the_others(database_url, name):
@@ -96,7 +87,7 @@ def test_a_change_made_through_one_runner_reaches_the_others(database_url, name)
 
     with cloaca.DefaultRunner(database_url) as first, cloaca.DefaultRunner(database_url) as second:
         schedule_id = first.register_cron_workflow(name, "* * * * * *", "UTC")
-        _wait_for(lambda: first.get_cron_execution_history(schedule_id, 10, 0), 10, "a firing")
+        wait_for(lambda: first.get_cron_execution_history(schedule_id, 10, 0), 10, "a firing")
         first.set_cron_schedule_enabled(schedule_id, False)
         time.sleep(1.5)  # the second runner reads the table every second
         fired = len(first.get_cron_execution_history(schedule_id, 100, 0))
@@ -124,12 +115,12 @@ def test_a_poll_trigger_fires_its_workflow_once_per_key(runner, name):
     time.sleep(0.3)
     assert runner.get_trigger_execution_history(trigger_name) == []
     files.append("a.csv")
-    started = _wait_for(lambda: runner.get_trigger_execution_history(trigger_name), 5, "a trigger firing")
+    started = wait_for(lambda: runner.get_trigger_execution_history(trigger_name), 5, "a trigger firing")
     assert runner.wait(started[0]["execution_id"], timeout=5).final_context.get("ingested") == "a.csv"
     time.sleep(0.4)  # polled again and again: the same key does not fire twice
     assert len(runner.get_trigger_execution_history(trigger_name)) == 1
     files.append("b.csv")
-    _wait_for(lambda: len(runner.get_trigger_execution_history(trigger_name)) == 2, 5, "a second key firing")
+    wait_for(lambda: len(runner.get_trigger_execution_history(trigger_name)) == 2, 5, "a second key firing")
     assert runner.get_trigger_schedule(trigger_name)["last_poll_at"] is not None
 
     runner.set_trigger_enabled(trigger_name, False)
@@ -163,7 +154,7 @@ def test_a_trigger_key_says_what_counts_as_new(runner, name, capfd):
         raise RuntimeError("the upstream API is down")
 
     try:
-        _wait_for(lambda: len(runner.get_trigger_execution_history(f"{name}_ticks")) >= 3, 10, "three keys fired")
+        wait_for(lambda: len(runner.get_trigger_execution_history(f"{name}_ticks")) >= 3, 10, "three keys fired")
         assert cloaca.TriggerResult.fire(key="k").key == "k"
         time.sleep(0.2)
         # A poll that raises is reported (on stderr, through the runtime's log).
@@ -186,7 +177,7 @@ def test_a_cron_trigger_fires_its_workflow(runner, name):
         return True
 
     try:
-        _wait_for(lambda: runner._native.started_by(f"cron:trigger-{name}_cron", 10, 0), 10, "a cron trigger firing")
+        wait_for(lambda: runner._native.started_by(f"cron:trigger-{name}_cron", 10, 0), 10, "a cron trigger firing")
     finally:
         runner._native.remove_trigger(f"{name}_cron")
         cloaca._triggers.unregister_trigger(f"{name}_cron")

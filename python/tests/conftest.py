@@ -22,7 +22,7 @@ def database_url(tmp_path):
     """A URL for a fresh database (a new SQLite file, or a PostgreSQL URL
     confined to a new schema, dropped afterwards)."""
     if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path}/cloaca.db?mode=rwc&_journal_mode=WAL&_busy_timeout=5000"
+        yield f"sqlite://{tmp_path}/cloaca.db?mode=rwc&_journal_mode=WAL&_busy_timeout=5000"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"

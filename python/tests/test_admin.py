@@ -68,11 +68,11 @@ def test_with_schema_confines_a_runner(name):
 
 def test_refusals_name_what_is_wrong(tmp_path):
     with pytest.raises(RuntimeError, match="postgresql:// URL"):
-        cloaca.DatabaseAdmin(f"sqlite:///{tmp_path}/x.db")
+        cloaca.DatabaseAdmin(f"sqlite://{tmp_path}/x.db")
     with pytest.raises(cloaca.AdminError, match="names no database"):
         cloaca.DatabaseAdmin("postgresql://user@localhost")
     with pytest.raises(ValueError, match="only supported with PostgreSQL"):
-        cloaca.DefaultRunner.with_schema(f"sqlite:///{tmp_path}/x.db", "s")
+        cloaca.DefaultRunner.with_schema(f"sqlite://{tmp_path}/x.db", "s")
     with pytest.raises(ValueError, match="Schema name cannot be empty"):
         cloaca.DefaultRunner.with_schema(POSTGRES_URL, "")
     with pytest.raises(ValueError, match="only alphanumeric characters and underscores"):

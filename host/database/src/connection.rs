@@ -41,7 +41,9 @@ impl DatabaseUrl {
             reason: reason.to_owned(),
         };
         if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.trim_start_matches("//");
+            // `sqlite://` then the path: `sqlite:///abs` or `sqlite://rel`
+            // (only the two slashes of the scheme are taken off).
+            let path = rest.strip_prefix("//").unwrap_or(rest);
             let path = path.split('?').next().unwrap_or_default();
             if path.is_empty() || path == ":memory:" {
                 return Err(unsupported(
@@ -402,6 +404,11 @@ mod tests {
         assert_eq!(
             DatabaseUrl::parse("sqlite://data/a.db?mode=rwc").ok(),
             Some(DatabaseUrl::Sqlite(PathBuf::from("data/a.db")))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:////tmp/a.db").ok(),
+            Some(DatabaseUrl::Sqlite(PathBuf::from("//tmp/a.db"))),
+            "a fourth slash keeps the path absolute"
         );
         assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
         assert!(DatabaseUrl::parse("mysql://x").is_err());

@@ -269,6 +269,16 @@ fn the_client_commands_drive_a_server() {
         "{logs}"
     );
     assert_eq!(shown["tasks"].as_array().map(Vec::len), Some(3));
+    // Cancelling an ended execution changes nothing, and says so.
+    let cancelled = remote(&["execution", "cancel", &id]).success();
+    assert!(
+        cancelled.stdout.contains("had already ended: Completed"),
+        "{cancelled}"
+    );
+    let cancelled = remote(&["--json", "execution", "cancel", &id])
+        .success()
+        .json();
+    assert_eq!(cancelled["cancelled"], false);
 
     remote(&["tenant", "create", "acme"]).success();
     assert!(

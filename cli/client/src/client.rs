@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cloacina_wire::executions::{
-    ExecuteRequest, ExecuteResponse, ExecutionDetail, ExecutionEventsResponse, ExecutionSummary,
-    ExecutionTasksResponse,
+    ExecuteRequest, ExecuteResponse, ExecutionCancelResponse, ExecutionDetail,
+    ExecutionEventsResponse, ExecutionSummary, ExecutionTasksResponse,
 };
 use cloacina_wire::graphs::{
     AccumulatorStatus, FireRequest, FireResponse, Firing, GraphStatus, InjectRequest,
@@ -168,6 +168,14 @@ impl Client {
 
     pub fn events(&self, id: &str) -> Result<ExecutionEventsResponse, ClientError> {
         self.get(&self.tenant_route(&format!("/executions/{id}/events")))
+    }
+
+    /// Cancels execution `id` (idempotent).
+    pub fn cancel_execution(&self, id: &str) -> Result<ExecutionCancelResponse, ClientError> {
+        self.post(
+            &self.tenant_route(&format!("/executions/{id}/cancel")),
+            &serde_json::json!({}),
+        )
     }
 
     pub fn tasks(&self, id: &str) -> Result<ExecutionTasksResponse, ClientError> {

@@ -418,6 +418,15 @@ pub enum ExecutionCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Cancel a running execution: its waiting tasks end cancelled, its
+    /// running tasks are asked to stop on whichever host runs them, and
+    /// no further task starts. Cancelling an ended execution changes
+    /// nothing (and says so).
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,6 +45,16 @@ crate::wire! {
         pub failed_task: Option<String>,
     }
 
+    /// `POST .../executions/{exec_id}/cancel`: what the cancel did.
+    pub struct ExecutionCancelResponse {
+        pub tenant_id: String,
+        pub execution_id: String,
+        /// Whether this request cancelled it (false: it had ended before).
+        pub cancelled: bool,
+        /// The execution's status now: `Cancelled`, or how it had ended.
+        pub status: String,
+    }
+
     /// One event, as the events route and the delivery socket show it.
     pub struct ExecutionEvent {
         /// `<execution id>-<sequence number>`.

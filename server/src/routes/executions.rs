@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use cloacina_runtime::{Event, ExecutionId, ExecutionResult, ExecutionStatus, RuntimeError};
 use cloacina_wire::TenantListResponse;
 use cloacina_wire::executions::{
-    ExecuteRequest, ExecuteResponse, ExecutionDetail, ExecutionEvent, ExecutionEventsResponse,
-    ExecutionSummary, ExecutionTasksResponse, TaskExecutionDetail,
+    ExecuteRequest, ExecuteResponse, ExecutionCancelResponse, ExecutionDetail, ExecutionEvent,
+    ExecutionEventsResponse, ExecutionSummary, ExecutionTasksResponse, TaskExecutionDetail,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -249,6 +249,57 @@ pub async fn get(
             .insert(tenant.tenant(), id, Arc::new(answer.clone()));
     }
     Ok(Json(answer))
+}
+
+/// Cancels an execution: its waiting tasks end cancelled and its running
+/// tasks are asked to stop, on whichever host runs them; no further task
+/// starts. Cancelling an execution that has ended changes nothing (200,
+/// `cancelled: false`).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/executions/{exec_id}/cancel",
+    operation_id = "cancel_execution",
+    summary = "Cancel an execution (idempotent)",
+    tag = "executions",
+    params(("tenant_id" = String, Path, description = "The tenant"), ("exec_id" = String, Path, description = "Execution id")),
+    responses(
+        (status = 200, body = ExecutionCancelResponse),
+        (status = 404, description = "No such execution", body = cloacina_wire::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((tenant_id, exec_id)): Path<(String, String)>,
+) -> ApiResult<Json<ExecutionCancelResponse>> {
+    let id = execution_id(&exec_id)?;
+    let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
+    let runner = tenant.runner();
+    let not_found =
+        || ApiError::not_found("execution_not_found", format!("execution {id} not found"));
+    match runner.status(id).await {
+        Err(RuntimeError::UnknownExecution(_)) => return Err(not_found()),
+        Err(error) => return Err(ApiError::internal("reading an execution", error)),
+        Ok(_) => {}
+    }
+    let cancelled = runner
+        .cancel(id)
+        .await
+        .map_err(|error| ApiError::internal("cancelling an execution", error))?;
+    let now = runner
+        .status(id)
+        .await
+        .map_err(|error| ApiError::internal("reading an execution", error))?;
+    if cancelled {
+        tracing::info!(tenant = %tenant.tenant(), execution = %id, "execution cancelled");
+    }
+    Ok(Json(ExecutionCancelResponse {
+        tenant_id: tenant.tenant().to_string(),
+        execution_id: id.to_string(),
+        cancelled,
+        status: status_name(now.status).to_owned(),
+    }))
 }
 
 /// The event as the REST API and the delivery socket show it.

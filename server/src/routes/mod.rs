@@ -54,6 +54,7 @@ pub(crate) fn api(upload_body_limit: usize) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(workflows::delete))
         .routes(routes!(executions::list))
         .routes(routes!(executions::get))
+        .routes(routes!(executions::cancel))
         .routes(routes!(executions::events))
         .routes(routes!(executions::tasks))
         .routes(routes!(triggers::list))

@@ -3,6 +3,7 @@
 
 mod connections;
 mod delivery;
+mod executions;
 mod graphs;
 mod keys;
 mod metrics;

@@ -129,6 +129,27 @@ impl TestServer {
 
     /// Registers workflow `quick` (one task) in `tenant`, in process.
     pub async fn register_quick_workflow(&self, tenant: &str) {
+        let plugin = FunctionPlugin::new().task("only", |_, _| Ok(json!({"done": true})));
+        self.register_one_task_workflow(tenant, "quick", plugin)
+            .await;
+    }
+
+    /// Registers workflow `waiting` in `tenant`: its one task runs until
+    /// it is asked to stop (30 s at most).
+    pub async fn register_waiting_workflow(&self, tenant: &str) {
+        let plugin = FunctionPlugin::new().task("only", |_, control| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !control.should_stop() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(cloacina_loader::TaskFailure::Cancelled)
+        });
+        self.register_one_task_workflow(tenant, "waiting", plugin)
+            .await;
+    }
+
+    /// Registers workflow `name` of one task, `only`, run by `plugin`.
+    async fn register_one_task_workflow(&self, tenant: &str, name: &str, plugin: FunctionPlugin) {
         let tenant = self
             .server()
             .host()
@@ -144,14 +165,13 @@ impl TestServer {
             invokes: None,
         };
         let package = PackageRef {
-            name: "quick".into(),
+            name: name.into(),
             version: semver::Version::new(1, 0, 0),
         };
-        let plugin = Arc::new(FunctionPlugin::new().task("only", |_, _| Ok(json!({"done": true}))));
         tenant
             .runner()
             .register_workflow(
-                Workflow::new("quick", package, vec![task], plugin).expect("workflow"),
+                Workflow::new(name, package, vec![task], Arc::new(plugin)).expect("workflow"),
             )
             .expect("registers");
     }

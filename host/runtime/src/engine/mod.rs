@@ -63,6 +63,9 @@ pub(crate) enum Command {
     /// A line a running task logged (`ctx.log`): kept as a `task_log`
     /// event of its execution.
     TaskLog(TaskLog),
+    /// Executions another host ended (cancelled, perhaps): their calls
+    /// still running here are asked to stop.
+    StopCalls(Vec<ExecutionId>),
 }
 
 /// One `ctx.log` line of a task attempt.

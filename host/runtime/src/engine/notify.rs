@@ -1,6 +1,7 @@
 //! PostgreSQL wake-ups between hosts: a writer that leaves claimable work
 //! or ends executions sends `NOTIFY cloacina_<tenant>` with the ended ids;
-//! every host listens, claims what fits and wakes its waiters.
+//! every host listens, claims what fits, wakes its waiters, and stops its
+//! calls of those executions still running (a cancel sent to another host).
 
 use std::sync::Arc;
 
@@ -38,6 +39,11 @@ pub(crate) fn spawn_listener(
                 let ended: Vec<ExecutionId> =
                     ended.split(',').filter_map(|id| id.parse().ok()).collect();
                 completions.complete(&ended);
+                // An execution another host ended (a cancel sent there)
+                // may still have calls running here: they stop now.
+                if !ended.is_empty() && writer.send(Command::StopCalls(ended)).is_err() {
+                    return false;
+                }
             }
         }
         writer.send(Command::Wake).is_ok()

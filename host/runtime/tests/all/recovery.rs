@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cloacina_loader::TaskFailure;
 use cloacina_runtime::{EventType, ExecutionStatus, FunctionPlugin, RunnerConfig, TaskStatus};
 use serde_json::json;
 
@@ -356,4 +357,111 @@ async fn a_cancel_from_another_host_stops_retries() {
     );
     running_host.shutdown().await;
     cancelling_host.shutdown().await;
+}
+
+/// A cancel sent to one host stops a task running on another within a
+/// second (the cancel's NOTIFY reaches the other host's listener), and no
+/// further task starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_sent_to_one_host_stops_a_task_running_on_another() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let stopped_at: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+    let ran_after = Arc::new(AtomicBool::new(false));
+    let mut hosts = Vec::new();
+    for index in 0..2 {
+        let runner = db.runner().await;
+        let stopped_at = stopped_at.clone();
+        let ran_after = ran_after.clone();
+        let plugin = FunctionPlugin::new()
+            .task("wait", move |_, control| {
+                // Only the second host may run it: the first holds back
+                // until the test is over.
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                while !control.should_stop() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if index == 1 {
+                    *stopped_at.lock().expect("lock") = Some(std::time::Instant::now());
+                }
+                Err(TaskFailure::Cancelled)
+            })
+            .task("after", move |_, _| {
+                ran_after.store(true, Ordering::SeqCst);
+                Ok(json!({}))
+            });
+        runner
+            .register_workflow(workflow(
+                "long",
+                vec![task("wait", &[]), task("after", &["wait"])],
+                plugin,
+            ))
+            .expect("registered");
+        hosts.push(runner);
+    }
+    let (first, second) = (&hosts[0], &hosts[1]);
+    // Started on the second host, which claims its ready task at once.
+    let id = second
+        .execute_async("long", json!({}))
+        .await
+        .expect("starts");
+    assert!(
+        crate::support::eventually(Duration::from_secs(10), async || {
+            first
+                .events(id, 0)
+                .await
+                .expect("events")
+                .iter()
+                .any(|e| e.event_type == EventType::TaskStarted)
+        })
+        .await,
+        "the task started"
+    );
+    let started_on = first.events(id, 0).await.expect("events");
+    let host = started_on
+        .iter()
+        .find(|e| e.event_type == EventType::TaskStarted)
+        .and_then(|e| e.event_data.as_ref())
+        .and_then(|data| data["host"].as_str())
+        .map(str::to_owned);
+    assert_eq!(
+        host.as_deref(),
+        Some(second.host_id()),
+        "it runs on the second host"
+    );
+    let asked = std::time::Instant::now();
+    assert!(
+        first.cancel(id).await.expect("cancels"),
+        "the first host cancels it"
+    );
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), async || {
+            stopped_at.lock().expect("lock").is_some()
+        })
+        .await,
+        "the task on the second host stopped"
+    );
+    let stopped = stopped_at.lock().expect("lock").expect("stopped");
+    assert!(
+        stopped.duration_since(asked) < Duration::from_secs(1),
+        "stopped {:?} after the cancel",
+        stopped.duration_since(asked)
+    );
+    let result = second.wait(id).await.expect("ends");
+    assert_eq!(result.status, ExecutionStatus::Cancelled);
+    let events = first.events(id, 0).await.expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == EventType::WorkflowCancelled)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !ran_after.load(Ordering::SeqCst),
+        "no task started after the cancel"
+    );
+    for host in &hosts {
+        host.shutdown().await;
+    }
 }

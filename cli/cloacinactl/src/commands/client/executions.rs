@@ -1,4 +1,4 @@
-//! `execution list|show|events|logs`.
+//! `execution list|show|events|logs|cancel`.
 
 use cloacina_client::ExecutionQuery;
 use cloacina_wire::executions::{ExecutionDetail, TaskExecutionDetail};
@@ -120,6 +120,16 @@ pub fn run(command: ExecutionCommand, json: bool) -> Result<(), Failure> {
                         event.created_at,
                         event.event_type
                     );
+                }
+            });
+        }
+        ExecutionCommand::Cancel { id, client } => {
+            let answer = connect(&client)?.cancel_execution(&id)?;
+            print(&answer, json, |v| {
+                if v.cancelled {
+                    out!("cancelled {}", v.execution_id);
+                } else {
+                    out!("{} had already ended: {}", v.execution_id, v.status);
                 }
             });
         }

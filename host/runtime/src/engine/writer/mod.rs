@@ -221,6 +221,8 @@ impl Writer {
                 self.drain_waiters.push(reply);
             }
             Command::Wake if batch.iter().any(|c| matches!(c, Command::Wake)) => {}
+            // Nothing to write: the calls are stopped at once.
+            Command::StopCalls(executions) => self.stop_cancelled(&executions),
             command => batch.push(command),
         }
     }
@@ -295,7 +297,8 @@ impl Writer {
                     self.reap(&mut tx, now, *all_but_me, &mut outcome).await?
                 }
                 Command::Wake => look_for_work = true,
-                Command::Drain { .. } => {}
+                // Taken before the batch (`take`): never in one.
+                Command::Drain { .. } | Command::StopCalls(_) => {}
                 Command::TaskLog(line) => outcome.task_log(line),
             }
         }

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use cloacina_runtime::{Event, ExecutionId, ExecutionResult, ExecutionStatus, RuntimeError};
+use cloacina_runtime::{
+    Event, ExecutionId, ExecutionResult, ExecutionStatus, Runner, RuntimeError,
+};
 use cloacina_wire::TenantListResponse;
 use cloacina_wire::executions::{
     ExecuteRequest, ExecuteResponse, ExecutionCancelResponse, ExecutionDetail, ExecutionEvent,
@@ -220,16 +222,7 @@ pub async fn get(
     if let Some(answer) = state.ended.get(tenant.tenant(), id) {
         return Ok(Json((*answer).clone()));
     }
-    let execution = match tenant.runner().status(id).await {
-        Ok(execution) => execution,
-        Err(RuntimeError::UnknownExecution(_)) => {
-            return Err(ApiError::not_found(
-                "execution_not_found",
-                format!("execution {id} not found"),
-            ));
-        }
-        Err(error) => return Err(ApiError::internal("reading an execution", error)),
-    };
+    let execution = current(tenant.runner(), id).await?;
     let answer = ExecutionDetail {
         tenant_id: tenant.tenant().to_string(),
         execution_id: id.to_string(),
@@ -276,21 +269,12 @@ pub async fn cancel(
     let id = execution_id(&exec_id)?;
     let tenant = state.tenant_for(&caller, Role::Write, &tenant_id).await?;
     let runner = tenant.runner();
-    let not_found =
-        || ApiError::not_found("execution_not_found", format!("execution {id} not found"));
-    match runner.status(id).await {
-        Err(RuntimeError::UnknownExecution(_)) => return Err(not_found()),
-        Err(error) => return Err(ApiError::internal("reading an execution", error)),
-        Ok(_) => {}
-    }
+    current(runner, id).await?;
     let cancelled = runner
         .cancel(id)
         .await
         .map_err(|error| ApiError::internal("cancelling an execution", error))?;
-    let now = runner
-        .status(id)
-        .await
-        .map_err(|error| ApiError::internal("reading an execution", error))?;
+    let now = current(runner, id).await?;
     if cancelled {
         tracing::info!(tenant = %tenant.tenant(), execution = %id, "execution cancelled");
     }
@@ -300,6 +284,18 @@ pub async fn cancel(
         cancelled,
         status: status_name(now.status).to_owned(),
     }))
+}
+
+/// Execution `id` as it stands, or 404 `execution_not_found`.
+async fn current(runner: &Runner, id: ExecutionId) -> ApiResult<ExecutionResult> {
+    match runner.status(id).await {
+        Ok(execution) => Ok(execution),
+        Err(RuntimeError::UnknownExecution(_)) => Err(ApiError::not_found(
+            "execution_not_found",
+            format!("execution {id} not found"),
+        )),
+        Err(error) => Err(ApiError::internal("reading an execution", error)),
+    }
 }
 
 /// The event as the REST API and the delivery socket show it.

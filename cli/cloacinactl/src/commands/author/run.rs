@@ -282,12 +282,19 @@ async fn drive(
     }
     // Ctrl-C cancels the execution (its tasks see `is_cancelled`); a
     // second Ctrl-C exits at once, even while a task ignores the first.
-    // The listener stays for the rest of the process: once SIGINT is
-    // handled here, nothing else would act on it.
+    // The listener is registered here, before anything runs (a Ctrl-C
+    // that came before a spawned task first polled would kill the process
+    // instead), and stays for the rest of it: once SIGINT is handled here,
+    // nothing else would act on it.
+    let mut interrupts = Interrupts::register().map_err(|error| Failure {
+        kind: FailureKind::Other,
+        error: anyhow!("cannot listen for Ctrl-C: {error}"),
+        hint: None,
+    })?;
     tokio::spawn({
         let runner = runner.clone();
         async move {
-            if tokio::signal::ctrl_c().await.is_err() {
+            if !interrupts.next().await {
                 return;
             }
             eprintln!("interrupted: cancelling execution {id} (Ctrl-C again to quit at once)");
@@ -296,7 +303,7 @@ async fn drive(
                     eprintln!("cannot cancel: {error}");
                 }
             });
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupts.next().await {
                 std::process::exit(i32::from(FailureKind::Interrupted.exit_code()));
             }
         }
@@ -452,5 +459,32 @@ fn runtime_failure(error: RuntimeError) -> Failure {
         kind,
         error: anyhow::Error::new(error),
         hint: None,
+    }
+}
+
+/// Ctrl-C, listened for from the moment it is registered.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn register() -> std::io::Result<Self> {
+        Ok(Interrupts {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next Ctrl-C; false if no more can come.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            self.signal.recv().await.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
     }
 }

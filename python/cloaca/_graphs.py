@@ -223,8 +223,7 @@ def _poll_runner(function: Callable[..., Any]) -> Callable[[str, int], str]:
     """A polling accumulator: its function's value (None: nothing new)."""
 
     def run(_context_json: str, _attempt: int) -> str:
-        value = function()
-        return json.dumps(value.to_dict() if isinstance(value, Context) else value)
+        return json.dumps(_plain(function()))
 
     return run
 

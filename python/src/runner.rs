@@ -339,21 +339,18 @@ impl NativeRunner {
         expression: &str,
         timezone: &str,
     ) -> PyResult<String> {
-        const WHAT: &str = "Failed to register cron workflow";
-        self.require_cron(py, WHAT)?;
-        let (runner, workflow, expression, timezone) = (
-            self.runner.clone(),
+        let (workflow, expression, timezone) = (
             workflow.to_owned(),
             expression.to_owned(),
             timezone.to_owned(),
         );
-        let sync = self.cron_sync.clone();
-        self.block_on(py, async move {
-            let id = cron::register(&runner, &workflow, &expression, &timezone).await?;
-            sync.sync(&runner).await?;
-            Ok(id)
-        })?
-        .map_err(|error| schedule_error(py, WHAT, &error))
+        self.cron_change(
+            py,
+            "Failed to register cron workflow",
+            move |runner| async move {
+                cron::register(&runner, &workflow, &expression, &timezone).await
+            },
+        )
     }
 
     fn cron_list<'py>(
@@ -363,24 +360,21 @@ impl NativeRunner {
         limit: i64,
         offset: i64,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        const WHAT: &str = "Failed to list cron schedules";
-        self.require_cron(py, WHAT)?;
-        let runner = self.runner.clone();
-        let all = self
-            .block_on(py, async move {
-                cron::list(&runner, enabled_only, limit, offset).await
-            })?
-            .map_err(|error| schedule_error(py, WHAT, &error))?;
+        let all = self.cron_read(
+            py,
+            "Failed to list cron schedules",
+            move |runner| async move { cron::list(&runner, enabled_only, limit, offset).await },
+        )?;
         all.iter().map(|stored| cron_dict(py, stored)).collect()
     }
 
     fn cron_get<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyDict>> {
-        const WHAT: &str = "Failed to get cron schedule";
-        self.require_cron(py, WHAT)?;
-        let (runner, id) = (self.runner.clone(), id.to_owned());
-        let stored = self
-            .block_on(py, async move { cron::get(&runner, &id).await })?
-            .map_err(|error| schedule_error(py, WHAT, &error))?;
+        let id = id.to_owned();
+        let stored = self.cron_read(
+            py,
+            "Failed to get cron schedule",
+            move |runner| async move { cron::get(&runner, &id).await },
+        )?;
         cron_dict(py, &stored)
     }
 
@@ -391,44 +385,31 @@ impl NativeRunner {
         expression: &str,
         timezone: &str,
     ) -> PyResult<()> {
-        const WHAT: &str = "Failed to update cron schedule";
-        self.require_cron(py, WHAT)?;
-        let (runner, id, expression, timezone) = (
-            self.runner.clone(),
-            id.to_owned(),
-            expression.to_owned(),
-            timezone.to_owned(),
-        );
-        let sync = self.cron_sync.clone();
-        self.block_on(py, async move {
-            cron::update(&runner, &id, &expression, &timezone).await?;
-            sync.sync(&runner).await
-        })?
-        .map_err(|error| schedule_error(py, WHAT, &error))
+        let (id, expression, timezone) =
+            (id.to_owned(), expression.to_owned(), timezone.to_owned());
+        self.cron_change(
+            py,
+            "Failed to update cron schedule",
+            move |runner| async move { cron::update(&runner, &id, &expression, &timezone).await },
+        )
     }
 
     fn cron_set_enabled(&self, py: Python<'_>, id: &str, enabled: bool) -> PyResult<()> {
-        const WHAT: &str = "Failed to set cron schedule enabled";
-        self.require_cron(py, WHAT)?;
-        let (runner, id) = (self.runner.clone(), id.to_owned());
-        let sync = self.cron_sync.clone();
-        self.block_on(py, async move {
-            cron::set_enabled(&runner, &id, enabled).await?;
-            sync.sync(&runner).await
-        })?
-        .map_err(|error| schedule_error(py, WHAT, &error))
+        let id = id.to_owned();
+        self.cron_change(
+            py,
+            "Failed to set cron schedule enabled",
+            move |runner| async move { cron::set_enabled(&runner, &id, enabled).await },
+        )
     }
 
     fn cron_delete(&self, py: Python<'_>, id: &str) -> PyResult<()> {
-        const WHAT: &str = "Failed to delete cron schedule";
-        self.require_cron(py, WHAT)?;
-        let (runner, id) = (self.runner.clone(), id.to_owned());
-        let sync = self.cron_sync.clone();
-        self.block_on(py, async move {
-            cron::delete(&runner, &id).await?;
-            sync.sync(&runner).await
-        })?
-        .map_err(|error| schedule_error(py, WHAT, &error))
+        let id = id.to_owned();
+        self.cron_change(
+            py,
+            "Failed to delete cron schedule",
+            move |runner| async move { cron::delete(&runner, &id).await },
+        )
     }
 
     /// Counts of cron-started executions since `since_ms`; one running
@@ -439,14 +420,11 @@ impl NativeRunner {
         since_ms: i64,
         lost_after_ms: i64,
     ) -> PyResult<Bound<'py, PyDict>> {
-        const WHAT: &str = "Failed to get cron execution stats";
-        self.require_cron(py, WHAT)?;
-        let runner = self.runner.clone();
-        let stats = self
-            .block_on(py, async move {
-                cron::stats(&runner, since_ms, lost_after_ms).await
-            })?
-            .map_err(|error| schedule_error(py, WHAT, &error))?;
+        let stats = self.cron_read(
+            py,
+            "Failed to get cron execution stats",
+            move |runner| async move { cron::stats(&runner, since_ms, lost_after_ms).await },
+        )?;
         let dict = PyDict::new(py);
         dict.set_item("total_executions", stats.total)?;
         dict.set_item("successful_executions", stats.successful)?;
@@ -587,18 +565,53 @@ impl Drop for NativeRunner {
 }
 
 impl NativeRunner {
-    fn require_cron(&self, py: Python<'_>, what: &str) -> PyResult<()> {
-        if self.cron {
-            Ok(())
-        } else {
-            Err(raise(
+    /// A cron call that reads: `what: <cause>` on failure, refused when
+    /// cron scheduling is disabled.
+    fn cron_read<T, F>(
+        &self,
+        py: Python<'_>,
+        what: &str,
+        work: impl FnOnce(Runner) -> F,
+    ) -> PyResult<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, cron::CronError>> + Send + 'static,
+    {
+        if !self.cron {
+            return Err(raise(
                 py,
                 "ScheduleError",
                 format!(
                     "{what}: cron scheduling is disabled (DefaultRunnerConfig.enable_cron_scheduling)"
                 ),
-            ))
+            ));
         }
+        self.block_on(py, work(self.runner.clone()))?
+            .map_err(|error| schedule_error(py, what, &error))
+    }
+
+    /// A cron call that changes the stored schedules, then brings this
+    /// runner's schedules up to date at once (the others follow within a
+    /// second).
+    fn cron_change<T, F>(
+        &self,
+        py: Python<'_>,
+        what: &str,
+        work: impl FnOnce(Runner) -> F,
+    ) -> PyResult<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, cron::CronError>> + Send + 'static,
+    {
+        let sync = self.cron_sync.clone();
+        self.cron_read(py, what, move |runner| {
+            let change = work(runner.clone());
+            async move {
+                let done = change.await?;
+                sync.sync(&runner).await?;
+                Ok(done)
+            }
+        })
     }
 
     /// The graph runtime, once a graph has been registered.

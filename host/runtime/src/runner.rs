@@ -177,7 +177,7 @@ impl Runner {
     pub fn register_workflow(&self, workflow: Workflow) -> Result<Arc<Workflow>, RuntimeError> {
         let workflow = Arc::new(workflow);
         self.inner.registry.insert(workflow.clone());
-        let _ = self.inner.commands.send(Command::Wake);
+        self.wake();
         Ok(workflow)
     }
 
@@ -187,12 +187,14 @@ impl Runner {
     /// replaced by registering again, as embedded callers do.
     pub fn register_replacing(&self, workflow: Workflow) -> Arc<Workflow> {
         let workflow = Arc::new(workflow);
-        self.inner.registry.insert(workflow.clone());
-        self.inner
-            .registry
-            .retire_others(workflow.name(), &workflow.package().version);
-        let _ = self.inner.commands.send(Command::Wake);
+        self.inner.registry.insert_replacing(workflow.clone());
+        self.wake();
         workflow
+    }
+
+    /// New workflows may have made waiting work runnable.
+    fn wake(&self) {
+        let _ = self.inner.commands.send(Command::Wake);
     }
 
     /// The package (and version) new executions of workflow `name` start

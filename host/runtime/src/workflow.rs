@@ -304,12 +304,21 @@ impl WorkflowRegistry {
         }
     }
 
-    /// Retires every version of `name` but `keep`.
-    pub fn retire_others(&self, name: &str, keep: &semver::Version) {
+    /// Inserts `workflow` and retires every other version of its name, in
+    /// one step: no start in between sees an older version as the latest.
+    pub fn insert_replacing(&self, workflow: Arc<Workflow>) {
         let mut workflows = self.workflows.write().unwrap_or_else(|e| e.into_inner());
-        for (version, registered) in workflows.get_mut(name).into_iter().flatten() {
-            registered.retired = version != keep;
+        let versions = workflows.entry(workflow.name.clone()).or_default();
+        for registered in versions.values_mut() {
+            registered.retired = true;
         }
+        versions.insert(
+            workflow.package.version.clone(),
+            Registered {
+                workflow,
+                retired: false,
+            },
+        );
     }
 
     pub fn remove(&self, name: &str, version: &semver::Version) -> Option<Arc<Workflow>> {

@@ -85,6 +85,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .context("cannot open the key store")?;
     bootstrap::ensure_admin_key(&keys, &config.home, config.bootstrap_key.as_deref()).await?;
+    let tickets = ws::Tickets::open(
+        public.runner().database(),
+        keys.clone(),
+        ws::TICKET_TTL,
+        config.limits.tickets_per_key,
+    )
+    .await
+    .context("cannot open the WebSocket ticket store")?;
     let (stop, stopping) = watch::channel(false);
     let slots = listener::Slots::new(config.limits.max_connections);
     let host = Arc::new(host);
@@ -92,7 +100,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let state = Arc::new(state::AppState {
         host,
         auth: auth::Authenticator::new(keys),
-        tickets: ws::Tickets::new(ws::TICKET_TTL, config.limits.tickets_per_key),
+        tickets,
         deliveries: ws::Deliveries::default(),
         sockets: ws::Sockets::new(config.limits.sockets_per_key, slots.clone()),
         uploads: routes::workflows::UploadGate::new(&config.limits),

@@ -67,9 +67,9 @@ impl AppState {
 
     /// A key was revoked: it stops working at once on this server (it
     /// leaves the cache), its unused tickets go, its sockets close.
-    pub fn key_revoked(&self, id: uuid::Uuid) {
+    pub async fn key_revoked(&self, id: uuid::Uuid) {
         self.auth.forget(id);
-        self.tickets.forget_key(id);
+        self.tickets.forget_key(id).await;
         self.sockets.revoke(id);
     }
 

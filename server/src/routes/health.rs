@@ -103,7 +103,16 @@ pub async fn metrics(State(state): State<Arc<AppState>>, request: Request) -> Re
             return error.into_response();
         }
     }
-    match state.metrics.render(state.tickets.len()) {
+    // Tickets live in the database: an unreadable count is reported as
+    // none rather than failing the scrape.
+    let tickets = state.tickets.len().await.unwrap_or_else(|error| {
+        tracing::warn!(
+            error = &error as &dyn std::error::Error,
+            "cannot count WebSocket tickets"
+        );
+        0
+    });
+    match state.metrics.render(tickets) {
         Ok(body) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response(),
         Err(error) => ApiError::internal("rendering the metrics", error).into_response(),
     }

@@ -214,7 +214,7 @@ pub async fn revoke(
             ));
         }
     }
-    state.key_revoked(id);
+    state.key_revoked(id).await;
     tracing::info!(key = %id, "API key revoked");
     Ok(Json(KeyRevokedResponse {
         status: "revoked".to_owned(),
@@ -236,12 +236,12 @@ pub async fn ws_ticket(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<Json<WsTicketResponse>> {
-    match state.tickets.issue(caller.key) {
+    match state.tickets.issue(&caller.key).await {
         Ok(ticket) => Ok(Json(WsTicketResponse {
             ticket,
             expires_in_seconds: TICKET_TTL.as_secs(),
         })),
-        Err(refused) => {
+        Err(crate::ws::TicketError::Refused(refused)) => {
             let message = match refused.reason {
                 RefusedBecause::KeyQuota => format!(
                     "this key holds {} unused WebSocket tickets; use or let some expire",
@@ -256,6 +256,7 @@ pub async fn ws_ticket(
             error.retry_after = Some(refused.retry_after.as_secs().max(1));
             Err(error)
         }
+        Err(error) => Err(ApiError::internal("issuing a ticket", error)),
     }
 }
 

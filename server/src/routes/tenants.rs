@@ -152,7 +152,7 @@ pub async fn remove(
         .await
         .map_err(|error| ApiError::internal("revoking the tenant's keys", error))?;
     for id in &revoked {
-        state.key_revoked(*id);
+        state.key_revoked(*id).await;
     }
     let removed = state.host.remove_tenant(&tenant).await.map_err(|error| {
         if cloacina_runtime::database::is_unavailable(&error) {

@@ -9,4 +9,4 @@ mod upgrade;
 
 pub use delivery::Deliveries;
 pub use sockets::Sockets;
-pub use tickets::{RefusedBecause, TICKET_TTL, Tickets};
+pub use tickets::{RefusedBecause, TICKET_TTL, TicketError, Tickets};

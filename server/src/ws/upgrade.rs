@@ -42,10 +42,11 @@ pub(crate) async fn authenticate(
     token: Option<&str>,
 ) -> Result<KeyRecord, ApiError> {
     if let Some(ticket) = token {
-        return state
-            .tickets
-            .redeem(ticket)
-            .ok_or_else(|| ApiError::unauthorized("invalid, used or expired ticket"));
+        return match state.tickets.redeem(ticket).await {
+            Ok(Some(key)) => Ok(key),
+            Ok(None) => Err(ApiError::unauthorized("invalid, used or expired ticket")),
+            Err(error) => Err(ApiError::internal("redeeming a ticket", error)),
+        };
     }
     let key = bearer(parts)
         .ok_or_else(|| ApiError::unauthorized("a ticket (?token=) or a Bearer key is needed"))?;

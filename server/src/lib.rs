@@ -1,7 +1,8 @@
 //! The HTTP + WebSocket server over a cloacina host, wire-compatible with
 //! the `cloacina-client` 0.8 SDK: API keys and roles, tenants, workflow
 //! packages, executions and their events (REST and the delivery socket),
-//! schedules, metrics and the OpenAPI document.
+//! schedules, the hosts serving each tenant, metrics and the OpenAPI
+//! document.
 //!
 //! `start` binds, bootstraps the first admin key, starts the host and
 //! serves; `RunningServer::stop` stops taking requests, closes sockets and
@@ -69,11 +70,15 @@ impl std::fmt::Debug for RunningServer {
 }
 
 /// Binds `config.bind`, starts the host and serves until stopped.
-pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    // What the hosts view shows of this host: where it answers (the port
+    // bound, when 0 was asked for) and the server's version.
+    config.host.identity.address = Some(addr.to_string());
+    config.host.identity.version = env!("CARGO_PKG_VERSION").to_owned();
     let host = Host::start(config.host.clone())
         .await
         .context("cannot start the host")?;
@@ -118,7 +123,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let serving = tokio::spawn(async move {
         listener::serve(listener, router, &limits, slots, stopping).await;
     });
+    // Scripts and tests read the address from this line, as it is.
     tracing::info!(%addr, "serving the HTTP API");
+    tracing::info!(host = %state.host.identity().id, "this host's id");
     Ok(RunningServer {
         addr,
         state,

@@ -11,6 +11,7 @@ use cloacina_wire::graphs::{
     AccumulatorStatus, FireRequest, FireResponse, Firing, GraphStatus, InjectRequest,
     InjectResponse, PauseResponse, ReactorStatus,
 };
+use cloacina_wire::hosts::HostListResponse;
 use cloacina_wire::keys::{
     CreateKeyRequest, KeyCreatedResponse, KeyInfo, KeyRevokedResponse, WsTicketResponse,
 };
@@ -180,6 +181,11 @@ impl Client {
 
     pub fn tasks(&self, id: &str) -> Result<ExecutionTasksResponse, ClientError> {
         self.get(&self.tenant_route(&format!("/executions/{id}/tasks")))
+    }
+
+    /// The hosts serving the tenant, oldest first.
+    pub fn hosts(&self) -> Result<HostListResponse, ClientError> {
+        self.get(&self.tenant_route("/hosts"))
     }
 
     pub fn tenants(&self) -> Result<ListResponse<TenantSummary>, ClientError> {

@@ -132,6 +132,14 @@ pub enum Command {
     #[command(subcommand)]
     Tenant(TenantCommand),
 
+    /// List the hosts serving a server's tenants: where each runs, whether
+    /// it is alive, and what work it holds.
+    #[command(
+        subcommand,
+        after_long_help = "Example:\n  cloacinactl host list --tenant acme"
+    )]
+    Host(HostCommand),
+
     /// Manage a server's API keys (admin key).
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
@@ -546,6 +554,22 @@ pub enum TenantCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// List the hosts serving a tenant; `*` marks the server that answered.
+    ///
+    /// One line per host, oldest first: its id (the first 8 characters),
+    /// address, version, start time, heartbeat age, the tenant's tasks it
+    /// runs now and the computation graphs it owns. A host is a server
+    /// process: all its tenants share its id. Each renews its lease every
+    /// 10 s; one whose heartbeat is older than the lease TTL (30 s) is
+    /// presumed dead, and its running tasks run again on another host.
+    #[command(after_long_help = "Examples:\n  \
+        cloacinactl host list\n  \
+        cloacinactl host list --tenant acme --json")]
+    List(ClientArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -51,6 +51,8 @@ fn every_command_has_help() {
         &["graph", "pause", "--help"],
         &["graph", "resume", "--help"],
         &["graph", "firings", "--help"],
+        &["host", "--help"],
+        &["host", "list", "--help"],
     ] {
         let (code, stdout, _) = cloacinactl(command);
         assert_eq!(code, Some(0), "{command:?}");

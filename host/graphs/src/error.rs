@@ -30,6 +30,14 @@ pub enum GraphError {
     },
     #[error(transparent)]
     Storage(#[from] cloacina_database::DatabaseError),
+    #[error("graph `{0}` is run by another host now: this host's lease on it was taken")]
+    Fenced(String),
+    #[error(
+        "graph `{graph}`: no host running its reactor answered within {waited_ms} ms (the command may still take effect)"
+    )]
+    OwnerUnreachable { graph: String, waited_ms: u64 },
+    #[error("{0}")]
+    Remote(String),
     #[error("the graph runtime is shutting down")]
     ShuttingDown,
     #[error("the graph state is inconsistent: {0}")]

@@ -75,6 +75,7 @@ pub(crate) async fn accept(
     let accepted = std::time::Instant::now();
     let text = payload.to_string();
     let graphs = targets.len();
+    let slots: Vec<Arc<GraphSlot>> = targets.iter().map(|(slot, _)| slot.clone()).collect();
     let events = targets
         .into_iter()
         .map(|(slot, accumulator)| Append {
@@ -92,8 +93,8 @@ pub(crate) async fn accept(
         .map_err(|_| GraphError::ShuttingDown)?;
     // Queued: the permits are given back when the events are consumed (or
     // by the writer if they never commit).
-    for permit in permits {
-        permit.forget();
+    for (slot, permit) in slots.iter().zip(permits) {
+        slot.hold(permit);
     }
     Ok(Accepted { committed, graphs })
 }

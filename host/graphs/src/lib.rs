@@ -23,9 +23,13 @@
 
 mod error;
 mod ingest;
+mod keeper;
+mod lease;
 mod metrics;
 mod model;
+mod notify;
 mod reactor;
+mod remote;
 mod runtime;
 pub mod schema;
 mod slot;

@@ -14,6 +14,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
@@ -35,6 +36,10 @@ pub struct GraphMetrics {
 struct Inner {
     /// Event accepted -> the firing that consumed it started, seconds.
     event_to_fire: Histogram,
+    /// Leases this host took from an owner whose lease had expired.
+    takeovers: Counter,
+    /// Commits refused because this host's lease was gone.
+    fenced: Counter,
     graphs: Mutex<BTreeMap<(String, String), Arc<GraphSlot>>>,
 }
 
@@ -43,6 +48,8 @@ impl Default for GraphMetrics {
         GraphMetrics {
             inner: Arc::new(Inner {
                 event_to_fire: Histogram::new(BUCKETS),
+                takeovers: Counter::default(),
+                fenced: Counter::default(),
                 graphs: Mutex::new(BTreeMap::new()),
             }),
         }
@@ -58,7 +65,30 @@ impl GraphMetrics {
             Unit::Seconds,
             self.inner.event_to_fire.clone(),
         );
+        registry.register(
+            "cloacina_graph_lease_takeovers",
+            "Graph leases this host took over from an owner whose lease had expired",
+            self.inner.takeovers.clone(),
+        );
+        registry.register(
+            "cloacina_graph_fencing_rejections",
+            "Graph commits refused because this host no longer held the graph's lease",
+            self.inner.fenced.clone(),
+        );
         registry.register_collector(Box::new(self.clone()));
+    }
+
+    pub(crate) fn took_over(&self) {
+        self.inner.takeovers.inc();
+    }
+
+    pub(crate) fn fenced(&self) {
+        self.inner.fenced.inc();
+    }
+
+    /// Leases taken over and commits fenced, since the host started.
+    pub fn lease_counts(&self) -> (u64, u64) {
+        (self.inner.takeovers.get(), self.inner.fenced.get())
     }
 
     pub(crate) fn observe_event_to_fire(&self, seconds: f64) {

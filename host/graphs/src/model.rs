@@ -35,9 +35,20 @@ pub enum CommandReply {
 pub enum ReactorHealth {
     Starting,
     Live,
-    Degraded { disconnected: Vec<String> },
-    Crashed { error: String, restarts: u32 },
+    Degraded {
+        disconnected: Vec<String>,
+    },
+    Crashed {
+        error: String,
+        restarts: u32,
+    },
     Stopped,
+    /// The reactor runs on another host (`owner`), or on none for the
+    /// moment (a host is taking the graph over); events are still accepted
+    /// here.
+    Remote {
+        owner: Option<String>,
+    },
 }
 
 /// The health of one accumulator, as the 0.8 `status` string.
@@ -89,7 +100,7 @@ pub struct GraphStatus {
 }
 
 /// One firing, as logged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct FiringRecord {
     pub graph: String,
     pub id: i64,

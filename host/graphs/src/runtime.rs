@@ -1,25 +1,37 @@
 //! [`GraphRuntime`]: one tenant's computation graphs on this host.
+//!
+//! Every host that loads a graph accepts its events and commands; the
+//! reactor runs on the one host holding the graph's lease (`lease.rs`). A
+//! lease keeper renews this host's leases, claims free or expired ones
+//! (spreading graphs over the live hosts), and stops a reactor whose lease
+//! was taken. On PostgreSQL a listener hears the other hosts: appends for
+//! a graph run here, released leases, commands for the owner, replies.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use cloacina_contract::Declaration;
-use cloacina_database::{Database, clock};
+use cloacina_database::{Database, DatabaseUrl, Dialect, clock};
 use cloacina_loader::Plugin;
 use cloacina_runtime::{PackageRef, Runner};
 use serde_json::Value;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::GraphError;
 use crate::GraphMetrics;
 use crate::ingest::{self, Accepted};
+use crate::lease::Lease;
 use crate::model::{
     AccumulatorStatus, CommandReply, FiringRecord, GraphCommand, GraphStatus, ReactorHealth,
 };
+use crate::notify;
 use crate::slot::{GraphSlot, GraphSpec, ReactorInput};
 use crate::supervisor::{Supervised, Supervision, supervise};
-use crate::writer::{self, WriteQueue};
+use crate::writer::{self, WriteQueue, WriterSetup};
+use crate::{keeper, remote};
 
 /// How the graph runtime behaves.
 #[derive(Debug, Clone)]
@@ -29,6 +41,12 @@ pub struct GraphConfig {
     pub supervision: Supervision,
     /// Shared by every tenant's runtime of a host; the server exposes it.
     pub metrics: GraphMetrics,
+    /// How long a graph's lease lasts unrenewed: after `kill -9` of its
+    /// owner, another host takes the graph over within this (plus one
+    /// renewal period). Renewed every third of it.
+    pub lease_ttl: Duration,
+    /// How long a command sent to another host's reactor waits for it.
+    pub remote_command_timeout: Duration,
 }
 
 impl Default for GraphConfig {
@@ -37,6 +55,8 @@ impl Default for GraphConfig {
             max_pending: 100_000,
             supervision: Supervision::default(),
             metrics: GraphMetrics::default(),
+            lease_ttl: Duration::from_secs(5),
+            remote_command_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -56,20 +76,39 @@ impl std::fmt::Debug for GraphRuntime {
     }
 }
 
-struct Running {
-    slot: Arc<GraphSlot>,
-    stop: watch::Sender<bool>,
-    /// None while a new version's reactor is being started.
-    supervisor: Option<JoinHandle<()>>,
+pub(crate) struct Running {
+    pub slot: Arc<GraphSlot>,
+    /// Some while this host holds the graph's lease and runs its reactor.
+    pub owned: Option<Owned>,
 }
 
-struct Inner {
-    db: Database,
-    runner: Runner,
-    config: GraphConfig,
-    writer: WriteQueue,
-    writer_task: Mutex<Option<JoinHandle<()>>>,
-    graphs: Mutex<BTreeMap<String, Running>>,
+pub(crate) struct Owned {
+    pub lease: Lease,
+    stop: watch::Sender<bool>,
+    /// None while the reactor is being stopped or replaced.
+    pub supervisor: Option<JoinHandle<()>>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Database,
+    pub(crate) runner: Runner,
+    pub(crate) config: GraphConfig,
+    /// This host (the runner's host id): the lease owner it writes.
+    pub(crate) host: String,
+    /// The tenant's graph channel (PostgreSQL only).
+    pub(crate) channel: Option<String>,
+    pub(crate) writer: WriteQueue,
+    pub(crate) background: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) graphs: Mutex<BTreeMap<String, Running>>,
+    /// Wakes the lease keeper (a lease released, a graph registered).
+    pub(crate) keeper: Notify,
+    /// Hosts that announced they are stopping: not counted as live when
+    /// spreading graphs.
+    pub(crate) leaving: Mutex<HashMap<String, Instant>>,
+    /// Since when each graph was seen free, for the placement rule.
+    pub(crate) free_since: Mutex<HashMap<String, Instant>>,
+    pub(crate) remote: remote::Waiters,
+    pub(crate) stopping: AtomicBool,
 }
 
 impl GraphRuntime {
@@ -78,31 +117,62 @@ impl GraphRuntime {
     pub async fn start(runner: &Runner, config: GraphConfig) -> Result<Self, GraphError> {
         let db = runner.database().clone();
         crate::schema::migrate(&db).await?;
-        let (writer, writer_task) = writer::spawn(db.clone());
-        Ok(GraphRuntime {
+        let host = runner.host_id().to_owned();
+        let channel = (db.dialect() == Dialect::Postgres).then(|| notify::channel(&db));
+        let (writer, writer_task) = writer::spawn(WriterSetup {
+            db: db.clone(),
+            host: host.clone(),
+            channel: channel.clone(),
+            metrics: config.metrics.clone(),
+        });
+        let runtime = GraphRuntime {
             inner: Arc::new(Inner {
                 db,
                 runner: runner.clone(),
                 config,
+                host,
+                channel,
                 writer,
-                writer_task: Mutex::new(Some(writer_task)),
+                background: Mutex::new(vec![writer_task]),
                 graphs: Mutex::new(BTreeMap::new()),
+                keeper: Notify::new(),
+                leaving: Mutex::new(HashMap::new()),
+                free_since: Mutex::new(HashMap::new()),
+                remote: remote::Waiters::default(),
+                stopping: AtomicBool::new(false),
             }),
-        })
+        };
+        let mut background = vec![keeper::spawn(Arc::downgrade(&runtime.inner))];
+        if let DatabaseUrl::Postgres(url) = runtime.inner.db.url() {
+            background.push(keeper::listen(url.clone(), Arc::downgrade(&runtime.inner)));
+        }
+        runtime.background().extend(background);
+        Ok(runtime)
     }
 
-    fn graphs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
+    fn background(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.inner
+            .background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        GraphRuntime { inner }
+    }
+
+    pub(crate) fn graphs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
         self.inner
             .graphs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         self.graphs().keys().cloned().collect()
     }
 
-    fn slot(&self, graph: &str) -> Result<Arc<GraphSlot>, GraphError> {
+    pub(crate) fn slot(&self, graph: &str) -> Result<Arc<GraphSlot>, GraphError> {
         self.graphs()
             .get(graph)
             .map(|running| running.slot.clone())
@@ -157,51 +227,52 @@ impl GraphRuntime {
             )
             .await?;
             let current = self.graphs().get(&name).map(|r| r.slot.clone());
-            let slot = match current {
+            match current {
                 Some(slot) if slot.spec().package.version > package.version => continue,
                 Some(slot) => {
                     // A new version of the same package: the same slot (its
-                    // sequence numbers, permits and producers) gets a new
-                    // reactor on the new spec, which starts from the
-                    // database, so state and pending events carry over.
-                    self.stop_reactor(&name).await;
+                    // permits and producers) takes the new spec; a reactor
+                    // running here is restarted on it under the same lease,
+                    // starting from the database, so state and pending
+                    // events carry over.
+                    let lease = self.stop_reactor(&name).await;
                     slot.replace_spec(spec);
-                    slot
+                    if let Some(lease) = lease {
+                        self.run_reactor(&name, &slot, lease);
+                    }
                 }
                 None => {
-                    let last_seq = crate::store::last_seq(&self.inner.db, &name).await?;
-                    let pending = crate::store::pending(&self.inner.db, &name).await?;
                     let slot = Arc::new(GraphSlot::new(
                         spec,
                         self.inner.config.max_pending,
-                        last_seq,
-                        pending,
                         self.inner.config.metrics.clone(),
                     ));
                     self.inner
                         .config
                         .metrics
                         .add(self.inner.runner.tenant().as_str(), slot.clone());
-                    slot
+                    self.graphs().insert(
+                        name.clone(),
+                        Running {
+                            slot: slot.clone(),
+                            owned: None,
+                        },
+                    );
+                    // Claimed here and now when it is free (always on
+                    // SQLite): commands sent right after registration find
+                    // the reactor.
+                    self.claim(std::slice::from_ref(&name)).await;
                 }
-            };
-            let (stop, supervisor) = self.supervise(&slot);
-            self.graphs().insert(
-                name.clone(),
-                Running {
-                    slot,
-                    stop,
-                    supervisor: Some(supervisor),
-                },
-            );
+            }
             tracing::info!(tenant = %self.inner.runner.tenant(), graph = %name, package = %package.name, version = %package.version, "graph started");
             started.push(name);
         }
         Ok(started)
     }
 
-    /// Starts a supervisor (and its first reactor) for `slot`.
-    fn supervise(&self, slot: &Arc<GraphSlot>) -> (watch::Sender<bool>, JoinHandle<()>) {
+    /// Starts a supervisor (and its first reactor) for `slot` under
+    /// `lease`, and records that this host runs it.
+    pub(crate) fn run_reactor(&self, graph: &str, slot: &Arc<GraphSlot>, lease: Lease) {
         let (stop, stopped) = watch::channel(false);
         let (sender, first) = tokio::sync::mpsc::unbounded_channel();
         slot.attach(sender);
@@ -212,22 +283,86 @@ impl GraphRuntime {
                 db: self.inner.db.clone(),
                 runner: self.inner.runner.clone(),
                 policy: self.inner.config.supervision.clone(),
+                lease: lease.clone(),
             },
             first,
             stopped,
         ));
-        (stop, supervisor)
+        if let Some(running) = self.graphs().get_mut(graph) {
+            running.owned = Some(Owned {
+                lease,
+                stop,
+                supervisor: Some(supervisor),
+            });
+        }
     }
 
-    /// Stops `graph`'s reactor (it saves what it folded), keeping the graph.
-    async fn stop_reactor(&self, graph: &str) {
+    /// Stops `graph`'s reactor here (it saves what it folded, if its lease
+    /// still holds), keeping the graph; returns the lease it ran under.
+    pub(crate) async fn stop_reactor(&self, graph: &str) -> Option<Lease> {
         let stopping = self.graphs().get_mut(graph).and_then(|running| {
-            let _ = running.stop.send(true);
-            running.supervisor.take()
+            let owned = running.owned.take()?;
+            let _ = owned.stop.send(true);
+            Some((owned.lease, owned.supervisor))
         });
-        if let Some(supervisor) = stopping {
+        let (lease, supervisor) = stopping?;
+        if let Some(supervisor) = supervisor {
             let _ = supervisor.await;
         }
+        Some(lease)
+    }
+
+    /// Stops the reactor here and gives the lease up, announcing it so
+    /// another host takes the graph over at once.
+    async fn hand_over(&self, graph: &str) {
+        let Some(lease) = self.stop_reactor(graph).await else {
+            return;
+        };
+        if let Ok(slot) = self.slot(graph) {
+            slot.set_health(ReactorHealth::Remote { owner: None });
+        }
+        match crate::lease::release(&self.inner.db, graph, &lease).await {
+            Ok(true) => {
+                tracing::info!(graph, epoch = lease.epoch, "graph lease released");
+                self.announce(notify::Note::Released {
+                    sender: self.inner.host.clone(),
+                    graph: graph.to_owned(),
+                })
+                .await;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(
+                    graph,
+                    error = &error as &dyn std::error::Error,
+                    "cannot release a graph's lease; it expires instead"
+                )
+            }
+        }
+    }
+
+    /// Sends `note` to the other hosts (PostgreSQL), best effort.
+    pub(crate) async fn announce(&self, note: notify::Note) {
+        let Some(channel) = &self.inner.channel else {
+            return;
+        };
+        let sent = async {
+            let mut connection = self.inner.db.pool().acquire().await?;
+            notify::send(&mut connection, channel, &note).await
+        };
+        if let Err(error) = sent.await {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                ?note,
+                "cannot notify the other hosts"
+            );
+        }
+    }
+
+    /// Tries to claim each of `graphs` not run here (see `keeper.rs` for
+    /// the placement rule); starts the reactor of each one claimed.
+    pub(crate) async fn claim(&self, graphs: &[String]) {
+        keeper::claim(self, graphs).await;
     }
 
     /// Stops the graphs this package version runs (not those a newer
@@ -240,6 +375,7 @@ impl GraphRuntime {
                 .get(graph.name.as_str())
                 .is_some_and(|r| r.slot.spec().package == *package);
             if runs_it {
+                self.hand_over(graph.name.as_str()).await;
                 self.stop(graph.name.as_str()).await;
                 tracing::info!(graph = %graph.name, package = %package.name, version = %package.version, "graph stopped");
             }
@@ -250,7 +386,7 @@ impl GraphRuntime {
     /// ends, producers waiting for room are refused, and events not yet
     /// written are refused (their producers resend).
     async fn stop(&self, graph: &str) {
-        self.stop_reactor(graph).await;
+        let _ = self.stop_reactor(graph).await;
         let Some(running) = self.graphs().remove(graph) else {
             return;
         };
@@ -300,8 +436,27 @@ impl GraphRuntime {
         self.accept(accumulator, event).await?.durable().await
     }
 
-    /// Sends `command` to `graph`'s reactor and waits for its effect.
+    /// Sends `command` to `graph`'s reactor, wherever it runs, and waits
+    /// for its effect.
     pub async fn command(
+        &self,
+        graph: &str,
+        command: GraphCommand,
+    ) -> Result<CommandReply, GraphError> {
+        let runs_here = self
+            .graphs()
+            .get(graph)
+            .ok_or_else(|| GraphError::UnknownGraph(graph.to_owned()))?
+            .owned
+            .is_some();
+        if runs_here || self.inner.channel.is_none() {
+            return self.local_command(graph, command).await;
+        }
+        remote::send(self, graph, command).await
+    }
+
+    /// Sends `command` to the reactor running here.
+    pub(crate) async fn local_command(
         &self,
         graph: &str,
         command: GraphCommand,
@@ -353,38 +508,62 @@ impl GraphRuntime {
         self.slot(graph).ok().map(|slot| slot.backpressure())
     }
 
+    /// Every graph of the tenant whose lease is held, with its owner host.
+    pub async fn owners(&self) -> Result<Vec<(String, String)>, GraphError> {
+        Ok(crate::lease::ownership(&self.inner.db, clock::now_ms())
+            .await?
+            .into_iter()
+            .filter_map(|graph| graph.owner.map(|owner| (graph.graph, owner)))
+            .collect())
+    }
+
+    /// The graphs whose reactor runs on this host.
+    pub fn owned_here(&self) -> Vec<String> {
+        self.graphs()
+            .iter()
+            .filter(|(_, running)| running.owned.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// `graph`'s latest firings, newest first (at most `limit`).
     pub async fn firings(&self, graph: &str, limit: u32) -> Result<Vec<FiringRecord>, GraphError> {
         self.slot(graph)?;
         crate::store::firings(&self.inner.db, graph, i64::from(limit)).await
     }
 
-    /// Stops every reactor at once (each saves what it folded), then the
-    /// writer.
+    /// Stops every reactor at once (each saves what it folded), hands
+    /// their leases over, then stops the writer and the keeper.
     pub async fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.announce(notify::Note::Leaving {
+            sender: self.inner.host.clone(),
+        })
+        .await;
         let stopping: Vec<JoinHandle<()>> = self
             .graphs()
             .values_mut()
             .filter_map(|running| {
-                let _ = running.stop.send(true);
-                running.supervisor.take()
+                let owned = running.owned.as_mut()?;
+                let _ = owned.stop.send(true);
+                owned.supervisor.take()
             })
             .collect();
         for supervisor in stopping {
             let _ = supervisor.await;
         }
         for name in self.names() {
+            self.hand_over(&name).await;
             self.stop(&name).await;
         }
-        let writer = self
-            .inner
-            .writer_task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(writer) = writer {
-            writer.abort();
+        let background: Vec<JoinHandle<()>> = self.background().drain(..).collect();
+        for task in background {
+            task.abort();
         }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 }
 

@@ -4,10 +4,18 @@
 //!   deleted once a firing or checkpoint has consumed it. A batch
 //!   accumulator's buffer is its rows.
 //! - `graph_state`: per graph, the reactor's checkpoint (cache, new-value
-//!   flags, pause, counters, the last consumed sequence number) and the
-//!   owner/lease/epoch columns a multi-host lease will use.
+//!   flags, pause, counters, the last consumed sequence number) and its
+//!   lease: owner, lease_until, epoch.
 //! - `graph_firings`: the firing log, with inputs, outputs and errors, and
 //!   whether its subscribed workflows were started.
+//! - `graph_sequences`: each graph's inbox numbering, shared by hosts.
+//! - `graph_commands`: commands sent from a host that does not run the
+//!   graph's reactor, with their replies.
+//!
+//! Ownership: `graph_state.owner` is the host whose reactor runs the graph
+//! until `lease_until`; every claim increments `epoch`, and every checkpoint
+//! or firing commit is conditioned on both, so a host that lost its lease
+//! cannot write (see `lease.rs`).
 
 use cloacina_database::{Database, DatabaseError, Migration};
 
@@ -54,6 +62,33 @@ const GRAPHS: &[Migration] = &[(
             PRIMARY KEY (graph, id)
         )",
         "CREATE INDEX graph_firings_undispatched ON graph_firings (graph, id) WHERE dispatched = 0",
+    ],
+), (
+    2,
+    &[
+        // Inbox numbering shared by every host: taken in the appending
+        // transaction under this row's lock, so a graph's events commit in
+        // the order they are numbered whichever host accepted them.
+        "CREATE TABLE graph_sequences (
+            graph TEXT PRIMARY KEY,
+            last_seq BIGINT NOT NULL
+        )",
+        "INSERT INTO graph_sequences (graph, last_seq)
+            SELECT s.graph, COALESCE((SELECT MAX(e.seq) FROM graph_events e WHERE e.graph = s.graph), 0)
+            FROM graph_state s",
+        "UPDATE graph_sequences SET last_seq = (SELECT s.consumed_seq FROM graph_state s WHERE s.graph = graph_sequences.graph)
+            WHERE last_seq < (SELECT s.consumed_seq FROM graph_state s WHERE s.graph = graph_sequences.graph)",
+        // Commands for a graph whose reactor runs on another host: the
+        // owner takes a row, runs it, and writes the reply.
+        "CREATE TABLE graph_commands (
+            id TEXT PRIMARY KEY,
+            graph TEXT NOT NULL,
+            command TEXT NOT NULL,
+            taken_by TEXT,
+            reply TEXT,
+            created_at BIGINT NOT NULL
+        )",
+        "CREATE INDEX graph_commands_open ON graph_commands (graph, created_at)",
     ],
 )];
 

@@ -5,7 +5,7 @@
 //! reader).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ pub(crate) struct GraphSpec {
 pub(crate) enum ReactorInput {
     /// Committed events, in sequence order.
     Events(Vec<InboxEvent>),
+    /// Another host appended to the inbox: read what is new.
+    InboxChanged,
     Command(
         GraphCommand,
         oneshot::Sender<Result<CommandReply, GraphError>>,
@@ -68,7 +70,10 @@ pub(crate) struct GraphSlot {
     permits: Arc<Semaphore>,
     /// Set when the graph stops for good on this runtime.
     retired: std::sync::atomic::AtomicBool,
-    last_seq: AtomicI64,
+    /// Permits taken by events accepted here and not yet given back: what
+    /// may be given back (a reactor that took over consumes events other
+    /// hosts accepted, which took no permit here).
+    held: AtomicUsize,
     pending: AtomicI64,
     backpressure_ns: AtomicU64,
     /// Committed events per accumulator, since loaded here.
@@ -78,22 +83,15 @@ pub(crate) struct GraphSlot {
 }
 
 impl GraphSlot {
-    pub fn new(
-        spec: GraphSpec,
-        max_pending: usize,
-        last_seq: i64,
-        pending: i64,
-        metrics: crate::GraphMetrics,
-    ) -> Self {
-        let available = max_pending.saturating_sub(usize::try_from(pending).unwrap_or(0));
+    pub fn new(spec: GraphSpec, max_pending: usize, metrics: crate::GraphMetrics) -> Self {
         GraphSlot {
             name: spec.declaration.name.to_string(),
             spec: RwLock::new(Arc::new(spec)),
             reactor: Mutex::new(None),
-            permits: Arc::new(Semaphore::new(available)),
+            permits: Arc::new(Semaphore::new(max_pending)),
             retired: std::sync::atomic::AtomicBool::new(false),
-            last_seq: AtomicI64::new(last_seq),
-            pending: AtomicI64::new(pending),
+            held: AtomicUsize::new(0),
+            pending: AtomicI64::new(0),
             backpressure_ns: AtomicU64::new(0),
             events: Mutex::new(BTreeMap::new()),
             metrics,
@@ -121,11 +119,6 @@ impl GraphSlot {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-
-    /// The next sequence number (the writer alone calls this).
-    pub fn next_seq(&self) -> i64 {
-        self.last_seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Waits until the graph may take one more event: the bound on
@@ -166,11 +159,33 @@ impl GraphSlot {
         *self.spec.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(spec);
     }
 
-    /// Gives back permits: events consumed, or never committed.
+    /// Keeps `permit` until its event is consumed (or never commits).
+    pub fn hold(&self, permit: OwnedSemaphorePermit) {
+        permit.forget();
+        self.held.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Gives back permits: events consumed, or never committed; never more
+    /// than are held, so the bound stays the bound.
     pub fn release(&self, events: usize) {
-        if events > 0 {
-            self.permits.add_permits(events);
+        if events == 0 {
+            return;
         }
+        let given = self
+            .held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                Some(held.saturating_sub(events))
+            })
+            .map_or(0, |held| held.min(events));
+        if given > 0 {
+            self.permits.add_permits(given);
+        }
+    }
+
+    /// The events waiting in the inbox, as a starting reactor found them.
+    pub fn set_pending(&self, events: usize) {
+        self.pending
+            .store(i64::try_from(events).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     /// How long producers have waited for this graph, in all.
@@ -179,24 +194,38 @@ impl GraphSlot {
     }
 
     pub fn consumed(&self, events: usize) {
-        self.pending
-            .fetch_sub(i64::try_from(events).unwrap_or(i64::MAX), Ordering::Relaxed);
+        let events_i64 = i64::try_from(events).unwrap_or(i64::MAX);
+        let _ = self
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |pending| {
+                Some((pending - events_i64).max(0))
+            });
         self.release(events);
     }
 
-    /// Committed events for the reactor; when none runs (it is
-    /// restarting), the next one reads them from the inbox.
+    /// Committed events for the reactor. When none runs here (it is
+    /// restarting, or another host owns the graph), they wait in the inbox
+    /// for the next reactor, and the producers' permits are given back:
+    /// no reactor here will consume them.
     pub fn deliver(&self, events: Vec<InboxEvent>) {
-        self.pending
-            .fetch_add(i64::try_from(events.len()).unwrap_or(0), Ordering::Relaxed);
         {
             let mut counts = self.events.lock().unwrap_or_else(PoisonError::into_inner);
             for event in &events {
                 *counts.entry(event.accumulator.clone()).or_default() += 1;
             }
         }
-        if let Some(reactor) = &*self.reactor.lock().unwrap_or_else(PoisonError::into_inner) {
-            let _ = reactor.send(ReactorInput::Events(events));
+        let count = events.len();
+        let reactor = self.reactor.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*reactor {
+            Some(sender) => {
+                self.pending
+                    .fetch_add(i64::try_from(count).unwrap_or(0), Ordering::Relaxed);
+                let _ = sender.send(ReactorInput::Events(events));
+            }
+            None => {
+                drop(reactor);
+                self.release(count);
+            }
         }
     }
 
@@ -255,9 +284,10 @@ impl GraphSlot {
     pub fn status(&self) -> GraphStatus {
         let spec = self.spec();
         let status = self.with_status(|status| status.clone());
+        // Events are accepted by every host, the owner's or not.
         let live = matches!(
             status.health,
-            ReactorHealth::Live | ReactorHealth::Degraded { .. }
+            ReactorHealth::Live | ReactorHealth::Degraded { .. } | ReactorHealth::Remote { .. }
         );
         let accumulators = spec
             .declaration

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
 use crate::GraphError;
+use crate::lease::Lease;
 use crate::model::{FiringRecord, InboxEvent};
 
 type Conn = AnyConnection;
@@ -44,15 +45,32 @@ pub(crate) struct Commit {
     /// Whether the graph has subscriptions: firings of one without start
     /// nothing, so they are dispatched as they are written.
     pub subscribed: bool,
+    /// The lease the reactor holds: the commit happens only if it still
+    /// does.
+    pub lease: Lease,
+}
+
+/// Why a reactor commit did not happen.
+#[derive(Debug)]
+pub(crate) enum CommitError {
+    /// The graph's lease is no longer the committer's.
+    Fenced,
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for CommitError {
+    fn from(error: sqlx::Error) -> Self {
+        CommitError::Database(error)
+    }
 }
 
 /// A row to append to a graph's inbox.
 #[derive(Debug, Clone)]
-pub(crate) struct NewEvent {
-    pub graph: String,
+pub(crate) struct NewEvent<'a> {
+    pub graph: &'a str,
     pub seq: i64,
-    pub accumulator: String,
-    pub payload: String,
+    pub accumulator: &'a str,
+    pub payload: &'a str,
     pub received_at: i64,
 }
 
@@ -76,7 +94,65 @@ pub(crate) async fn ensure_state(
     .execute(db.pool())
     .await
     .map_err(GraphError::db("recording a graph"))?;
+    sqlx::query(
+        "INSERT INTO graph_sequences (graph, last_seq) VALUES ($1, 0) ON CONFLICT (graph) DO NOTHING",
+    )
+    .bind(graph)
+    .execute(db.pool())
+    .await
+    .map_err(GraphError::db("recording a graph"))?;
     Ok(())
+}
+
+/// Takes `count` sequence numbers for `graph`'s inbox; returns the last.
+/// The row stays locked until the transaction ends, so whichever host
+/// appends, a graph's rows commit in the order they are numbered: a reader
+/// that sees a number sees every lower one.
+pub(crate) async fn take_seqs(tx: &mut Conn, graph: &str, count: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE graph_sequences SET last_seq = last_seq + $2 WHERE graph = $1 RETURNING last_seq",
+    )
+    .bind(graph)
+    .bind(count)
+    .fetch_one(&mut *tx)
+    .await
+}
+
+/// Inbox rows of `graph` numbered after `after` (and before `before`, when
+/// given), in order.
+pub(crate) async fn inbox_after(
+    db: &Database,
+    graph: &str,
+    after: i64,
+    before: Option<i64>,
+) -> Result<Vec<InboxEvent>, GraphError> {
+    let rows = sqlx::query(
+        "SELECT seq, accumulator, payload, received_at FROM graph_events
+         WHERE graph = $1 AND seq > $2 AND ($3 IS NULL OR seq < $3) ORDER BY seq",
+    )
+    .bind(graph)
+    .bind(after)
+    .bind(before)
+    .fetch_all(db.pool())
+    .await
+    .map_err(GraphError::db("reading a graph's inbox"))?;
+    rows.iter().map(|row| inbox_event(graph, row)).collect()
+}
+
+fn inbox_event(graph: &str, row: &sqlx::any::AnyRow) -> Result<InboxEvent, GraphError> {
+    let read = GraphError::db("reading the inbox");
+    let payload: String = row.try_get(2).map_err(read)?;
+    Ok(InboxEvent {
+        seq: row.try_get(0).map_err(read)?,
+        accumulator: row.try_get(1).map_err(read)?,
+        payload: serde_json::from_str(&payload).map_err(|error| {
+            GraphError::Corrupt(format!(
+                "graph `{graph}`: the stored event is not valid: {error}"
+            ))
+        })?,
+        received_at: row.try_get(3).map_err(read)?,
+        accepted: None,
+    })
 }
 
 /// The graph's checkpoint and its unconsumed inbox, in sequence order:
@@ -126,53 +202,11 @@ pub(crate) async fn load(
             .try_get(6)
             .map_err(GraphError::db("reading a checkpoint"))?,
     };
-    let rows = sqlx::query(
-        "SELECT seq, accumulator, payload, received_at FROM graph_events WHERE graph = $1 ORDER BY seq",
-    )
-    .bind(graph)
-    .fetch_all(db.pool())
-    .await
-    .map_err(GraphError::db("reading a graph's inbox"))?;
-    let mut inbox = Vec::with_capacity(rows.len());
-    for row in rows {
-        let payload: String = row
-            .try_get(2)
-            .map_err(GraphError::db("reading the inbox"))?;
-        inbox.push(InboxEvent {
-            seq: row
-                .try_get(0)
-                .map_err(GraphError::db("reading the inbox"))?,
-            accumulator: row
-                .try_get(1)
-                .map_err(GraphError::db("reading the inbox"))?,
-            payload: serde_json::from_str(&payload).map_err(|e| corrupt("event", e))?,
-            received_at: row
-                .try_get(3)
-                .map_err(GraphError::db("reading the inbox"))?,
-            accepted: None,
-        });
-    }
+    let inbox = inbox_after(db, graph, i64::MIN, None).await?;
     Ok((checkpoint, inbox))
 }
 
-/// The highest sequence number the graph has used.
-pub(crate) async fn last_seq(db: &Database, graph: &str) -> Result<i64, GraphError> {
-    let in_inbox: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(seq) FROM graph_events WHERE graph = $1")
-            .bind(graph)
-            .fetch_one(db.pool())
-            .await
-            .map_err(GraphError::db("reading a graph's inbox"))?;
-    let consumed: Option<i64> =
-        sqlx::query_scalar("SELECT consumed_seq FROM graph_state WHERE graph = $1")
-            .bind(graph)
-            .fetch_optional(db.pool())
-            .await
-            .map_err(GraphError::db("reading a graph's checkpoint"))?;
-    Ok(in_inbox.unwrap_or(0).max(consumed.unwrap_or(0)))
-}
-
-pub(crate) async fn append(tx: &mut Conn, events: &[NewEvent]) -> Result<(), sqlx::Error> {
+pub(crate) async fn append(tx: &mut Conn, events: &[NewEvent<'_>]) -> Result<(), sqlx::Error> {
     for chunk in events.chunks(CHUNK) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|r| {
@@ -194,10 +228,10 @@ pub(crate) async fn append(tx: &mut Conn, events: &[NewEvent]) -> Result<(), sql
         let mut query = sqlx::query(&sql);
         for event in chunk {
             query = query
-                .bind(&event.graph)
+                .bind(event.graph)
                 .bind(event.seq)
-                .bind(&event.accumulator)
-                .bind(&event.payload)
+                .bind(event.accumulator)
+                .bind(event.payload)
                 .bind(event.received_at);
         }
         query.execute(&mut *tx).await?;
@@ -205,7 +239,10 @@ pub(crate) async fn append(tx: &mut Conn, events: &[NewEvent]) -> Result<(), sql
     Ok(())
 }
 
-pub(crate) async fn commit(tx: &mut Conn, commit: &Commit, now: i64) -> Result<(), sqlx::Error> {
+/// Writes a reactor's commit, if its lease still holds: the checkpoint
+/// update is conditioned on owner and epoch, and a refused one is
+/// [`CommitError::Fenced`] (the caller rolls back).
+pub(crate) async fn commit(tx: &mut Conn, commit: &Commit, now: i64) -> Result<(), CommitError> {
     let checkpoint = &commit.checkpoint;
     // Consumed rows go first: the transaction starts with a write, so on
     // SQLite it waits for the lock instead of failing on a stale snapshot.
@@ -225,10 +262,10 @@ pub(crate) async fn commit(tx: &mut Conn, commit: &Commit, now: i64) -> Result<(
     }
     let cache = Value::Object(checkpoint.cache.clone()).to_string();
     let dirty = serde_json::to_string(&checkpoint.dirty).unwrap_or_else(|_| "[]".into());
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE graph_state SET cache = $2, dirty = $3, paused = $4, fires = $5, last_fired_at = $6,
              consumed_seq = $7, last_firing = $8, updated_at = $9
-         WHERE graph = $1",
+         WHERE graph = $1 AND owner = $10 AND epoch = $11",
     )
     .bind(&commit.graph)
     .bind(cache)
@@ -239,8 +276,13 @@ pub(crate) async fn commit(tx: &mut Conn, commit: &Commit, now: i64) -> Result<(
     .bind(checkpoint.consumed_seq)
     .bind(checkpoint.last_firing)
     .bind(now)
+    .bind(&commit.lease.owner)
+    .bind(commit.lease.epoch)
     .execute(&mut *tx)
     .await?;
+    if updated.rows_affected() == 0 {
+        return Err(CommitError::Fenced);
+    }
     for firing in &commit.firings {
         sqlx::query(
             "INSERT INTO graph_firings (graph, id, fired_at, manual, ok, error, duration_us,
@@ -342,13 +384,4 @@ pub(crate) async fn undispatched(
     .await
     .map_err(GraphError::db("listing undispatched firings"))?;
     rows.iter().map(firing_from).collect()
-}
-
-/// Inbox rows per graph.
-pub(crate) async fn pending(db: &Database, graph: &str) -> Result<i64, GraphError> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM graph_events WHERE graph = $1")
-        .bind(graph)
-        .fetch_one(db.pool())
-        .await
-        .map_err(GraphError::db("counting a graph's inbox"))
 }

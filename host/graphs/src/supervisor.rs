@@ -14,6 +14,7 @@ use cloacina_runtime::Runner;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::lease::Lease;
 use crate::model::ReactorHealth;
 use crate::reactor::Reactor;
 use crate::slot::GraphSlot;
@@ -53,6 +54,8 @@ pub(crate) struct Supervised {
     pub db: Database,
     pub runner: Runner,
     pub policy: Supervision,
+    /// The lease this host holds on the graph.
+    pub lease: Lease,
 }
 
 /// Supervises the graph's reactor; `first` is the channel of the first
@@ -85,6 +88,7 @@ pub(crate) async fn supervise(
             graph.writer.clone(),
             graph.db.clone(),
             graph.runner.clone(),
+            graph.lease.clone(),
         ));
         let ended = tokio::select! {
             ended = &mut reactor => Some(ended),
@@ -112,6 +116,14 @@ pub(crate) async fn supervise(
         let error = match ended {
             Ok(Ok(())) => {
                 slot.set_health(ReactorHealth::Stopped);
+                return;
+            }
+            Ok(Err(crate::GraphError::Fenced(_))) => {
+                // Another host holds the lease now: restarting here would
+                // only be refused again. The lease keeper sees this
+                // supervisor ended and may claim the graph again later.
+                tracing::warn!(graph = %slot.name(), epoch = graph.lease.epoch, "reactor stopped: its lease was taken by another host");
+                slot.set_health(ReactorHealth::Remote { owner: None });
                 return;
             }
             Ok(Err(error)) => cloacina_contract::explain(&error),
@@ -171,8 +183,9 @@ async fn run_once(
     writer: WriteQueue,
     db: Database,
     runner: Runner,
+    lease: Lease,
 ) -> Result<(), crate::GraphError> {
-    Reactor::start(slot, inputs, writer, db, runner)
+    Reactor::start(slot, inputs, writer, db, runner, lease)
         .await?
         .run()
         .await

@@ -35,7 +35,8 @@ pub use error::{RegistrationError, RuntimeError};
 pub use follow::EventFollower;
 pub use function_plugin::FunctionPlugin;
 pub use model::{
-    Event, EventType, ExecutionId, ExecutionResult, ExecutionStatus, TaskRecord, TaskStatus,
+    Event, EventType, ExecutionId, ExecutionResult, ExecutionStatus, HostRecord, TaskRecord,
+    TaskStatus,
 };
-pub use runner::{Runner, RunnerConfig, check_context, parse_context};
+pub use runner::{HostIdentity, Runner, RunnerConfig, check_context, parse_context};
 pub use workflow::{PackageRef, TaskSpec, Workflow, WorkflowRegistry};

@@ -1,4 +1,5 @@
-//! The runtime's vocabulary: execution ids, statuses, events and results.
+//! The runtime's vocabulary: execution ids, statuses, events, results and
+//! hosts.
 
 use std::fmt;
 use std::str::FromStr;
@@ -172,4 +173,22 @@ pub struct TaskRecord {
     pub completed_at_ms: Option<i64>,
     /// The package version this task runs on (its execution's).
     pub package_version: semver::Version,
+}
+
+/// A host with a lease row in a tenant's database, as
+/// [`crate::Runner::hosts`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostRecord {
+    /// The id its claims carry ([`crate::HostIdentity::id`]).
+    pub id: String,
+    /// Where it serves, if anywhere (hosts of earlier versions do not say).
+    pub address: Option<String>,
+    /// The version it runs, when it said.
+    pub version: Option<String>,
+    pub started_at_ms: i64,
+    /// Its lease's last renewal: older than the lease TTL, the host is
+    /// presumed dead and its running tasks are put back.
+    pub heartbeat_at_ms: i64,
+    /// The tenant's tasks it has claimed and not yet finished.
+    pub running_tasks: i64,
 }

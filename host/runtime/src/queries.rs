@@ -1,4 +1,5 @@
-//! Reading executions, their tasks and their events back.
+//! Reading executions, their tasks and their events back, and the hosts
+//! that run them.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -6,7 +7,8 @@ use sqlx::any::AnyRow;
 use crate::RuntimeError;
 use crate::database::Database;
 use crate::model::{
-    Event, EventType, ExecutionId, ExecutionResult, ExecutionStatus, TaskRecord, TaskStatus,
+    Event, EventType, ExecutionId, ExecutionResult, ExecutionStatus, HostRecord, TaskRecord,
+    TaskStatus,
 };
 
 fn corrupt(what: &str, value: &str) -> RuntimeError {
@@ -171,6 +173,34 @@ pub(crate) async fn events(
                 task_name: row.try_get(2).map_err(read)?,
                 event_data: json(row.try_get(3).map_err(read)?),
                 created_at_ms: row.try_get(4).map_err(read)?,
+            })
+        })
+        .collect()
+}
+
+/// Every host's lease row, oldest first, with the tasks it runs now: the
+/// running tasks it claimed (counted on the partial index of running
+/// claims, so finished tasks cost nothing).
+pub(crate) async fn hosts(db: &Database) -> Result<Vec<HostRecord>, RuntimeError> {
+    let rows = sqlx::query(
+        "SELECT h.id, h.address, h.version, h.started_at, h.heartbeat_at,
+                (SELECT COUNT(*) FROM task_executions AS t
+                  WHERE t.status = 'running' AND t.claimed_by = h.id)
+           FROM hosts AS h ORDER BY h.started_at, h.id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .map_err(RuntimeError::db("listing hosts"))?;
+    rows.iter()
+        .map(|row| {
+            let read = RuntimeError::db("listing hosts");
+            Ok(HostRecord {
+                id: row.try_get(0).map_err(read)?,
+                address: row.try_get(1).map_err(read)?,
+                version: row.try_get(2).map_err(read)?,
+                started_at_ms: row.try_get(3).map_err(read)?,
+                heartbeat_at_ms: row.try_get(4).map_err(read)?,
+                running_tasks: row.try_get(5).map_err(read)?,
             })
         })
         .collect()

@@ -27,15 +27,47 @@ use crate::engine::{
     self, Command, EngineStats, Outlets, StartGuard, StartRequest, Writer, WriterConfig,
 };
 use crate::follow::EventFollower;
-use crate::model::{Event, ExecutionId, ExecutionResult, ExecutionStatus, TaskRecord};
+use crate::model::{Event, ExecutionId, ExecutionResult, ExecutionStatus, HostRecord, TaskRecord};
 use crate::schedule::{CronSchedule, Scheduler, Trigger};
 use crate::workflow::{PackageRef, Workflow, WorkflowRegistry};
 use crate::{RegistrationError, RuntimeError, TenantId, queries};
+
+/// Who a host is, as its row in each tenant's `hosts` table says: the id
+/// its task claims and its lease carry, and, for the hosts view, where it
+/// serves and what it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostIdentity {
+    /// Unique among the hosts of a database. The default is a fresh UUID,
+    /// and a host should take a new one at every start: a restarted host
+    /// that kept its id would find the claims of its former life looking
+    /// alive, and those tasks would not run again. Two runners on one
+    /// tenant's database need two ids (a cloned [`RunnerConfig`] carries
+    /// the same one); runners of one process on different tenants may
+    /// share one, as a server's do.
+    pub id: String,
+    /// Where the host can be reached (a server's bound address), if
+    /// anywhere.
+    pub address: Option<String>,
+    /// The version of the program running the host.
+    pub version: String,
+}
+
+impl Default for HostIdentity {
+    fn default() -> Self {
+        HostIdentity {
+            id: uuid::Uuid::new_v4().to_string(),
+            address: None,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
 
 /// How a runner behaves.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     pub tenant: TenantId,
+    /// This host, as the tenant's `hosts` table shows it.
+    pub host: HostIdentity,
     /// Tasks this host runs at once.
     pub max_concurrent_tasks: usize,
     /// A host that has not renewed its lease for this long is presumed
@@ -51,6 +83,7 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             tenant: TenantId::public(),
+            host: HostIdentity::default(),
             max_concurrent_tasks: 64,
             lease_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
@@ -91,8 +124,8 @@ impl Runner {
     /// left, and starts the engine.
     pub async fn with_config(url: &str, config: RunnerConfig) -> Result<Self, RuntimeError> {
         let db = crate::schema::open(url, &config.tenant).await?;
-        let host_id = uuid::Uuid::new_v4().to_string();
-        engine::lease::register_host(&db, &host_id).await?;
+        let host_id = config.host.id.clone();
+        engine::lease::register_host(&db, &config.host).await?;
         let registry = Arc::new(WorkflowRegistry::default());
         let (commands, receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
@@ -122,7 +155,7 @@ impl Runner {
         let writer = tokio::spawn(writer.run());
         let mut background = vec![engine::spawn_lease_keeper(
             db.clone(),
-            host_id.clone(),
+            config.host.clone(),
             config.lease_ttl,
             commands.clone(),
         )];
@@ -502,6 +535,15 @@ impl Runner {
 
     pub async fn tasks(&self, id: ExecutionId) -> Result<Vec<TaskRecord>, RuntimeError> {
         queries::tasks(&self.inner.db, id).await
+    }
+
+    /// Every host with a lease row in this tenant's database (this one
+    /// among them), oldest first, with the tasks of this tenant each runs
+    /// now. A host whose heartbeat is older than the lease TTL is presumed
+    /// dead; its row is removed once it has been silent for ten TTLs (on
+    /// SQLite, by the next start after that).
+    pub async fn hosts(&self) -> Result<Vec<HostRecord>, RuntimeError> {
+        queries::hosts(&self.inner.db).await
     }
 
     /// The execution's committed events after sequence number `after`.

@@ -89,6 +89,16 @@ const RUNTIME: &[Migration] = &[
             "DROP INDEX task_executions_claimable",
         ],
     ),
+    (
+        3,
+        &[
+            // Who each host is, for the hosts view: where it serves and the
+            // version it runs. Nullable: a host of an earlier version, still
+            // running beside upgraded ones, writes neither.
+            "ALTER TABLE hosts ADD COLUMN address TEXT",
+            "ALTER TABLE hosts ADD COLUMN version TEXT",
+        ],
+    ),
 ];
 
 /// Connects to `tenant`'s database at `url` with the runtime's tables in

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cloacina_graphs::GraphConfig;
-use cloacina_runtime::RunnerConfig;
+use cloacina_runtime::{HostIdentity, RunnerConfig};
 
 /// Everything a [`crate::Host`] needs to start.
 #[derive(Debug, Clone)]
@@ -27,7 +27,13 @@ pub struct HostConfig {
     /// The safety net: a full pass this often even when nothing woke the
     /// loop.
     pub resync_interval: Duration,
-    /// Each tenant's runner is configured like this (its tenant replaced).
+    /// Who this host is in every tenant's `hosts` table. Every tenant's
+    /// runner carries it, so that one server is one host wherever it
+    /// serves. A fresh id by default: two hosts started from clones of one
+    /// config on one database need a new one each.
+    pub identity: HostIdentity,
+    /// Each tenant's runner is configured like this (its tenant and host
+    /// identity replaced).
     pub runner: RunnerConfig,
     /// Each tenant's computation graphs run with this.
     pub graphs: GraphConfig,
@@ -45,6 +51,7 @@ impl HostConfig {
             watch_dir: None,
             settle: Duration::from_millis(250),
             resync_interval: Duration::from_secs(30),
+            identity: HostIdentity::default(),
             runner: RunnerConfig::default(),
             graphs: GraphConfig::default(),
         }

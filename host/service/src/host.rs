@@ -9,7 +9,9 @@ use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
 use cloacina_reconciler::{DropDir, DropReport, ReconcileReport, Reconciler, ReconcilerConfig};
 use cloacina_registry::changes::{self, Change};
 use cloacina_registry::{Registry, Tenants, TrustKeys};
-use cloacina_runtime::{DatabaseUrl, ExecutionId, PackageRef, Runner, RunnerConfig, TenantId};
+use cloacina_runtime::{
+    DatabaseUrl, ExecutionId, HostIdentity, PackageRef, Runner, RunnerConfig, TenantId,
+};
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -52,6 +54,7 @@ pub struct Host {
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host")
+            .field("id", &self.shared.config.identity.id)
             .field(
                 "database",
                 &cloacina_runtime::database::redact(&self.shared.config.database_url),
@@ -136,6 +139,12 @@ impl Host {
             loop_task: Mutex::new(Some(loop_task)),
             stop,
         })
+    }
+
+    /// Who this host is: the id, address and version its row in every
+    /// tenant's `hosts` table carries (one for all its tenants).
+    pub fn identity(&self) -> &HostIdentity {
+        &self.shared.config.identity
     }
 
     /// Asks for a pass now (after an upload, say).
@@ -328,7 +337,15 @@ impl Shared {
             return Ok(found.clone());
         }
         let runner = runner(&self.config, tenant).await?;
-        let started = self.tenant_host(runner).await?;
+        let started = match self.tenant_host(runner.clone()).await {
+            Ok(started) => started,
+            Err(error) => {
+                // Stopped, not dropped: its engine and lease keeper would
+                // run on unseen, under the id the next attempt registers.
+                runner.shutdown().await;
+                return Err(error);
+            }
+        };
         self.tenants
             .lock()
             .await
@@ -489,11 +506,14 @@ async fn next_change(changes: &mut Option<mpsc::UnboundedReceiver<Change>>) -> O
     }
 }
 
+/// `tenant`'s runner: the host's runner settings, under the host's one
+/// identity.
 async fn runner(config: &HostConfig, tenant: &TenantId) -> Result<Runner, HostError> {
     Ok(Runner::with_config(
         &config.database_url,
         RunnerConfig {
             tenant: tenant.clone(),
+            host: config.identity.clone(),
             ..config.runner.clone()
         },
     )

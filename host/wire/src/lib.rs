@@ -8,6 +8,7 @@
 pub mod error;
 pub mod executions;
 pub mod graphs;
+pub mod hosts;
 pub mod keys;
 pub mod list;
 pub mod tenants;

@@ -4,6 +4,7 @@
 pub mod executions;
 pub(crate) mod graphs;
 mod health;
+mod hosts;
 mod keys;
 pub mod openapi;
 mod tenants;
@@ -57,6 +58,7 @@ pub(crate) fn api(upload_body_limit: usize) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(executions::cancel))
         .routes(routes!(executions::events))
         .routes(routes!(executions::tasks))
+        .routes(routes!(hosts::list))
         .routes(routes!(triggers::list))
         .routes(routes!(triggers::get))
         .routes(routes!(graphs::accumulators))

@@ -5,6 +5,7 @@ mod connections;
 mod delivery;
 mod executions;
 mod graphs;
+mod hosts;
 mod keys;
 mod metrics;
 mod openapi;

@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Execution(command) => client::executions::run(command, json),
         Command::Graph(command) => client::graphs::run(command, json),
         Command::Tenant(command) => client::tenants::run(command, json),
+        Command::Host(command) => client::hosts::run(command, json),
         Command::ApiKey(command) => client::keys::run(command, json),
     }
 }

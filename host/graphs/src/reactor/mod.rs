@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::GraphError;
+use crate::lease::Lease;
 use crate::model::{CommandReply, FiringRecord, GraphCommand, InboxEvent, ReactorHealth};
 use crate::slot::{GraphSlot, GraphSpec, ReactorInput};
 use crate::store::{self, Checkpoint, Commit};
@@ -59,6 +60,9 @@ pub(crate) struct Reactor {
     slot: Arc<GraphSlot>,
     spec: Arc<GraphSpec>,
     writer: WriteQueue,
+    db: Database,
+    /// This host's lease on the graph: every commit is fenced by it.
+    lease: Lease,
     inputs: mpsc::UnboundedReceiver<ReactorInput>,
     state: Checkpoint,
     /// The highest sequence number seen (events at or below it that arrive
@@ -95,9 +99,11 @@ impl Reactor {
         writer: WriteQueue,
         db: Database,
         runner: Runner,
+        lease: Lease,
     ) -> Result<Reactor, GraphError> {
         let spec = slot.spec();
         let (state, inbox) = store::load(&db, slot.name()).await?;
+        slot.set_pending(inbox.len());
         let (dispatcher, dispatching) = dispatch::spawn(slot.clone(), runner, writer.clone());
         for firing in store::undispatched(&db, slot.name()).await? {
             let _ = dispatcher.send(firing);
@@ -108,6 +114,8 @@ impl Reactor {
             slot,
             spec,
             writer,
+            db,
+            lease,
             inputs,
             // Every inbox row is new to this reactor, including rows at or
             // below the consumed mark (batches that were still open).
@@ -123,6 +131,8 @@ impl Reactor {
             background,
         };
         reactor.take_events(inbox);
+        // Below the consumed mark nothing is left to read.
+        reactor.seen = reactor.seen.max(reactor.state.consumed_seq);
         reactor.publish();
         Ok(reactor)
     }
@@ -157,7 +167,23 @@ impl Reactor {
     async fn handle(&mut self, input: ReactorInput) -> Result<(), GraphError> {
         match input {
             ReactorInput::Events(events) => {
+                // Numbers run in commit order across hosts: a gap before
+                // this host's events is other hosts' events, committed
+                // already. They come first.
+                if let Some(first) = events.first()
+                    && first.seq > self.seen + 1
+                {
+                    let earlier =
+                        store::inbox_after(&self.db, self.slot.name(), self.seen, Some(first.seq))
+                            .await?;
+                    self.take_events(earlier);
+                }
                 self.take_events(events);
+                Ok(())
+            }
+            ReactorInput::InboxChanged => {
+                let fresh = store::inbox_after(&self.db, self.slot.name(), self.seen, None).await?;
+                self.take_events(fresh);
                 Ok(())
             }
             ReactorInput::Command(command, reply) => self.command(command, reply).await,
@@ -471,6 +497,7 @@ impl Reactor {
                     consumed: ranges(consumed),
                     firings: firings.clone(),
                     subscribed: !self.spec.declaration.subscriptions.is_empty(),
+                    lease: self.lease.clone(),
                 }),
                 reply,
             })

@@ -8,18 +8,28 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::Command;
-use crate::RuntimeError;
 use crate::clock::now_ms;
 use crate::database::{Database, Dialect};
+use crate::{HostIdentity, RuntimeError};
 
-pub(crate) async fn register_host(db: &Database, host: &str) -> Result<(), RuntimeError> {
+/// Writes this host's lease row, with where it serves and what it runs.
+/// A row of the same id is taken over rather than refused: the runners of
+/// one process share their id, so a tenant runner started again in the
+/// same process (after a start that failed halfway, say) finds the row
+/// its predecessor left.
+pub(crate) async fn register_host(db: &Database, host: &HostIdentity) -> Result<(), RuntimeError> {
     let now = now_ms();
-    sqlx::query("INSERT INTO hosts (id, started_at, heartbeat_at) VALUES ($1, $2, $2)")
-        .bind(host)
-        .bind(now)
-        .execute(db.pool())
-        .await
-        .map_err(RuntimeError::db("registering this host"))?;
+    sqlx::query(
+        "INSERT INTO hosts (id, started_at, heartbeat_at, address, version) VALUES ($1, $2, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET started_at = $2, heartbeat_at = $2, address = $3, version = $4",
+    )
+    .bind(&host.id)
+    .bind(now)
+    .bind(host.address.as_deref())
+    .bind(&host.version)
+    .execute(db.pool())
+    .await
+    .map_err(RuntimeError::db("registering this host"))?;
     Ok(())
 }
 
@@ -40,7 +50,7 @@ pub(crate) async fn unregister_host(db: &Database, host: &str) {
 /// the writer to reap expired leases every half TTL.
 pub(crate) fn spawn_lease_keeper(
     db: Database,
-    host: String,
+    host: HostIdentity,
     ttl: Duration,
     writer: mpsc::UnboundedSender<Command>,
 ) -> JoinHandle<()> {
@@ -53,7 +63,7 @@ pub(crate) fn spawn_lease_keeper(
                 _ = heartbeat.tick() => {
                     let renewed = sqlx::query("UPDATE hosts SET heartbeat_at = $1 WHERE id = $2")
                         .bind(now_ms())
-                        .bind(&host)
+                        .bind(&host.id)
                         .execute(db.pool())
                         .await;
                     match renewed {

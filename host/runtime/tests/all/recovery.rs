@@ -6,13 +6,70 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloacina_loader::TaskFailure;
-use cloacina_runtime::{EventType, ExecutionStatus, FunctionPlugin, RunnerConfig, TaskStatus};
+use cloacina_runtime::{
+    EventType, ExecutionStatus, FunctionPlugin, HostIdentity, RunnerConfig, TaskStatus,
+};
 use serde_json::json;
 
 use crate::support::{TestDb, task, workflow};
 
 on_both_databases! {
     a_host_that_stops_mid_task_is_taken_over_without_rerunning_completed_tasks => takeover;
+    hosts_are_listed_as_they_said_with_the_tasks_they_run => hosts_view;
+}
+
+/// `Runner::hosts`: the lease row as the host wrote it (id, address,
+/// version), and its running task counted while it runs, not after.
+async fn hosts_view(db: TestDb) {
+    let identity = HostIdentity {
+        address: Some("10.0.0.7:8080".to_owned()),
+        version: "9.8.7".to_owned(),
+        ..HostIdentity::default()
+    };
+    let runner = db
+        .runner_with(RunnerConfig {
+            host: identity.clone(),
+            ..db.config()
+        })
+        .await;
+    let release = Arc::new(AtomicBool::new(false));
+    let gate = release.clone();
+    let plugin = FunctionPlugin::new().task("hold", move |_, _| {
+        while !gate.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(json!({}))
+    });
+    runner
+        .register_workflow(workflow("hold", vec![task("hold", &[])], plugin))
+        .expect("registered");
+    let id = runner
+        .execute_async("hold", json!({}))
+        .await
+        .expect("starts");
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), async || {
+            let hosts = runner.hosts().await.expect("hosts");
+            hosts.first().map(|host| host.running_tasks) == Some(1)
+        })
+        .await,
+        "the running task is counted"
+    );
+    let hosts = runner.hosts().await.expect("hosts");
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    let host = &hosts[0];
+    assert_eq!(host.id, identity.id);
+    assert_eq!(host.id, runner.host_id());
+    assert_eq!(host.address, identity.address);
+    assert_eq!(host.version.as_deref(), Some("9.8.7"));
+    assert!(host.heartbeat_at_ms >= host.started_at_ms, "{host:?}");
+
+    release.store(true, Ordering::SeqCst);
+    let result = runner.wait(id).await.expect("ends");
+    assert_eq!(result.status, ExecutionStatus::Completed);
+    let hosts = runner.hosts().await.expect("hosts");
+    assert_eq!(hosts[0].running_tasks, 0, "{hosts:?}");
+    runner.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -27,7 +84,13 @@ async fn two_hosts_share_one_postgresql_without_running_a_task_twice() {
     };
     let mut hosts = Vec::new();
     for _ in 0..2 {
-        let runner = db.runner_with(config.clone()).await;
+        // Two hosts: each its own id.
+        let runner = db
+            .runner_with(RunnerConfig {
+                host: HostIdentity::default(),
+                ..config.clone()
+            })
+            .await;
         let names = ["a", "b", "c", "d", "e"];
         let mut plugin = FunctionPlugin::new();
         for name in names {
@@ -141,8 +204,14 @@ async fn takeover(db: TestDb) {
         "the first host is gone"
     );
 
-    // The second host takes the unfinished task over.
-    let second = db.runner_with(config).await;
+    // The second host (another id: a host that kept the first one's would
+    // see its claims as its own) takes the unfinished task over.
+    let second = db
+        .runner_with(RunnerConfig {
+            host: HostIdentity::default(),
+            ..config
+        })
+        .await;
     let second_runs = Arc::new(Mutex::new(Vec::<String>::new()));
     let (log, log2) = (second_runs.clone(), second_runs.clone());
     let plugin = FunctionPlugin::new()

@@ -1,10 +1,11 @@
 //! The HTTP client commands (packages, workflows, executions, computation
-//! graphs, tenants and API keys on a running server), on
+//! graphs, hosts, tenants and API keys on a running server), on
 //! `cloacina-client`: this module turns flags into a [`Client`], replies
 //! into printed lines or `--json`, and refusals into exit codes.
 
 pub mod executions;
 pub mod graphs;
+pub mod hosts;
 pub mod keys;
 pub mod packages;
 pub mod tenants;

@@ -6,5 +6,6 @@
 mod support;
 
 mod firing;
+mod hosts;
 mod recovery;
 mod sample;

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::completions::Completions;
 use crate::database::{Database, DatabaseUrl, Dialect};
+use crate::engine::notify::RemoteEvents;
 use crate::engine::{
     self, Command, EngineStats, Outlets, StartGuard, StartRequest, Writer, WriterConfig,
 };
@@ -106,6 +107,8 @@ struct Inner {
     registry: Arc<WorkflowRegistry>,
     commands: mpsc::UnboundedSender<Command>,
     events: broadcast::Sender<Arc<Event>>,
+    /// Other hosts' commits with events (PostgreSQL), for followers.
+    remote_events: broadcast::Sender<RemoteEvents>,
     completions: Arc<Completions>,
     stats: Arc<EngineStats>,
     scheduler: Scheduler,
@@ -129,6 +132,7 @@ impl Runner {
         let registry = Arc::new(WorkflowRegistry::default());
         let (commands, receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(config.event_buffer.max(16));
+        let (remote_events, _) = broadcast::channel(config.event_buffer.max(16));
         let completions = Arc::new(Completions::default());
         let stats = Arc::new(EngineStats::default());
         let writer = Writer::new(
@@ -166,6 +170,7 @@ impl Runner {
                 host_id.clone(),
                 commands.clone(),
                 completions.clone(),
+                remote_events.clone(),
             ));
         }
         let scheduler = Scheduler::new(db.clone(), registry.clone(), commands.clone());
@@ -178,6 +183,7 @@ impl Runner {
                 registry,
                 commands,
                 events,
+                remote_events,
                 completions,
                 stats,
                 scheduler,
@@ -559,6 +565,12 @@ impl Runner {
 
     /// Every event this host commits, as it commits it. Subscribe, then
     /// read [`Runner::events`] from your cursor, to miss nothing.
+    /// Other hosts' commits with events, as the listener hears them
+    /// (PostgreSQL; nothing arrives on SQLite, one host per file).
+    pub(crate) fn subscribe_remote(&self) -> broadcast::Receiver<RemoteEvents> {
+        self.inner.remote_events.subscribe()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.inner.events.subscribe()
     }

@@ -1,12 +1,14 @@
-//! PostgreSQL wake-ups between hosts: a writer that leaves claimable work
-//! or ends executions sends `NOTIFY cloacina_<tenant>` with the ended ids;
-//! every host listens, claims what fits, wakes its waiters, and stops its
-//! calls of those executions still running (a cancel sent to another host).
+//! PostgreSQL wake-ups between hosts. A writer whose batch left claimable
+//! work, ended executions or wrote events sends `NOTIFY cloacina_<tenant>`
+//! with what it did; every host listens, claims what fits, wakes its
+//! waiters, stops its calls of executions another host ended (a cancel
+//! sent there), and wakes the followers of executions that have new
+//! events (the delivery socket streams another host's execution live).
 
 use std::sync::Arc;
 
 use cloacina_database::Heard;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use super::Command;
@@ -18,34 +20,171 @@ pub(crate) fn channel(db: &crate::Database) -> String {
     format!("cloacina_{}", db.tenant())
 }
 
+/// PostgreSQL refuses payloads of 8000 bytes or more.
+const MAX_PAYLOAD: usize = 7_900;
+
+/// New events committed by another host, for followers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteEvents {
+    /// Events of this execution.
+    Of(ExecutionId),
+    /// Notifications may have been missed (a reconnection): every
+    /// follower reads again.
+    Any,
+}
+
+/// What one host's commit tells the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Note {
+    pub sender: String,
+    /// Claimable work was left.
+    pub work: bool,
+    pub ended: Vec<ExecutionId>,
+    /// Executions the commit wrote events for.
+    pub evented: Vec<ExecutionId>,
+}
+
+impl Note {
+    /// The note as payloads under PostgreSQL's limit: `sender;work;ended
+    /// ids;evented ids` (ids comma-separated), split over several
+    /// notifications when the ids do not fit in one.
+    pub fn payloads(&self) -> Vec<String> {
+        let head = format!("{};{}", self.sender, u8::from(self.work));
+        let mut payloads = Vec::new();
+        let (mut ended, mut evented) = (String::new(), String::new());
+        let ids = self
+            .ended
+            .iter()
+            .map(|id| (true, id))
+            .chain(self.evented.iter().map(|id| (false, id)));
+        for (is_ended, id) in ids {
+            let id = id.to_string();
+            if head.len() + ended.len() + evented.len() + id.len() + 3 > MAX_PAYLOAD {
+                payloads.push(format!("{head};{ended};{evented}"));
+                ended.clear();
+                evented.clear();
+            }
+            let list = if is_ended { &mut ended } else { &mut evented };
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(&id);
+        }
+        payloads.push(format!("{head};{ended};{evented}"));
+        payloads
+    }
+
+    pub fn parse(payload: &str) -> Option<Note> {
+        let mut parts = payload.split(';');
+        let sender = parts.next()?.to_owned();
+        let work = parts.next()? == "1";
+        let ids = |list: Option<&str>| -> Vec<ExecutionId> {
+            list.unwrap_or("")
+                .split(',')
+                .filter_map(|id| id.parse().ok())
+                .collect()
+        };
+        let ended = ids(parts.next());
+        let evented = ids(parts.next());
+        Some(Note {
+            sender,
+            work,
+            ended,
+            evented,
+        })
+    }
+}
+
 pub(crate) fn spawn_listener(
     url: String,
     channel: String,
     host_id: String,
     writer: mpsc::UnboundedSender<Command>,
     completions: Arc<Completions>,
+    remote: broadcast::Sender<RemoteEvents>,
 ) -> JoinHandle<()> {
     cloacina_database::listen(url, channel, move |heard| {
         match heard {
             Heard::Unreachable => return !writer.is_closed(),
-            // Notifications may have been missed: look for work anyway.
-            Heard::Connected => {}
+            // Notifications may have been missed: look for work, and let
+            // every follower read again.
+            Heard::Connected => {
+                let _ = remote.send(RemoteEvents::Any);
+            }
             Heard::Payload(payload) => {
-                let (sender, ended) = payload.split_once(';').unwrap_or(("", &payload));
-                if sender == host_id {
+                let Some(note) = Note::parse(&payload) else {
+                    tracing::warn!(%payload, "an unreadable notification from another host");
+                    return true;
+                };
+                if note.sender == host_id {
                     // This host's own commit: it knows already.
                     return true;
                 }
-                let ended: Vec<ExecutionId> =
-                    ended.split(',').filter_map(|id| id.parse().ok()).collect();
-                completions.complete(&ended);
+                for execution in &note.evented {
+                    let _ = remote.send(RemoteEvents::Of(*execution));
+                }
+                completions.complete(&note.ended);
                 // An execution another host ended (a cancel sent there)
                 // may still have calls running here: they stop now.
-                if !ended.is_empty() && writer.send(Command::StopCalls(ended)).is_err() {
+                if !note.ended.is_empty()
+                    && writer.send(Command::StopCalls(note.ended.clone())).is_err()
+                {
                     return false;
+                }
+                if !note.work && note.ended.is_empty() {
+                    return true;
                 }
             }
         }
         writer.send(Command::Wake).is_ok()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<ExecutionId> {
+        (0..n).map(|_| ExecutionId::random()).collect()
+    }
+
+    #[test]
+    fn a_note_reads_back_as_written() {
+        let note = Note {
+            sender: "host-a".into(),
+            work: true,
+            ended: ids(2),
+            evented: ids(3),
+        };
+        let payloads = note.payloads();
+        assert_eq!(payloads.len(), 1);
+        assert_eq!(Note::parse(&payloads[0]), Some(note));
+        let quiet = Note {
+            sender: "h".into(),
+            work: false,
+            ended: Vec::new(),
+            evented: Vec::new(),
+        };
+        assert_eq!(Note::parse(&quiet.payloads()[0]), Some(quiet));
+    }
+
+    #[test]
+    fn many_ids_are_split_under_the_payload_limit() {
+        let note = Note {
+            sender: "host-a".into(),
+            work: false,
+            ended: ids(300),
+            evented: ids(500),
+        };
+        let payloads = note.payloads();
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() < 8_000));
+        let (mut ended, mut evented) = (Vec::new(), Vec::new());
+        for payload in &payloads {
+            let part = Note::parse(payload).expect("readable");
+            ended.extend(part.ended);
+            evented.extend(part.evented);
+        }
+        assert_eq!((ended, evented), (note.ended, note.evented));
+    }
 }

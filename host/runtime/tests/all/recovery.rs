@@ -534,3 +534,75 @@ async fn a_cancel_sent_to_one_host_stops_a_task_running_on_another() {
         host.shutdown().await;
     }
 }
+
+/// A follower on one host streams an execution another host runs, every
+/// event in order, as the other host commits them (its NOTIFY wakes the
+/// follower: nothing polls). Prints the latency from each event's commit
+/// to its arrival.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_on_one_host_streams_an_execution_run_on_another() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let running = db.runner().await;
+    let following = db.runner().await;
+    let steps: Vec<_> = (0..6)
+        .map(|i| {
+            let needs: Vec<String> = if i == 0 {
+                Vec::new()
+            } else {
+                vec![format!("s{}", i - 1)]
+            };
+            (format!("s{i}"), needs)
+        })
+        .collect();
+    let plugin = steps
+        .iter()
+        .fold(FunctionPlugin::new(), |plugin, (name, _)| {
+            plugin.task(name, |_, _| {
+                std::thread::sleep(Duration::from_millis(30));
+                Ok(json!({}))
+            })
+        });
+    let tasks = steps
+        .iter()
+        .map(|(name, needs)| {
+            let needs: Vec<&str> = needs.iter().map(String::as_str).collect();
+            task(name, &needs)
+        })
+        .collect();
+    // Only the first host has the workflow: it runs every task.
+    running
+        .register_workflow(workflow("chain", tasks, plugin))
+        .expect("registered");
+    let id = running
+        .execute_async("chain", json!({}))
+        .await
+        .expect("starts");
+    let mut follower = following.follow(id, 0);
+    let mut received = Vec::new();
+    let mut latencies = Vec::new();
+    let deadline = Duration::from_secs(30);
+    while let Some(event) = tokio::time::timeout(deadline, follower.next())
+        .await
+        .expect("the next event in time")
+        .expect("read")
+    {
+        latencies.push(cloacina_runtime::clock::now_ms() - event.created_at_ms);
+        received.push(event);
+    }
+    let committed = running.events(id, 0).await.expect("events");
+    assert_eq!(received, committed, "every event, in order");
+    assert!(received.last().is_some_and(|e| e.event_type.is_terminal()));
+    // The first events may predate the follower; the rest arrived live.
+    let mut live: Vec<i64> = latencies.iter().skip(2).copied().collect();
+    live.sort_unstable();
+    println!(
+        "cross-host follower: {} events, latency p50 {} ms, max {} ms",
+        received.len(),
+        live.get(live.len() / 2).copied().unwrap_or(0),
+        live.last().copied().unwrap_or(0)
+    );
+    running.shutdown().await;
+    following.shutdown().await;
+}

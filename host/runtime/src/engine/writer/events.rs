@@ -23,6 +23,16 @@ pub(super) struct PendingEvent {
 }
 
 impl Outcome {
+    /// The executions this batch wrote events for, each once.
+    pub(super) fn evented(&self) -> Vec<ExecutionId> {
+        let mut seen = std::collections::HashSet::new();
+        self.events
+            .iter()
+            .map(|event| event.execution)
+            .filter(|execution| seen.insert(*execution))
+            .collect()
+    }
+
     /// Records that something happened to `execution` (a `task` of it).
     pub(super) fn event(
         &mut self,

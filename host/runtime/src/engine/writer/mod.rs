@@ -327,17 +327,27 @@ impl Writer {
         Ok(outcome)
     }
 
-    /// On PostgreSQL, when the batch left claimable work or ended
-    /// executions, tells the other hosts (delivered at the commit).
+    /// On PostgreSQL, tells the other hosts what the batch did (delivered
+    /// at the commit): whether it left claimable work, the executions it
+    /// ended, and those it wrote events for (their followers read them).
     async fn notify_hosts(&self, tx: &mut Conn, outcome: &Outcome) -> Result<(), sqlx::Error> {
-        if self.db.dialect() == Dialect::Postgres
-            && (outcome.work_left || !outcome.ended.is_empty())
-        {
-            let ended: Vec<String> = outcome.ended.iter().map(ToString::to_string).collect();
-            // "host;id,id,...": a host ignores its own announcements.
+        if self.db.dialect() != Dialect::Postgres {
+            return Ok(());
+        }
+        let evented = outcome.evented();
+        if !outcome.work_left && outcome.ended.is_empty() && evented.is_empty() {
+            return Ok(());
+        }
+        let note = super::notify::Note {
+            sender: self.config.host_id.clone(),
+            work: outcome.work_left,
+            ended: outcome.ended.clone(),
+            evented,
+        };
+        for payload in note.payloads() {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(super::notify::channel(&self.db))
-                .bind(format!("{};{}", self.config.host_id, ended.join(",")))
+                .bind(payload)
                 .execute(&mut *tx)
                 .await?;
         }

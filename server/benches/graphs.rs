@@ -7,7 +7,11 @@
 //! - frame -> first node call (`when_any`, `latest`): p50, p99;
 //! - sequential firings/s of the sample's 3-node `counter` graph, native
 //!   and WebAssembly (the graph runtime, events pushed pipelined);
-//! - a reactor panic -> live again: p50, max.
+//! - a reactor panic -> live again: p50, max;
+//! - two hosts on one PostgreSQL schema: event pushed to the host that
+//!   does not own the graph -> node call on the owner (p50, p99), graceful
+//!   handover, failover after the owner dies without releasing (lease TTL
+//!   2 s, renewed every third).
 //!
 //!   cargo bench -p cloacina-server --bench graphs
 //!
@@ -48,6 +52,7 @@ fn main() {
                 let (database, url) = cloacina_tests::fresh_database(&base, "gbench");
                 let home = tempfile::tempdir().expect("home");
                 bench("PostgreSQL", &url, home.path()).await;
+                two_hosts(&url).await;
                 cloacina_tests::drop_database(&base, &database);
             }
             None => println!("PostgreSQL: skipped (unreachable)"),
@@ -367,4 +372,99 @@ async fn firings(label: &str, url: &str, kind: &str, plugin: Arc<dyn Plugin>) {
     }
     graphs.shutdown().await;
     runner.shutdown().await;
+}
+
+/// Two graph runtimes (two hosts) on one PostgreSQL schema.
+async fn two_hosts(url: &str) {
+    println!("\n== two hosts on one PostgreSQL ==");
+    const TTL: Duration = Duration::from_secs(2);
+    let tenant = TenantId::new(cloacina_tests::unique_schema("h")).expect("tenant");
+    let (calls, mut called) = tokio::sync::mpsc::unbounded_channel();
+    let (declaration, plugin) = probe(calls);
+    let host = async || {
+        let runner = Runner::with_config(
+            url,
+            RunnerConfig {
+                tenant: tenant.clone(),
+                ..RunnerConfig::default()
+            },
+        )
+        .await
+        .expect("runner");
+        let graphs = GraphRuntime::start(
+            &runner,
+            GraphConfig {
+                lease_ttl: TTL,
+                ..GraphConfig::default()
+            },
+        )
+        .await
+        .expect("graphs");
+        graphs
+            .register(&package("probe"), &declaration, plugin.clone())
+            .await
+            .expect("registered");
+        (runner, graphs)
+    };
+    let runs = |graphs: &GraphRuntime| graphs.owned_here().iter().any(|g| g == "probe");
+    let (mut first, mut second) = (host().await, host().await);
+    if !runs(&first.1) {
+        std::mem::swap(&mut first, &mut second);
+    }
+    assert!(runs(&first.1), "one host runs the graph");
+
+    let mut samples = Vec::new();
+    for n in 0..500u64 {
+        let sent = Instant::now();
+        second.1.push("x", json!({"n": n})).await.expect("pushed");
+        let call = called.recv().await.expect("called");
+        samples.push(call.saturating_duration_since(sent));
+    }
+    let (p50, p99) = percentiles(samples);
+    println!(
+        "event at the non-owner -> node call on the owner: p50 {}, p99 {}",
+        ms(p50),
+        ms(p99)
+    );
+
+    let mut handovers = Vec::new();
+    for _ in 0..5 {
+        let stopping = Instant::now();
+        first.1.shutdown().await;
+        while !runs(&second.1) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        handovers.push(stopping.elapsed());
+        first.0.shutdown().await;
+        first = std::mem::replace(&mut second, host().await);
+    }
+    handovers.sort();
+    println!(
+        "graceful handover: p50 {}, max {}",
+        ms(handovers[handovers.len() / 2]),
+        ms(*handovers.last().expect("samples"))
+    );
+
+    let mut failovers = Vec::new();
+    for _ in 0..3 {
+        let died = Instant::now();
+        first.1.abandon();
+        while !runs(&second.1) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        failovers.push(died.elapsed());
+        first.0.shutdown().await;
+        first = std::mem::replace(&mut second, host().await);
+    }
+    failovers.sort();
+    println!(
+        "failover after the owner died (TTL {} s): p50 {}, max {}",
+        TTL.as_secs(),
+        ms(failovers[failovers.len() / 2]),
+        ms(*failovers.last().expect("samples"))
+    );
+    for (runner, graphs) in [first, second] {
+        graphs.shutdown().await;
+        runner.shutdown().await;
+    }
 }

@@ -476,6 +476,25 @@ impl GraphRuntime {
         self.slot(graph)?.send(ReactorInput::Panic)
     }
 
+    /// Fault injection: this runtime stops as a killed process would, with
+    /// no save and no release: its leases stay until they expire (to test
+    /// and measure failover in one process).
+    #[doc(hidden)]
+    pub fn abandon(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        for running in self.graphs().values_mut() {
+            if let Some(owned) = running.owned.take()
+                && let Some(supervisor) = owned.supervisor
+            {
+                supervisor.abort();
+            }
+            running.slot.detach();
+        }
+        for task in self.background().drain(..) {
+            task.abort();
+        }
+    }
+
     /// Every graph this host runs for the tenant, by name.
     pub fn statuses(&self) -> Vec<GraphStatus> {
         let slots: Vec<Arc<GraphSlot>> = self.graphs().values().map(|r| r.slot.clone()).collect();

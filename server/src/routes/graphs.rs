@@ -107,14 +107,16 @@ pub(crate) fn graph_error(error: GraphError, missing: &'static str) -> ApiError 
             "reactor_paused",
             format!("reactor '{name}' is paused"),
         ),
-        GraphError::NotRunning(_) => ApiError {
-            retry_after: Some(1),
-            ..ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "graph_not_running",
-                error.to_string(),
-            )
-        },
+        GraphError::NotRunning(_) | GraphError::Fenced(_) | GraphError::OwnerUnreachable { .. } => {
+            ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "graph_not_running",
+                    error.to_string(),
+                )
+            }
+        }
         GraphError::InvalidInput(message) => ApiError::bad_request("invalid_input", message),
         other => ApiError::internal("running a computation graph", other),
     }

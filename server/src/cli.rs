@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
+use cloacina_graphs::GraphConfig;
 use cloacina_host::HostConfig;
 use cloacina_runtime::RunnerConfig;
 
@@ -118,6 +119,25 @@ pub struct ServeArgs {
     /// Uploads verified at once; more are answered 503 with Retry-After.
     #[arg(long, default_value_t = Limits::default().concurrent_uploads, value_name = "N")]
     pub concurrent_uploads: usize,
+
+    /// How long a graph's reactor lease lasts unrenewed: after a host dies,
+    /// another takes its graphs over within this (seconds, fractions
+    /// allowed, at least 0.2). Renewed every third of it; matters only with
+    /// several hosts on one PostgreSQL database.
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = lease_seconds)]
+    pub graph_lease_ttl: Duration,
+}
+
+/// `--graph-lease-ttl`: a number of seconds, whole or not, from 0.2 up.
+fn lease_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !seconds.is_finite() || seconds < 0.2 {
+        return Err(format!("`{text}`: the lease lasts at least 0.2 seconds"));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|error| error.to_string())
 }
 
 impl ServeArgs {
@@ -164,6 +184,10 @@ impl ServeArgs {
                     max_concurrent_tasks: self.max_concurrent_tasks.max(1),
                     shutdown_grace: Duration::from_secs(self.shutdown_grace),
                     ..RunnerConfig::default()
+                },
+                graphs: GraphConfig {
+                    lease_ttl: self.graph_lease_ttl,
+                    ..GraphConfig::default()
                 },
                 ..HostConfig::new(url, home.join("cache"))
             },
@@ -228,5 +252,21 @@ async fn stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::lease_seconds;
+
+    #[test]
+    fn a_graph_lease_ttl_is_whole_or_fractional_seconds() {
+        assert_eq!(lease_seconds("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(lease_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        for refused in ["0", "0.1", "-2", "nan", "inf", "two"] {
+            assert!(lease_seconds(refused).is_err(), "{refused}");
+        }
     }
 }

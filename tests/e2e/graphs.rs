@@ -21,7 +21,7 @@ use cloacina_tests::cloacinactl;
 /// Frames in flight before the producer waits for an ack.
 const WINDOW: u64 = 128;
 
-fn address(url: &str) -> SocketAddr {
+pub(crate) fn address(url: &str) -> SocketAddr {
     url.trim_start_matches("http://").parse().expect("address")
 }
 

@@ -2,6 +2,7 @@
 //! cargo, real keys and archives. One binary; one module per journey.
 
 mod graphs;
+mod hosts;
 mod loading;
 mod outage;
 mod packaging;

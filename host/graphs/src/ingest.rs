@@ -88,13 +88,17 @@ pub(crate) async fn accept(
         })
         .collect();
     let (reply, committed) = oneshot::channel();
-    writer
-        .send(Write::Append { events, reply })
-        .map_err(|_| GraphError::ShuttingDown)?;
-    // Queued: the permits are given back when the events are consumed (or
-    // by the writer if they never commit).
+    // Held before the writer may see the events: the permits are given
+    // back when the events are consumed (or by the writer if they never
+    // commit).
     for (slot, permit) in slots.iter().zip(permits) {
         slot.hold(permit);
+    }
+    if writer.send(Write::Append { events, reply }).is_err() {
+        for slot in &slots {
+            slot.release(1);
+        }
+        return Err(GraphError::ShuttingDown);
     }
     Ok(Accepted { committed, graphs })
 }

@@ -11,13 +11,21 @@
 //!    claimed at once by whoever sees it; a released or new graph is
 //!    claimed by a host below its fair share (graphs / live hosts, rounded
 //!    up), or by anyone once it stayed free for a renewal period, so
-//!    graphs spread over hosts and none stays unowned.
+//!    graphs spread over hosts and none stays unowned;
+//! 4. hands one graph over when it runs more than its fair share (a host
+//!    joined), at most once a minute per graph, so a graph no other host
+//!    takes does not bounce.
+//!
+//! Live hosts are those whose keeper wrote its `graph_hosts` heartbeat
+//! within three renewal periods, less those that announced they stop.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Weak;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use cloacina_database::{Dialect, Heard, clock};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::lease::{self, Ownership};
@@ -26,9 +34,9 @@ use crate::notify::Note;
 use crate::runtime::{GraphRuntime, Inner};
 use crate::slot::ReactorInput;
 
-/// A host whose heartbeat (the runner's `hosts` row) is older than this
-/// is not counted as live when spreading graphs.
-const HOST_ALIVE: Duration = Duration::from_secs(30);
+/// A graph handed over to spread the load is not handed over again
+/// before this.
+const REBALANCE_COOLDOWN: Duration = Duration::from_secs(60);
 /// How long a host that announced it is stopping is not counted.
 const LEAVING_FOR: Duration = Duration::from_secs(60);
 /// Command rows older than this are swept (their sender gave up).
@@ -38,34 +46,25 @@ fn ttl_ms(inner: &Inner) -> i64 {
     i64::try_from(inner.config.lease_ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn spawn(inner: Weak<Inner>) -> JoinHandle<()> {
+/// The keeper of the runtime behind `inner`: it holds no strong reference
+/// while it waits, so a runtime dropped without `shutdown` ends it.
+pub(crate) fn spawn(inner: Weak<Inner>, wake: Arc<Notify>, lease_ttl: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let period = match inner.upgrade() {
-            Some(inner) => (inner.config.lease_ttl / 3).max(Duration::from_millis(50)),
-            None => return,
-        };
-        let mut tick = tokio::time::interval(period);
+        let mut tick = tokio::time::interval((lease_ttl / 3).max(Duration::from_millis(50)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let woken = match inner.upgrade() {
-                Some(strong) => {
-                    let runtime = GraphRuntime::from_inner(strong);
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        () = runtime.inner().keeper.notified() => {}
-                    }
-                    runtime
-                }
-                None => return,
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = wake.notified() => {}
+            }
+            let Some(strong) = inner.upgrade() else {
+                return;
             };
-            if woken
-                .inner()
-                .stopping
-                .load(std::sync::atomic::Ordering::SeqCst)
-            {
+            let runtime = GraphRuntime::from_inner(strong);
+            if runtime.inner().stopping.load(Ordering::SeqCst) {
                 return;
             }
-            keep(&woken).await;
+            keep(&runtime).await;
         }
     })
 }
@@ -73,6 +72,20 @@ pub(crate) fn spawn(inner: Weak<Inner>) -> JoinHandle<()> {
 async fn keep(runtime: &GraphRuntime) {
     let inner = runtime.inner();
     let now = clock::now_ms();
+    if let Err(error) = sqlx::query(
+        "INSERT INTO graph_hosts (host, heartbeat_at) VALUES ($1, $2)
+         ON CONFLICT (host) DO UPDATE SET heartbeat_at = $2",
+    )
+    .bind(&inner.host)
+    .bind(now)
+    .execute(inner.db.pool())
+    .await
+    {
+        tracing::warn!(
+            error = &error as &dyn std::error::Error,
+            "cannot renew this host's graph heartbeat"
+        );
+    }
     match lease::renew(&inner.db, &inner.host, now + ttl_ms(inner)).await {
         Ok(held) => {
             let held: HashMap<String, i64> = held.into_iter().collect();
@@ -104,10 +117,18 @@ async fn keep(runtime: &GraphRuntime) {
             };
             for graph in lost {
                 tracing::warn!(%graph, "this host no longer holds the graph's lease; its reactor stops here");
-                let _ = runtime.stop_reactor(&graph).await;
-                if let Ok(slot) = runtime.slot(&graph) {
-                    slot.set_health(ReactorHealth::Remote { owner: None });
-                }
+                // Stopped aside: a reactor in a slow node call must not
+                // hold up the renewal of the other leases.
+                let runtime = runtime.clone();
+                tokio::spawn(async move {
+                    let _ownership = runtime.inner().ownership.lock().await;
+                    if runtime.stop_reactor(&graph).await.is_some()
+                        && let Ok(slot) = runtime.slot(&graph)
+                    {
+                        slot.set_health(ReactorHealth::Remote { owner: None });
+                        slot.release_all();
+                    }
+                });
             }
             // Held in the database but not run here (a stop that could not
             // release): given up, so another host runs them.
@@ -134,18 +155,29 @@ async fn keep(runtime: &GraphRuntime) {
         .filter(|(_, running)| running.owned.is_none())
         .map(|(name, _)| name.clone())
         .collect();
-    claim(runtime, &candidates).await;
-    let _ = sqlx::query("DELETE FROM graph_commands WHERE created_at < $1")
+    // A claim, a handover or a stop under way: claims wait for the next
+    // pass rather than hold up the renewals.
+    if let Ok(_ownership) = inner.ownership.try_lock() {
+        claim(runtime, &candidates).await;
+    }
+    rebalance(runtime, now).await;
+    if let Err(error) = sqlx::query("DELETE FROM graph_commands WHERE created_at < $1")
         .bind(now - COMMANDS_KEPT_MS)
         .execute(inner.db.pool())
-        .await;
+        .await
+    {
+        tracing::warn!(
+            error = &error as &dyn std::error::Error,
+            "cannot sweep old graph commands"
+        );
+    }
 }
 
 /// Claims each of `candidates` that is free under the placement rule, and
-/// shows the others as run elsewhere.
+/// shows the others as run elsewhere. The caller holds the ownership lock.
 pub(crate) async fn claim(runtime: &GraphRuntime, candidates: &[String]) {
     let inner = runtime.inner();
-    if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) || candidates.is_empty() {
+    if inner.stopping.load(Ordering::SeqCst) || candidates.is_empty() {
         return;
     }
     let now = clock::now_ms();
@@ -164,7 +196,9 @@ pub(crate) async fn claim(runtime: &GraphRuntime, candidates: &[String]) {
     // SQLite is one host per file: whatever a previous process left is
     // this host's.
     let steal = inner.db.dialect() == Dialect::Sqlite;
-    let share = fair_share(runtime, now).await;
+    let Some(share) = fair_share(runtime, now).await else {
+        return;
+    };
     let mut owned = runtime.owned_here().len();
     let patience = inner.config.lease_ttl / 3;
     for graph in candidates {
@@ -233,16 +267,63 @@ fn forget_free(inner: &Inner, graph: &str) {
         .remove(graph);
 }
 
-/// Graphs per live host, rounded up: live hosts are those whose runner
-/// heartbeat is recent, this one included, less those stopping.
-async fn fair_share(runtime: &GraphRuntime, now: i64) -> usize {
+/// Hands one graph over when this host runs more than its fair share.
+async fn rebalance(runtime: &GraphRuntime, now: i64) {
     let inner = runtime.inner();
-    let since = now - i64::try_from(HOST_ALIVE.as_millis()).unwrap_or(i64::MAX);
-    let hosts: Vec<String> = sqlx::query_scalar("SELECT id FROM hosts WHERE heartbeat_at > $1")
-        .bind(since)
-        .fetch_all(inner.db.pool())
-        .await
-        .unwrap_or_default();
+    if inner.db.dialect() == Dialect::Sqlite {
+        return;
+    }
+    let Some(share) = fair_share(runtime, now).await else {
+        return;
+    };
+    let owned = runtime.owned_here();
+    if owned.len() <= share {
+        return;
+    }
+    let movable = {
+        let mut moved = inner
+            .rebalanced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        moved.retain(|_, at| at.elapsed() < REBALANCE_COOLDOWN);
+        let graph = owned
+            .into_iter()
+            .rev()
+            .find(|graph| !moved.contains_key(graph));
+        if let Some(graph) = &graph {
+            moved.insert(graph.clone(), Instant::now());
+        }
+        graph
+    };
+    if let Some(graph) = movable {
+        tracing::info!(%graph, share, "handing a graph over to spread graphs over the hosts");
+        let runtime = runtime.clone();
+        tokio::spawn(async move { runtime.hand_over(&graph).await });
+    }
+}
+
+/// Graphs per live host, rounded up: live hosts are those whose keeper
+/// heartbeat is recent, this one included, less those stopping.
+async fn fair_share(runtime: &GraphRuntime, now: i64) -> Option<usize> {
+    let inner = runtime.inner();
+    // Two TTLs: six renewal periods without a heartbeat.
+    let since = now - 2 * ttl_ms(inner);
+    let hosts: Vec<String> =
+        match sqlx::query_scalar("SELECT host FROM graph_hosts WHERE heartbeat_at > $1")
+            .bind(since)
+            .fetch_all(inner.db.pool())
+            .await
+        {
+            Ok(hosts) => hosts,
+            Err(error) => {
+                // Unknown: better claim nothing new than take every graph.
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "cannot read the live graph hosts"
+                );
+                return None;
+            }
+        };
     let leaving: HashSet<String> = {
         let mut leaving = inner
             .leaving
@@ -256,7 +337,7 @@ async fn fair_share(runtime: &GraphRuntime, now: i64) -> usize {
         .filter(|host| !leaving.contains(host))
         .collect();
     live.insert(inner.host.clone());
-    runtime.names().len().div_ceil(live.len())
+    Some(runtime.names().len().div_ceil(live.len()))
 }
 
 /// Listens on the tenant's graph channel for the runtime behind `inner`.

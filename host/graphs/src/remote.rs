@@ -124,7 +124,9 @@ fn encode(graph: &str, answer: Result<CommandReply, GraphError>) -> WireReply {
             let kind = match &error {
                 GraphError::Paused(_) => Refusal::Paused,
                 GraphError::InvalidInput(_) => Refusal::InvalidInput,
-                GraphError::NotRunning(_) => Refusal::NotRunning,
+                GraphError::NotRunning(_) | GraphError::ShuttingDown | GraphError::Fenced(_) => {
+                    Refusal::NotRunning
+                }
                 GraphError::UnknownGraph(_) => Refusal::UnknownGraph,
                 _ => Refusal::Other,
             };
@@ -262,8 +264,14 @@ pub(crate) async fn serve(runtime: GraphRuntime, graph: String) {
         .bind(&id)
         .execute(inner.db.pool())
         .await;
-        if !matches!(taken, Ok(done) if done.rows_affected() == 1) {
-            continue;
+        match taken {
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => continue,
+            Err(error) => {
+                // Left for the next notification or claim to take.
+                tracing::warn!(%graph, error = &error as &dyn std::error::Error, "cannot take a command sent to this host");
+                return;
+            }
         }
         let reply = match serde_json::from_str::<WireCommand>(&text) {
             Ok(command) => encode(&graph, runtime.local_command(&graph, command.into()).await),

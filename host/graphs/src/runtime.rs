@@ -101,12 +101,17 @@ pub(crate) struct Inner {
     pub(crate) background: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) graphs: Mutex<BTreeMap<String, Running>>,
     /// Wakes the lease keeper (a lease released, a graph registered).
-    pub(crate) keeper: Notify,
+    pub(crate) keeper: Arc<Notify>,
+    /// Held while a reactor is started or stopped here (claims, handovers,
+    /// upgrades, removal, shutdown), so no two of them interleave.
+    pub(crate) ownership: tokio::sync::Mutex<()>,
     /// Hosts that announced they are stopping: not counted as live when
     /// spreading graphs.
     pub(crate) leaving: Mutex<HashMap<String, Instant>>,
     /// Since when each graph was seen free, for the placement rule.
     pub(crate) free_since: Mutex<HashMap<String, Instant>>,
+    /// When each graph was last handed over to spread graphs.
+    pub(crate) rebalanced: Mutex<HashMap<String, Instant>>,
     pub(crate) remote: remote::Waiters,
     pub(crate) stopping: AtomicBool,
 }
@@ -135,14 +140,20 @@ impl GraphRuntime {
                 writer,
                 background: Mutex::new(vec![writer_task]),
                 graphs: Mutex::new(BTreeMap::new()),
-                keeper: Notify::new(),
+                keeper: Arc::new(Notify::new()),
+                ownership: tokio::sync::Mutex::new(()),
                 leaving: Mutex::new(HashMap::new()),
                 free_since: Mutex::new(HashMap::new()),
+                rebalanced: Mutex::new(HashMap::new()),
                 remote: remote::Waiters::default(),
                 stopping: AtomicBool::new(false),
             }),
         };
-        let mut background = vec![keeper::spawn(Arc::downgrade(&runtime.inner))];
+        let mut background = vec![keeper::spawn(
+            Arc::downgrade(&runtime.inner),
+            runtime.inner.keeper.clone(),
+            runtime.inner.config.lease_ttl,
+        )];
         if let DatabaseUrl::Postgres(url) = runtime.inner.db.url() {
             background.push(keeper::listen(url.clone(), Arc::downgrade(&runtime.inner)));
         }
@@ -235,9 +246,12 @@ impl GraphRuntime {
                     // running here is restarted on it under the same lease,
                     // starting from the database, so state and pending
                     // events carry over.
+                    let _ownership = self.inner.ownership.lock().await;
                     let lease = self.stop_reactor(&name).await;
                     slot.replace_spec(spec);
-                    if let Some(lease) = lease {
+                    if let Some(lease) = lease
+                        && !self.inner.stopping.load(Ordering::SeqCst)
+                    {
                         self.run_reactor(&name, &slot, lease);
                     }
                 }
@@ -314,12 +328,20 @@ impl GraphRuntime {
 
     /// Stops the reactor here and gives the lease up, announcing it so
     /// another host takes the graph over at once.
-    async fn hand_over(&self, graph: &str) {
+    pub(crate) async fn hand_over(&self, graph: &str) {
+        let _ownership = self.inner.ownership.lock().await;
+        self.hand_over_locked(graph).await;
+    }
+
+    /// [`Self::hand_over`], the ownership lock held.
+    async fn hand_over_locked(&self, graph: &str) {
         let Some(lease) = self.stop_reactor(graph).await else {
             return;
         };
         if let Ok(slot) = self.slot(graph) {
             slot.set_health(ReactorHealth::Remote { owner: None });
+            // No reactor here consumes what producers here sent.
+            slot.release_all();
         }
         match crate::lease::release(&self.inner.db, graph, &lease).await {
             Ok(true) => {
@@ -362,6 +384,7 @@ impl GraphRuntime {
     /// Tries to claim each of `graphs` not run here (see `keeper.rs` for
     /// the placement rule); starts the reactor of each one claimed.
     pub(crate) async fn claim(&self, graphs: &[String]) {
+        let _ownership = self.inner.ownership.lock().await;
         keeper::claim(self, graphs).await;
     }
 
@@ -375,7 +398,6 @@ impl GraphRuntime {
                 .get(graph.name.as_str())
                 .is_some_and(|r| r.slot.spec().package == *package);
             if runs_it {
-                self.hand_over(graph.name.as_str()).await;
                 self.stop(graph.name.as_str()).await;
                 tracing::info!(graph = %graph.name, package = %package.name, version = %package.version, "graph stopped");
             }
@@ -386,7 +408,8 @@ impl GraphRuntime {
     /// ends, producers waiting for room are refused, and events not yet
     /// written are refused (their producers resend).
     async fn stop(&self, graph: &str) {
-        let _ = self.stop_reactor(graph).await;
+        let _ownership = self.inner.ownership.lock().await;
+        self.hand_over_locked(graph).await;
         let Some(running) = self.graphs().remove(graph) else {
             return;
         };
@@ -554,27 +577,33 @@ impl GraphRuntime {
     /// Stops every reactor at once (each saves what it folded), hands
     /// their leases over, then stops the writer and the keeper.
     pub async fn shutdown(&self) {
-        self.inner.stopping.store(true, Ordering::SeqCst);
         self.announce(notify::Note::Leaving {
             sender: self.inner.host.clone(),
         })
         .await;
-        let stopping: Vec<JoinHandle<()>> = self
-            .graphs()
-            .values_mut()
-            .filter_map(|running| {
-                let owned = running.owned.as_mut()?;
-                let _ = owned.stop.send(true);
-                owned.supervisor.take()
-            })
-            .collect();
+        let stopping: Vec<JoinHandle<()>> = {
+            // Under the lock: no claim starts a reactor after this.
+            let _ownership = self.inner.ownership.lock().await;
+            self.inner.stopping.store(true, Ordering::SeqCst);
+            self.graphs()
+                .values_mut()
+                .filter_map(|running| {
+                    let owned = running.owned.as_mut()?;
+                    let _ = owned.stop.send(true);
+                    owned.supervisor.take()
+                })
+                .collect()
+        };
         for supervisor in stopping {
             let _ = supervisor.await;
         }
         for name in self.names() {
-            self.hand_over(&name).await;
             self.stop(&name).await;
         }
+        let _ = sqlx::query("DELETE FROM graph_hosts WHERE host = $1")
+            .bind(&self.inner.host)
+            .execute(self.inner.db.pool())
+            .await;
         let background: Vec<JoinHandle<()>> = self.background().drain(..).collect();
         for task in background {
             task.abort();

@@ -11,6 +11,8 @@
 //! - `graph_sequences`: each graph's inbox numbering, shared by hosts.
 //! - `graph_commands`: commands sent from a host that does not run the
 //!   graph's reactor, with their replies.
+//! - `graph_hosts`: the hosts running graphs for the tenant, with their
+//!   keepers' heartbeats (graphs are spread over them).
 //!
 //! Ownership: `graph_state.owner` is the host whose reactor runs the graph
 //! until `lease_until`; every claim increments `epoch`, and every checkpoint
@@ -89,6 +91,16 @@ const GRAPHS: &[Migration] = &[(
             created_at BIGINT NOT NULL
         )",
         "CREATE INDEX graph_commands_open ON graph_commands (graph, created_at)",
+    ],
+), (
+    3,
+    &[
+        // The hosts running this tenant's graph runtime, renewed by each
+        // lease keeper: what graphs are spread over.
+        "CREATE TABLE graph_hosts (
+            host TEXT PRIMARY KEY,
+            heartbeat_at BIGINT NOT NULL
+        )",
     ],
 )];
 

@@ -182,6 +182,15 @@ impl GraphSlot {
         }
     }
 
+    /// Gives back every permit held: no reactor here will consume the
+    /// events they stand for (the graph runs on another host now).
+    pub fn release_all(&self) {
+        let held = self.held.swap(0, Ordering::SeqCst);
+        if held > 0 {
+            self.permits.add_permits(held);
+        }
+    }
+
     /// The events waiting in the inbox, as a starting reactor found them.
     pub fn set_pending(&self, events: usize) {
         self.pending

@@ -134,7 +134,12 @@ async fn events_pushed_to_two_hosts_fire_a_when_all_graph_as_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_whose_lease_was_taken_cannot_commit_and_stops_its_reactor() {
     let Some(db) = postgres() else { return };
-    let config = config();
+    // A long lease: the keeper (every 10 s) stays out of the way, so the
+    // stolen lease is found by the commit, not by a renewal.
+    let config = GraphConfig {
+        lease_ttl: Duration::from_secs(30),
+        ..GraphConfig::default()
+    };
     let a = Host::start(&db, config.clone()).await;
     assert!(a.runs("pair"));
     assert_eq!(config.metrics.lease_counts(), (0, 0));
@@ -234,4 +239,66 @@ async fn commands_work_from_any_host_and_a_graceful_stop_hands_over_at_once() {
         "state carried over"
     );
     other.stop().await;
+}
+
+/// Four graphs, one per accumulator.
+fn four() -> (cloacina_contract::Declaration, Arc<FunctionPlugin>) {
+    let graphs = (1..=4)
+        .map(|i| {
+            graph(
+                &format!("g{i}"),
+                ReactionMode::WhenAny,
+                InputStrategy::Sequential,
+                vec![passthrough(&format!("in{i}"))],
+                vec![node(&format!("n{i}"), &[&format!("in{i}")])],
+            )
+        })
+        .collect();
+    let plugin = (1..=4).fold(FunctionPlugin::new(), |plugin, i| {
+        plugin.task(&format!("n{i}"), |_, _| Ok(json!({})))
+    });
+    (declaration(graphs, &[], &[]), Arc::new(plugin))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graphs_spread_over_the_hosts_when_one_joins() {
+    let Some(db) = postgres() else { return };
+    let (declaration, plugin) = four();
+    let first_runner = db.runner().await;
+    let first = start(&first_runner, config(), &declaration, plugin.clone()).await;
+    assert_eq!(
+        first.owned_here().len(),
+        4,
+        "alone, a host runs every graph"
+    );
+    let second_runner = db.runner().await;
+    let second = start(&second_runner, config(), &declaration, plugin).await;
+    eventually("two graphs each", async || {
+        (first.owned_here().len() == 2 && second.owned_here().len() == 2).then_some(())
+    })
+    .await;
+    // And they stay spread (no graph bounces back and forth).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        (first.owned_here().len(), second.owned_here().len()),
+        (2, 2)
+    );
+    // Every graph still fires, wherever it runs.
+    for i in 1..=4 {
+        second
+            .push(&format!("in{i}"), json!({"n": i}))
+            .await
+            .expect("pushed");
+    }
+    for i in 1..=4 {
+        let graph = format!("g{i}");
+        eventually("the graph fired", async || {
+            (!first.firings(&graph, 5).await.expect("firings").is_empty()).then_some(())
+        })
+        .await;
+    }
+    first.shutdown().await;
+    second.shutdown().await;
+    first_runner.shutdown().await;
+    second_runner.shutdown().await;
 }

@@ -45,53 +45,59 @@ pub(crate) struct Note {
 }
 
 impl Note {
-    /// The note as payloads under PostgreSQL's limit: `sender;work;ended
-    /// ids;evented ids` (ids comma-separated), split over several
-    /// notifications when the ids do not fit in one.
+    /// The note as payloads under PostgreSQL's limit: `sender;` then
+    /// comma-separated tokens: an ended execution's id, `w` when work was
+    /// left, `e:<id>` for an execution with new events. Hosts of the
+    /// previous version read `sender;ended,ended` and skip tokens that are
+    /// not ids, so both can share a database while a cluster upgrades. The
+    /// ids are split over several notifications when they do not fit.
     pub fn payloads(&self) -> Vec<String> {
-        let head = format!("{};{}", self.sender, u8::from(self.work));
+        let head = format!("{};", self.sender);
+        let tokens = self
+            .work
+            .then(|| "w".to_owned())
+            .into_iter()
+            .chain(self.ended.iter().map(ToString::to_string))
+            .chain(self.evented.iter().map(|id| format!("e:{id}")));
         let mut payloads = Vec::new();
-        let (mut ended, mut evented) = (String::new(), String::new());
-        let ids = self
-            .ended
-            .iter()
-            .map(|id| (true, id))
-            .chain(self.evented.iter().map(|id| (false, id)));
-        for (is_ended, id) in ids {
-            let id = id.to_string();
-            if head.len() + ended.len() + evented.len() + id.len() + 3 > MAX_PAYLOAD {
-                payloads.push(format!("{head};{ended};{evented}"));
-                ended.clear();
-                evented.clear();
+        let mut payload = head.clone();
+        for token in tokens {
+            if payload.len() + token.len() + 1 > MAX_PAYLOAD {
+                payloads.push(std::mem::replace(&mut payload, head.clone()));
             }
-            let list = if is_ended { &mut ended } else { &mut evented };
-            if !list.is_empty() {
-                list.push(',');
+            if payload.len() > head.len() {
+                payload.push(',');
             }
-            list.push_str(&id);
+            payload.push_str(&token);
         }
-        payloads.push(format!("{head};{ended};{evented}"));
+        payloads.push(payload);
         payloads
     }
 
     pub fn parse(payload: &str) -> Option<Note> {
-        let mut parts = payload.split(';');
-        let sender = parts.next()?.to_owned();
-        let work = parts.next()? == "1";
-        let ids = |list: Option<&str>| -> Vec<ExecutionId> {
-            list.unwrap_or("")
-                .split(',')
-                .filter_map(|id| id.parse().ok())
-                .collect()
+        let (sender, tokens) = payload.split_once(';')?;
+        let mut note = Note {
+            sender: sender.to_owned(),
+            work: false,
+            ended: Vec::new(),
+            evented: Vec::new(),
         };
-        let ended = ids(parts.next());
-        let evented = ids(parts.next());
-        Some(Note {
-            sender,
-            work,
-            ended,
-            evented,
-        })
+        for token in tokens.split(',').filter(|t| !t.is_empty()) {
+            if token == "w" {
+                note.work = true;
+            } else if let Some(id) = token.strip_prefix("e:") {
+                note.evented.extend(id.parse::<ExecutionId>().ok());
+            } else {
+                note.ended.extend(token.parse::<ExecutionId>().ok());
+            }
+        }
+        // The previous version notified only when it left work or ended
+        // executions, and had no `w`: a note that says nothing else is one
+        // of those.
+        if note.ended.is_empty() && note.evented.is_empty() {
+            note.work = true;
+        }
+        Some(note)
     }
 }
 
@@ -159,20 +165,19 @@ mod tests {
         let payloads = note.payloads();
         assert_eq!(payloads.len(), 1);
         assert_eq!(Note::parse(&payloads[0]), Some(note));
-        let quiet = Note {
-            sender: "h".into(),
-            work: false,
-            ended: Vec::new(),
-            evented: Vec::new(),
-        };
-        assert_eq!(Note::parse(&quiet.payloads()[0]), Some(quiet));
+        // What a host of the previous version sends: work left.
+        let legacy = Note::parse("old-host;").expect("readable");
+        assert!(legacy.work && legacy.ended.is_empty());
+        let ended = ExecutionId::random();
+        let legacy = Note::parse(&format!("old-host;{ended}")).expect("readable");
+        assert_eq!(legacy.ended, [ended]);
     }
 
     #[test]
     fn many_ids_are_split_under_the_payload_limit() {
         let note = Note {
             sender: "host-a".into(),
-            work: false,
+            work: true,
             ended: ids(300),
             evented: ids(500),
         };
@@ -185,6 +190,16 @@ mod tests {
             ended.extend(part.ended);
             evented.extend(part.evented);
         }
-        assert_eq!((ended, evented), (note.ended, note.evented));
+        assert_eq!((&ended, &evented), (&note.ended, &note.evented));
+        assert!(Note::parse(&payloads[0]).expect("readable").work);
+        // An old host reads the ended ids (it skips the rest).
+        let old_reader: Vec<ExecutionId> = payloads[0]
+            .split_once(';')
+            .expect("sender")
+            .1
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        assert_eq!(old_reader[..], note.ended[..old_reader.len()]);
     }
 }

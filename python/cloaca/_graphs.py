@@ -430,8 +430,8 @@ def unsubscribe(reactor: str, workflow: str, tenant: str) -> bool:
 # Two runtimes on one database would each number its events and firings
 # from the same checkpoint. Within a process the first live runner of a
 # database runs its graphs and the others hand graph calls to it; when it
-# stops, the next one takes them over. (Across processes, one process per
-# database runs graphs until graphs get a fenced lease.)
+# stops, the next one takes them over. (Across processes on PostgreSQL,
+# the graph runtime's fenced lease picks one process per graph.)
 
 _OWNERS: Dict[Any, Any] = {}
 _MEMBERS: Dict[Any, "weakref.WeakSet[Any]"] = {}

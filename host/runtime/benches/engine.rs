@@ -6,7 +6,10 @@
 //!   another, one client): the physical limit for a state change;
 //! - throughput: 1,000 executions of a 5-task no-op DAG (a -> b, c, d -> e);
 //! - latency: execute -> completed for a 10-task chain, p50 / p99;
-//! - a 1 -> 1000 -> 1 fan-out.
+//! - a 1 -> 1000 -> 1 fan-out;
+//! - PostgreSQL, one host vs two hosts on one schema (two runners in this
+//!   process, sharing its two cores): 10-task no-op chains started
+//!   together, tasks/s. The point is what coordination costs.
 //!
 //! PostgreSQL comes from `CLOACINA_TEST_POSTGRES_URL` (default the local
 //! server); it is skipped with a message when unreachable.
@@ -213,6 +216,44 @@ async fn bench(label: &str, url: &str, tenant: TenantId) {
     runner.shutdown().await;
 }
 
+/// `count` 10-task chains started together, spread over `hosts` runners
+/// on one schema; tasks/s from the first start to the last completion.
+async fn chains_on_hosts(url: &str, tenant: &TenantId, hosts: usize, count: usize) -> f64 {
+    let mut runners = Vec::new();
+    for _ in 0..hosts {
+        let runner = Runner::with_config(
+            url,
+            RunnerConfig {
+                tenant: tenant.clone(),
+                ..RunnerConfig::default()
+            },
+        )
+        .await
+        .expect("runner");
+        runner.register_workflow(chain10()).expect("registered");
+        runners.push(runner);
+    }
+    for runner in &runners {
+        runner.execute("chain10", json!({})).await.expect("warm-up");
+    }
+    let started = Instant::now();
+    let callers: Vec<_> = (0..count)
+        .map(|i| {
+            let runner = runners[i % hosts].clone();
+            tokio::spawn(async move { runner.execute("chain10", json!({})).await })
+        })
+        .collect();
+    for caller in callers {
+        let result = caller.await.expect("joined").expect("runs");
+        assert_eq!(result.status, ExecutionStatus::Completed);
+    }
+    let tasks_per_s = (count * 10) as f64 / started.elapsed().as_secs_f64();
+    for runner in runners {
+        runner.shutdown().await;
+    }
+    tasks_per_s
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -237,6 +278,18 @@ fn main() {
                 let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{tenant}\" CASCADE"))
                     .execute(&pool)
                     .await;
+                println!("\nPostgreSQL, 10-task chains started together (600 chains)");
+                for hosts in [1usize, 2] {
+                    let tenant = TenantId::new(format!("bench_h{hosts}_{}", std::process::id()))
+                        .expect("tenant");
+                    let tasks_per_s = chains_on_hosts(&url, &tenant, hosts, 600).await;
+                    println!(
+                        "  {hosts} host(s)                          {tasks_per_s:>10.0} tasks/s"
+                    );
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{tenant}\" CASCADE"))
+                        .execute(&pool)
+                        .await;
+                }
             }
             Err(error) => println!("\nPostgreSQL: SKIPPED ({url} unreachable: {error})"),
         }

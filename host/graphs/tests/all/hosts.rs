@@ -134,24 +134,31 @@ async fn events_pushed_to_two_hosts_fire_a_when_all_graph_as_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_whose_lease_was_taken_cannot_commit_and_stops_its_reactor() {
     let Some(db) = postgres() else { return };
-    // A long lease: the keeper (every 10 s) stays out of the way, so the
-    // stolen lease is found by the commit, not by a renewal.
-    let config = GraphConfig {
-        lease_ttl: Duration::from_secs(30),
-        ..GraphConfig::default()
-    };
-    let a = Host::start(&db, config.clone()).await;
+    let config = config();
+    // The firing stalls in its node (a pause) while another host takes the
+    // lease; the firing's commit comes after, and is fenced, however soon
+    // the keeper notices.
+    let (entered, in_node) = std::sync::mpsc::channel::<()>();
+    let (resume, go_on) = std::sync::mpsc::channel::<()>();
+    let go_on = std::sync::Mutex::new(go_on);
+    let (declaration, _) = pair();
+    let plugin = Arc::new(
+        FunctionPlugin::new()
+            .task("join", move |_, _| {
+                let _ = entered.send(());
+                let _ = go_on
+                    .lock()
+                    .expect("lock")
+                    .recv_timeout(Duration::from_secs(20));
+                Ok(json!({}))
+            })
+            .task("on_pair_task", |_, _| Ok(json!({}))),
+    );
+    let runner = db.runner().await;
+    let graphs = start(&runner, config.clone(), &declaration, plugin).await;
+    let a = Host { runner, graphs };
     assert!(a.runs("pair"));
     assert_eq!(config.metrics.lease_counts(), (0, 0));
-    // Another host takes the lease while this one stalls (a pause, a
-    // partition): the epoch moves on.
-    sqlx::query(
-        "UPDATE graph_state SET owner = 'another-host', lease_until = $1, epoch = epoch + 1 WHERE graph = 'pair'",
-    )
-    .bind(cloacina_database::clock::now_ms() + 60_000)
-    .execute(a.runner.database().pool())
-    .await
-    .expect("lease taken");
     a.graphs
         .push("left", json!({"n": 1}))
         .await
@@ -160,6 +167,20 @@ async fn a_host_whose_lease_was_taken_cannot_commit_and_stops_its_reactor() {
         .push("right", json!({"n": 1}))
         .await
         .expect("accepted");
+    tokio::task::spawn_blocking(move || in_node.recv_timeout(Duration::from_secs(10)))
+        .await
+        .expect("joined")
+        .expect("the firing reached its node");
+    // Another host takes the lease while this one stalls: the epoch moves
+    // on.
+    sqlx::query(
+        "UPDATE graph_state SET owner = 'another-host', lease_until = $1, epoch = epoch + 1 WHERE graph = 'pair'",
+    )
+    .bind(cloacina_database::clock::now_ms() + 60_000)
+    .execute(a.runner.database().pool())
+    .await
+    .expect("lease taken");
+    resume.send(()).expect("node waiting");
     eventually("the reactor stopped", async || {
         a.graphs
             .status("pair")

@@ -223,7 +223,6 @@ pub(crate) async fn claim(runtime: &GraphRuntime, candidates: &[String]) {
             forget_free(inner, graph);
             continue;
         }
-        slot.set_health(ReactorHealth::Remote { owner: None });
         let free_for = {
             let mut free = inner
                 .free_since
@@ -235,6 +234,8 @@ pub(crate) async fn claim(runtime: &GraphRuntime, candidates: &[String]) {
         };
         let may_claim = steal || state.expired || owned < share || free_for >= patience;
         if !may_claim {
+            // Free, and left for a host below its share for now.
+            slot.set_health(ReactorHealth::Remote { owner: None });
             continue;
         }
         match lease::claim(&inner.db, graph, &inner.host, now, ttl_ms(inner), steal).await {
@@ -251,7 +252,7 @@ pub(crate) async fn claim(runtime: &GraphRuntime, candidates: &[String]) {
                 // Commands sent while nobody ran it.
                 tokio::spawn(crate::remote::serve(runtime.clone(), graph.clone()));
             }
-            Ok(None) => {}
+            Ok(None) => slot.set_health(ReactorHealth::Remote { owner: None }),
             Err(error) => {
                 tracing::warn!(%graph, error = &error as &dyn std::error::Error, "cannot claim a graph's lease")
             }

@@ -171,6 +171,7 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         metrics_need_auth: false,
         limits: cloacina_server::Limits::default(),
         ready_ignores_graphs: false,
+        console: true,
     })
     .await
     .expect("server starts");

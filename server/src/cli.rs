@@ -81,6 +81,10 @@ pub struct ServeArgs {
     #[arg(long)]
     pub ready_ignores_graphs: bool,
 
+    /// Do not serve the web console (`/ui/`): the API alone.
+    #[arg(long)]
+    pub no_console: bool,
+
     /// Load native libraries into the server process instead of one
     /// `cloacina-plugin-worker` process each: calls are faster, but a
     /// library that crashes takes the server down.
@@ -197,6 +201,7 @@ impl ServeArgs {
             metrics_need_auth: self.metrics_auth,
             limits: self.limits(),
             ready_ignores_graphs: self.ready_ignores_graphs,
+            console: !self.no_console,
         })
     }
 }

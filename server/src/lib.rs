@@ -11,6 +11,7 @@
 mod auth;
 mod bootstrap;
 mod cli;
+mod console;
 mod ended;
 mod error;
 mod limits;
@@ -51,6 +52,8 @@ pub struct ServerConfig {
     /// `/ready` looks at the platform only (the database), not at crashed
     /// computation graphs.
     pub ready_ignores_graphs: bool,
+    /// Serve the web console at `/ui/`.
+    pub console: bool,
 }
 
 /// A server accepting requests.
@@ -113,6 +116,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
         require_signatures: config.host.require_signatures,
         metrics_need_auth: config.metrics_need_auth,
         ready_ignores_graphs: config.ready_ignores_graphs,
+        console: config.console,
         declarations: Default::default(),
         ended: Default::default(),
         limits: config.limits.clone(),

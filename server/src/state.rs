@@ -27,6 +27,8 @@ pub struct AppState {
     pub require_signatures: bool,
     pub metrics_need_auth: bool,
     pub ready_ignores_graphs: bool,
+    /// The web console is served at `/ui/`.
+    pub console: bool,
     /// Declarations read from stored archives, by archive SHA-256.
     pub declarations: Mutex<HashMap<String, Arc<Declaration>>>,
     /// Answers about executions that have ended.

@@ -12,8 +12,7 @@
 //! `CLOACINA_FAILOVER_TRIALS=10 cargo test -p cloacina-tests --test e2e hosts::`).
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use cloacina_tests::{cloacinactl, drop_database, fresh_database, postgres_url, scratch};
 
 use crate::graphs::address;
-use crate::outage::get;
+use crate::outage::{get, request};
 use crate::serving::{Server, pack_signed};
 
 /// The god-mode key every host of a cluster is started with (the first
@@ -155,22 +154,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A POST with an empty body over a fresh connection: status and body.
 fn post(addr: SocketAddr, path: &str, key: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_owned())
+    let (status, _, body) = request(addr, "POST", path, key);
+    (status, body)
 }
 
 /// A GET answered 200 with JSON, as JSON.

@@ -188,13 +188,23 @@ fn retry_until_ok(command: impl Fn() -> cloacina_tests::Outcome) {
 
 /// A GET over a fresh connection: status, head and body.
 pub(crate) fn get(addr: SocketAddr, path: &str, key: &str) -> (u16, String, String) {
+    request(addr, "GET", path, key)
+}
+
+/// A request without a body over a fresh connection: status, head, body.
+pub(crate) fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .expect("write");
     let mut answer = String::new();

@@ -222,6 +222,21 @@ pub async fn revoke(
     }))
 }
 
+/// The calling key, as listed: what it may do and where (the console
+/// shows only the actions its role allows).
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    operation_id = "whoami",
+    summary = "The calling key: its role and tenant",
+    tag = "keys",
+    responses((status = 200, body = KeyInfo), (status = 401, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn me(caller: Caller) -> Json<KeyInfo> {
+    Json(key_info(&caller.key))
+}
+
 /// A single-use ticket for a WebSocket upgrade.
 #[utoipa::path(
     post,

@@ -47,6 +47,7 @@ pub(crate) fn api(upload_body_limit: usize) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
         .routes(routes!(keys::ws_ticket))
+        .routes(routes!(keys::me))
         .routes(routes!(tenants::list, tenants::create))
         .routes(routes!(tenants::remove))
         .routes(routes!(keys::create_for_tenant))
@@ -85,7 +86,10 @@ pub(crate) fn api(upload_body_limit: usize) -> OpenApiRouter<Arc<AppState>> {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let (api, _) = api(state.uploads.body_limit()).split_for_parts();
+    let (mut api, _) = api(state.uploads.body_limit()).split_for_parts();
+    if state.console {
+        api = api.merge(crate::console::router());
+    }
     api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

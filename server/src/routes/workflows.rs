@@ -164,7 +164,14 @@ pub async fn get(
                 .map(|w| (record.clone(), declaration.clone(), w.clone()))
                 .collect::<Vec<_>>()
         })
-        .max_by(|a, b| a.0.version.cmp(&b.0.version));
+        // A workflow of that name first (a package may hold several, one
+        // of them named like the package), then the highest version.
+        .max_by(|a, b| {
+            let named = |found: &(_, _, cloacina_contract::manifest::WorkflowDeclaration)| {
+                found.2.name.as_str() == name
+            };
+            (named(a), &a.0.version).cmp(&(named(b), &b.0.version))
+        });
     let Some((record, declaration, workflow)) = found else {
         return Err(ApiError::not_found(
             "workflow_not_found",

@@ -10,16 +10,7 @@ use crate::support::{GOD_KEY, TestServer};
 async fn an_execution_is_cancelled_over_http_once_and_idempotently() {
     let server = TestServer::start(Limits::default()).await;
     server.register_waiting_workflow("public").await;
-    let (status, body) = server
-        .call(
-            "POST",
-            "/v1/tenants/public/workflows/waiting/execute",
-            GOD_KEY,
-            Some(serde_json::json!({})),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["execution_id"].as_str().expect("id").to_owned();
+    let id = server.execute("public", "waiting", GOD_KEY).await;
     let cancel = format!("/v1/tenants/public/executions/{id}/cancel");
 
     // A read key may not cancel.

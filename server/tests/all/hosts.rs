@@ -73,16 +73,7 @@ async fn a_server_is_its_tenants_one_host() {
 async fn a_host_counts_the_tasks_it_runs() {
     let server = TestServer::start(Limits::default()).await;
     server.register_waiting_workflow("public").await;
-    let (status, body) = server
-        .call(
-            "POST",
-            "/v1/tenants/public/workflows/waiting/execute",
-            GOD_KEY,
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["execution_id"].as_str().expect("id").to_owned();
+    let id = server.execute("public", "waiting", GOD_KEY).await;
 
     let running = async |expected: u64| {
         let asked = Instant::now();

@@ -2,6 +2,7 @@
 //! attackers drive it: one test binary for the crate.
 
 mod connections;
+mod console;
 mod delivery;
 mod executions;
 mod graphs;

@@ -41,12 +41,30 @@ impl TestServer {
         TestServer::start_with(home, limits, host, false).await
     }
 
+    /// A server on SQLite that does not serve the web console.
+    pub async fn start_without_console() -> TestServer {
+        let home = tempfile::tempdir().expect("home");
+        let url = format!("sqlite://{}", home.path().join("cloacina.db").display());
+        let host = cloacina_host::HostConfig::new(&url, home.path().join("cache"));
+        TestServer::start_configured(home, Limits::default(), host, false, false).await
+    }
+
     /// A server in `home` with the host set up as `host`.
     pub async fn start_with(
         home: tempfile::TempDir,
         limits: Limits,
         host: cloacina_host::HostConfig,
         ready_ignores_graphs: bool,
+    ) -> TestServer {
+        TestServer::start_configured(home, limits, host, ready_ignores_graphs, true).await
+    }
+
+    async fn start_configured(
+        home: tempfile::TempDir,
+        limits: Limits,
+        host: cloacina_host::HostConfig,
+        ready_ignores_graphs: bool,
+        console: bool,
     ) -> TestServer {
         let server = cloacina_server::start(ServerConfig {
             host,
@@ -56,6 +74,7 @@ impl TestServer {
             metrics_need_auth: false,
             limits,
             ready_ignores_graphs,
+            console,
         })
         .await
         .expect("server starts");
@@ -178,10 +197,15 @@ impl TestServer {
 
     /// Starts `quick` in `tenant`; its execution id.
     pub async fn execute_quick(&self, tenant: &str, key: &str) -> String {
+        self.execute(tenant, "quick", key).await
+    }
+
+    /// Starts `workflow` in `tenant` with an empty context: its id.
+    pub async fn execute(&self, tenant: &str, workflow: &str, key: &str) -> String {
         let (status, body) = self
             .call(
                 "POST",
-                &format!("/v1/tenants/{tenant}/workflows/quick/execute"),
+                &format!("/v1/tenants/{tenant}/workflows/{workflow}/execute"),
                 key,
                 Some(json!({})),
             )

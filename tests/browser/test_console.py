@@ -453,6 +453,12 @@ class Scenario:
 
         element = b.wait(loaded, f"{package} to be listed as loaded", timeout=60)
         assert "loaded" in element.text.lower(), f"the row should say loaded: {element.text!r}"
+        # Signed by the key the host trusts: the row names it.
+        signer = b.wait(
+            lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, f'{row} {T("signer-name")}')), False),
+            f"{package}'s signer named from the trust store",
+        )
+        assert signer.text.strip(), f"an empty signer name in {element.text!r}"
         log(f"    package-row: {' | '.join(element.text.split())}")
 
     # -- 3. run the workflow --

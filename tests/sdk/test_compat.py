@@ -87,6 +87,15 @@ async def test_upload_execute_and_follow_a_real_package(admin: Client, tenant: s
     # The 0.8 model has no task_graph field: it arrives as an extra property.
     graph = {node["id"]: node["dependencies"] for node in detail.additional_properties["task_graph"]}
     assert graph == {"extract": [], "transform": ["extract"], "load": ["transform"]}
+    # What the console shows, also as extra properties: each task's policy,
+    # and what the package version is made of and where it came from.
+    policy = detail.additional_properties["task_graph"][0]
+    assert policy["max_attempts"] >= 1 and policy["backoff"] in ("fixed", "linear", "exponential")
+    facts = detail.additional_properties["package"]
+    assert facts["size_bytes"] == len(etl_package) and facts["source"] == "upload"
+    if facts["signer_key_id"]:
+        assert facts["signer_name"], f"a trusted signer is named: {facts}"
+    assert facts["artifacts"] and all(a == "wasm" or a.startswith("native:") for a in facts["artifacts"])
     listed = admin.list_workflows(tenant=tenant)
     assert [w["workflow_name"] for w in listed.to_dict()["items"]] == ["etl"] and listed.total == 1
 
@@ -116,6 +125,7 @@ async def test_upload_execute_and_follow_a_real_package(admin: Client, tenant: s
     finished = admin.get_execution(execution, tenant=tenant)
     assert finished.status == "Completed"
     assert finished.additional_properties["final_context"]["total"] == 12
+    assert finished.additional_properties["input_context"] == {"input": [1, 2, 3]}
     events = admin.get_execution_events(execution, tenant=tenant)
     assert [e.sequence_num for e in events.events] == [e["sequence_num"] for e in streamed]
     tasks = admin.get_execution_tasks(tenant, execution)

@@ -35,6 +35,21 @@ pub(crate) async fn execution(
     execution_from_row(&row)
 }
 
+/// The context an execution started with (None for an unknown id).
+pub(crate) async fn input_context(
+    db: &Database,
+    id: ExecutionId,
+) -> Result<Option<serde_json::Value>, RuntimeError> {
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT input_context FROM executions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await
+            .map_err(RuntimeError::db("reading an execution's input"))?;
+    // Stored by the runtime as JSON; anything else is shown as it is.
+    Ok(text.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))))
+}
+
 fn execution_from_row(row: &AnyRow) -> Result<ExecutionResult, RuntimeError> {
     let read = RuntimeError::db("reading an execution");
     let get = |row: &AnyRow| -> Result<_, sqlx::Error> {

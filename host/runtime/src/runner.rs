@@ -552,6 +552,14 @@ impl Runner {
         queries::hosts(&self.inner.db).await
     }
 
+    /// The context execution `id` started with.
+    pub async fn input_context(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Option<serde_json::Value>, RuntimeError> {
+        queries::input_context(&self.inner.db, id).await
+    }
+
     /// The execution's committed events after sequence number `after`.
     pub async fn events(&self, id: ExecutionId, after: i64) -> Result<Vec<Event>, RuntimeError> {
         queries::events(&self.inner.db, id, after).await

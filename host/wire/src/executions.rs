@@ -41,6 +41,9 @@ crate::wire! {
         pub started_at: String,
         pub completed_at: Option<String>,
         pub final_context: Option<serde_json::Value>,
+        /// The context it started with.
+        #[serde(default)]
+        pub input_context: Option<serde_json::Value>,
         pub error: Option<String>,
         pub failed_task: Option<String>,
     }

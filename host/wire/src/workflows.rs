@@ -19,6 +19,33 @@ crate::wire! {
         pub id: String,
         pub dependencies: Vec<String>,
         pub description: Option<String>,
+        /// Attempts in all (1: never retried).
+        #[serde(default)]
+        pub max_attempts: u32,
+        /// `fixed`, `linear` or `exponential`.
+        #[serde(default)]
+        pub backoff: String,
+        /// The first delay between attempts.
+        #[serde(default)]
+        pub retry_delay_ms: u64,
+        /// How long one attempt may run, if bounded.
+        #[serde(default)]
+        pub timeout_ms: Option<u64>,
+    }
+
+    /// What a package version is made of and where it came from.
+    pub struct PackageFacts {
+        /// The key that signed it, if signed.
+        pub signer_key_id: Option<String>,
+        /// That key's name in the host's trust store, if it is there.
+        #[serde(default)]
+        pub signer_name: Option<String>,
+        /// The archive's size.
+        pub size_bytes: u64,
+        /// `native:<target triple>` and/or `wasm`.
+        pub artifacts: Vec<String>,
+        /// `upload`, or `drop:<path>` for a file in a drop directory.
+        pub source: String,
     }
 
     /// One workflow of one registered package version.
@@ -35,6 +62,8 @@ crate::wire! {
         pub status: LoadStatus,
         /// Whether new executions of this workflow start on this version.
         pub live: bool,
+        #[serde(default)]
+        pub package: Option<PackageFacts>,
     }
 
     /// The highest registered version of a workflow.
@@ -53,6 +82,8 @@ crate::wire! {
         pub created_at: String,
         pub signer_key_id: Option<String>,
         pub sha256: String,
+        #[serde(default)]
+        pub package: Option<PackageFacts>,
     }
 
     /// `POST /v1/tenants/{tenant_id}/workflows` (201).

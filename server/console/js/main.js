@@ -12,20 +12,23 @@
 //   data-error="1"        the page's main load failed (an error is shown).
 //   page-title            the page's <h1> (focused on every navigation).
 // Chrome: nav-overview, nav-packages, nav-workflows, nav-executions,
-//   nav-graphs, nav-admin (admin keys only), nav-hosts, tenant-select,
-//   whoami, logout, skip-link, global-error.
+//   nav-graphs, nav-admin (admin keys only), nav-hosts, tenant-select
+//   (god mode and tenant keys), tenant-input + tenant-apply (a global key
+//   without god mode types the tenant's name), whoami, logout, skip-link,
+//   global-error.
 // Login: login-form, login-key, login-submit, login-error, login-notice.
-// Overview: overview-health, overview-hosts, overview-workflows,
+// Overview: overview-health (GET /ready), overview-hosts, overview-workflows,
 //   overview-running, overview-failed, overview-graphs, refresh.
-// Packages: package-row (data-package, data-version, data-status),
+// Packages: package-row (data-package, data-version, data-status = load
+//   status, data-retired="1" when a newer version is live),
 //   package-error, upload-form, upload-file, upload-submit, upload-result
 //   (data-state="ok"|"refused"), delete-button, delete-confirm,
 //   delete-running (data-count), delete-cancel-running, delete-confirm-submit,
 //   delete-keep, delete-result.
 // Workflows: workflow-row (data-workflow), workflow-link.
-// Workflow detail: dag-node (data-task), task-row (data-task), build-error,
-//   schedule-row, run-form, run-version, run-context, run-context-error,
-//   run-submit, run-error.
+// Workflow detail: dag-node (data-task), task-row (data-task), task-policy,
+//   build-error, schedule-row, schedule-next, run-form, run-version,
+//   run-context, run-context-error, run-submit, run-error.
 // Executions: filter-status, filter-workflow, filter-apply, execution-row
 //   (data-id, data-status), execution-link, page-prev, page-next,
 //   page-info, refresh-error.
@@ -195,7 +198,7 @@ async function navigate() {
       const base = `#/${segments.map(encodeURIComponent).join('/')}`;
       history.replaceState(null, '', search ? `${base}?${search}` : base);
     },
-    app: { signIn, reloadTenants, go },
+    app: { signIn, signOut, reloadTenants, go },
     isCurrent: () => token === generation,
   };
   try {
@@ -221,7 +224,19 @@ async function signIn(key) {
   go(next && next !== '#/login' ? next : '#/overview');
 }
 
-/** The tenants the switcher offers: the key's own, every tenant (god), or public. */
+/** A name the server accepts for a tenant (host/database/src/tenant.rs). */
+const TENANT_NAME = /^[a-z][a-z0-9_]{0,47}$/;
+function tenantNameProblem(name) {
+  if (!name) return 'Enter a tenant name.';
+  if (!TENANT_NAME.test(name)) return 'A tenant name is 1 to 48 lower-case letters, digits and _, starting with a letter.';
+  if (name.startsWith('pg_')) return 'Names starting with pg_ are reserved.';
+  return null;
+}
+
+/** A global key without god mode may not list tenants: it names one. */
+const typesTenant = () => Boolean(session.me && !session.me.tenant_id && !isGod());
+
+/** The tenants the switcher offers: the key's own, every tenant (god), or typed. */
 async function reloadTenants() {
   const me = session.me;
   let tenants;
@@ -238,8 +253,10 @@ async function reloadTenants() {
     }
     if (!tenants.includes('public')) tenants.unshift('public');
   } else {
-    // A global key that is not god mode may not list tenants.
-    tenants = ['public'];
+    // A global key that is not god mode may not list tenants, but may open
+    // any of them: the one typed last in this tab, else public.
+    const wanted = rememberedTenant();
+    tenants = wanted && wanted !== 'public' && !tenantNameProblem(wanted) ? ['public', wanted] : ['public'];
   }
   session.tenants = tenants;
   const wanted = rememberedTenant();
@@ -249,10 +266,48 @@ async function reloadTenants() {
 
 function fillTenantSelect() {
   const select = $('#tenant-select');
+  const typed = typesTenant();
+  select.closest('label').hidden = typed;
+  tenantForm.hidden = !typed;
+  if (typed) {
+    tenantInput.value = session.tenant;
+    tenantInput.setCustomValidity('');
+  }
   put(select, session.tenants.map((name) => el('option', { value: name, selected: name === session.tenant }, name)));
   select.value = session.tenant;
   select.disabled = session.tenants.length < 2;
 }
+
+/** Shows another tenant: a detail page belongs to the old one, so its list instead. */
+function switchTenant(name) {
+  rememberTenant(name);
+  const { segments } = parseHash();
+  if (segments.length > 1) go(`#/${segments[0]}`);
+  else navigate();
+}
+
+// The typed tenant (global keys without god mode), next to the select.
+const tenantInput = el('input', {
+  id: 'tenant-input', type: 'text', class: 'tenant-input', required: true, autocomplete: 'off',
+  spellcheck: 'false', maxlength: '48', size: '12', 'data-testid': 'tenant-input',
+});
+const tenantForm = el('form', { class: 'tenant-picker', 'aria-label': 'Tenant', hidden: true },
+  el('label', { for: 'tenant-input' }, el('span', null, 'Tenant')), tenantInput,
+  el('button', { type: 'submit', class: 'btn btn-small', 'data-testid': 'tenant-apply' }, 'Show'));
+tenantForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = tenantInput.value.trim();
+  const problem = tenantNameProblem(name);
+  tenantInput.setCustomValidity(problem || '');
+  if (problem) {
+    tenantInput.reportValidity();
+    return;
+  }
+  session.tenants = name === 'public' ? ['public'] : ['public', name];
+  switchTenant(name);
+  fillTenantSelect();
+});
+tenantInput.addEventListener('input', () => tenantInput.setCustomValidity(''));
 
 function signOut(message) {
   api.clearKey();
@@ -292,13 +347,8 @@ async function boot() {
     if (session.me || api.getKey()) signOut('The server refused the key (invalid, revoked or expired). Sign in again.');
   });
   $('#logout').addEventListener('click', () => signOut('Signed out.'));
-  $('#tenant-select').addEventListener('change', (event) => {
-    rememberTenant(event.target.value);
-    // A detail page belongs to the old tenant: go to its list instead.
-    const { segments } = parseHash();
-    if (segments.length > 1) go(`#/${segments[0]}`);
-    else navigate();
-  });
+  $('#tenant-select').addEventListener('change', (event) => switchTenant(event.target.value));
+  $('#tenant-select').closest('label').after(tenantForm);
   $('#skip-link').addEventListener('click', () => {
     const heading = $('#page-title');
     if (heading) heading.focus();

@@ -223,6 +223,11 @@ pub async fn get(
         return Ok(Json((*answer).clone()));
     }
     let execution = current(tenant.runner(), id).await?;
+    let input_context = tenant
+        .runner()
+        .input_context(id)
+        .await
+        .map_err(|error| ApiError::internal("reading an execution's input", error))?;
     let answer = ExecutionDetail {
         tenant_id: tenant.tenant().to_string(),
         execution_id: id.to_string(),
@@ -233,6 +238,7 @@ pub async fn get(
         workflow_name: execution.workflow_name,
         package_name: execution.package_name,
         final_context: execution.final_context,
+        input_context,
         error: execution.error,
         failed_task: execution.failed_task,
     };

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use cloacina_registry::PackageStatus;
+use cloacina_runtime::schedule::CronSchedule;
 use cloacina_wire::TenantListResponse;
 use cloacina_wire::triggers::{
     TriggerDetailResponse, TriggerExecution, TriggerScheduleInfo, TriggerScheduleSummary,
@@ -24,6 +25,8 @@ struct Schedule {
     workflow_name: String,
     cron_expression: Option<String>,
     poll_interval_ms: Option<u64>,
+    /// A cron schedule's next occurrence.
+    next_run_at_ms: Option<i64>,
     created_at_ms: i64,
 }
 
@@ -39,7 +42,7 @@ impl Schedule {
             trigger_name: info.trigger_name,
             schedule_name: self.name.clone(),
             poll_interval_ms: info.poll_interval_ms,
-            next_run_at: None,
+            next_run_at: self.next_run_at_ms.map(rfc3339),
             last_run_at: None,
             created_at: rfc3339(self.created_at_ms),
         }
@@ -63,6 +66,7 @@ async fn schedules(
     tenant: &cloacina_host::TenantHost,
 ) -> ApiResult<Vec<Schedule>> {
     let mut schedules = Vec::new();
+    let now = cloacina_runtime::clock::now_ms();
     for (record, declaration) in catalog(state, tenant).await? {
         if record.status != PackageStatus::Loaded {
             continue;
@@ -77,6 +81,9 @@ async fn schedules(
                 workflow_name: cron.workflow.to_string(),
                 cron_expression: Some(cron.expression.clone()),
                 poll_interval_ms: None,
+                next_run_at_ms: CronSchedule::from_declaration(cron)
+                    .ok()
+                    .and_then(|schedule| schedule.next_after(now)),
                 created_at_ms: record.created_at_ms,
             });
         }
@@ -88,6 +95,7 @@ async fn schedules(
                 workflow_name: trigger.workflow.to_string(),
                 cron_expression: None,
                 poll_interval_ms: Some(trigger.poll_interval_ms),
+                next_run_at_ms: None,
                 created_at_ms: record.created_at_ms,
             });
         }

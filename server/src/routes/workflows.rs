@@ -13,8 +13,8 @@ use cloacina_package::{Package, PackageError, ReadError, ReadLimits};
 use cloacina_registry::{Archive, PackageRecord, PackageStatus, Refusal, RegistryError};
 use cloacina_wire::TenantListResponse;
 use cloacina_wire::workflows::{
-    LoadStatus, PackageUploadForm, WorkflowDeletedResponse, WorkflowDetail, WorkflowSummary,
-    WorkflowTaskNode, WorkflowUploadedResponse,
+    LoadStatus, PackageFacts, PackageUploadForm, WorkflowDeletedResponse, WorkflowDetail,
+    WorkflowSummary, WorkflowTaskNode, WorkflowUploadedResponse,
 };
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
@@ -107,6 +107,7 @@ pub async fn list(
     Path(tenant_id): Path<String>,
 ) -> ApiResult<Json<TenantListResponse<WorkflowSummary>>> {
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
+    let names = signer_names(&state).await?;
     let mut items = Vec::new();
     for (record, declaration) in catalog(&state, &tenant).await? {
         for workflow in &declaration.workflows {
@@ -126,6 +127,7 @@ pub async fn list(
                 created_at: rfc3339(record.created_at_ms),
                 status: load_status(&record.status),
                 live,
+                package: Some(package_facts(&record, &names)),
             });
         }
     }
@@ -153,6 +155,7 @@ pub async fn get(
     Path((tenant_id, name)): Path<(String, String)>,
 ) -> ApiResult<Json<WorkflowDetail>> {
     let tenant = state.tenant_for(&caller, Role::Read, &tenant_id).await?;
+    let names = signer_names(&state).await?;
     let found = catalog(&state, &tenant)
         .await?
         .into_iter()
@@ -195,6 +198,7 @@ pub async fn get(
         build_status: build_status.to_owned(),
         build_error,
         created_at: rfc3339(record.created_at_ms),
+        package: Some(package_facts(&record, &names)),
         package_name: record.name,
         signer_key_id: record.signer_key_id,
         sha256: record.sha256,
@@ -461,8 +465,42 @@ fn task_graph(
             id: task.id.to_string(),
             dependencies: task.dependencies.iter().map(ToString::to_string).collect(),
             description: non_empty(&task.description),
+            max_attempts: task.retry.max_attempts,
+            backoff: task.retry.backoff.to_string(),
+            retry_delay_ms: task.retry.delay_ms,
+            timeout_ms: task.timeout_ms,
         })
         .collect()
+}
+
+/// Signer key ids and their names in the host's trust store.
+type SignerNames = std::collections::HashMap<String, String>;
+
+async fn signer_names(state: &AppState) -> ApiResult<SignerNames> {
+    let entries = state
+        .host
+        .trust()
+        .list()
+        .await
+        .map_err(|error| ApiError::internal("reading the trust store", error))?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| (entry.key_id, entry.name))
+        .collect())
+}
+
+/// What a package version is made of and where it came from.
+fn package_facts(record: &PackageRecord, names: &SignerNames) -> PackageFacts {
+    PackageFacts {
+        signer_name: record
+            .signer_key_id
+            .as_ref()
+            .and_then(|id| names.get(id).cloned()),
+        signer_key_id: record.signer_key_id.clone(),
+        size_bytes: record.size,
+        artifacts: record.runtimes.clone(),
+        source: record.source.clone().unwrap_or_else(|| "upload".to_owned()),
+    }
 }
 
 fn load_status(status: &PackageStatus) -> LoadStatus {

@@ -63,7 +63,7 @@ async function firstDetail(url, signal) {
   }
 }
 
-export async function render({ root, params, signal, onLeave }) {
+export async function render({ root, params, signal, onLeave, app }) {
   const t = session.tenant;
   const id = params.id;
   const base = path`/v1/tenants/${t}/executions/${id}`;
@@ -90,17 +90,27 @@ export async function render({ root, params, signal, onLeave }) {
   let retryTimer = null;
   let refreshTimer = null;
   let retries = 0;
+  // Polling waits while the tab is hidden; it goes on when it is shown.
+  let pollPaused = false;
+  const onVisibility = () => {
+    if (!document.hidden && pollPaused) {
+      pollPaused = false;
+      poll();
+    }
+  };
+  document.addEventListener('visibilitychange', onVisibility);
   onLeave(() => {
     stopped = true;
     clearTimeout(pollTimer);
     clearTimeout(retryTimer);
     clearTimeout(refreshTimer);
+    document.removeEventListener('visibilitychange', onVisibility);
     if (socket) closeSocket(socket);
   });
 
   // ---- layout ----
   const live = el('span', { class: 'live', 'data-testid': 'live-status', 'data-state': 'off' });
-  const header = el('div', { class: 'exec-header' });
+  const header = el('div', { class: 'exec-header', tabindex: '-1' });
   const cancelResult = el('p', { 'data-testid': 'cancel-result', 'aria-live': 'polite', tabindex: '-1' });
   const problem = el('div', { 'data-testid': 'refresh-error', 'aria-live': 'polite' });
   const headerCard = el('section', { class: 'card', 'aria-label': 'Status' }, header, cancelResult, problem,
@@ -142,8 +152,24 @@ export async function render({ root, params, signal, onLeave }) {
   );
 
   // ---- drawing ----
+  // Each poll or push draws again; what did not change is left alone, so
+  // focus (the Cancel button) and open <details> survive.
+  let headerKey = null;
+  let durationNode = null;
+  let tasksKey = null;
+  let contextsKey = null;
+  const durationText = (d) => (d.completed_at ? between(d.started_at, d.completed_at) : `${between(d.started_at)} so far`);
+
   function drawHeader() {
     const d = state.detail;
+    const key = JSON.stringify([d.status, d.completed_at, d.error, d.failed_task]);
+    if (key === headerKey) {
+      if (durationNode) durationNode.textContent = durationText(d);
+      return;
+    }
+    headerKey = key;
+    const hadFocus = header.contains(document.activeElement);
+    durationNode = el('span', null, durationText(d));
     const running = isRunning(d);
     const cancel = canWrite() && running
       ? el('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'cancel-button' }, 'Cancel execution')
@@ -157,27 +183,49 @@ export async function render({ root, params, signal, onLeave }) {
         ['Package', el('span', { class: 'mono' }, `${d.package_name} ${d.package_version}`)],
         ['Started', time(d.started_at)],
         ['Ended', time(d.completed_at)],
-        ['Duration', d.completed_at ? between(d.started_at, d.completed_at) : `${between(d.started_at)} so far`],
+        ['Duration', durationNode],
       ]));
     put(errors, d.error
       ? el('section', { class: 'card alert-error', 'aria-label': 'Failure' },
         el('h2', null, d.failed_task ? `Failed at task ${d.failed_task}` : 'Failed'),
         el('pre', { class: 'error-text', 'data-testid': 'execution-error' }, d.error))
       : null);
+    // The Cancel button had the focus and is gone (the execution ended).
+    if (hadFocus && !header.contains(document.activeElement)) header.focus();
   }
 
   function drawTasks() {
     const states = new Map(state.tasks.map((task) => [task.task_name, stateOf(task.status)]));
     setStates(graphBox, states);
+    const key = JSON.stringify(state.tasks);
+    if (key === tasksKey) {
+      // The same tasks: only the running ones' durations move on.
+      for (const cell of taskTable.querySelectorAll('td[data-running-since]')) {
+        cell.textContent = between(cell.dataset.runningSince);
+      }
+      drawTimeline();
+      return;
+    }
+    tasksKey = key;
+    // The outputs open now, and where the focus is, by task name.
+    const open = new Set([...taskTable.querySelectorAll('details[open][data-output-of]')].map((d) => d.dataset.outputOf));
+    const active = document.activeElement;
+    const focusedTask = active && taskTable.contains(active) && active.closest('[data-output-of]')
+      ? active.closest('[data-output-of]').dataset.outputOf : null;
+    const wrapFocused = active && taskTable.contains(active) && active.classList.contains('table-wrap');
     const rows = state.tasks.map((task) => el('tr', { 'data-testid': 'task-row', 'data-task': task.task_name, 'data-state': stateOf(task.status) },
       el('th', { scope: 'row', class: 'mono' }, task.task_name),
       el('td', null, badge(task.status)),
       el('td', { class: 'num' }, `${task.attempt} / ${task.max_attempts}`),
       el('td', null, time(task.started_at)),
-      el('td', { class: 'num' }, task.started_at ? between(task.started_at, task.completed_at) : '—'),
+      el('td', { class: 'num', 'data-running-since': task.started_at && !task.completed_at ? task.started_at : null },
+        task.started_at ? between(task.started_at, task.completed_at) : '—'),
       el('td', null,
         task.last_error ? el('code', { class: 'wrap text-error' }, compact(task.last_error, 200)) : null,
-        task.output != null ? el('details', null, el('summary', null, 'Output'), el('pre', null, pretty(task.output))) : null)));
+        task.output != null
+          ? el('details', { 'data-output-of': task.task_name, open: open.has(task.task_name) },
+            el('summary', null, 'Output'), el('pre', null, pretty(task.output)))
+          : null)));
     put(taskTable, rows.length
       ? el('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Tasks' },
         el('table', { 'data-testid': 'tasks' },
@@ -185,6 +233,13 @@ export async function render({ root, params, signal, onLeave }) {
           el('thead', null, el('tr', null, ['Task', 'State', 'Attempt', 'Started', 'Duration', 'Error / output'].map((h) => el('th', { scope: 'col' }, h)))),
           el('tbody', null, rows)))
       : el('p', { class: 'empty' }, 'No task yet.'));
+    if (focusedTask !== null) {
+      const again = [...taskTable.querySelectorAll('details[data-output-of]')].find((d) => d.dataset.outputOf === focusedTask);
+      if (again) again.querySelector('summary').focus();
+    } else if (wrapFocused) {
+      const wrap = taskTable.querySelector('.table-wrap');
+      if (wrap) wrap.focus();
+    }
     drawTimeline();
     drawTaskErrors();
   }
@@ -233,11 +288,14 @@ export async function render({ root, params, signal, onLeave }) {
 
   function drawContexts() {
     const d = state.detail;
-    const input = d.input_context ?? d.context;
+    const input = d.input_context;
+    const key = JSON.stringify([input, d.final_context, isRunning(d)]);
+    if (key === contextsKey) return;
+    contextsKey = key;
     put(contexts,
-      section('Input context', null, input !== undefined
+      section('Input context', null, input != null
         ? el('pre', { class: 'json', 'data-testid': 'input-context' }, pretty(input))
-        : note('The server does not report the input context.', 'input-context')),
+        : note(input === undefined ? 'The server does not report the input context.' : 'Not recorded.', 'input-context')),
       section('Final context', null, d.final_context != null
         ? el('pre', { class: 'json', 'data-testid': 'final-context' }, pretty(d.final_context))
         : note(isRunning(d) ? 'Not yet: the execution is running.' : 'None.', 'final-context')));
@@ -319,6 +377,10 @@ export async function render({ root, params, signal, onLeave }) {
   async function poll() {
     clearTimeout(pollTimer);
     if (stopped || (socket && live.dataset.state === 'live')) return;
+    if (document.hidden) {
+      pollPaused = true;
+      return;
+    }
     try {
       const [detail, taskList, eventList] = await Promise.all([get(base, { signal }), get(`${base}/tasks`, { signal }), get(`${base}/events`, { signal })]);
       state.detail = detail;
@@ -407,7 +469,9 @@ export async function render({ root, params, signal, onLeave }) {
       if (socket === ws) socket = null;
       if (stopped) return;
       if (closed.code === CLOSE_POLICY) {
+        // The key was revoked while the page followed the execution.
         setLive('off', 'the key was revoked');
+        app.signOut('The server closed the live connection: the key was revoked. Sign in with another key.');
         return;
       }
       if (closed.code === CLOSE_NOT_FOUND) {

@@ -45,10 +45,31 @@ export async function render({ root, query: params, signal, onLeave, setQuery })
     document.removeEventListener('visibilitychange', onVisibility);
   });
 
+  // Each load has a number: an answer to an older one (a slow poll after
+  // a filter change) is dropped, never drawn over a newer one.
+  let sequence = 0;
   async function load() {
     clearTimeout(timer);
+    const mine = ++sequence;
     const url = path`/v1/tenants/${t}/executions` + query({ status: filter.status, workflow: filter.workflow, limit: PAGE, offset: filter.offset });
-    const list = await get(url, { signal });
+    let list;
+    try {
+      list = await get(url, { signal });
+    } catch (error) {
+      if (mine !== sequence) return; // superseded: its failure no longer matters
+      throw error;
+    }
+    if (mine !== sequence) return;
+    // Past the end (executions were removed, or a stale link): the last
+    // page instead of an empty one.
+    if (!list.items.length && filter.offset > 0) {
+      const lastPage = list.total > 0 ? Math.floor((list.total - 1) / PAGE) * PAGE : 0;
+      if (lastPage < filter.offset) {
+        filter.offset = lastPage;
+        saveQuery();
+        return load();
+      }
+    }
     const key = JSON.stringify([filter, list]);
     if (key !== shown) {
       shown = key;
@@ -108,12 +129,15 @@ export async function render({ root, query: params, signal, onLeave, setQuery })
   document.addEventListener('visibilitychange', onVisibility);
 
   // Filters and pages: the hash keeps them (shareable links), no re-render.
-  const apply = async () => {
+  function saveQuery() {
     setQuery({
       ...(filter.status && { status: filter.status }),
       ...(filter.workflow && { workflow: filter.workflow }),
       ...(filter.offset && { offset: String(filter.offset) }),
     });
+  }
+  const apply = async () => {
+    saveQuery();
     try {
       await load();
       problem.replaceChildren();

@@ -14,7 +14,8 @@ export async function render({ root, app }) {
     spellcheck: 'false', 'data-testid': 'login-key', 'aria-describedby': 'login-help',
   });
   const submit = el('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'login-submit' }, 'Sign in');
-  const result = el('div', { 'aria-live': 'assertive' });
+  // Its errors are role=alert (errorBox): announced without aria-live here.
+  const result = el('div');
   const form = el('form', { class: 'card form login', 'data-testid': 'login-form', novalidate: true },
     el('label', { for: 'login-key' }, 'API key'),
     input,

@@ -1,4 +1,4 @@
-// Overview: server health, hosts, workflow packages, running and failed
+// Overview: server readiness, hosts, workflow packages, running and failed
 // executions, computation graphs, each in its own card (one failing
 // request does not hide the others).
 import { get, path, query } from '../api.js';
@@ -27,7 +27,7 @@ export async function render({ root, signal }) {
   const cards = {
     health: card('overview-health', 'Server'),
     hosts: card('overview-hosts', 'Hosts', '#/hosts'),
-    workflows: card('overview-workflows', 'Workflows', '#/packages'),
+    workflows: card('overview-workflows', 'Workflows', '#/workflows'),
     running: card('overview-running', 'Running executions', '#/executions?status=Running'),
     failed: card('overview-failed', 'Failed executions', '#/executions?status=Failed'),
     graphs: card('overview-graphs', 'Computation graphs', '#/graphs'),
@@ -49,9 +49,19 @@ export async function render({ root, signal }) {
   };
 
   const load = () => Promise.all([
-    fill('health', () => get('/health', { signal }), (h) => [
-      el('p', { class: 'big' }, badge(h.status === 'ok' ? 'live' : 'failed', {}, h.status)),
+    // Readiness, not liveness: /health always answers ok. A 503 carries
+    // why (database unreachable, crashed graphs) in its body.
+    fill('health', () => get('/ready', { signal }).catch((error) => {
+      if (error.status === 503 && error.body && error.body.status) return error.body;
+      throw error;
+    }), (h) => [
+      el('p', { class: 'big' }, badge(h.status === 'ready' ? 'live' : 'failed', {}, h.status)),
       h.reason ? el('p', null, h.reason) : null,
+      h.crashed_graphs && h.crashed_graphs.length
+        ? [el('p', null, 'Crashed computation graphs:'),
+          el('ul', { class: 'plain' }, h.crashed_graphs.map((g) => el('li', { class: 'mono' }, g))),
+          el('p', null, el('a', { href: '#/graphs' }, 'See the graphs'))]
+        : null,
     ]),
     fill('hosts', () => get(tenantPath('/hosts'), { signal }), (list) => {
       const me = list.items.find((h) => h.this_host);
@@ -63,15 +73,19 @@ export async function render({ root, signal }) {
       ];
     }),
     fill('workflows', () => get(tenantPath('/workflows'), { signal }), (list) => {
-      const count = (s) => list.items.filter((w) => w.status && w.status.status === s).length;
-      const packages = new Set(list.items.map((w) => `${w.package_name}@${w.version}`)).size;
+      // The list has one item per workflow and package version.
+      const names = new Set(list.items.map((w) => w.workflow_name)).size;
+      const versions = new Map();
+      for (const w of list.items) versions.set(`${w.package_name}@${w.version}`, (w.status && w.status.status) || 'unknown');
+      const count = (s) => [...versions.values()].filter((status) => status === s).length;
       return [
-        big(list.total, list.total === 1 ? 'workflow' : 'workflows'),
-        el('p', null, `${packages} package version${packages === 1 ? '' : 's'}`),
+        big(names, names === 1 ? 'workflow' : 'workflows'),
+        el('p', null, `${versions.size} package version${versions.size === 1 ? '' : 's'}`),
         el('p', { class: 'chips' },
           badge('completed', { 'data-count': count('loaded') }, `${count('loaded')} loaded`), ' ',
           badge('failed', { 'data-count': count('failed') }, `${count('failed')} failed`), ' ',
           badge('pending', { 'data-count': count('pending') }, `${count('pending')} pending`)),
+        el('p', null, el('a', { href: '#/packages' }, 'Packages')),
       ];
     }),
     fill('running', () => get(tenantPath('/executions') + query({ status: 'running', limit: 1 }), { signal }),

@@ -1,8 +1,9 @@
-// Packages: every registered package version with its load status and
-// workflows; upload (verified by the server) and delete (write role).
+// Packages: every registered package version with its load status,
+// workflows, signer, size, artifacts and source; upload (verified by the
+// server) and delete (write role).
 import { get, request, del, path, query, isAbort } from '../api.js';
 import { el, put, errorBox, section, table, busy } from '../dom.js';
-import { badge, time, shortId } from '../format.js';
+import { badge, time, shortId, bytes } from '../format.js';
 import { session, canWrite } from '../session.js';
 
 export const title = 'Packages';
@@ -47,16 +48,58 @@ export function packageVersions(items) {
     a.package_name.localeCompare(b.package_name) || compareVersions(b.version, a.version));
 }
 
+/** The newest version of each package that new executions start on. */
+function liveVersions(versions) {
+  const newest = new Map();
+  for (const p of versions) {
+    if (!p.live.length) continue;
+    const seen = newest.get(p.package_name);
+    if (seen === undefined || compareVersions(p.version, seen) > 0) newest.set(p.package_name, p.version);
+  }
+  return newest;
+}
+
+/** Where a package version came from: an upload or a drop directory. */
+function source(text) {
+  if (!text) return '—';
+  if (text.startsWith('drop:')) {
+    const where = text.slice('drop:'.length);
+    return [el('span', null, 'drop directory'), el('br'), el('small', { class: 'mono wrap', title: where }, where)];
+  }
+  return text;
+}
+
+/** `native:<triple>` and `wasm` as a list. */
+function artifacts(list) {
+  if (!list || !list.length) return '—';
+  return el('ul', { class: 'plain' }, list.map((a) => el('li', null, a.startsWith('native:')
+    ? ['native ', el('small', { class: 'mono' }, a.slice('native:'.length))]
+    : el('span', { class: 'mono' }, a))));
+}
+
 export async function render({ root, signal, onLeave }) {
   const t = session.tenant;
   const writable = canWrite();
-  const listBox = el('div', { 'aria-live': 'polite' });
+  const listBox = el('div');
   const deleteResult = el('div', { 'aria-live': 'polite' });
   let timer = null;
+  // The data the table shows (JSON): an unchanged answer is not redrawn.
+  let shown = null;
   onLeave(() => clearTimeout(timer));
 
   if (writable) root.append(uploadForm(t, () => load().catch(() => {})));
   root.append(section('Registered package versions', null, deleteResult, listBox));
+
+  // While a version is pending the list is looked at again every 2 s; not
+  // while a delete confirmation is open (its row would be lost).
+  function scheduleReload() {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (listBox.querySelector('.confirm-row')) scheduleReload();
+      // A failed look (shown in place of the list) is tried again.
+      else load().catch(() => { if (!signal.aborted) scheduleReload(); });
+    }, 2000);
+  }
 
   // The first load's failure is the page's (shown by the router); later
   // ones are shown in place of the list.
@@ -66,65 +109,69 @@ export async function render({ root, signal, onLeave }) {
     try {
       list = await get(path`/v1/tenants/${t}/workflows`, { signal });
     } catch (error) {
-      if (!first && !isAbort(error)) put(listBox, errorBox(error));
+      if (!first && !isAbort(error)) {
+        shown = null;
+        put(listBox, errorBox(error));
+      }
       throw error;
     }
     const versions = packageVersions(list.items);
-    put(listBox, table({
-      caption: 'Registered package versions',
-      head: ['Package', 'Version', 'Workflows', 'Status', 'Signer', 'Registered', writable ? 'Actions' : null].filter(Boolean),
-      rows: versions.map((p) => row(p)),
-      testid: 'packages',
-      empty: 'No package is registered in this tenant yet.',
-    }));
-    signers(versions);
-    // Loading happens in the background: look again while any is pending.
-    if (versions.some((p) => p.status && p.status.status === 'pending')) {
-      timer = setTimeout(() => load().catch(() => {}), 2000);
+    const key = JSON.stringify(list.items);
+    if (key !== shown) {
+      shown = key;
+      const live = liveVersions(versions);
+      put(listBox, table({
+        caption: 'Registered package versions',
+        head: ['Package', 'Version', 'Workflows', 'Status', 'Signer', 'Size', 'Artifacts', 'Source', 'Uploaded', writable ? 'Actions' : null].filter(Boolean),
+        rows: versions.map((p) => row(p, live)),
+        testid: 'packages',
+        empty: 'No package is registered in this tenant yet.',
+      }));
     }
+    // Loading happens in the background: look again while any is pending.
+    if (versions.some((p) => p.status && p.status.status === 'pending')) scheduleReload();
   }
 
-  function row(p) {
+  function row(p, live) {
     const status = p.status || { status: 'unknown' };
+    const facts = p.package;
+    // Not live while a newer version of the package is: kept for the
+    // executions that started on it, no longer used for new ones.
+    const newest = live.get(p.package_name);
+    const retired = !p.live.length && newest !== undefined && compareVersions(newest, p.version) > 0;
     const cells = [
       el('th', { scope: 'row' }, p.package_name),
       el('td', { class: 'mono' }, p.version, p.live.length ? [' ', badge('live', { title: `new executions of ${p.live.join(', ')} start on this version` }, 'live')] : null),
       el('td', null, el('ul', { class: 'plain' }, p.workflows.map((w) => el('li', null, el('a', { href: `#/workflows/${encodeURIComponent(w)}` }, w))))),
-      el('td', null, badge(status.status),
+      el('td', null,
+        retired
+          ? [badge('retired', { title: `version ${newest} is live: new executions start there` }), ' ', el('small', { class: 'muted' }, `(${status.status})`)]
+          : badge(status.status),
         status.error ? el('pre', { class: 'error-text', 'data-testid': 'package-error' }, status.error) : null),
-      el('td', { class: 'signer', 'data-package': p.package_name, 'data-version': p.version }, '…'),
+      el('td', null, !facts ? '—' : facts.signer_key_id
+        ? [
+            facts.signer_name ? el('div', { 'data-testid': 'signer-name' }, facts.signer_name) : null,
+            el('small', { class: 'mono', title: `signed by key ${facts.signer_key_id}` }, facts.signer_key_id),
+          ]
+        : el('span', { class: 'muted' }, 'unsigned')),
+      el('td', { class: 'num' }, facts ? el('span', { title: `${facts.size_bytes} bytes` }, bytes(facts.size_bytes)) : '—'),
+      el('td', null, facts ? artifacts(facts.artifacts) : '—'),
+      el('td', null, facts ? source(facts.source) : '—'),
       el('td', null, time(p.created_at), el('br'), el('small', { class: 'muted' }, 'id ', shortId(p.id))),
     ];
-    const tr = el('tr', { 'data-testid': 'package-row', 'data-package': p.package_name, 'data-version': p.version, 'data-status': status.status }, cells);
+    const tr = el('tr', {
+      'data-testid': 'package-row', 'data-package': p.package_name, 'data-version': p.version, 'data-status': status.status,
+      'data-retired': retired ? '1' : null,
+    }, cells);
     if (writable) {
-      const button = el('button', { type: 'button', class: 'btn btn-small btn-danger', 'data-testid': 'delete-button' }, 'Delete…');
+      const button = el('button', {
+        type: 'button', class: 'btn btn-small btn-danger', 'data-testid': 'delete-button', 'aria-expanded': 'false',
+        'aria-label': `Delete ${p.package_name} ${p.version}…`,
+      }, 'Delete…');
       button.addEventListener('click', () => confirmDelete(tr, p, button));
       tr.append(el('td', null, button));
     }
     return tr;
-  }
-
-  // The signer of the highest version of each package (the detail route
-  // answers for that version only).
-  function signers(versions) {
-    const names = [...new Set(versions.map((p) => p.package_name))];
-    for (const name of names) {
-      get(path`/v1/tenants/${t}/workflows/${name}`, { signal }).then((detail) => {
-        for (const cell of listBox.querySelectorAll('td.signer')) {
-          if (cell.dataset.package !== name) continue;
-          if (cell.dataset.version === detail.version) {
-            put(cell, detail.signer_key_id ? el('span', { class: 'mono', title: `sha256 ${detail.sha256}` }, detail.signer_key_id) : el('span', { class: 'muted' }, 'unsigned'));
-          } else {
-            put(cell, el('span', { class: 'muted', title: 'The server reports the signer of the highest version only.' }, 'n/a'));
-          }
-        }
-      }, (error) => {
-        if (isAbort(error)) return;
-        for (const cell of listBox.querySelectorAll('td.signer')) {
-          if (cell.dataset.package === name) put(cell, el('span', { class: 'text-error', title: error.message }, 'unavailable'));
-        }
-      });
-    }
   }
 
   // A confirmation row under the package: the executions still running on
@@ -134,13 +181,16 @@ export async function render({ root, signal, onLeave }) {
     if (existing && existing.classList.contains('confirm-row')) {
       existing.remove();
       button.setAttribute('aria-expanded', 'false');
+      button.removeAttribute('aria-controls');
       return;
     }
-    button.setAttribute('aria-expanded', 'true');
-    const panel = el('div', { class: 'confirm', 'data-testid': 'delete-confirm', role: 'group', 'aria-label': `Delete ${p.package_name} ${p.version}` },
+    const panelId = `delete-confirm-${p.id}`;
+    const panel = el('div', { id: panelId, class: 'confirm', 'data-testid': 'delete-confirm', role: 'group', 'aria-label': `Delete ${p.package_name} ${p.version}` },
       el('p', { class: 'loading' }, 'Looking for running executions…'));
     const confirmRow = el('tr', { class: 'confirm-row' }, el('td', { colspan: tr.children.length }, panel));
     tr.after(confirmRow);
+    button.setAttribute('aria-controls', panelId);
+    button.setAttribute('aria-expanded', 'true');
     let running = [];
     try {
       const lists = await Promise.all(p.workflows.map((w) =>
@@ -165,7 +215,12 @@ export async function render({ root, signal, onLeave }) {
       running.length ? el('p', null, cancel, ' ', el('label', { for: cancel.id }, 'Cancel them (otherwise they finish on this version)')) : null,
       el('div', { class: 'actions' }, submit, keep),
       outcome);
-    keep.addEventListener('click', () => { confirmRow.remove(); button.setAttribute('aria-expanded', 'false'); button.focus(); });
+    keep.addEventListener('click', () => {
+      confirmRow.remove();
+      button.setAttribute('aria-expanded', 'false');
+      button.removeAttribute('aria-controls');
+      button.focus();
+    });
     submit.addEventListener('click', async () => {
       try {
         const done = await busy(submit, 'Deleting…', () =>
@@ -178,6 +233,10 @@ export async function render({ root, signal, onLeave }) {
         if (!isAbort(error)) put(outcome, errorBox(error, 'delete-error'));
         return;
       }
+      // Done: the confirmation goes, the list shows what is left.
+      confirmRow.remove();
+      button.setAttribute('aria-expanded', 'false');
+      button.removeAttribute('aria-controls');
       load().catch(() => {});
     });
     submit.focus();

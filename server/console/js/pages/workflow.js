@@ -2,17 +2,37 @@
 // cron schedules and triggers, and a form to run it (write role).
 import { get, post, path, query, isAbort } from '../api.js';
 import { el, put, errorBox, section, table, facts, busy } from '../dom.js';
-import { badge, time, compact } from '../format.js';
+import { badge, time, compact, bytes, span, when, refreshRelative } from '../format.js';
 import { renderDag } from '../dag.js';
 import { session, canWrite } from '../session.js';
 import { compareVersions } from './packages.js';
 
 export const title = (params) => `Workflow ${params.name}`;
 
-// Fields of a task node that are not policies.
-const NODE_FIELDS = new Set(['id', 'dependencies', 'description']);
+// Fields of a task node shown in their own columns; any other is shown as
+// it comes.
+const NODE_FIELDS = new Set(['id', 'dependencies', 'description', 'max_attempts', 'backoff', 'retry_delay_ms', 'timeout_ms']);
 
-export async function render({ root, params, signal, app }) {
+/** A task's retry and timeout policy: '3 attempts (2 retries), exponential from 500 ms; timeout 30 s'. */
+export function taskPolicy(n) {
+  const parts = [];
+  const attempts = Number(n.max_attempts);
+  if (Number.isFinite(attempts) && attempts > 0) {
+    if (attempts === 1) {
+      parts.push('1 attempt (no retries)');
+    } else {
+      const retries = attempts - 1;
+      const delay = span(Number(n.retry_delay_ms) || 0);
+      const backoff = n.backoff || 'fixed';
+      const pace = backoff === 'fixed' ? `${delay} apart` : `${backoff} from ${delay}`;
+      parts.push(`${attempts} attempts (${retries} ${retries === 1 ? 'retry' : 'retries'}), ${pace}`);
+    }
+  }
+  if ('timeout_ms' in n) parts.push(n.timeout_ms != null ? `timeout ${span(n.timeout_ms)}` : 'no timeout');
+  return parts.join('; ');
+}
+
+export async function render({ root, params, signal, app, onLeave, isCurrent }) {
   const t = session.tenant;
   const name = params.name;
   const [detail, list, triggers] = await Promise.all([
@@ -38,6 +58,11 @@ export async function render({ root, params, signal, app }) {
         ['Build status', badge(detail.build_status, { 'data-testid': 'build-status' })],
         ['Signer key', detail.signer_key_id ? el('span', { class: 'mono' }, detail.signer_key_id) : 'unsigned'],
         ['SHA-256', el('span', { class: 'mono wrap' }, detail.sha256)],
+        detail.package ? ['Size', el('span', { title: `${detail.package.size_bytes} bytes` }, bytes(detail.package.size_bytes))] : null,
+        detail.package ? ['Artifacts', detail.package.artifacts.length ? el('span', { class: 'mono' }, detail.package.artifacts.join(', ')) : '—'] : null,
+        detail.package ? ['Source', detail.package.source.startsWith('drop:')
+          ? ['drop directory ', el('span', { class: 'mono wrap' }, detail.package.source.slice('drop:'.length))]
+          : detail.package.source] : null,
         ['Registered', time(detail.created_at)],
       ]),
       detail.build_error ? el('pre', { class: 'error-text', 'data-testid': 'build-error' }, detail.build_error) : null),
@@ -56,19 +81,22 @@ export async function render({ root, params, signal, app }) {
     renderDag(graph.map((n) => ({ id: n.id })),
       graph.flatMap((n) => n.dependencies.map((d) => ({ from: d, to: n.id }))),
       { label: `Task graph of ${detail.workflow_name}` })));
-  if (canWrite()) root.append(runForm(t, detail, versions, app));
+  if (canWrite()) root.append(runForm(t, detail, versions, { app, signal, isCurrent }));
 
-  const policyRows = graph.some((n) => Object.keys(n).some((k) => !NODE_FIELDS.has(k)));
+  const policyRows = graph.some((n) => taskPolicy(n) || Object.keys(n).some((k) => !NODE_FIELDS.has(k)));
   root.append(section('Tasks', null, table({
     caption: 'Tasks',
     head: ['Task', 'Depends on', 'Description', policyRows ? 'Policies' : null].filter(Boolean),
     rows: graph.map((n) => {
-      const policies = Object.fromEntries(Object.entries(n).filter(([k]) => !NODE_FIELDS.has(k)));
+      const policy = taskPolicy(n);
+      const others = Object.fromEntries(Object.entries(n).filter(([k]) => !NODE_FIELDS.has(k)));
       return el('tr', { 'data-testid': 'task-row', 'data-task': n.id },
         el('th', { scope: 'row', class: 'mono' }, n.id),
         el('td', { class: 'mono' }, n.dependencies.join(', ') || '—'),
         el('td', null, n.description ?? ''),
-        policyRows ? el('td', null, Object.keys(policies).length ? el('code', { class: 'wrap' }, compact(policies, 400)) : '—') : null);
+        policyRows ? el('td', { 'data-testid': 'task-policy' },
+          policy || (Object.keys(others).length ? null : '—'),
+          Object.keys(others).length ? [policy ? el('br') : null, el('code', { class: 'wrap' }, compact(others, 400))] : null) : null);
     }),
   })));
 
@@ -86,16 +114,19 @@ export async function render({ root, params, signal, app }) {
         el('th', { scope: 'row', class: 'mono' }, s.schedule_name ?? s.trigger_name ?? s.id),
         el('td', { class: 'mono' }, s.cron_expression ?? (s.poll_interval_ms != null ? `polled every ${s.poll_interval_ms} ms` : '—')),
         el('td', null, s.enabled ? 'yes' : 'no'),
-        el('td', null, time(s.next_run_at)),
-        el('td', null, time(s.last_run_at)))),
+        el('td', { 'data-testid': 'schedule-next' }, when(s.next_run_at)),
+        el('td', null, when(s.last_run_at)))),
       empty: 'No cron schedule or trigger starts this workflow (only loaded packages count).',
     });
   }
   root.append(section('Schedules and triggers', null, schedules));
+  // "in 4 min" stays true while the page is open.
+  const ticker = setInterval(() => refreshRelative(root), 15000);
+  onLeave(() => clearInterval(ticker));
 }
 
 /** The run form: a JSON object context, checked as it is typed. */
-function runForm(t, detail, versions, app) {
+function runForm(t, detail, versions, { app, signal, isCurrent }) {
   const area = el('textarea', {
     id: 'run-context', rows: 8, spellcheck: 'false', 'data-testid': 'run-context',
     'aria-describedby': 'run-context-error',
@@ -138,12 +169,18 @@ function runForm(t, detail, versions, app) {
     outcome.replaceChildren();
     const body = { context };
     if (version.value) body.version = version.value;
+    let started;
     try {
-      const started = await busy(submit, 'Starting…', () => post(path`/v1/tenants/${t}/workflows/${detail.workflow_name}/execute`, body));
-      app.go(`#/executions/${encodeURIComponent(started.execution_id)}`);
+      started = await busy(submit, 'Starting…', () =>
+        post(path`/v1/tenants/${t}/workflows/${detail.workflow_name}/execute`, body, { signal }));
     } catch (error) {
+      if (isAbort(error) || !isCurrent()) return;
       put(outcome, errorBox(error, 'run-error'));
+      return;
     }
+    // The user went elsewhere while it started: stay there.
+    if (!isCurrent()) return;
+    app.go(`#/executions/${encodeURIComponent(started.execution_id)}`);
   });
   return section('Run', { class: 'card run' }, form);
 }

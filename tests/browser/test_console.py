@@ -55,7 +55,9 @@ from selenium.common.exceptions import (
     WebDriverException,
 )
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 REPO = Path(__file__).resolve().parents[2]
@@ -817,6 +819,35 @@ class Scenario:
 
     # -- all --
 
+    # -- keyboard --
+
+    def keyboard(self) -> None:
+        log("==> by keyboard alone: Tab reaches the navigation, Enter opens a page, focus lands on its heading")
+        b = self.browser
+        driver = b.driver
+        b.nav("nav-overview", "overview")
+        driver.execute_script("document.activeElement && document.activeElement.blur()")
+        focused = None
+        for _ in range(40):
+            ActionChains(driver).send_keys(Keys.TAB).perform()
+            focused = driver.execute_script(
+                "const e = document.activeElement; return e && e.getAttribute('data-testid');"
+            )
+            if focused == "nav-executions":
+                break
+        assert focused == "nav-executions", f"Tab never reached the Executions link (last: {focused!r})"
+        outline = driver.execute_script(
+            "return getComputedStyle(document.activeElement).outlineStyle;"
+        )
+        assert outline not in ("", "none"), f"the focused link shows no outline ({outline!r})"
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        b.wait_page("executions", "#/executions")
+        heading = driver.execute_script(
+            "const e = document.activeElement; return e && e.getAttribute('data-testid');"
+        )
+        assert heading == "page-title", f"focus should move to the page's heading, not {heading!r}"
+        log("    Tab, Enter: the executions page, its heading focused")
+
     def run(self) -> None:
         began = time.time()
         self.prepare()
@@ -825,6 +856,7 @@ class Scenario:
             lambda: self.upload(WORKFLOW_PACKAGE),
             self.run_workflow,
             self.run_panic,
+            self.keyboard,
             self.many_executions,
             self.page_timings,
             self.read_key,

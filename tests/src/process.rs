@@ -1,11 +1,11 @@
-//! A server program run as a process of its own, so that its memory is its
-//! own to measure: started on a free loopback port, its address read from
-//! its log, killed when dropped.
+//! A server program run as a process of its own, so that its memory and
+//! CPU are its own to measure: started on a free loopback port, its address
+//! read from its log, stopped by SIGTERM or killed when dropped.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -19,17 +19,27 @@ impl ServerProcess {
     /// flags after `args`) with `--home home --bind 127.0.0.1:0
     /// --in-process --bootstrap-key key`, and waits for its address.
     pub fn start(binary: &Path, args: &[&str], home: &Path, key: &str) -> ServerProcess {
+        ServerProcess::start_with(binary, args, home, key, true)
+    }
+
+    /// As [`ServerProcess::start`], with `--in-process` only when
+    /// `in_process`: otherwise native libraries run as the server runs them
+    /// by default, each in a `cloacina-plugin-worker` process (which must
+    /// be installed beside `binary`).
+    pub fn start_with(
+        binary: &Path,
+        args: &[&str],
+        home: &Path,
+        key: &str,
+        in_process: bool,
+    ) -> ServerProcess {
         let mut child = Command::new(binary)
             .args(args)
             .arg("--home")
             .arg(home)
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--in-process",
-                "--bootstrap-key",
-                key,
-            ])
+            .args(["--bind", "127.0.0.1:0"])
+            .args(in_process.then_some("--in-process"))
+            .args(["--bootstrap-key", key])
             .env("CLOACINA_LOG", "info,sqlx=warn")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -55,6 +65,30 @@ impl ServerProcess {
             }
         };
         ServerProcess { child, addr }
+    }
+
+    /// SIGTERM (`kill -TERM`): the server stops taking requests and lets
+    /// running tasks finish. Its exit status; SIGKILL when it has not
+    /// exited within `patience`.
+    pub fn terminate(&mut self, patience: Duration) -> std::io::Result<ExitStatus> {
+        let pid = self.child.id().to_string();
+        let signalled = Command::new("kill").args(["-TERM", &pid]).status()?;
+        if !signalled.success() {
+            return Err(std::io::Error::other(format!(
+                "kill -TERM {pid} failed: {signalled}"
+            )));
+        }
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                self.child.kill()?;
+                return self.child.wait();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// A memory figure of the process (`VmRSS`, `VmHWM`: the peak), MiB.

@@ -86,7 +86,13 @@ async fn keep(runtime: &GraphRuntime) {
             "cannot renew this host's graph heartbeat"
         );
     }
+    // With the ownership lock, no claim or stop runs between the renewal
+    // and what is read from it: a lease claimed just after the renewal is
+    // not mistaken for a lost one, nor one claimed just before for a stray.
+    // Without it (a claim or stop under way), only the renewal happens.
+    let ownership = inner.ownership.try_lock().ok();
     match lease::renew(&inner.db, &inner.host, now + ttl_ms(inner)).await {
+        Ok(_) if ownership.is_none() => {}
         Ok(held) => {
             let held: HashMap<String, i64> = held.into_iter().collect();
             let (lost, stray) = {
@@ -157,9 +163,10 @@ async fn keep(runtime: &GraphRuntime) {
         .collect();
     // A claim, a handover or a stop under way: claims wait for the next
     // pass rather than hold up the renewals.
-    if let Ok(_ownership) = inner.ownership.try_lock() {
+    if ownership.is_some() {
         claim(runtime, &candidates).await;
     }
+    drop(ownership);
     rebalance(runtime, now).await;
     if let Err(error) = sqlx::query("DELETE FROM graph_commands WHERE created_at < $1")
         .bind(now - COMMANDS_KEPT_MS)

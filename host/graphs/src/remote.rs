@@ -156,17 +156,6 @@ fn decode(graph: &str, reply: WireReply) -> Result<CommandReply, GraphError> {
     }
 }
 
-fn command_id() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Unique enough within a host: time and a counter.
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return format!("{:x}-{n:x}", clock::now_ms());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Sends `command` to whichever host runs `graph` and waits for its
 /// reply.
 pub(crate) async fn send(
@@ -175,7 +164,7 @@ pub(crate) async fn send(
     command: GraphCommand,
 ) -> Result<CommandReply, GraphError> {
     let inner = runtime.inner();
-    let id = command_id();
+    let id = uuid::Uuid::new_v4().simple().to_string();
     let text = serde_json::to_string(&WireCommand::from(command))
         .map_err(|error| GraphError::InvalidInput(error.to_string()))?;
     let waiter = inner.remote.register(&id);

@@ -220,6 +220,8 @@ impl GraphRuntime {
             .map(|task| (task.id.to_string(), task.clone()))
             .collect();
         let mut started = Vec::new();
+        // Graphs new to this runtime, claimed together below.
+        let mut fresh = Vec::new();
         for graph in &declaration.computation_graphs {
             let name = graph.name.to_string();
             check_backpressure(graph, self.inner.config.max_pending)?;
@@ -272,15 +274,15 @@ impl GraphRuntime {
                             owned: None,
                         },
                     );
-                    // Claimed here and now when it is free (always on
-                    // SQLite): commands sent right after registration find
-                    // the reactor.
-                    self.claim(std::slice::from_ref(&name)).await;
+                    fresh.push(name.clone());
                 }
             }
             tracing::info!(tenant = %self.inner.runner.tenant(), graph = %name, package = %package.name, version = %package.version, "graph started");
             started.push(name);
         }
+        // Claimed here and now when free (always on SQLite), in one pass:
+        // commands sent right after registration find the reactors.
+        self.claim(&fresh).await;
         Ok(started)
     }
 

@@ -14,6 +14,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use cloacina_bench_record::record;
 use cloacina_contract::manifest::{TaskDeclaration, WorkflowDeclaration};
 use cloacina_contract::{ArtifactKind, Declaration, HOST_ABI_VERSION, Identifier, PackageInfo};
 use cloacina_package::{Package, PackageBuilder, ReadLimits, SignaturePolicy};
@@ -21,6 +22,8 @@ use cloacina_signing::{KeyPair, TrustScope, TrustStore};
 use sha2::{Digest as _, Sha256};
 
 const MIB: usize = 1024 * 1024;
+/// This bench's name in `docs/performance/records.jsonl`.
+const BENCH: &str = "verify";
 
 fn main() {
     let key = KeyPair::from_seed("bench", &[42; 32]);
@@ -54,6 +57,14 @@ fn main() {
                 );
             });
             let mbps = |d: Duration| package.len() as f64 / d.as_secs_f64() / 1e6;
+            let row = format!("upload.{}_{}mib", label.replace('-', "_"), size / MIB);
+            record(BENCH, &format!("{row}.verify_mb_s"), mbps(verify), "MB/s");
+            record(
+                BENCH,
+                &format!("{row}.ratio"),
+                mbps(verify) / mbps(sha),
+                "x SHA-256",
+            );
             println!(
                 "{label:<14} {:>5} MiB {:>7.1} MiB {:>12.0} {:>12.0} {:>7.2}x",
                 size / MIB,
@@ -84,6 +95,7 @@ fn main() {
     let pack = median(5, || {
         black_box(build(&key, artifact.clone()));
     });
+    record(BENCH, "pack.sign_10mib_ms", pack.as_secs_f64() * 1e3, "ms");
     println!(
         "pack + sign, 10 MiB binary-like artifact: {:.1} ms (aim: under 1000 ms)",
         pack.as_secs_f64() * 1e3
@@ -120,6 +132,14 @@ fn extracted_row(package: &[u8], trust: &TrustStore, runs: usize) -> String {
         );
     });
     let mbps = |d: Duration| unpacked.len() as f64 / d.as_secs_f64() / 1e6;
+    let row = format!("extracted.{}mib", unpacked.len() / MIB);
+    record(BENCH, &format!("{row}.verify_mb_s"), mbps(verify), "MB/s");
+    record(
+        BENCH,
+        &format!("{row}.ratio"),
+        mbps(verify) / mbps(sha),
+        "x SHA-256",
+    );
     format!(
         "{:<14} {:>4} MiB {:>12.0} {:>12.0} {:>7.2}x",
         "any",

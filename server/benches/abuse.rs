@@ -15,10 +15,13 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use cloacina_bench_record::record;
 use cloacina_tests::ServerProcess;
 
 const KEY: &str = "clk_benchbenchbenchbenchbenchbench";
 const BOUNDARY: &str = "----cloacinabench";
+/// This bench's name in `docs/performance/records.jsonl`.
+const BENCH: &str = "abuse";
 
 fn main() {
     let home = tempfile::tempdir().expect("home");
@@ -28,7 +31,9 @@ fn main() {
         home.path(),
         KEY,
     );
-    println!("baseline RSS: {} MiB", server.memory_mib("VmRSS"));
+    let baseline = server.memory_mib("VmRSS");
+    record(BENCH, "idle.rss_mib", baseline as f64, "MiB");
+    println!("baseline RSS: {baseline} MiB");
 
     let mut hostile = Vec::new();
     for _ in 0..8 {
@@ -57,10 +62,11 @@ fn main() {
         hostile.push(socket);
     }
     std::thread::sleep(Duration::from_millis(500));
+    let (rss, peak) = (server.memory_mib("VmRSS"), server.memory_mib("VmHWM"));
+    record(BENCH, "sockets.rss_mib", rss as f64, "MiB");
+    record(BENCH, "sockets.peak_rss_mib", peak as f64, "MiB");
     println!(
-        "8 sockets holding 63 KiB unfinished messages + 8 announcing 48 MiB ({refused} cut before 48 MiB): RSS {} MiB, peak {} MiB",
-        server.memory_mib("VmRSS"),
-        server.memory_mib("VmHWM")
+        "8 sockets holding 63 KiB unfinished messages + 8 announcing 48 MiB ({refused} cut before 48 MiB): RSS {rss} MiB, peak {peak} MiB"
     );
     drop(hostile);
 
@@ -81,20 +87,32 @@ fn main() {
         settled(server.addr, "swollena");
         settled(server.addr, "swollenb");
     });
-    println!(
-        "  peak RSS {} MiB; slowest /health meanwhile {slowest:?}",
-        server.memory_mib("VmHWM")
+    let peak = server.memory_mib("VmHWM");
+    record(BENCH, "swollen_uploads.peak_rss_mib", peak as f64, "MiB");
+    record(
+        BENCH,
+        "swollen_uploads.slowest_health_ms",
+        slowest.as_secs_f64() * 1e3,
+        "ms",
     );
+    println!("  peak RSS {peak} MiB; slowest /health meanwhile {slowest:?}");
 
     let dense = cloacina_tests::swollen_package("dense", 58 << 20, 0);
     let slowest = while_polling_health(server.addr, || {
         assert_eq!(upload(server.addr, &dense), 201);
         settled(server.addr, "dense");
     });
+    let peak = server.memory_mib("VmHWM");
+    record(BENCH, "dense_upload.peak_rss_mib", peak as f64, "MiB");
+    record(
+        BENCH,
+        "dense_upload.slowest_health_ms",
+        slowest.as_secs_f64() * 1e3,
+        "ms",
+    );
     println!(
-        "incompressible upload near the cap ({} MiB), registered and loaded: peak RSS {} MiB; slowest /health {slowest:?}",
-        dense.len() >> 20,
-        server.memory_mib("VmHWM")
+        "incompressible upload near the cap ({} MiB), registered and loaded: peak RSS {peak} MiB; slowest /health {slowest:?}",
+        dense.len() >> 20
     );
 }
 

@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cloacina_bench_record::record;
 use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{
     AccumulatorDeclaration, AccumulatorKind, ComputationGraphDeclaration, Declaration,
@@ -36,6 +37,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 const KEY: &str = "clk_benchbenchbenchbenchbenchbench";
+/// This bench's name in `docs/performance/records.jsonl`.
+const BENCH: &str = "graphs";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -118,6 +121,20 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
 
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Records `d` in milliseconds as `figure`.
+fn record_ms(figure: &str, d: Duration) {
+    record(BENCH, figure, d.as_secs_f64() * 1e3, "ms");
+}
+
+/// The figures' prefix in the records for a bench label.
+fn database(label: &str) -> &'static str {
+    if label == "SQLite" {
+        "sqlite"
+    } else {
+        "postgres"
+    }
 }
 
 type Socket =
@@ -205,6 +222,9 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         samples.push(sent.elapsed());
     }
     let (p50, p99) = percentiles(samples);
+    let db = database(label);
+    record_ms(&format!("{db}.ack_p50_ms"), p50);
+    record_ms(&format!("{db}.ack_p99_ms"), p99);
     println!(
         "frame -> durable ack (one in flight): p50 {}, p99 {}",
         ms(p50),
@@ -231,9 +251,15 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         }
     }
     let took = started.elapsed();
+    let acked_per_s = EVENTS as f64 / took.as_secs_f64();
+    record(
+        BENCH,
+        &format!("{db}.acked_events_per_s"),
+        acked_per_s,
+        "events/s",
+    );
     println!(
-        "acked events/s, one connection, {WINDOW} in flight: {:.0} ({EVENTS} in {:.2} s)",
-        EVENTS as f64 / took.as_secs_f64(),
+        "acked events/s, one connection, {WINDOW} in flight: {acked_per_s:.0} ({EVENTS} in {:.2} s)",
         took.as_secs_f64()
     );
     drop((sink, stream));
@@ -250,6 +276,8 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         samples.push(call.saturating_duration_since(sent));
     }
     let (p50, p99) = percentiles(samples);
+    record_ms(&format!("{db}.fire_p50_ms"), p50);
+    record_ms(&format!("{db}.fire_p99_ms"), p99);
     println!(
         "frame -> first node call (when_any, latest): p50 {}, p99 {}",
         ms(p50),
@@ -340,9 +368,17 @@ async fn firings(label: &str, url: &str, kind: &str, plugin: Arc<dyn Plugin>) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let took = started.elapsed();
+    let db = database(label);
+    let firings_per_s = EVENTS as f64 / took.as_secs_f64();
+    let kind_id = if kind == "native" { "native" } else { "wasm" };
+    record(
+        BENCH,
+        &format!("{db}.{kind_id}.firings_per_s"),
+        firings_per_s,
+        "firings/s",
+    );
     println!(
-        "{label} sequential firings/s, 3-node graph, {kind}: {:.0} ({EVENTS} in {:.2} s)",
-        EVENTS as f64 / took.as_secs_f64(),
+        "{label} sequential firings/s, 3-node graph, {kind}: {firings_per_s:.0} ({EVENTS} in {:.2} s)",
         took.as_secs_f64()
     );
 
@@ -365,6 +401,8 @@ async fn firings(label: &str, url: &str, kind: &str, plugin: Arc<dyn Plugin>) {
         }
         let max = *samples.iter().max().expect("samples");
         let (p50, _) = percentiles(samples);
+        record_ms(&format!("{db}.panic_live_p50_ms"), p50);
+        record_ms(&format!("{db}.panic_live_max_ms"), max);
         println!(
             "{label} reactor panic -> live: p50 {}, max {}",
             ms(p50),
@@ -422,6 +460,8 @@ async fn two_hosts(url: &str) {
         samples.push(call.saturating_duration_since(sent));
     }
     let (p50, p99) = percentiles(samples);
+    record_ms("two_hosts.remote_fire_p50_ms", p50);
+    record_ms("two_hosts.remote_fire_p99_ms", p99);
     println!(
         "event at the non-owner -> node call on the owner: p50 {}, p99 {}",
         ms(p50),
@@ -440,6 +480,11 @@ async fn two_hosts(url: &str) {
         first = std::mem::replace(&mut second, host().await);
     }
     handovers.sort();
+    record_ms("two_hosts.handover_p50_ms", handovers[handovers.len() / 2]);
+    record_ms(
+        "two_hosts.handover_max_ms",
+        *handovers.last().expect("samples"),
+    );
     println!(
         "graceful handover: p50 {}, max {}",
         ms(handovers[handovers.len() / 2]),
@@ -458,6 +503,11 @@ async fn two_hosts(url: &str) {
         first = std::mem::replace(&mut second, host().await);
     }
     failovers.sort();
+    record_ms("two_hosts.failover_p50_ms", failovers[failovers.len() / 2]);
+    record_ms(
+        "two_hosts.failover_max_ms",
+        *failovers.last().expect("samples"),
+    );
     println!(
         "failover after the owner died (TTL {} s): p50 {}, max {}",
         TTL.as_secs(),

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cloacina_bench_record::record;
 use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{RetryPolicy, TaskDeclaration};
 use cloacina_runtime::{FunctionPlugin, PackageRef, TenantId, Workflow};
@@ -28,6 +29,8 @@ use tokio_tungstenite::tungstenite::Message;
 const KEY: &str = "clk_benchbenchbenchbenchbenchbench";
 const CONNECTIONS: usize = 32;
 const RUN: Duration = Duration::from_secs(5);
+/// This bench's name in `docs/performance/records.jsonl`.
+const BENCH: &str = "http";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -86,6 +89,12 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
     .expect("server starts");
     register(&server).await;
     let addr = server.addr();
+    // The figures' prefix in the records.
+    let db = if label == "SQLite" {
+        "sqlite"
+    } else {
+        "postgres"
+    };
     println!("\n== {label} ==");
 
     let only_chains = std::env::var("CLOACINA_BENCH_ONLY").is_ok_and(|v| v == "chains");
@@ -99,7 +108,10 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
             Request::Get(format!("/v1/tenants/public/executions/{running}")),
         )
         .await;
-        gets.print("GET execution (running: read from the database)");
+        gets.print(
+            "GET execution (running: read from the database)",
+            &format!("{db}.get_running"),
+        );
         let one = post(addr, "/v1/tenants/public/workflows/noop/execute", "{}").await;
         let id = one["execution_id"].as_str().expect("id").to_owned();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -108,7 +120,10 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
             Request::Get(format!("/v1/tenants/public/executions/{id}")),
         )
         .await;
-        gets.print("GET execution (ended: from memory)");
+        gets.print(
+            "GET execution (ended: from memory)",
+            &format!("{db}.get_ended"),
+        );
         let runner = server
             .host()
             .tenant(&TenantId::public())
@@ -128,7 +143,7 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
             ),
         )
         .await;
-        executes.print("POST execute (no-op)");
+        executes.print("POST execute (no-op)", &format!("{db}.post_execute"));
     }
 
     // 10-task chain, one at a time: execute -> Completed, polled.
@@ -151,11 +166,13 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         latencies.push(started.elapsed());
     }
     latencies.sort();
-    println!(
-        "10-task chain, execute -> Completed (polled): p50 {:.1} ms, p99 {:.1} ms",
+    let (p50, p99) = (
         ms(latencies[latencies.len() / 2]),
-        ms(latencies[latencies.len() * 99 / 100])
+        ms(latencies[latencies.len() * 99 / 100]),
     );
+    record(BENCH, &format!("{db}.chain10_p50_ms"), p50, "ms");
+    record(BENCH, &format!("{db}.chain10_p99_ms"), p99, "ms");
+    println!("10-task chain, execute -> Completed (polled): p50 {p50:.1} ms, p99 {p99:.1} ms");
 
     // Many chains at once, started over keep-alive connections: tasks/s.
     let chains = 1000;
@@ -199,9 +216,15 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         assert_eq!(result.status, cloacina_runtime::ExecutionStatus::Completed);
     }
     let took = started.elapsed();
+    let tasks_per_s = (chains * 10) as f64 / took.as_secs_f64();
+    record(
+        BENCH,
+        &format!("{db}.chains_tasks_per_s"),
+        tasks_per_s,
+        "tasks/s",
+    );
     println!(
-        "{chains} chains of 10 tasks started over HTTP: {:.0} tasks/s ({:.2} s)",
-        (chains * 10) as f64 / took.as_secs_f64(),
+        "{chains} chains of 10 tasks started over HTTP: {tasks_per_s:.0} tasks/s ({:.2} s)",
         took.as_secs_f64()
     );
 
@@ -236,10 +259,14 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         first_push.push(started.elapsed());
     }
     first_push.sort();
-    println!(
-        "POST execute -> first event pushed on the socket (new connection each): p50 {:.1} ms, p99 {:.1} ms",
+    let (p50, p99) = (
         ms(first_push[first_push.len() / 2]),
-        ms(first_push[first_push.len() - 1])
+        ms(first_push[first_push.len() - 1]),
+    );
+    record(BENCH, &format!("{db}.first_push_p50_ms"), p50, "ms");
+    record(BENCH, &format!("{db}.first_push_p99_ms"), p99, "ms");
+    println!(
+        "POST execute -> first event pushed on the socket (new connection each): p50 {p50:.1} ms, p99 {p99:.1} ms"
     );
     server.stop().await.expect("stops");
 }
@@ -350,18 +377,25 @@ struct Figures {
 }
 
 impl Figures {
-    fn print(mut self, what: &str) {
+    /// Prints the figures as `what`, and records them as `figure.*`.
+    fn print(mut self, what: &str, figure: &str) {
         self.latencies.sort();
         let at = |q: usize| {
             self.latencies[(self.latencies.len() * q / 100).min(self.latencies.len() - 1)]
         };
+        let per_s = self.requests as f64 / self.took.as_secs_f64();
+        let (p50, p99) = (ms(at(50)), ms(at(99)));
+        record(
+            BENCH,
+            &format!("{figure}.requests_per_s"),
+            per_s,
+            "requests/s",
+        );
+        record(BENCH, &format!("{figure}.p50_ms"), p50, "ms");
+        record(BENCH, &format!("{figure}.p99_ms"), p99, "ms");
         println!(
-            "{what}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms ({} requests, {} non-2xx, {CONNECTIONS} connections)",
-            self.requests as f64 / self.took.as_secs_f64(),
-            ms(at(50)),
-            ms(at(99)),
-            self.requests,
-            self.errors
+            "{what}: {per_s:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms ({} requests, {} non-2xx, {CONNECTIONS} connections)",
+            self.requests, self.errors
         );
     }
 }

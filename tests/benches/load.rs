@@ -48,12 +48,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use cloacina_bench_record::record;
 use cloacina_client::{Client, ClientError, ExecutionQuery};
 use cloacina_tests::{ServerProcess, cloacinactl, cloacinactl_path, repo_root, sample_crate};
 use cloacina_wire::executions::ExecuteRequest;
 use serde_json::{Value, json};
 
 const KEY: &str = "clk_benchbenchbenchbenchbenchbench";
+/// This bench's name in `docs/performance/records.jsonl`.
+const BENCH: &str = "load";
 const TENANT: &str = "public";
 const WORKFLOW: &str = "chain10";
 const TASKS_PER_EXECUTION: usize = 10;
@@ -147,6 +150,17 @@ fn main() {
         if let Err(error) = measured {
             println!("  FAILED: {error:#}");
             report.failed = Some(format!("{error:#}"));
+        }
+        // Every figure, those measured before a failure too, as
+        // `<configuration>.<key>` (`postgres_in_process.latency_p50_ms`).
+        let prefix = configuration.name.replace('-', "_");
+        for figure in &report.figures {
+            record(
+                BENCH,
+                &format!("{prefix}.{}", figure.key),
+                figure.value,
+                figure.unit,
+            );
         }
         reports.push(report);
     }

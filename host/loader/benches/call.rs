@@ -13,9 +13,13 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use cloacina_bench_record::record;
 use cloacina_loader::native::NativePlugin;
 use cloacina_loader::wasm::{WasmRuntime, WasmSettings};
 use cloacina_loader::{CallControl, Plugin};
+
+/// This bench's name in `docs/performance/records.jsonl`.
+const BENCH: &str = "call";
 
 const CONTEXT: &str = r#"{"base":3,"run":"bench","note":"a small context of about ninety bytes"}"#;
 
@@ -46,12 +50,12 @@ fn main() {
 
     let started = Instant::now();
     let plugin = NativePlugin::load(library).expect("fan-out loads");
-    println!(
-        "native load (dlopen + layout check + declaration): {:.2} ms",
-        started.elapsed().as_secs_f64() * 1e3
-    );
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    record(BENCH, "native.load_ms", load_ms, "ms");
+    println!("native load (dlopen + layout check + declaration): {load_ms:.2} ms");
 
     let (median, min, max) = per_call(&plugin, 20_000);
+    record(BENCH, "native.call_ns", median, "ns");
     println!(
         "native in-process call, {}-byte context: median {median:.0} ns/call (min {min:.0}, max {max:.0}; aim: under 2000 ns)",
         CONTEXT.len()
@@ -67,6 +71,7 @@ fn main() {
             let isolated = cloacina_loader::isolated::IsolatedPlugin::load(&worker, library)
                 .expect("worker starts");
             let (median, min, max) = per_call(&isolated, 2_000);
+            record(BENCH, "isolated.call_ns", median, "ns");
             println!(
                 "isolated native call (worker process, pipe): median {median:.0} ns/call (min {min:.0}, max {max:.0}; aim: under 100000 ns)"
             );
@@ -85,9 +90,10 @@ fn main() {
     let runtime = WasmRuntime::new(settings.clone()).expect("runtime");
     let started = Instant::now();
     let wasm = runtime.load(&component, Some("bench")).expect("compiles");
+    let first_load_ms = started.elapsed().as_secs_f64() * 1e3;
+    record(BENCH, "wasm.first_load_ms", first_load_ms, "ms");
     println!(
-        "wasm first load (cranelift compile + cache write + declaration): {:.1} ms",
-        started.elapsed().as_secs_f64() * 1e3
+        "wasm first load (cranelift compile + cache write + declaration): {first_load_ms:.1} ms"
     );
     drop(wasm);
     drop(runtime);
@@ -99,6 +105,7 @@ fn main() {
         loads.push(started.elapsed().as_secs_f64() * 1e3);
     }
     loads.sort_by(f64::total_cmp);
+    record(BENCH, "wasm.cached_load_ms", loads[10], "ms");
     println!(
         "wasm load from the compiled cache (restart): median {:.2} ms (aim: under 5 ms)",
         loads[10]
@@ -113,11 +120,13 @@ fn main() {
         probes.push(started.elapsed().as_secs_f64() * 1e9 / 2_000.0);
     }
     probes.sort_by(f64::total_cmp);
+    record(BENCH, "wasm.instance_floor_ns", probes[10], "ns");
     println!(
         "wasm fresh instance + trivial export (the floor of every call): median {:.0} ns",
         probes[10]
     );
     let (median, min, max) = per_call(&wasm, 2_000);
+    record(BENCH, "wasm.call_ns", median, "ns");
     println!(
         "wasm call, fresh pooled instance per call: median {median:.0} ns/call (min {min:.0}, max {max:.0}; aim: under 15000 ns)"
     );

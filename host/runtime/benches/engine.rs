@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cloacina_bench_record::record;
 use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{RetryPolicy, TaskDeclaration};
 use cloacina_runtime::{
@@ -25,6 +26,8 @@ use cloacina_runtime::{
 use serde_json::json;
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// This bench's name in `docs/performance/records.jsonl`.
+const BENCH: &str = "engine";
 
 fn task(id: &str, deps: &[String]) -> TaskDeclaration {
     TaskDeclaration {
@@ -133,7 +136,10 @@ async fn bench(label: &str, url: &str, tenant: TenantId) {
     }
 
     let commits = raw_commits(&runner, 2_000).await;
-    if runner.database().dialect() == cloacina_runtime::Dialect::Sqlite {
+    let sqlite = runner.database().dialect() == cloacina_runtime::Dialect::Sqlite;
+    // The figures' prefix in the records.
+    let db = if sqlite { "sqlite" } else { "postgres" };
+    if sqlite {
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(runner.database().pool())
             .await
@@ -187,31 +193,80 @@ async fn bench(label: &str, url: &str, tenant: TenantId) {
         assert_eq!(result.status, ExecutionStatus::Completed);
     }
     fan.sort();
+    let p50_ms = percentile(&latencies, 0.5).as_secs_f64() * 1e3;
+    let p99_ms = percentile(&latencies, 0.99).as_secs_f64() * 1e3;
+    let fan_tasks_per_s = 1002.0 / fan[1].as_secs_f64();
+    let transactions_per_s = transactions / elapsed;
+    let commands_per_transaction = commands / transactions.max(1.0);
 
     println!("\n{label}");
+    record(
+        BENCH,
+        &format!("{db}.raw_commits_per_s"),
+        commits,
+        "commits/s",
+    );
     println!("  raw commit rate (1 client)        {commits:>10.0} commits/s");
+    record(
+        BENCH,
+        &format!("{db}.dag5_workflows_per_s"),
+        workflows_per_s,
+        "workflows/s",
+    );
+    record(
+        BENCH,
+        &format!("{db}.dag5_tasks_per_s"),
+        workflows_per_s * 5.0,
+        "tasks/s",
+    );
     println!(
         "  5-task DAG x {count}                {workflows_per_s:>10.0} workflows/s  {:>8.0} tasks/s  ({:.2} s)",
         workflows_per_s * 5.0,
         elapsed
     );
+    record(BENCH, &format!("{db}.chain10_p50_ms"), p50_ms, "ms");
+    record(BENCH, &format!("{db}.chain10_p99_ms"), p99_ms, "ms");
     println!(
         "  10-task chain execute->completed   p50 {:>6.2} ms   p99 {:>6.2} ms   ({:.2} ms per step at p50)",
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3 / 10.0
+        p50_ms,
+        p99_ms,
+        p50_ms / 10.0
+    );
+    record(
+        BENCH,
+        &format!("{db}.fanout1000_median_ms"),
+        fan[1].as_secs_f64() * 1e3,
+        "ms",
+    );
+    record(
+        BENCH,
+        &format!("{db}.fanout1000_tasks_per_s"),
+        fan_tasks_per_s,
+        "tasks/s",
     );
     println!(
         "  1 -> 1000 -> 1 fan-out             best {:>6.0} ms   median {:>6.0} ms   ({:.0} tasks/s)",
         fan[0].as_secs_f64() * 1e3,
         fan[1].as_secs_f64() * 1e3,
-        1002.0 / fan[1].as_secs_f64()
+        fan_tasks_per_s
+    );
+    record(
+        BENCH,
+        &format!("{db}.writer_transactions_per_s"),
+        transactions_per_s,
+        "transactions/s",
+    );
+    record(
+        BENCH,
+        &format!("{db}.writer_commands_per_transaction"),
+        commands_per_transaction,
+        "commands/transaction",
     );
     println!(
         "  engine during the DAG run            {:>10.0} transactions/s ({:.0}% of the raw rate), {:.1} commands per transaction",
-        transactions / elapsed,
-        100.0 * transactions / elapsed / commits,
-        commands / transactions.max(1.0)
+        transactions_per_s,
+        100.0 * transactions_per_s / commits,
+        commands_per_transaction
     );
     runner.shutdown().await;
 }
@@ -283,6 +338,12 @@ fn main() {
                     let tenant = TenantId::new(format!("bench_h{hosts}_{}", std::process::id()))
                         .expect("tenant");
                     let tasks_per_s = chains_on_hosts(&url, &tenant, hosts, 600).await;
+                    record(
+                        BENCH,
+                        &format!("postgres.hosts{hosts}.chain10_tasks_per_s"),
+                        tasks_per_s,
+                        "tasks/s",
+                    );
                     println!(
                         "  {hosts} host(s)                          {tasks_per_s:>10.0} tasks/s"
                     );

@@ -14,6 +14,7 @@
 
 use std::time::{Duration, Instant};
 
+use cloacina_bench_record::record;
 use cloacina_contract::{ArtifactKind, Declaration, HOST_ABI_VERSION, Identifier, PackageInfo};
 use cloacina_host::{Host, HostConfig, OnRunning};
 use cloacina_loader::Plugin as _;
@@ -24,6 +25,8 @@ use cloacina_runtime::TenantId;
 use cloacina_signing::{KeyPair, TrustScope, TrustStore};
 
 const PADDING: usize = 20 << 20;
+/// This bench's name in `docs/performance/records.jsonl`.
+const BENCH: &str = "ready";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -65,6 +68,9 @@ fn main() {
             let bytes = package(kind, artifact, declaration.clone(), &key);
             let parts = parts(kind, &bytes, &trust);
             let (cold, cached) = runtime.block_on(end_to_end(&bytes, &key, None));
+            let row = format!("{kind_name}_{}", if padded { "20mib" } else { "small" });
+            record(BENCH, &format!("{row}.cold_ms"), ms(cold), "ms");
+            record(BENCH, &format!("{row}.cached_ms"), ms(cached), "ms");
             println!(
                 "{:<22} {:>8.1}M {:>7.1}ms {:>7.1}ms {:>10.1}ms {:>8.1}ms {:>10.1}ms",
                 format!("{kind_name} {}", if padded { "20 MiB" } else { "small" }),
@@ -83,6 +89,8 @@ fn main() {
         Some(worker) => {
             let bytes = package(Kind::Native, native.clone(), declaration.clone(), &key);
             let (cold, cached) = runtime.block_on(end_to_end(&bytes, &key, Some(&worker)));
+            record(BENCH, "native_small_worker.cold_ms", ms(cold), "ms");
+            record(BENCH, "native_small_worker.cached_ms", ms(cached), "ms");
             println!(
                 "{:<22} {:>9} {:>9} {:>9} {:>12} {:>8.1}ms {:>10.1}ms",
                 "native small, worker",

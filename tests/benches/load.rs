@@ -15,6 +15,10 @@
 //! - mixed: writers submitting executions back to back while readers list
 //!   executions and read one each time, for a fixed time: writes/s,
 //!   reads/s, read p50 and p99, and executions completed/s meanwhile.
+//! - CPU per task during the throughput part (Linux, from `/proc`): user +
+//!   system time of the server and its worker processes, and of the
+//!   PostgreSQL server's processes, divided by the tasks run; the load
+//!   generator's own CPU is shown beside it (it shares the machine).
 //!
 //! It prints a table (one row per configuration and figure) and, with
 //! `--json PATH` (or `CLOACINA_LOAD_JSON`), writes the figures as JSON. A
@@ -438,7 +442,8 @@ fn measure(
         configuration.in_process,
     );
     let url = format!("http://{}", server.addr);
-    let measured = measure_server(settings, &url, package, figures);
+    let meter = CpuMeter::new(server.pid(), configuration.database == Database::Postgres);
+    let measured = measure_server(settings, &url, package, &meter, figures);
     if measured.is_ok() && Path::new("/proc/self/status").is_file() {
         let peak = server.memory_mib("VmHWM") as f64;
         let note = if configuration.in_process {
@@ -466,6 +471,7 @@ fn measure_server(
     settings: &Settings,
     url: &str,
     package: &Path,
+    meter: &CpuMeter,
     figures: &mut Vec<Figure>,
 ) -> anyhow::Result<()> {
     let client = Client::new(url, KEY, TENANT);
@@ -485,7 +491,7 @@ fn measure_server(
         latency(settings, &client, figures)?;
     }
     if settings.executions > 0 {
-        throughput(settings, url, &client, figures)?;
+        throughput(settings, url, &client, meter, figures)?;
     }
     if !settings.mixed.is_zero() {
         mixed(settings, url, &client, figures)?;
@@ -617,11 +623,13 @@ fn throughput(
     settings: &Settings,
     url: &str,
     client: &Client,
+    meter: &CpuMeter,
     figures: &mut Vec<Figure>,
 ) -> anyhow::Result<()> {
     let completed_before = count(client, "completed")?;
     let failed_before = count(client, "failed")?;
     let next = &AtomicUsize::new(0);
+    let cpu_before = meter.sample();
     let started = Instant::now();
     let submitted = std::thread::scope(|scope| {
         let submitters: Vec<_> = (0..settings.clients)
@@ -676,6 +684,7 @@ fn throughput(
         }
         std::thread::sleep(COUNT_POLL);
     };
+    let cpu = meter.sample().and_then(|after| after.since(&cpu_before));
     let accepted_per_s = accepted as f64 / submitting.as_secs_f64();
     let tasks_per_s = (accepted * TASKS_PER_EXECUTION) as f64 / finished.as_secs_f64();
     println!(
@@ -698,6 +707,31 @@ fn throughput(
             "tasks/s",
         ),
     ]);
+    if let Some(cpu) = cpu {
+        let tasks = (accepted * TASKS_PER_EXECUTION) as f64;
+        let per_task = |time: Duration| time.as_secs_f64() * 1e3 / tasks;
+        let (host, database) = (per_task(cpu.host), per_task(cpu.database));
+        println!(
+            "  CPU per task: {:.3} ms (server and workers {host:.3} ms, database {database:.3} ms; the load generator {:.3} ms)",
+            host + database,
+            per_task(cpu.client)
+        );
+        figures.extend([
+            Figure::new(
+                "cpu_per_task_ms",
+                "CPU per task (host + database)",
+                host + database,
+                "ms",
+            ),
+            Figure::new("cpu_host_per_task_ms", "CPU per task: host", host, "ms"),
+            Figure::new(
+                "cpu_database_per_task_ms",
+                "CPU per task: database",
+                database,
+                "ms",
+            ),
+        ]);
+    }
     if submitted.refused > 0 {
         println!(
             "  {} submissions refused, the first: {}",
@@ -934,5 +968,114 @@ fn to_json(settings: &Settings, reports: &[Report]) -> Value {
             "mixed_readers": settings.readers,
         },
         "configurations": configurations,
+    })
+}
+
+/// CPU time read from `/proc`: the server's process tree (its worker
+/// processes, and those it reaped), the PostgreSQL server's processes when
+/// the configuration uses it, and this process. Nothing off Linux.
+struct CpuMeter {
+    server: u32,
+    postgres: bool,
+    ticks_per_second: f64,
+}
+
+/// CPU time used so far, or in a window.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTimes {
+    host: Duration,
+    database: Duration,
+    client: Duration,
+}
+
+/// One process's line of `/proc/PID/stat`, the fields used here.
+struct ProcessStat {
+    pid: u32,
+    parent: u32,
+    name: String,
+    /// utime + stime + cutime + cstime, in clock ticks.
+    ticks: u64,
+}
+
+impl CpuMeter {
+    fn new(server: u32, postgres: bool) -> CpuMeter {
+        // The kernel's USER_HZ; 100 on every Linux this runs on.
+        let ticks_per_second = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
+            .unwrap_or(100.0);
+        CpuMeter {
+            server,
+            postgres,
+            ticks_per_second,
+        }
+    }
+
+    fn sample(&self) -> Option<CpuTimes> {
+        let processes: Vec<ProcessStat> = std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(process_stat)
+            .collect();
+        let parents: std::collections::HashMap<u32, u32> =
+            processes.iter().map(|p| (p.pid, p.parent)).collect();
+        let in_server_tree = |mut pid: u32| {
+            while pid > 1 {
+                if pid == self.server {
+                    return true;
+                }
+                pid = parents.get(&pid).copied().unwrap_or(0);
+            }
+            false
+        };
+        let mut host = 0;
+        let mut database = 0;
+        for process in &processes {
+            if in_server_tree(process.pid) {
+                host += process.ticks;
+            } else if self.postgres && process.name == "postgres" {
+                database += process.ticks;
+            }
+        }
+        let client = process_stat(std::process::id())?.ticks;
+        let time = |ticks: u64| Duration::from_secs_f64(ticks as f64 / self.ticks_per_second);
+        Some(CpuTimes {
+            host: time(host),
+            database: time(database),
+            client: time(client),
+        })
+    }
+}
+
+impl CpuTimes {
+    /// The time used since `before` (None when either was not read).
+    fn since(self, before: &Option<CpuTimes>) -> Option<CpuTimes> {
+        let before = before.as_ref()?;
+        Some(CpuTimes {
+            host: self.host.saturating_sub(before.host),
+            database: self.database.saturating_sub(before.database),
+            client: self.client.saturating_sub(before.client),
+        })
+    }
+}
+
+/// Reads `/proc/PID/stat` (None once the process is gone).
+fn process_stat(pid: u32) -> Option<ProcessStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name is in parentheses and may hold spaces: split around them.
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    // After the name: state (0), ppid (1), ... utime (11), stime (12),
+    // cutime (13), cstime (14).
+    let number = |index: usize| fields.get(index)?.parse::<u64>().ok();
+    Some(ProcessStat {
+        pid,
+        parent: u32::try_from(number(1)?).ok()?,
+        name,
+        ticks: number(11)? + number(12)? + number(13)? + number(14)?,
     })
 }

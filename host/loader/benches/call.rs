@@ -6,7 +6,8 @@
 //! with a small JSON context, called back to back; the figure includes JSON
 //! parsing of the context in the plugin and the output check in the host,
 //! which every real call pays. Aims: native in-process under 2 us,
-//! an isolated native worker under 100 us, WebAssembly with a fresh pooled
+//! an isolated native worker under 100 us (and the worker pool's calls/s
+//! from one caller and from one caller per worker), WebAssembly with a fresh pooled
 //! instance per call under 15 us, and a
 //! component loaded from the compiled cache (a restart) under 5 ms.
 
@@ -45,6 +46,28 @@ fn per_call(plugin: &dyn Plugin, calls: u32) -> (f64, f64, f64) {
     (samples[10], samples[0], samples[20])
 }
 
+/// Calls per second through `plugin` from one caller, then from as many
+/// callers at once as it has workers (`calls` each).
+fn pool_rates(plugin: &cloacina_loader::isolated::IsolatedPlugin, calls: u32) -> (f64, f64) {
+    let control = CallControl::new();
+    let run = |callers: u32| {
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..callers {
+                scope.spawn(|| {
+                    for _ in 0..calls {
+                        black_box(plugin.call("split", CONTEXT, &control).expect("split"));
+                    }
+                });
+            }
+        });
+        f64::from(callers * calls) / started.elapsed().as_secs_f64()
+    };
+    let callers = u32::try_from(plugin.workers()).unwrap_or(1);
+    run(callers); // every worker started and warm
+    (run(1), run(callers))
+}
+
 fn main() {
     let library = cloacina_tests::sample_library("fan-out");
 
@@ -74,6 +97,17 @@ fn main() {
             record(BENCH, "isolated.call_ns", median, "ns");
             println!(
                 "isolated native call (worker process, pipe): median {median:.0} ns/call (min {min:.0}, max {max:.0}; aim: under 100000 ns)"
+            );
+            drop(isolated);
+            let pool = cloacina_loader::isolated::IsolatedPlugin::load(&worker, library)
+                .expect("workers start");
+            let (one, many) = pool_rates(&pool, 2_000);
+            record(BENCH, "isolated.one_caller_calls_per_s", one, "calls/s");
+            record(BENCH, "isolated.pool_calls_per_s", many, "calls/s");
+            println!(
+                "isolated native worker pool ({} workers, one per core): {one:.0} calls/s from one caller, {many:.0} calls/s from {} callers at once",
+                pool.workers(),
+                pool.workers()
             );
         }
         None => println!(

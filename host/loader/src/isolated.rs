@@ -192,7 +192,7 @@ impl Worker {
 
 /// Watches the call in flight and kills its worker when the call is
 /// cancelled or passes its deadline (plus a grace period for the task to
-/// stop by itself). One sleeping thread per plugin; the reply path does not
+/// stop by itself). One sleeping thread per worker; the reply path does not
 /// go through it.
 struct Watchdog {
     shared: Arc<(Mutex<Watched>, Condvar)>,
@@ -299,11 +299,21 @@ impl Drop for Watchdog {
     }
 }
 
-/// A native plugin in its own worker process.
+/// A native plugin in worker processes of its own: a pool of workers,
+/// each running one call at a time, so calls of one package run side by
+/// side. Workers start when calls need them (the first at load, to read
+/// the declaration); a worker that dies is replaced by the next call that
+/// takes its slot.
 pub struct IsolatedPlugin {
     worker_binary: PathBuf,
     library: PathBuf,
     declaration: Declaration,
+    slots: Vec<Slot>,
+}
+
+/// One worker of the pool, with the watchdog that ends its overrunning
+/// calls.
+struct Slot {
     worker: Mutex<Option<Worker>>,
     watchdog: Watchdog,
 }
@@ -312,42 +322,91 @@ impl std::fmt::Debug for IsolatedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IsolatedPlugin")
             .field("library", &self.library)
+            .field("workers", &self.slots.len())
             .finish_non_exhaustive()
     }
 }
 
+/// Workers per plugin by default: one per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 impl IsolatedPlugin {
     /// Starts a worker (`worker_binary`, the `cloacina-plugin-worker`
-    /// program) for the library at `library` and reads its declaration.
+    /// program) for the library at `library` and reads its declaration;
+    /// up to [`default_workers`] run its calls.
     pub fn load(worker_binary: &Path, library: &Path) -> Result<IsolatedPlugin, LoadError> {
-        let watchdog = Watchdog::start().map_err(|error| LoadError::Worker {
+        Self::load_with_workers(worker_binary, library, default_workers())
+    }
+
+    /// As [`IsolatedPlugin::load`], with at most `workers` (at least one)
+    /// worker processes running calls at once.
+    pub fn load_with_workers(
+        worker_binary: &Path,
+        library: &Path,
+        workers: usize,
+    ) -> Result<IsolatedPlugin, LoadError> {
+        let worker_error = |error: std::io::Error| LoadError::Worker {
             path: library.display().to_string(),
             reason: error.to_string(),
-        })?;
-        let (worker, json) = Worker::spawn(worker_binary, library, &watchdog)?;
+        };
+        let slots = (0..workers.max(1))
+            .map(|_| {
+                Ok(Slot {
+                    worker: Mutex::new(None),
+                    watchdog: Watchdog::start().map_err(worker_error)?,
+                })
+            })
+            .collect::<Result<Vec<_>, LoadError>>()?;
+        let (worker, json) = Worker::spawn(worker_binary, library, &slots[0].watchdog)?;
         let declaration = crate::native::parse_declaration(&json).map_err(|reason| {
             LoadError::InvalidDeclaration {
                 path: library.display().to_string(),
                 reason,
             }
         })?;
+        *lock(&slots[0].worker) = Some(worker);
         Ok(IsolatedPlugin {
             worker_binary: worker_binary.to_owned(),
             library: library.to_owned(),
             declaration,
-            worker: Mutex::new(Some(worker)),
-            watchdog,
+            slots,
         })
     }
 
-    /// The worker's process id, while one runs.
+    /// The first worker's process id, while one runs (calls made one at a
+    /// time all go to it).
     pub fn worker_pid(&self) -> Option<u32> {
-        self.worker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .map(Worker::id)
+        lock(&self.slots[0].worker).as_ref().map(Worker::id)
     }
+
+    /// The most worker processes this plugin runs at once.
+    pub fn workers(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A free slot, the first one first; when every slot is busy, waits
+    /// for the first.
+    fn take_slot(&self) -> (&Slot, std::sync::MutexGuard<'_, Option<Worker>>) {
+        for slot in &self.slots {
+            match slot.worker.try_lock() {
+                Ok(guard) => return (slot, guard),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    return (slot, poisoned.into_inner());
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let slot = &self.slots[0];
+        (slot, lock(&slot.worker))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Plugin for IsolatedPlugin {
@@ -361,17 +420,13 @@ impl Plugin for IsolatedPlugin {
         context: &str,
         control: &CallControl,
     ) -> Result<String, TaskFailure> {
-        // One call at a time per worker; a pool of workers can come later.
-        let mut slot = self
-            .worker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slot.is_none() {
-            let (worker, _) = Worker::spawn(&self.worker_binary, &self.library, &self.watchdog)
+        let (slot, mut worker_slot) = self.take_slot();
+        if worker_slot.is_none() {
+            let (worker, _) = Worker::spawn(&self.worker_binary, &self.library, &slot.watchdog)
                 .map_err(|error| TaskFailure::Fatal(error.to_string()))?;
-            *slot = Some(worker);
+            *worker_slot = Some(worker);
         }
-        let Some(worker) = slot.as_mut() else {
+        let Some(worker) = worker_slot.as_mut() else {
             return Err(TaskFailure::Fatal("no plugin worker".into()));
         };
         let request = WorkerRequest {
@@ -389,14 +444,14 @@ impl Plugin for IsolatedPlugin {
             .is_err()
         {
             let reason = worker.exit_reason();
-            *slot = None;
+            *worker_slot = None;
             return Err(TaskFailure::Fatal(format!(
                 "the plugin worker died ({reason})"
             )));
         }
         let child = worker.child.clone();
         // Log lines come first, as the task writes them; then its outcome.
-        let reply = self.watchdog.guard(&child, control, || {
+        let reply = slot.watchdog.guard(&child, control, || {
             loop {
                 match worker.read_reply() {
                     Ok(WorkerReply::Log(message)) => control.log(&message),
@@ -410,9 +465,9 @@ impl Plugin for IsolatedPlugin {
                 None => reply.into_outcome(),
             },
             Err(error) => {
-                let killed = self.watchdog.killed();
+                let killed = slot.watchdog.killed();
                 let reason = worker.exit_reason();
-                *slot = None;
+                *worker_slot = None;
                 if killed {
                     // The task ignored the request to stop: it was ended.
                     return Err(control.stop_reason().unwrap_or(TaskFailure::Cancelled));
@@ -429,14 +484,11 @@ impl Plugin for IsolatedPlugin {
 
 impl Drop for IsolatedPlugin {
     fn drop(&mut self) {
-        if let Some(mut worker) = self
-            .worker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            // Closing stdin asks the worker to exit; kill makes sure.
-            worker.kill();
+        for slot in &self.slots {
+            if let Some(mut worker) = lock(&slot.worker).take() {
+                // Closing stdin asks the worker to exit; kill makes sure.
+                worker.kill();
+            }
         }
     }
 }

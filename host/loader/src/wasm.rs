@@ -25,8 +25,8 @@ use std::time::Duration;
 use cloacina_contract::{AbiVersion, Declaration, HOST_ABI_VERSION};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, Trap, UpdateDeadline,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
 };
 
 use crate::{CallControl, LoadError, Plugin, TaskFailure};
@@ -162,7 +162,10 @@ impl WasmRuntime {
             // Keep the first pages of a returned slot mapped: the next
             // instance reuses them without page faults.
             .linear_memory_keep_resident(2 << 20)
-            .table_keep_resident(64 << 10);
+            .table_keep_resident(64 << 10)
+            // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only
+            // the pages a call touched instead of all kept ones.
+            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

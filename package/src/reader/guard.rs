@@ -3,10 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use cloacina_contract::Sha256Digest;
-use sha2::{Digest as _, Sha256};
-
+use super::hashing::{Streamed, copy_and_hash};
 use super::{ArchiveFile, ReadError};
+use cloacina_contract::Sha256Digest;
 
 /// Caps applied while reading an untrusted archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,8 +264,10 @@ impl<'a> EntryGuard<'a> {
             {
                 self.keep_bytes(&path, contents, declared_size.min(limit), limit)
             }
-            Keep::Only(_) => stream_and_hash(contents, std::io::sink(), limit + 1),
-            Keep::OnlyAndWriteUnder(_, root) => write_under(root, &path, contents, limit + 1),
+            Keep::Only(_) => copy_and_hash(contents, std::io::sink(), limit + 1, declared_size),
+            Keep::OnlyAndWriteUnder(_, root) => {
+                write_under(root, &path, contents, limit + 1, declared_size)
+            }
         }
         .map_err(|error| match error {
             Streamed::Read(error) => corrupt(error),
@@ -344,6 +345,7 @@ fn write_under(
     path: &str,
     contents: impl Read,
     cap: u64,
+    expected: u64,
 ) -> Result<(u64, Sha256Digest), Streamed> {
     let destination = root.join(path);
     if let Some(parent) = destination.parent() {
@@ -351,44 +353,9 @@ fn write_under(
     }
     let file = std::fs::File::create(&destination).map_err(Streamed::Write)?;
     let mut file = std::io::BufWriter::new(file);
-    let copied = stream_and_hash(contents, &mut file, cap)?;
+    let copied = copy_and_hash(contents, &mut file, cap, expected)?;
     std::io::Write::flush(&mut file).map_err(Streamed::Write)?;
     Ok(copied)
-}
-
-/// Which side of a copy failed.
-enum Streamed {
-    Read(std::io::Error),
-    Write(std::io::Error),
-}
-
-/// Copies at most `cap` bytes into `out`, hashing them on the way; the
-/// bytes are not kept. Returns how many were read and their digest.
-fn stream_and_hash(
-    mut contents: impl Read,
-    mut out: impl std::io::Write,
-    cap: u64,
-) -> Result<(u64, Sha256Digest), Streamed> {
-    const CHUNK: usize = 64 * 1024;
-    let mut chunk = vec![0u8; CHUNK];
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    loop {
-        let room = usize::try_from(cap - size).unwrap_or(CHUNK).min(CHUNK);
-        if room == 0 {
-            break;
-        }
-        let read = match contents.read(&mut chunk[..room]) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(Streamed::Read(error)),
-        };
-        hasher.update(&chunk[..read]);
-        out.write_all(&chunk[..read]).map_err(Streamed::Write)?;
-        size += read as u64;
-    }
-    Ok((size, Sha256Digest(hasher.finalize().into())))
 }
 
 /// Reads at most `cap` bytes, hashing each chunk while it is still in
@@ -399,7 +366,7 @@ fn read_and_hash(
     cap: u64,
 ) -> std::io::Result<(Vec<u8>, Sha256Digest)> {
     let mut data = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    match stream_and_hash(contents, &mut data, cap) {
+    match copy_and_hash(contents, &mut data, cap, expected) {
         Ok((_, sha256)) => Ok((data, sha256)),
         Err(Streamed::Read(error) | Streamed::Write(error)) => Err(error),
     }

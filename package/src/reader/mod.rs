@@ -16,6 +16,7 @@
 
 mod directory;
 mod guard;
+mod hashing;
 mod tar_gz;
 mod zip_file;
 

@@ -101,3 +101,46 @@ fn dropping_the_plugin_unloads_it() {
         "worker {pid} still runs"
     );
 }
+
+#[test]
+fn calls_at_once_run_in_separate_workers_of_the_pool() {
+    let crate_dir = cloacina_tests::scratch_plugin(
+        "use cloacina_plugin::{Context, TaskResult, json, task};\n\
+         #[task]\nfn whoami(_ctx: &Context) -> TaskResult {\n\
+         std::thread::sleep(std::time::Duration::from_millis(500));\n\
+         Ok(json!({ \"pid\": std::process::id() }))\n}\n\
+         cloacina_plugin::plugin! { tasks: [whoami] }\n",
+    );
+    let library = cloacina_tests::build_library(crate_dir.path());
+    let pids_of_two_calls_at_once = |plugin: &IsolatedPlugin| {
+        let barrier = std::sync::Barrier::new(2);
+        let pids: Vec<String> = std::thread::scope(|scope| {
+            let calls: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        plugin
+                            .call("whoami", "{}", &CallControl::new())
+                            .expect("whoami")
+                    })
+                })
+                .collect();
+            calls
+                .into_iter()
+                .map(|call| call.join().expect("the calling thread"))
+                .collect()
+        });
+        pids
+    };
+    let pool = IsolatedPlugin::load_with_workers(worker(), &library, 2).expect("loads");
+    assert_eq!(pool.workers(), 2);
+    let pids = pids_of_two_calls_at_once(&pool);
+    assert_ne!(pids[0], pids[1], "two workers ran the two calls: {pids:?}");
+
+    let single = IsolatedPlugin::load_with_workers(worker(), &library, 1).expect("loads");
+    let pids = pids_of_two_calls_at_once(&single);
+    assert_eq!(
+        pids[0], pids[1],
+        "one worker ran both calls in turn: {pids:?}"
+    );
+}

@@ -39,11 +39,12 @@ pub(crate) async fn insert_tasks(
     tasks: &[NewTask<'_>],
     now: i64,
 ) -> SqlResult<()> {
-    for chunk in tasks.chunks(SET_CHUNK) {
+    let params = Params::whole_statement(conn);
+    for chunk in tasks.chunks(params.rows_per_statement()) {
         let sql = format!(
             "INSERT INTO task_executions (execution_id, task_name, workflow_name, package_version,
                 position, status, remaining_deps, max_attempts, ready_at, created_at, updated_at) VALUES {}",
-            placeholder_rows(chunk.len(), 11, 1)
+            placeholder_rows(chunk.len(), 11, params)
         );
         let mut query = sqlx::query(&sql);
         for task in chunk {
@@ -108,7 +109,7 @@ pub(crate) async fn claim(
                    AND (t.workflow_name, t.package_version) IN (VALUES {})
                  ORDER BY t.ready_at LIMIT $3{lock})
       RETURNING execution_id, task_name, attempt",
-        placeholder_rows(runnable.len(), 2, 4)
+        placeholder_rows(runnable.len(), 2, Params::Numbered { first: 4 })
     );
     let mut query = sqlx::query(&sql).bind(host).bind(now).bind(limit);
     for (workflow, version) in runnable {
@@ -282,10 +283,11 @@ pub(crate) struct EventRow<'a> {
 }
 
 pub(crate) async fn insert_events(conn: &mut Conn, events: &[EventRow<'_>]) -> SqlResult<()> {
-    for chunk in events.chunks(SET_CHUNK) {
+    let params = Params::whole_statement(conn);
+    for chunk in events.chunks(params.rows_per_statement()) {
         let sql = format!(
             "INSERT INTO execution_events (execution_id, sequence_num, event_type, task_name, event_data, created_at) VALUES {}",
-            placeholder_rows(chunk.len(), 6, 1)
+            placeholder_rows(chunk.len(), 6, params)
         );
         let mut query = sqlx::query(&sql);
         for event in chunk {
@@ -350,10 +352,11 @@ pub(crate) async fn ended_among(
     executions: &[&str],
 ) -> SqlResult<std::collections::HashSet<String>> {
     let mut ended = std::collections::HashSet::new();
-    for chunk in executions.chunks(SET_CHUNK) {
+    let params = Params::whole_statement(conn);
+    for chunk in executions.chunks(params.rows_per_statement()) {
         let sql = format!(
             "SELECT id FROM executions WHERE status <> 'running' AND id IN ({})",
-            placeholder_list(chunk.len(), 1)
+            placeholder_list(chunk.len(), params)
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for execution in chunk {
@@ -440,22 +443,70 @@ pub(crate) async fn take_trigger_key(
     Ok(done.rows_affected() == 1)
 }
 
-/// `($1, $2), ($3, $4)`: `rows` rows of `columns` numbered placeholders,
-/// the first numbered `first_param`.
-fn placeholder_rows(rows: usize, columns: usize, first_param: usize) -> String {
-    let row = |r: usize| format!("({})", placeholder_list(columns, first_param + r * columns));
+/// How a generated statement writes its parameters.
+#[derive(Debug, Clone, Copy)]
+enum Params {
+    /// `$n, $n+1...` from `first`: what PostgreSQL needs, and what a
+    /// statement with other parameters before the generated ones uses.
+    Numbered { first: usize },
+    /// `?`: bound by position. sqlx binds numbered parameters on SQLite by
+    /// name, and SQLite finds a name by a linear scan, so binding costs
+    /// grow with the square of the parameter count; anonymous ones bind in
+    /// linear time. Only for a statement whose parameters are all
+    /// generated, in binding order.
+    Anonymous,
+}
+
+impl Params {
+    /// For a statement whose every parameter is generated, in binding
+    /// order: anonymous on SQLite, numbered from 1 on PostgreSQL.
+    fn whole_statement(conn: &Conn) -> Params {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Params::Anonymous
+        } else {
+            Params::Numbered { first: 1 }
+        }
+    }
+
+    /// Rows per statement: few with numbered parameters (their binding is
+    /// quadratic on SQLite), many with anonymous ones.
+    fn rows_per_statement(self) -> usize {
+        match self {
+            Params::Numbered { .. } => SET_CHUNK,
+            Params::Anonymous => ANONYMOUS_CHUNK,
+        }
+    }
+}
+
+/// `($1, $2), ($3, $4)` (or `(?, ?), (?, ?)`): `rows` rows of `columns`
+/// placeholders.
+fn placeholder_rows(rows: usize, columns: usize, params: Params) -> String {
+    let row = |r: usize| {
+        let params = match params {
+            Params::Numbered { first } => Params::Numbered {
+                first: first + r * columns,
+            },
+            Params::Anonymous => Params::Anonymous,
+        };
+        format!("({})", placeholder_list(columns, params))
+    };
     (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
 
-/// `$3, $4, $5`: `count` numbered placeholders from `first`.
-fn placeholder_list(count: usize, first: usize) -> String {
-    let params: Vec<String> = (first..first + count).map(|p| format!("${p}")).collect();
-    params.join(", ")
+/// `$3, $4, $5` (or `?, ?, ?`): `count` placeholders.
+fn placeholder_list(count: usize, params: Params) -> String {
+    match params {
+        Params::Numbered { first } => {
+            let list: Vec<String> = (first..first + count).map(|p| format!("${p}")).collect();
+            list.join(", ")
+        }
+        Params::Anonymous => vec!["?"; count].join(", "),
+    }
 }
 
 /// `(VALUES ($a, $b), ($c, $d))` wrapped so both dialects name the
 /// columns: `SELECT column1 AS x, ... FROM (VALUES ...) AS vals`.
-fn values_table(columns: &[&str], rows: usize, first_param: usize) -> String {
+fn values_table(columns: &[&str], rows: usize, params: Params) -> String {
     let mut sql = String::from("(SELECT ");
     for (i, column) in columns.iter().enumerate() {
         if i > 0 {
@@ -464,15 +515,18 @@ fn values_table(columns: &[&str], rows: usize, first_param: usize) -> String {
         sql.push_str(&format!("column{} AS {column}", i + 1));
     }
     sql.push_str(" FROM (VALUES ");
-    sql.push_str(&placeholder_rows(rows, columns.len(), first_param));
+    sql.push_str(&placeholder_rows(rows, columns.len(), params));
     sql.push_str(") AS vals)");
     sql
 }
 
-/// Rows per multi-row statement. Small on purpose: sqlx binds SQLite
-/// parameters by name, and SQLite finds a name by a linear scan, so binding
-/// costs grow with the square of a statement's parameter count.
+/// Rows per multi-row statement with numbered parameters. Small on
+/// purpose: on SQLite their binding costs grow with the square of a
+/// statement's parameter count (see [`Params::Anonymous`]).
 const SET_CHUNK: usize = 48;
+
+/// Rows per multi-row statement whose parameters bind in linear time.
+const ANONYMOUS_CHUNK: usize = 256;
 
 /// One task leaving `running`, for [`release_tasks`].
 pub(crate) struct Release<'a> {
@@ -492,9 +546,12 @@ pub(crate) async fn release_tasks(
     now: i64,
 ) -> SqlResult<Vec<(String, String)>> {
     let mut released = Vec::with_capacity(releases.len());
-    for chunk in releases.chunks(SET_CHUNK) {
+    let params = Params::whole_statement(conn);
+    for chunk in releases.chunks(params.rows_per_statement()) {
         let table = values_table(
             &[
+                "host",
+                "now",
                 "execution_id",
                 "task_name",
                 "attempt",
@@ -506,24 +563,26 @@ pub(crate) async fn release_tasks(
                 "completed_at",
             ],
             chunk.len(),
-            3,
+            params,
         );
         let sql = format!(
             "UPDATE task_executions
                 SET status = v.status, output = COALESCE(v.output, task_executions.output),
                     last_error = v.last_error, error_kind = v.error_kind, ready_at = v.ready_at,
-                    completed_at = v.completed_at, claimed_by = NULL, updated_at = $1
+                    completed_at = v.completed_at, claimed_by = NULL, updated_at = v.now
                FROM {table} AS v
               WHERE task_executions.execution_id = v.execution_id
                 AND task_executions.task_name = v.task_name
                 AND task_executions.status = 'running'
-                AND task_executions.claimed_by = $2
+                AND task_executions.claimed_by = v.host
                 AND task_executions.attempt = v.attempt
           RETURNING task_executions.execution_id, task_executions.task_name"
         );
-        let mut query = sqlx::query(&sql).bind(now).bind(host);
+        let mut query = sqlx::query(&sql);
         for release in chunk {
             query = query
+                .bind(host)
+                .bind(now)
                 .bind(release.execution)
                 .bind(release.task)
                 .bind(release.attempt)
@@ -548,22 +607,31 @@ pub(crate) async fn dependencies_done(
     done: &[(String, String, i64)],
     now: i64,
 ) -> SqlResult<()> {
-    for chunk in done.chunks(SET_CHUNK) {
-        let table = values_table(&["execution_id", "task_name", "n"], chunk.len(), 2);
+    let params = Params::whole_statement(conn);
+    for chunk in done.chunks(params.rows_per_statement()) {
+        let table = values_table(
+            &["now", "execution_id", "task_name", "n"],
+            chunk.len(),
+            params,
+        );
         let sql = format!(
             "UPDATE task_executions
                 SET remaining_deps = task_executions.remaining_deps - v.n,
                     status = CASE WHEN task_executions.remaining_deps = v.n THEN 'ready' ELSE task_executions.status END,
-                    ready_at = CASE WHEN task_executions.remaining_deps = v.n THEN $1 ELSE task_executions.ready_at END,
-                    updated_at = $1
+                    ready_at = CASE WHEN task_executions.remaining_deps = v.n THEN v.now ELSE task_executions.ready_at END,
+                    updated_at = v.now
                FROM {table} AS v
               WHERE task_executions.execution_id = v.execution_id
                 AND task_executions.task_name = v.task_name
                 AND task_executions.status = 'pending'"
         );
-        let mut query = sqlx::query(&sql).bind(now);
+        let mut query = sqlx::query(&sql);
         for (execution, task, n) in chunk {
-            query = query.bind(execution.as_str()).bind(task.as_str()).bind(*n);
+            query = query
+                .bind(now)
+                .bind(execution.as_str())
+                .bind(task.as_str())
+                .bind(*n);
         }
         query.execute(&mut *conn).await?;
     }
@@ -592,21 +660,27 @@ pub(crate) async fn executions_ended(
     now: i64,
 ) -> SqlResult<Vec<Remaining>> {
     let mut remaining = Vec::with_capacity(ended.len());
-    for chunk in ended.chunks(SET_CHUNK) {
-        let table = values_table(&["id", "n", "failed_task", "error"], chunk.len(), 2);
+    let params = Params::whole_statement(conn);
+    for chunk in ended.chunks(params.rows_per_statement()) {
+        let table = values_table(
+            &["now", "id", "n", "failed_task", "error"],
+            chunk.len(),
+            params,
+        );
         let sql = format!(
             "UPDATE executions
                 SET tasks_remaining = executions.tasks_remaining - v.n,
                     failed_task = COALESCE(executions.failed_task, v.failed_task),
                     error = COALESCE(executions.error, v.error),
-                    updated_at = $1
+                    updated_at = v.now
                FROM {table} AS v
               WHERE executions.id = v.id
           RETURNING executions.id, executions.tasks_remaining, executions.failed_task, executions.error"
         );
-        let mut query = sqlx::query(&sql).bind(now);
+        let mut query = sqlx::query(&sql);
         for end in chunk {
             query = query
+                .bind(now)
                 .bind(end.execution.as_str())
                 .bind(end.count)
                 .bind(end.failed_task.as_deref())
@@ -631,8 +705,9 @@ pub(crate) async fn reserve_sequences(
     counts: &[(String, i64)],
 ) -> SqlResult<Vec<(String, i64)>> {
     let mut firsts = Vec::with_capacity(counts.len());
-    for chunk in counts.chunks(SET_CHUNK) {
-        let table = values_table(&["id", "n"], chunk.len(), 1);
+    let params = Params::whole_statement(conn);
+    for chunk in counts.chunks(params.rows_per_statement()) {
+        let table = values_table(&["id", "n"], chunk.len(), params);
         let sql = format!(
             "UPDATE executions SET event_seq = executions.event_seq + v.n
                FROM {table} AS v
@@ -660,11 +735,12 @@ pub(crate) async fn insert_executions(
     conn: &mut Conn,
     executions: &[NewExecution<'_>],
 ) -> SqlResult<()> {
-    for chunk in executions.chunks(SET_CHUNK) {
+    let params = Params::whole_statement(conn);
+    for chunk in executions.chunks(params.rows_per_statement()) {
         let sql = format!(
             "INSERT INTO executions (id, workflow_name, package_name, package_version, origin, status,
                 input_context, tasks_remaining, created_at, updated_at) VALUES {}",
-            placeholder_rows(chunk.len(), 10, 1)
+            placeholder_rows(chunk.len(), 10, params)
         );
         let mut query = sqlx::query(&sql);
         for e in chunk {

@@ -92,19 +92,25 @@ pub(crate) async fn executions(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<ExecutionResult>, RuntimeError> {
-    let rows = sqlx::query(
+    let filter = ExecutionFilter::new(workflow, status);
+    let next = filter.binds.len() + 1;
+    let sql = format!(
         "SELECT id, workflow_name, status, final_context, error, failed_task, created_at, completed_at, package_name, package_version
-           FROM executions
-          WHERE ($1 IS NULL OR workflow_name = $1) AND ($2 IS NULL OR status = $2)
-          ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
-    )
-    .bind(workflow)
-    .bind(status.map(ExecutionStatus::as_str))
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(db.pool())
-    .await
-    .map_err(RuntimeError::db("listing executions"))?;
+           FROM executions{}
+          ORDER BY created_at DESC, id LIMIT ${next} OFFSET ${}",
+        filter.clause,
+        next + 1
+    );
+    let mut query = sqlx::query(&sql);
+    for value in &filter.binds {
+        query = query.bind(*value);
+    }
+    let rows = query
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.pool())
+        .await
+        .map_err(RuntimeError::db("listing executions"))?;
     rows.iter().map(execution_from_row).collect()
 }
 
@@ -114,15 +120,45 @@ pub(crate) async fn count_executions(
     workflow: Option<&str>,
     status: Option<ExecutionStatus>,
 ) -> Result<i64, RuntimeError> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM executions
-          WHERE ($1 IS NULL OR workflow_name = $1) AND ($2 IS NULL OR status = $2)",
-    )
-    .bind(workflow)
-    .bind(status.map(ExecutionStatus::as_str))
-    .fetch_one(db.pool())
-    .await
-    .map_err(RuntimeError::db("counting executions"))
+    let filter = ExecutionFilter::new(workflow, status);
+    let sql = format!("SELECT COUNT(*) FROM executions{}", filter.clause);
+    let mut query = sqlx::query_scalar(&sql);
+    for value in &filter.binds {
+        query = query.bind(*value);
+    }
+    query
+        .fetch_one(db.pool())
+        .await
+        .map_err(RuntimeError::db("counting executions"))
+}
+
+/// The `WHERE` clause of a filtered execution list, naming only the
+/// filters given, so the database can use the index that fits (a clause
+/// like `$1 IS NULL OR workflow_name = $1` would make it read every row).
+struct ExecutionFilter<'a> {
+    clause: String,
+    binds: Vec<&'a str>,
+}
+
+impl<'a> ExecutionFilter<'a> {
+    fn new(workflow: Option<&'a str>, status: Option<ExecutionStatus>) -> Self {
+        let mut conditions = Vec::new();
+        let mut binds = Vec::new();
+        if let Some(workflow) = workflow {
+            binds.push(workflow);
+            conditions.push(format!("workflow_name = ${}", binds.len()));
+        }
+        if let Some(status) = status {
+            binds.push(status.as_str());
+            conditions.push(format!("status = ${}", binds.len()));
+        }
+        let clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        ExecutionFilter { clause, binds }
+    }
 }
 
 pub(crate) async fn tasks(db: &Database, id: ExecutionId) -> Result<Vec<TaskRecord>, RuntimeError> {

@@ -99,6 +99,14 @@ const RUNTIME: &[Migration] = &[
             "ALTER TABLE hosts ADD COLUMN version TEXT",
         ],
     ),
+    (
+        4,
+        &[
+            // The unfiltered execution list, newest first, reads its page
+            // from here instead of sorting every execution.
+            "CREATE INDEX executions_newest ON executions (created_at DESC, id)",
+        ],
+    ),
 ];
 
 /// Connects to `tenant`'s database at `url` with the runtime's tables in

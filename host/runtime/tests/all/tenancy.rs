@@ -61,3 +61,74 @@ async fn two_tenants(db: TestDb) {
         cloacina_tests::drop_schema(&db.url, acme_tenant.as_str());
     }
 }
+
+on_both_databases! {
+    executions_are_listed_newest_first_by_workflow_and_status => listed_and_counted;
+}
+
+/// Every combination of the list's filters, its order, its pages and the
+/// matching count.
+async fn listed_and_counted(db: TestDb) {
+    let runner = db.runner().await;
+    for name in ["passes", "fails"] {
+        let fails = name == "fails";
+        let plugin = FunctionPlugin::new().task("work", move |_, _| {
+            if fails {
+                Err(cloacina_loader::TaskFailure::Fatal("no".into()))
+            } else {
+                Ok(json!({}))
+            }
+        });
+        runner
+            .register_workflow(workflow(name, vec![task("work", &[])], plugin))
+            .expect("registered");
+    }
+    let mut started = Vec::new();
+    for name in ["passes", "fails", "passes", "passes", "fails"] {
+        let ended = runner.execute(name, json!({})).await.expect("runs");
+        started.push((name, ended.status, ended.execution_id));
+        // Distinct creation times, so newest first is one order.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let newest_first = |filter: &dyn Fn(&str, ExecutionStatus) -> bool| {
+        started
+            .iter()
+            .rev()
+            .filter(|(name, status, _)| filter(name, *status))
+            .map(|(_, _, id)| *id)
+            .collect::<Vec<_>>()
+    };
+    let cases: [(Option<&str>, Option<ExecutionStatus>); 4] = [
+        (None, None),
+        (Some("passes"), None),
+        (None, Some(ExecutionStatus::Failed)),
+        (Some("fails"), Some(ExecutionStatus::Completed)),
+    ];
+    for (workflow_filter, status_filter) in cases {
+        let expected = newest_first(&|name, status| {
+            workflow_filter.is_none_or(|w| w == name) && status_filter.is_none_or(|s| s == status)
+        });
+        let listed: Vec<_> = runner
+            .executions(workflow_filter, status_filter, 100, 0)
+            .await
+            .expect("lists")
+            .into_iter()
+            .map(|e| e.execution_id)
+            .collect();
+        assert_eq!(listed, expected, "{workflow_filter:?} {status_filter:?}");
+        let counted = runner
+            .count_executions(workflow_filter, status_filter)
+            .await
+            .expect("counts");
+        assert_eq!(counted, expected.len() as i64);
+    }
+    let second_page: Vec<_> = runner
+        .executions(Some("passes"), None, 2, 1)
+        .await
+        .expect("lists")
+        .into_iter()
+        .map(|e| e.execution_id)
+        .collect();
+    assert_eq!(second_page, newest_first(&|name, _| name == "passes")[1..3]);
+    runner.shutdown().await;
+}

@@ -724,13 +724,15 @@ fn throughput(
                 "ms",
             ),
             Figure::new("cpu_host_per_task_ms", "CPU per task: host", host, "ms"),
-            Figure::new(
+        ]);
+        if meter.postgres {
+            figures.push(Figure::new(
                 "cpu_database_per_task_ms",
                 "CPU per task: database",
                 database,
                 "ms",
-            ),
-        ]);
+            ));
+        }
     }
     if submitted.refused > 0 {
         println!(

@@ -174,14 +174,13 @@ def load_rows():
                 f"{name}: executions accepted/s while they run (32 clients)",
                 "≥ 1,500 executions/s" if aims and not sqlite else ""),
         ]
-        if defaults:
-            rows += [
-                row("load", f"{config}.mixed_writes_per_s", f"{name}: mixed, executions written/s (16 writers)"),
-                row("load", f"{config}.mixed_reads_per_s", f"{name}: mixed, reads/s (16 readers)"),
-                row("load", f"{config}.mixed_read_p50_ms", f"{name}: mixed, read p50"),
-                row("load", f"{config}.mixed_read_p99_ms", f"{name}: mixed, read p99"),
-                row("load", f"{config}.mixed_completed_per_s", f"{name}: mixed, executions completed/s meanwhile"),
-            ]
+        rows += [
+            row("load", f"{config}.mixed_writes_per_s", f"{name}: mixed, executions written/s (16 writers)"),
+            row("load", f"{config}.mixed_reads_per_s", f"{name}: mixed, reads/s (16 readers)"),
+            row("load", f"{config}.mixed_read_p50_ms", f"{name}: mixed, read p50"),
+            row("load", f"{config}.mixed_read_p99_ms", f"{name}: mixed, read p99"),
+            row("load", f"{config}.mixed_completed_per_s", f"{name}: mixed, executions completed/s meanwhile"),
+        ]
         rows += [
             row("load", f"{config}.cpu_per_task_ms", f"{name}: CPU per task, host + database (throughput part)",
                 "< 0.3 ms" if aims else "", REF_CPU_PER_TASK if reference else ""),
@@ -315,7 +314,8 @@ def merge(bench: str, new_file: Path, measured_at: str) -> None:
         record["measured_at"] = measured_at
         fresh.append(record)
     if not fresh:
-        print(f"warning: bench {bench} recorded no figure; its rows will say \"not measured\"", file=sys.stderr)
+        print(f"warning: bench {bench} recorded no figure; its previous records are kept", file=sys.stderr)
+        return
     # Grouped by bench in the table's order, each bench's in recording order.
     records = sorted(kept + fresh, key=lambda r: bench_rank(r["bench"]))
     RECORDS.parent.mkdir(parents=True, exist_ok=True)

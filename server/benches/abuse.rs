@@ -88,13 +88,7 @@ fn main() {
         settled(server.addr, "swollenb");
     });
     let peak = server.memory_mib("VmHWM");
-    record(BENCH, "swollen_uploads.peak_rss_mib", peak as f64, "MiB");
-    record(
-        BENCH,
-        "swollen_uploads.slowest_health_ms",
-        slowest.as_secs_f64() * 1e3,
-        "ms",
-    );
+    record_upload("swollen_uploads", peak, slowest);
     println!("  peak RSS {peak} MiB; slowest /health meanwhile {slowest:?}");
 
     let dense = cloacina_tests::swollen_package("dense", 58 << 20, 0);
@@ -103,13 +97,7 @@ fn main() {
         settled(server.addr, "dense");
     });
     let peak = server.memory_mib("VmHWM");
-    record(BENCH, "dense_upload.peak_rss_mib", peak as f64, "MiB");
-    record(
-        BENCH,
-        "dense_upload.slowest_health_ms",
-        slowest.as_secs_f64() * 1e3,
-        "ms",
-    );
+    record_upload("dense_upload", peak, slowest);
     println!(
         "incompressible upload near the cap ({} MiB), registered and loaded: peak RSS {peak} MiB; slowest /health {slowest:?}",
         dense.len() >> 20
@@ -231,4 +219,21 @@ fn write_frame(stream: &mut TcpStream, opcode: u8, payload: &[u8]) {
     frame.extend_from_slice(&[0, 0, 0, 0]);
     frame.extend_from_slice(payload);
     stream.write_all(&frame).expect("frame");
+}
+
+/// Records an upload case: the server's peak RSS and the slowest `/health`
+/// answer meanwhile.
+fn record_upload(case: &str, peak_mib: u64, slowest_health: Duration) {
+    record(
+        BENCH,
+        &format!("{case}.peak_rss_mib"),
+        peak_mib as f64,
+        "MiB",
+    );
+    record(
+        BENCH,
+        &format!("{case}.slowest_health_ms"),
+        slowest_health.as_secs_f64() * 1e3,
+        "ms",
+    );
 }

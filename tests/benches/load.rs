@@ -710,22 +710,34 @@ fn throughput(
     if let Some(cpu) = cpu {
         let tasks = (accepted * TASKS_PER_EXECUTION) as f64;
         let per_task = |time: Duration| time.as_secs_f64() * 1e3 / tasks;
-        let (host, database) = (per_task(cpu.host), per_task(cpu.database));
+        let host = per_task(cpu.host);
+        let database = cpu.database.map(per_task);
+        let total = host + database.unwrap_or(0.0);
+        let database_part = match database {
+            Some(database) => format!(", database {database:.3} ms"),
+            None if meter.postgres => ", no local PostgreSQL process seen".to_owned(),
+            None => String::new(),
+        };
         println!(
-            "  CPU per task: {:.3} ms (server and workers {host:.3} ms, database {database:.3} ms; the load generator {:.3} ms)",
-            host + database,
+            "  CPU per task: {total:.3} ms (server and workers {host:.3} ms{database_part}; the load generator {:.3} ms)",
             per_task(cpu.client)
         );
-        figures.extend([
-            Figure::new(
+        figures.push(Figure::new(
+            "cpu_host_per_task_ms",
+            "CPU per task: host",
+            host,
+            "ms",
+        ));
+        // With PostgreSQL, the total means something only with its share.
+        if !meter.postgres || database.is_some() {
+            figures.push(Figure::new(
                 "cpu_per_task_ms",
                 "CPU per task (host + database)",
-                host + database,
+                total,
                 "ms",
-            ),
-            Figure::new("cpu_host_per_task_ms", "CPU per task: host", host, "ms"),
-        ]);
-        if meter.postgres {
+            ));
+        }
+        if let Some(database) = database {
             figures.push(Figure::new(
                 "cpu_database_per_task_ms",
                 "CPU per task: database",
@@ -986,7 +998,8 @@ struct CpuMeter {
 #[derive(Debug, Clone, Copy, Default)]
 struct CpuTimes {
     host: Duration,
-    database: Duration,
+    /// None when no local PostgreSQL process was seen (or none is used).
+    database: Option<Duration>,
     client: Duration,
 }
 
@@ -1033,19 +1046,19 @@ impl CpuMeter {
             false
         };
         let mut host = 0;
-        let mut database = 0;
+        let mut database = None;
         for process in &processes {
             if in_server_tree(process.pid) {
                 host += process.ticks;
             } else if self.postgres && process.name == "postgres" {
-                database += process.ticks;
+                *database.get_or_insert(0) += process.ticks;
             }
         }
         let client = process_stat(std::process::id())?.ticks;
         let time = |ticks: u64| Duration::from_secs_f64(ticks as f64 / self.ticks_per_second);
         Some(CpuTimes {
             host: time(host),
-            database: time(database),
+            database: database.map(time),
             client: time(client),
         })
     }
@@ -1057,7 +1070,10 @@ impl CpuTimes {
         let before = before.as_ref()?;
         Some(CpuTimes {
             host: self.host.saturating_sub(before.host),
-            database: self.database.saturating_sub(before.database),
+            database: self
+                .database
+                .zip(before.database)
+                .map(|(after, before)| after.saturating_sub(before)),
             client: self.client.saturating_sub(before.client),
         })
     }

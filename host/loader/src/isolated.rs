@@ -192,7 +192,7 @@ impl Worker {
 
 /// Watches the call in flight and kills its worker when the call is
 /// cancelled or passes its deadline (plus a grace period for the task to
-/// stop by itself). One sleeping thread per worker; the reply path does not
+/// stop by itself). One sleeping thread per started worker slot; the reply path does not
 /// go through it.
 struct Watchdog {
     shared: Arc<(Mutex<Watched>, Condvar)>,
@@ -303,19 +303,39 @@ impl Drop for Watchdog {
 /// each running one call at a time, so calls of one package run side by
 /// side. Workers start when calls need them (the first at load, to read
 /// the declaration); a worker that dies is replaced by the next call that
-/// takes its slot.
+/// takes its slot. A call that finds every worker busy waits for whichever
+/// frees first, and gives up when it is cancelled or its deadline passes.
 pub struct IsolatedPlugin {
     worker_binary: PathBuf,
     library: PathBuf,
     declaration: Declaration,
-    slots: Vec<Slot>,
+    slots: Vec<Mutex<Slot>>,
+    /// Held while looking for a free slot; `freed` is signalled under it
+    /// whenever a slot is given back, so no release goes unnoticed.
+    looking: Mutex<()>,
+    freed: Condvar,
 }
 
 /// One worker of the pool, with the watchdog that ends its overrunning
-/// calls.
+/// calls; both started with the slot's first call.
+#[derive(Default)]
 struct Slot {
-    worker: Mutex<Option<Worker>>,
-    watchdog: Watchdog,
+    worker: Option<Worker>,
+    watchdog: Option<Watchdog>,
+}
+
+/// A slot taken for one call; giving it back wakes a waiting call.
+struct TakenSlot<'a> {
+    slot: Option<std::sync::MutexGuard<'a, Slot>>,
+    plugin: &'a IsolatedPlugin,
+}
+
+impl Drop for TakenSlot<'_> {
+    fn drop(&mut self) {
+        drop(self.slot.take());
+        let _looking = lock(&self.plugin.looking);
+        self.plugin.freed.notify_one();
+    }
 }
 
 impl std::fmt::Debug for IsolatedPlugin {
@@ -332,6 +352,10 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
+/// How long a call waiting for a worker sleeps before it looks at its own
+/// deadline and cancellation again.
+const WAIT_CHECK: Duration = Duration::from_millis(20);
+
 impl IsolatedPlugin {
     /// Starts a worker (`worker_binary`, the `cloacina-plugin-worker`
     /// program) for the library at `library` and reads its declaration;
@@ -347,38 +371,36 @@ impl IsolatedPlugin {
         library: &Path,
         workers: usize,
     ) -> Result<IsolatedPlugin, LoadError> {
-        let worker_error = |error: std::io::Error| LoadError::Worker {
+        let watchdog = Watchdog::start().map_err(|error| LoadError::Worker {
             path: library.display().to_string(),
             reason: error.to_string(),
-        };
-        let slots = (0..workers.max(1))
-            .map(|_| {
-                Ok(Slot {
-                    worker: Mutex::new(None),
-                    watchdog: Watchdog::start().map_err(worker_error)?,
-                })
-            })
-            .collect::<Result<Vec<_>, LoadError>>()?;
-        let (worker, json) = Worker::spawn(worker_binary, library, &slots[0].watchdog)?;
+        })?;
+        let (worker, json) = Worker::spawn(worker_binary, library, &watchdog)?;
         let declaration = crate::native::parse_declaration(&json).map_err(|reason| {
             LoadError::InvalidDeclaration {
                 path: library.display().to_string(),
                 reason,
             }
         })?;
-        *lock(&slots[0].worker) = Some(worker);
+        let slots: Vec<Mutex<Slot>> = (0..workers.max(1)).map(|_| Mutex::default()).collect();
+        *lock(&slots[0]) = Slot {
+            worker: Some(worker),
+            watchdog: Some(watchdog),
+        };
         Ok(IsolatedPlugin {
             worker_binary: worker_binary.to_owned(),
             library: library.to_owned(),
             declaration,
             slots,
+            looking: Mutex::new(()),
+            freed: Condvar::new(),
         })
     }
 
     /// The first worker's process id, while one runs (calls made one at a
     /// time all go to it).
     pub fn worker_pid(&self) -> Option<u32> {
-        lock(&self.slots[0].worker).as_ref().map(Worker::id)
+        lock(&self.slots[0]).worker.as_ref().map(Worker::id)
     }
 
     /// The most worker processes this plugin runs at once.
@@ -386,20 +408,32 @@ impl IsolatedPlugin {
         self.slots.len()
     }
 
-    /// A free slot, the first one first; when every slot is busy, waits
-    /// for the first.
-    fn take_slot(&self) -> (&Slot, std::sync::MutexGuard<'_, Option<Worker>>) {
-        for slot in &self.slots {
-            match slot.worker.try_lock() {
-                Ok(guard) => return (slot, guard),
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
-                    return (slot, poisoned.into_inner());
-                }
-                Err(std::sync::TryLockError::WouldBlock) => {}
+    /// A free slot, the first one first; when every slot is busy, the
+    /// first one freed. Stops waiting when the call is cancelled or past
+    /// its deadline.
+    fn take_slot(&self, control: &CallControl) -> Result<TakenSlot<'_>, TaskFailure> {
+        let mut looking = lock(&self.looking);
+        loop {
+            for slot in &self.slots {
+                let taken = match slot.try_lock() {
+                    Ok(guard) => guard,
+                    Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => continue,
+                };
+                return Ok(TakenSlot {
+                    slot: Some(taken),
+                    plugin: self,
+                });
             }
+            if let Some(stopped) = control.stop_reason() {
+                return Err(stopped);
+            }
+            looking = self
+                .freed
+                .wait_timeout(looking, WAIT_CHECK)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
         }
-        let slot = &self.slots[0];
-        (slot, lock(&slot.worker))
     }
 }
 
@@ -420,9 +454,30 @@ impl Plugin for IsolatedPlugin {
         context: &str,
         control: &CallControl,
     ) -> Result<String, TaskFailure> {
-        let (slot, mut worker_slot) = self.take_slot();
+        let mut taken = self.take_slot(control)?;
+        // The call may have waited for its slot: past its deadline, or
+        // cancelled meanwhile, it does not start.
+        if let Some(stopped) = control.stop_reason() {
+            return Err(stopped);
+        }
+        let Some(slot) = taken.slot.as_deref_mut() else {
+            return Err(TaskFailure::Fatal("no plugin worker slot".into()));
+        };
+        if slot.watchdog.is_none() {
+            let watchdog = Watchdog::start().map_err(|error| {
+                TaskFailure::Fatal(format!("cannot watch a plugin worker: {error}"))
+            })?;
+            slot.watchdog = Some(watchdog);
+        }
+        let Slot {
+            worker: worker_slot,
+            watchdog: Some(watchdog),
+        } = slot
+        else {
+            return Err(TaskFailure::Fatal("no plugin watchdog".into()));
+        };
         if worker_slot.is_none() {
-            let (worker, _) = Worker::spawn(&self.worker_binary, &self.library, &slot.watchdog)
+            let (worker, _) = Worker::spawn(&self.worker_binary, &self.library, watchdog)
                 .map_err(|error| TaskFailure::Fatal(error.to_string()))?;
             *worker_slot = Some(worker);
         }
@@ -451,7 +506,7 @@ impl Plugin for IsolatedPlugin {
         }
         let child = worker.child.clone();
         // Log lines come first, as the task writes them; then its outcome.
-        let reply = slot.watchdog.guard(&child, control, || {
+        let reply = watchdog.guard(&child, control, || {
             loop {
                 match worker.read_reply() {
                     Ok(WorkerReply::Log(message)) => control.log(&message),
@@ -465,7 +520,7 @@ impl Plugin for IsolatedPlugin {
                 None => reply.into_outcome(),
             },
             Err(error) => {
-                let killed = slot.watchdog.killed();
+                let killed = watchdog.killed();
                 let reason = worker.exit_reason();
                 *worker_slot = None;
                 if killed {
@@ -485,7 +540,7 @@ impl Plugin for IsolatedPlugin {
 impl Drop for IsolatedPlugin {
     fn drop(&mut self) {
         for slot in &self.slots {
-            if let Some(mut worker) = lock(&slot.worker).take() {
+            if let Some(mut worker) = lock(slot).worker.take() {
                 // Closing stdin asks the worker to exit; kill makes sure.
                 worker.kill();
             }

@@ -74,15 +74,21 @@ fn copy_hashing_aside(
     let (to_hasher, chunks) = mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
     let (give_back, returned) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
-        let hashing = scope.spawn(move || {
-            let mut hasher = Sha256::new();
-            for (chunk, filled) in chunks {
-                hasher.update(&chunk[..filled]);
-                // The reader may have stopped; a chunk nobody reuses is dropped.
-                let _ = give_back.send(chunk);
-            }
-            Sha256Digest(hasher.finalize().into())
-        });
+        let hashing = std::thread::Builder::new()
+            .name("cloacina-hash".into())
+            .spawn_scoped(scope, move || {
+                let mut hasher = Sha256::new();
+                for (chunk, filled) in chunks {
+                    hasher.update(&chunk[..filled]);
+                    // The reader may have stopped; a chunk nobody reuses is dropped.
+                    let _ = give_back.send(chunk);
+                }
+                Sha256Digest(hasher.finalize().into())
+            });
+        let Ok(hashing) = hashing else {
+            // No thread to be had: hash on this one, as for a small file.
+            return copy_hashing_inline(contents, out, cap);
+        };
         let mut size = 0u64;
         let copied = loop {
             let mut chunk = returned

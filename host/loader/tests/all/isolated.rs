@@ -143,4 +143,26 @@ fn calls_at_once_run_in_separate_workers_of_the_pool() {
         pids[0], pids[1],
         "one worker ran both calls in turn: {pids:?}"
     );
+
+    // A call waiting for a busy worker gives up at its deadline instead of
+    // starting late.
+    std::thread::scope(|scope| {
+        let busy = scope.spawn(|| single.call("whoami", "{}", &CallControl::new()));
+        std::thread::sleep(Duration::from_millis(100));
+        let waited = Instant::now();
+        let late = single.call(
+            "whoami",
+            "{}",
+            &CallControl::with_timeout(Duration::from_millis(50)),
+        );
+        assert_eq!(late, Err(TaskFailure::TimedOut(50)));
+        assert!(
+            waited.elapsed() < Duration::from_millis(350),
+            "the waiting call returned before the busy one ended"
+        );
+        assert!(
+            busy.join().expect("the busy call").is_ok(),
+            "the busy call was not disturbed"
+        );
+    });
 }

@@ -1,6 +1,7 @@
 //! The command line of `cloacinactl server start` and `cloacina-server`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -124,6 +125,17 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().concurrent_uploads, value_name = "N")]
     pub concurrent_uploads: usize,
 
+    /// Requests with an unknown API key one client address may make a
+    /// minute (a burst of as many); past it the address gets 429 with
+    /// Retry-After until its budget refills, whatever key it sends.
+    #[arg(long, default_value_t = Limits::default().auth_failures_per_minute, value_name = "N")]
+    pub auth_failures_per_minute: NonZeroU32,
+
+    /// Requests one API key may make a second (a burst of as many); more
+    /// get 429 with Retry-After. Unlimited when not given.
+    #[arg(long, value_name = "N")]
+    pub key_requests_per_second: Option<NonZeroU32>,
+
     /// How long a graph's reactor lease lasts unrenewed: after a host dies,
     /// another takes its graphs over within this (seconds, fractions
     /// allowed, at least 0.2). Renewed every third of it; matters only with
@@ -152,6 +164,8 @@ impl ServeArgs {
             head_timeout: Duration::from_secs(self.head_timeout.max(1)),
             max_upload_bytes: self.max_upload_mib.max(1) << 20,
             concurrent_uploads: self.concurrent_uploads.max(1),
+            auth_failures_per_minute: self.auth_failures_per_minute,
+            key_requests_per_second: self.key_requests_per_second,
             ..Limits::default()
         }
     }

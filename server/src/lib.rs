@@ -108,6 +108,10 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
     let state = Arc::new(state::AppState {
         host,
         auth: auth::Authenticator::new(keys),
+        throttle: auth::Throttle::new(
+            config.limits.auth_failures_per_minute,
+            config.limits.key_requests_per_second,
+        ),
         tickets,
         deliveries: ws::Deliveries::default(),
         sockets: ws::Sockets::new(config.limits.sockets_per_key, slots.clone()),

@@ -2,6 +2,7 @@
 //! request heads, uploads, WebSocket messages, sockets and tickets. One
 //! struct, so the defaults are read in one place and tests can shrink them.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 /// What one server lets its clients hold at once, and for how long.
@@ -33,6 +34,12 @@ pub struct Limits {
     /// A delivery socket is closed this long after its execution's last
     /// event was pushed.
     pub idle_after_end: Duration,
+    /// Requests with an unknown key one client address may make a minute
+    /// (a burst of as many); past it, 429 until the budget refills.
+    pub auth_failures_per_minute: NonZeroU32,
+    /// Requests one key may make a second (a burst of as many); none: no
+    /// limit.
+    pub key_requests_per_second: Option<NonZeroU32>,
 }
 
 impl Default for Limits {
@@ -48,6 +55,8 @@ impl Default for Limits {
             tickets_per_key: 16,
             unknown_execution_grace: Duration::from_secs(10),
             idle_after_end: Duration::from_secs(60),
+            auth_failures_per_minute: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
+            key_requests_per_second: None,
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::ws::{Deliveries, Sockets, Tickets};
 pub struct AppState {
     pub host: Arc<Host>,
     pub auth: Authenticator,
+    /// Failed authentications per address, requests per key.
+    pub throttle: crate::auth::Throttle,
     pub tickets: Tickets,
     pub deliveries: Deliveries,
     /// WebSockets open, per key.

@@ -3,6 +3,7 @@
 
 mod cache;
 pub mod keys;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use cloacina_runtime::TenantId;
 
 pub use cache::KeyCache;
 pub use keys::{KeyRecord, KeyStore, NewKey, Role};
+pub use throttle::Throttle;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -119,7 +121,24 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)
             .ok_or_else(|| ApiError::unauthorized("missing or malformed Authorization header"))?;
-        let key = state.auth.validate(token).await?;
+        let address = parts
+            .extensions
+            .get::<crate::listener::ClientAddress>()
+            .map(|client| client.0.ip());
+        if let Some(address) = address {
+            state.throttle.check_address(address)?;
+        }
+        let key = match state.auth.validate(token).await {
+            Ok(key) => key,
+            Err(error) if error.status == axum::http::StatusCode::UNAUTHORIZED => {
+                return Err(match address {
+                    Some(address) => state.throttle.failed(address, error),
+                    None => error,
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        state.throttle.check_key(key.id)?;
         Ok(Caller { key })
     }
 }

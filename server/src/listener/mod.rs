@@ -26,6 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt as _;
 
 use self::lingering::Lingering;
 use self::stalling::Stalling;
@@ -61,6 +62,10 @@ impl Slots {
     }
 }
 
+/// The address a request's connection came from, in its extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub std::net::SocketAddr);
+
 /// Accepts and serves until `stop` turns true, then lets the connections
 /// finish what they are answering (idle ones close at once).
 pub async fn serve(
@@ -84,9 +89,9 @@ pub async fn serve(
             },
             () = stopped(&mut stop) => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     accept_failed(&error).await;
                     continue;
@@ -100,7 +105,13 @@ pub async fn serve(
         }
         let http = http.clone();
         let stall_limit = limits.head_timeout;
-        let service = TowerToHyperService::new(router.clone());
+        // Every request knows the address it came from (throttling).
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ClientAddress(peer));
+                request
+            },
+        ));
         let mut stopping = stop.clone();
         tokio::spawn(async move {
             let _slot = slot;

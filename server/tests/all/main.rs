@@ -13,4 +13,5 @@ mod openapi;
 mod protocol;
 mod support;
 mod tenants;
+mod throttle;
 mod uploads;

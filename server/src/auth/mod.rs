@@ -121,24 +121,37 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)
             .ok_or_else(|| ApiError::unauthorized("missing or malformed Authorization header"))?;
-        let address = parts
-            .extensions
-            .get::<crate::listener::ClientAddress>()
-            .map(|client| client.0.ip());
-        if let Some(address) = address {
-            state.throttle.check_address(address)?;
-        }
-        let key = match state.auth.validate(token).await {
-            Ok(key) => key,
-            Err(error) if error.status == axum::http::StatusCode::UNAUTHORIZED => {
-                return Err(match address {
-                    Some(address) => state.throttle.failed(address, error),
-                    None => error,
-                });
-            }
-            Err(error) => return Err(error),
-        };
-        state.throttle.check_key(key.id)?;
+        let key = under_throttle(state, parts, state.auth.validate(token)).await?;
         Ok(Caller { key })
     }
+}
+
+/// Runs an authentication `attempt` (a key or a ticket) under the
+/// throttles: refused at once while the client's address has spent its
+/// failures, counted against it when refused, and the key's request rate
+/// checked when it passes. Every way in takes this path.
+pub(crate) async fn under_throttle(
+    state: &AppState,
+    parts: &Parts,
+    attempt: impl std::future::Future<Output = Result<KeyRecord, ApiError>>,
+) -> Result<KeyRecord, ApiError> {
+    let address = parts
+        .extensions
+        .get::<crate::listener::ClientAddress>()
+        .map(|client| client.0.ip());
+    if let Some(address) = address {
+        state.throttle.check_address(address)?;
+    }
+    let key = match attempt.await {
+        Ok(key) => key,
+        Err(error) if error.status == axum::http::StatusCode::UNAUTHORIZED => {
+            return Err(match address {
+                Some(address) => state.throttle.failed(address, error),
+                None => error,
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    state.throttle.check_key(key.id)?;
+    Ok(key)
 }

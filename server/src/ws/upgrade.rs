@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use cloacina_wire::ws::close;
 use serde::Deserialize;
 
-use crate::auth::{KeyRecord, bearer};
+use crate::auth::{KeyRecord, bearer, under_throttle};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ws::sockets::{OpenSocket, SocketRefused};
@@ -42,15 +42,18 @@ pub(crate) async fn authenticate(
     token: Option<&str>,
 ) -> Result<KeyRecord, ApiError> {
     if let Some(ticket) = token {
-        return match state.tickets.redeem(ticket).await {
-            Ok(Some(key)) => Ok(key),
-            Ok(None) => Err(ApiError::unauthorized("invalid, used or expired ticket")),
-            Err(error) => Err(ApiError::internal("redeeming a ticket", error)),
+        let redeemed = async {
+            match state.tickets.redeem(ticket).await {
+                Ok(Some(key)) => Ok(key),
+                Ok(None) => Err(ApiError::unauthorized("invalid, used or expired ticket")),
+                Err(error) => Err(ApiError::internal("redeeming a ticket", error)),
+            }
         };
+        return under_throttle(state, parts, redeemed).await;
     }
     let key = bearer(parts)
         .ok_or_else(|| ApiError::unauthorized("a ticket (?token=) or a Bearer key is needed"))?;
-    state.auth.validate(key).await
+    under_throttle(state, parts, state.auth.validate(key)).await
 }
 
 /// Authenticates, takes a socket place for the key, and upgrades with the

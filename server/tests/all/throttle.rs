@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 
 use cloacina_server::Limits;
 
-use crate::support::{GOD_KEY, TestServer, raw};
+use crate::support::{GOD_KEY, TestServer, connect, raw};
 
 /// A GET with `key`; status, `Retry-After` and the JSON body.
 async fn get(
@@ -54,6 +54,14 @@ async fn an_address_guessing_keys_is_refused_after_its_budget() {
     // from a wrong one; the server still answers what needs no key.
     let (status, _, body) = get(&server, "/v1/auth/keys", GOD_KEY).await;
     assert_eq!(status, 429, "{body}");
+    // The WebSocket upgrade takes the same path, tickets included.
+    let refused = connect(
+        &server,
+        "/v1/ws/accumulator/anything?token=guessed",
+        GOD_KEY,
+    )
+    .await;
+    assert_eq!(refused.err(), Some(429));
     let (status, _, _) = get(&server, "/health", "").await;
     assert_eq!(status, 200);
     server.stop().await;

@@ -113,10 +113,19 @@ pub fn plugin_target_dir() -> PathBuf {
 /// A plugin crate in a scratch directory, using the SDK from this
 /// repository, with `source` as its `lib.rs`.
 pub fn scratch_plugin(source: &str) -> tempfile::TempDir {
+    // Each scratch crate has a name of its own: they build into one shared
+    // target directory, where two of one name (tests running at once, in
+    // one process or several) would overwrite each other's library.
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "scratch_{}_{}",
+        std::process::id(),
+        MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let dir = scratch();
     let sdk = repo_root().join("plugin-sdk").join("sdk");
     let manifest = format!(
-        "[package]\nname = \"scratch\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
          [lib]\ncrate-type = [\"cdylib\"]\n\n\
          [dependencies]\ncloacina-plugin = {{ path = {:?} }}\n\n[workspace]\n",
         sdk.display().to_string()

@@ -8,6 +8,7 @@
 //! serves; `RunningServer::stop` stops taking requests, closes sockets and
 //! drains the host.
 
+mod audit;
 mod auth;
 mod bootstrap;
 mod cli;
@@ -93,6 +94,9 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .context("cannot open the key store")?;
     bootstrap::ensure_admin_key(&keys, &config.home, config.bootstrap_key.as_deref()).await?;
+    let audit = audit::AuditLog::open(public.runner().database())
+        .await
+        .context("cannot open the audit log")?;
     let tickets = ws::Tickets::open(
         public.runner().database(),
         keys.clone(),
@@ -108,6 +112,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
     let state = Arc::new(state::AppState {
         host,
         auth: auth::Authenticator::new(keys),
+        audit,
         throttle: auth::Throttle::new(
             config.limits.auth_failures_per_minute,
             config.limits.key_requests_per_second,

@@ -19,6 +19,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Failed authentications per address, requests per key.
     pub throttle: crate::auth::Throttle,
+    /// Every change to keys, tenants and packages.
+    pub audit: crate::audit::AuditLog,
     pub tickets: Tickets,
     pub deliveries: Deliveries,
     /// WebSockets open, per key.

@@ -325,6 +325,39 @@ fn the_client_commands_drive_a_server() {
     remote(&["tenant", "remove", "acme"]).success();
     remote(&["package", "delete", "etl", "0.1.0"]).success();
     remote(&["workflow", "run", "etl"]).failure(2, "execution_failed");
+
+    // Every change above is in the audit log, newest first, with the key
+    // that made it and where from; a tenant's reader may not read it.
+    let audit = remote(&["--json", "audit"]).success().json();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|entry| entry["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "package.delete",
+            "tenant.remove",
+            "key.revoke",
+            "key.create",
+            "tenant.create",
+            "package.upload"
+        ],
+        "{audit}"
+    );
+    assert!(
+        audit["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|entry| entry["address"] == "127.0.0.1" && entry["actor_name"] == "bootstrap"),
+        "{audit}"
+    );
+    let table = remote(&["audit", "--limit", "2"]).success();
+    assert!(table.stdout.contains("package.delete"), "{table}");
+    assert!(table.stdout.contains("2 of 6 entries"), "{table}");
 }
 
 /// SIGTERM while a task runs: the task finishes (grace period), the server

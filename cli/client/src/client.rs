@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use cloacina_wire::audit::AuditListResponse;
 use cloacina_wire::executions::{
     ExecuteRequest, ExecuteResponse, ExecutionCancelResponse, ExecutionDetail,
     ExecutionEventsResponse, ExecutionSummary, ExecutionTasksResponse,
@@ -186,6 +187,11 @@ impl Client {
     /// The hosts serving the tenant, oldest first.
     pub fn hosts(&self) -> Result<HostListResponse, ClientError> {
         self.get(&self.tenant_route("/hosts"))
+    }
+
+    /// The audit log, newest first (god-mode key).
+    pub fn audit(&self, limit: u32, offset: u32) -> Result<AuditListResponse, ClientError> {
+        self.get(&format!("/v1/audit?limit={limit}&offset={offset}"))
     }
 
     pub fn tenants(&self) -> Result<ListResponse<TenantSummary>, ClientError> {

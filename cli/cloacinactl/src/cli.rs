@@ -143,6 +143,27 @@ pub enum Command {
     /// Manage a server's API keys (admin key).
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+
+    /// Read a server's audit log (god-mode key): every change to keys,
+    /// tenants and packages, newest first.
+    ///
+    /// One line per change: when, the key that made it, the address it came
+    /// from, what was done (key.create, key.revoke, tenant.create,
+    /// tenant.remove, package.upload, package.delete), the tenant and what
+    /// it was done to. --json gives every field, details included.
+    #[command(after_long_help = "Examples:\n  \
+        cloacinactl audit\n  \
+        cloacinactl audit --limit 200 --json")]
+    Audit {
+        /// Entries to show (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Newest entries to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 //! shapes are those the published Python SDK (`cloacina-client` 0.8)
 //! parses; additions are optional fields it ignores.
 
+pub mod audit;
 pub mod error;
 pub mod executions;
 pub mod graphs;

@@ -23,6 +23,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub key: KeyRecord,
+    /// The client address the request came from (for the audit log).
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -122,7 +124,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let token = bearer(parts)
             .ok_or_else(|| ApiError::unauthorized("missing or malformed Authorization header"))?;
         let key = under_throttle(state, parts, state.auth.validate(token)).await?;
-        Ok(Caller { key })
+        Ok(Caller {
+            key,
+            address: client_address(parts),
+        })
     }
 }
 
@@ -135,10 +140,7 @@ pub(crate) async fn under_throttle(
     parts: &Parts,
     attempt: impl std::future::Future<Output = Result<KeyRecord, ApiError>>,
 ) -> Result<KeyRecord, ApiError> {
-    let address = parts
-        .extensions
-        .get::<crate::listener::ClientAddress>()
-        .map(|client| client.0.ip());
+    let address = client_address(parts);
     if let Some(address) = address {
         state.throttle.check_address(address)?;
     }
@@ -154,4 +156,12 @@ pub(crate) async fn under_throttle(
     };
     state.throttle.check_key(key.id)?;
     Ok(key)
+}
+
+/// The client address of a request, as the accept loop recorded it.
+pub(crate) fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<crate::listener::ClientAddress>()
+        .map(|client| client.0.ip())
 }

@@ -45,9 +45,11 @@ pub struct FiresQuery {
 /// A tenant key naming another tenant: 403, as everywhere else.
 fn refuse_other_tenant(key: &KeyRecord, asked: Option<&str>) -> ApiResult<()> {
     match asked {
-        Some(asked) => {
-            crate::auth::Caller { key: key.clone() }.require_tenant(&parse_tenant(asked)?)
+        Some(asked) => crate::auth::Caller {
+            key: key.clone(),
+            address: None,
         }
+        .require_tenant(&parse_tenant(asked)?),
         None => Ok(()),
     }
 }

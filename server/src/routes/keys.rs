@@ -10,6 +10,7 @@ use cloacina_wire::keys::{
     CreateKeyRequest, KeyCreatedResponse, KeyInfo, KeyRevokedResponse, WsTicketResponse,
 };
 
+use crate::audit::Action;
 use crate::auth::keys::Revocation;
 use crate::auth::{Caller, KeyRecord, NewKey, Role, keys};
 use crate::error::{ApiError, ApiResult};
@@ -83,7 +84,7 @@ pub async fn create(
     caller.require(Role::Admin)?;
     let Json(body) = body.map_err(json_rejection)?;
     let tenant = caller.key.tenant.clone();
-    issue(&state, body, tenant).await
+    issue(&state, &caller, body, tenant).await
 }
 
 /// A key for one tenant: god mode only.
@@ -107,11 +108,12 @@ pub async fn create_for_tenant(
     caller.require_god()?;
     let Json(body) = body.map_err(json_rejection)?;
     let tenant = state.tenant(&tenant_id).await?.tenant().clone();
-    issue(&state, body, Some(tenant)).await
+    issue(&state, &caller, body, Some(tenant)).await
 }
 
 async fn issue(
     state: &AppState,
+    caller: &Caller,
     body: CreateKeyRequest,
     tenant: Option<cloacina_runtime::TenantId>,
 ) -> ApiResult<(StatusCode, Json<KeyCreatedResponse>)> {
@@ -145,6 +147,19 @@ async fn issue(
         .await
         .map_err(|error| ApiError::internal("creating an API key", error))?;
     tracing::info!(key = %record.id, name = %record.name, role = %record.role, tenant = ?record.tenant, "API key created");
+    state
+        .audit
+        .record(
+            caller,
+            Action::KeyCreate,
+            record
+                .tenant
+                .as_ref()
+                .map(cloacina_runtime::TenantId::as_str),
+            &record.id.to_string(),
+            Some(serde_json::json!({"name": record.name, "role": record.role.as_str()})),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(KeyCreatedResponse {
@@ -216,6 +231,16 @@ pub async fn revoke(
     }
     state.key_revoked(id).await;
     tracing::info!(key = %id, "API key revoked");
+    state
+        .audit
+        .record(
+            &caller,
+            Action::KeyRevoke,
+            key.tenant.as_ref().map(cloacina_runtime::TenantId::as_str),
+            &id.to_string(),
+            Some(serde_json::json!({"name": key.name})),
+        )
+        .await;
     Ok(Json(KeyRevokedResponse {
         status: "revoked".to_owned(),
         id: id.to_string(),

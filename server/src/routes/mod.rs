@@ -1,6 +1,7 @@
 //! The routes, their body limits, and the layers every request passes:
 //! request id, timeout, metrics, JSON 404/405.
 
+mod audit;
 pub mod executions;
 pub(crate) mod graphs;
 mod health;
@@ -48,6 +49,7 @@ pub(crate) fn api(upload_body_limit: usize) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(keys::revoke))
         .routes(routes!(keys::ws_ticket))
         .routes(routes!(keys::me))
+        .routes(routes!(audit::list))
         .routes(routes!(tenants::list, tenants::create))
         .routes(routes!(tenants::remove))
         .routes(routes!(keys::create_for_tenant))

@@ -12,6 +12,7 @@ use cloacina_wire::tenants::{
     CreateTenantRequest, TenantCreatedResponse, TenantRemovedResponse, TenantSummary,
 };
 
+use crate::audit::Action;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::keys::json_rejection;
@@ -98,6 +99,16 @@ pub async fn create(
         ));
     }
     tracing::info!(%tenant, "tenant created");
+    state
+        .audit
+        .record(
+            &caller,
+            Action::TenantCreate,
+            Some(tenant.as_str()),
+            tenant.as_str(),
+            None,
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(TenantCreatedResponse {
@@ -169,6 +180,16 @@ pub async fn remove(
     })?;
     state.deliveries.forget_tenant(&tenant);
     state.ended.forget_tenant(&tenant);
+    state
+        .audit
+        .record(
+            &caller,
+            Action::TenantRemove,
+            Some(tenant.as_str()),
+            tenant.as_str(),
+            Some(serde_json::json!({"revoked_keys": revoked.len()})),
+        )
+        .await;
     Ok(Json(TenantRemovedResponse {
         status: "removed".to_owned(),
         schema_name: tenant.to_string(),

@@ -19,6 +19,7 @@ use cloacina_wire::workflows::{
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
 
+use crate::audit::Action;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::Limits;
@@ -284,6 +285,16 @@ pub async fn upload(
     let (record, created) = result?;
     if created {
         tracing::info!(tenant = %tenant.tenant(), package = %record.name, version = %record.version, "package uploaded");
+        state
+            .audit
+            .record(
+                &caller,
+                Action::PackageUpload,
+                Some(tenant.tenant().as_str()),
+                &format!("{}@{}", record.name, record.version),
+                Some(serde_json::json!({"sha256": record.sha256})),
+            )
+            .await;
     }
     state.host.wake();
     Ok((
@@ -442,6 +453,18 @@ pub async fn delete(
         .remove_package(tenant.tenant(), &name, &parsed, on_running)
         .await
         .map_err(|error| ApiError::internal("removing a package", error))?;
+    if removal.removed {
+        state
+            .audit
+            .record(
+                &caller,
+                Action::PackageDelete,
+                Some(tenant.tenant().as_str()),
+                &format!("{name}@{version}"),
+                Some(serde_json::json!({"cancelled": removal.cancelled})),
+            )
+            .await;
+    }
     Ok(Json(WorkflowDeletedResponse {
         status: "deleted".to_owned(),
         package_name: name,

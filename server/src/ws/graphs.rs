@@ -76,7 +76,11 @@ async fn open(
 > {
     let (upgrade, key, socket) =
         accept(state, query.token.as_deref(), request, message_limit).await?;
-    crate::auth::Caller { key: key.clone() }.require(role)?;
+    crate::auth::Caller {
+        key: key.clone(),
+        address: None,
+    }
+    .require(role)?;
     let tenant = acting_tenant(state, &key, query.tenant.as_deref()).await?;
     Ok((upgrade, key, socket, tenant))
 }
@@ -456,7 +460,7 @@ async fn operate(
         .await;
         return;
     }
-    let caller = crate::auth::Caller { key };
+    let caller = crate::auth::Caller { key, address: None };
     let mut stopping = state.stopping.clone();
     loop {
         let frame = tokio::select! {

@@ -1,6 +1,7 @@
 //! The server driven from outside, on loopback, the way clients and
 //! attackers drive it: one test binary for the crate.
 
+mod audit;
 mod connections;
 mod console;
 mod delivery;

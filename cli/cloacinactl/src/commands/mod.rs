@@ -27,6 +27,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tenant(command) => client::tenants::run(command, json),
         Command::Host(command) => client::hosts::run(command, json),
         Command::ApiKey(command) => client::keys::run(command, json),
+        Command::Audit {
+            limit,
+            offset,
+            client,
+        } => client::audit::run(&client, limit, offset, json),
     }
 }
 

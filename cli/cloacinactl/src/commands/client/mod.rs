@@ -3,6 +3,7 @@
 //! `cloacina-client`: this module turns flags into a [`Client`], replies
 //! into printed lines or `--json`, and refusals into exit codes.
 
+pub mod audit;
 pub mod executions;
 pub mod graphs;
 pub mod hosts;

@@ -70,6 +70,13 @@ impl ApiError {
         )
     }
 
+    /// The same error, telling the client to come back after `wait`
+    /// (`Retry-After` in whole seconds, rounded up, at least one).
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        self
+    }
+
     /// 503 `unavailable` with `Retry-After`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError {

@@ -154,20 +154,14 @@ impl Worker {
     }
 
     fn kill(&mut self) {
-        let mut child = self
-            .child
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut child = lock(&self.child);
         let _ = child.kill();
         let _ = child.wait();
     }
 
     /// Ends the worker if it still runs, and says how it ended.
     fn exit_reason(&mut self) -> String {
-        let mut child = self
-            .child
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut child = lock(&self.child);
         if let Ok(None) = child.try_wait() {
             // Give a dying process a moment to be reaped with its own
             // status before ending it ourselves.
@@ -183,10 +177,7 @@ impl Worker {
     }
 
     fn id(&self) -> u32 {
-        self.child
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .id()
+        lock(&self.child).id()
     }
 }
 
@@ -213,20 +204,15 @@ impl Watchdog {
         let thread = std::thread::Builder::new()
             .name("cloacina-plugin-watchdog".into())
             .spawn(move || {
-                let (lock, wake) = &*watched;
-                let mut state = lock
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (watched_state, wake) = &*watched;
+                let mut state = lock(watched_state);
                 while !state.shutdown {
                     let overrun = state.call.as_ref().is_some_and(|(control, deadline, _)| {
                         control.is_cancelled()
                             || deadline.is_some_and(|deadline| Instant::now() >= deadline)
                     });
                     if overrun && let Some((_, _, child)) = state.call.take() {
-                        let _ = child
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .kill();
+                        let _ = lock(&child).kill();
                         state.killed = true;
                     }
                     state = if state.call.is_some() {
@@ -253,11 +239,9 @@ impl Watchdog {
         control: &CallControl,
         read: impl FnOnce() -> R,
     ) -> R {
-        let (lock, wake) = &*self.shared;
+        let (watched_state, wake) = &*self.shared;
         {
-            let mut state = lock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut state = lock(watched_state);
             let deadline = control
                 .remaining()
                 .map(|left| Instant::now() + left + GRACE);
@@ -266,30 +250,20 @@ impl Watchdog {
         }
         wake.notify_one();
         let outcome = read();
-        let mut state = lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = lock(watched_state);
         state.call = None;
         outcome
     }
 
     fn killed(&self) -> bool {
-        self.shared
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .killed
+        lock(&self.shared.0).killed
     }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
         {
-            let mut state = self
-                .shared
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut state = lock(&self.shared.0);
             state.shutdown = true;
         }
         self.shared.1.notify_one();

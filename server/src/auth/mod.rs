@@ -123,23 +123,20 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)
             .ok_or_else(|| ApiError::unauthorized("missing or malformed Authorization header"))?;
-        let key = under_throttle(state, parts, state.auth.validate(token)).await?;
-        Ok(Caller {
-            key,
-            address: client_address(parts),
-        })
+        under_throttle(state, parts, state.auth.validate(token)).await
     }
 }
 
 /// Runs an authentication `attempt` (a key or a ticket) under the
 /// throttles: refused at once while the client's address has spent its
 /// failures, counted against it when refused, and the key's request rate
-/// checked when it passes. Every way in takes this path.
+/// checked when it passes. Every way in takes this path; the caller it
+/// returns carries the client's address.
 pub(crate) async fn under_throttle(
     state: &AppState,
     parts: &Parts,
     attempt: impl std::future::Future<Output = Result<KeyRecord, ApiError>>,
-) -> Result<KeyRecord, ApiError> {
+) -> Result<Caller, ApiError> {
     let address = client_address(parts);
     if let Some(address) = address {
         state.throttle.check_address(address)?;
@@ -155,11 +152,11 @@ pub(crate) async fn under_throttle(
         Err(error) => return Err(error),
     };
     state.throttle.check_key(key.id)?;
-    Ok(key)
+    Ok(Caller { key, address })
 }
 
 /// The client address of a request, as the accept loop recorded it.
-pub(crate) fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
+fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions
         .get::<crate::listener::ClientAddress>()

@@ -131,11 +131,9 @@ fn too_many_failures(wait: Duration) -> ApiError {
     )
 }
 
-/// 429 with `Retry-After` in whole seconds, at least one.
+/// 429, to be tried again after `wait`.
 fn too_many(code: &'static str, message: &str, wait: Duration) -> ApiError {
-    let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message);
-    error.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
-    error
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).retry_after(wait)
 }
 
 #[cfg(test)]

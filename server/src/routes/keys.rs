@@ -291,10 +291,10 @@ pub async fn ws_ticket(
                     "too many unused WebSocket tickets; use or let some expire".to_owned()
                 }
             };
-            let mut error =
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_tickets", message);
-            error.retry_after = Some(refused.retry_after.as_secs().max(1));
-            Err(error)
+            Err(
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_tickets", message)
+                    .retry_after(refused.retry_after),
+            )
         }
         Err(error) => Err(ApiError::internal("issuing a ticket", error)),
     }

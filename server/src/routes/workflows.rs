@@ -332,13 +332,12 @@ async fn receive_and_register(
     // A few verifications at once; the permit lives as long as the
     // verification does, even if the request is dropped meanwhile.
     let Ok(permit) = state.uploads.permits.clone().try_acquire_owned() else {
-        let mut busy = ApiError::new(
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_busy",
             "the server is verifying as many uploads as it may; retry shortly",
-        );
-        busy.retry_after = Some(2);
-        return Err(busy);
+        )
+        .retry_after(std::time::Duration::from_secs(2)));
     };
     let admission = state.admission();
     let tenant_id = tenant.tenant().clone();

@@ -49,11 +49,13 @@ pub(crate) async fn authenticate(
                 Err(error) => Err(ApiError::internal("redeeming a ticket", error)),
             }
         };
-        return under_throttle(state, parts, redeemed).await;
+        return Ok(under_throttle(state, parts, redeemed).await?.key);
     }
     let key = bearer(parts)
         .ok_or_else(|| ApiError::unauthorized("a ticket (?token=) or a Bearer key is needed"))?;
-    under_throttle(state, parts, state.auth.validate(key)).await
+    Ok(under_throttle(state, parts, state.auth.validate(key))
+        .await?
+        .key)
 }
 
 /// Authenticates, takes a socket place for the key, and upgrades with the
@@ -67,7 +69,7 @@ pub(crate) async fn accept(
     let (mut parts, _) = request.into_parts();
     let key = authenticate(state, &parts, token).await?;
     let open = state.sockets.open(key.id).map_err(|refused| {
-        let mut error = match refused {
+        let error = match refused {
             SocketRefused::KeyQuota(quota) => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_sockets",
@@ -79,8 +81,7 @@ pub(crate) async fn accept(
                 "the server holds as many connections as it may; try again shortly",
             ),
         };
-        error.retry_after = Some(1);
-        error
+        error.retry_after(Duration::from_secs(1))
     })?;
     let upgrade = <WebSocketUpgrade as axum::extract::FromRequestParts<_>>::from_request_parts(
         &mut parts, state,

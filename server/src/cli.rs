@@ -142,9 +142,18 @@ pub struct ServeArgs {
     /// several hosts on one PostgreSQL database.
     #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = lease_seconds)]
     pub graph_lease_ttl: Duration,
+
+    /// How long this host's lease on the tasks it runs lasts unrenewed
+    /// (seconds, fractions allowed, at least 0.2; renewed every third of
+    /// it). After a host dies its running tasks run again once the lease
+    /// expires: on PostgreSQL that is also how long a host restarted after
+    /// SIGKILL waits for its own earlier tasks. SQLite takes them back at
+    /// start.
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = lease_seconds)]
+    pub lease_ttl: Duration,
 }
 
-/// `--graph-lease-ttl`: a number of seconds, whole or not, from 0.2 up.
+/// `--graph-lease-ttl`, `--lease-ttl`: a number of seconds, whole or not, from 0.2 up.
 fn lease_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()
@@ -201,6 +210,7 @@ impl ServeArgs {
                 runner: RunnerConfig {
                     max_concurrent_tasks: self.max_concurrent_tasks.max(1),
                     shutdown_grace: Duration::from_secs(self.shutdown_grace),
+                    lease_ttl: self.lease_ttl,
                     ..RunnerConfig::default()
                 },
                 graphs: GraphConfig {

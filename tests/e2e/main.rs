@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `cloacinactl`, real sample crates built by
 //! cargo, real keys and archives. One binary; one module per journey.
 
+mod crashes;
 mod graphs;
 mod hosts;
 mod loading;

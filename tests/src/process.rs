@@ -91,9 +91,24 @@ impl ServerProcess {
         }
     }
 
+    /// SIGKILL: no chance to save or say anything; reaped before this
+    /// returns.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The process's open file descriptors (the entries of
+    /// `/proc/PID/fd`).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("/proc/PID/fd")
+            .count()
     }
 
     /// A memory figure of the process (`VmRSS`, `VmHWM`: the peak), MiB.

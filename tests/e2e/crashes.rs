@@ -1,0 +1,399 @@
+//! The crash suite: workflows of three shapes (a ten-task chain, a 1 -> 3
+//! -> 1 fan-out whose tasks sleep, an ETL chain with retries) are submitted
+//! over HTTP to a real `cloacinactl server start` (native plugins in worker
+//! processes, its default) while the server is killed with SIGKILL at
+//! random points and started again on the same database, on SQLite and on
+//! PostgreSQL. At the end every execution the server accepted has finished
+//! exactly as it would have without the crashes:
+//!
+//! - none is lost: each accepted one, and each the server took before a
+//!   kill cut its reply, completes, with the final context its input makes;
+//! - no completed task runs again: each task completes once, and never
+//!   starts after it completed;
+//! - every event sequence is dense and ordered;
+//! - the registry and the trust store are as they were.
+//!
+//! `CLOACINA_CRASH_KILLS` sets the kills per database (10 by default, the
+//! CI mode; `scripts/reliability` runs 50), `CLOACINA_CRASH_SEED` replays a
+//! run's random kill points (the seed is printed).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cloacina_client::{Client, ClientError, ExecutionQuery};
+use cloacina_tests::{
+    ServerProcess, cloacinactl, cloacinactl_path, drop_database, fresh_database, postgres_url,
+    scratch,
+};
+use cloacina_wire::executions::ExecuteRequest;
+use serde_json::{Value, json};
+
+use crate::serving::pack_signed;
+
+const KEY: &str = "clk_crashcrashcrashcrashcrashcrash";
+const TENANT: &str = "public";
+/// Executions submitted between two kills.
+const PER_ROUND: usize = 12;
+/// The longest wait for every execution to finish after the last restart.
+const SETTLE: Duration = Duration::from_secs(180);
+
+#[test]
+fn sqlite_hosts_killed_at_random_points_lose_and_repeat_nothing() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("host")).expect("host dir");
+    let url = format!("sqlite://{}", dir.path().join("host/cloacina.db").display());
+    crash_loop(&dir, &url, "SQLite");
+}
+
+#[test]
+fn postgresql_hosts_killed_at_random_points_lose_and_repeat_nothing() {
+    let Some(admin) = postgres_url() else { return };
+    let (database, url) = fresh_database(&admin, "crashes");
+    crash_loop(&scratch(), &url, "PostgreSQL");
+    drop_database(&admin, &database);
+}
+
+/// What an execution was given, so that its outcome can be checked.
+#[derive(Debug, Clone)]
+enum Shape {
+    Chain { tag: u64 },
+    FanOut { base: i64 },
+    Etl { input: Vec<i64> },
+}
+
+impl Shape {
+    fn pick(random: &mut Random) -> Shape {
+        match random.below(3) {
+            0 => Shape::Chain {
+                tag: random.below(1 << 30),
+            },
+            1 => Shape::FanOut {
+                base: random.below(1000) as i64 + 1,
+            },
+            _ => Shape::Etl {
+                input: (0..random.below(6) + 1)
+                    .map(|_| random.below(100) as i64)
+                    .collect(),
+            },
+        }
+    }
+
+    fn workflow(&self) -> &'static str {
+        match self {
+            Shape::Chain { .. } => "chain10",
+            Shape::FanOut { .. } => "fan_out",
+            Shape::Etl { .. } => "etl",
+        }
+    }
+
+    fn tasks(&self) -> &'static [&'static str] {
+        match self {
+            Shape::Chain { .. } => &["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"],
+            Shape::FanOut { .. } => &["split", "worker_a", "worker_b", "worker_c", "gather"],
+            Shape::Etl { .. } => &["extract", "transform", "load"],
+        }
+    }
+
+    fn input(&self) -> Value {
+        match self {
+            Shape::Chain { tag } => json!({ "tag": tag }),
+            // Tasks that take a while, so that kills land inside calls.
+            Shape::FanOut { base } => json!({ "base": base, "work_ms": 40 }),
+            Shape::Etl { input } => json!({ "input": input }),
+        }
+    }
+
+    /// What the final context must hold.
+    fn check(&self, context: &Value) -> Result<(), String> {
+        let (key, expected) = match self {
+            Shape::Chain { tag } => ("tag", json!(tag)),
+            Shape::FanOut { base } => ("sum", json!(base * 10)),
+            Shape::Etl { input } => ("total", json!(input.iter().sum::<i64>() * 2)),
+        };
+        if context[key] == expected {
+            Ok(())
+        } else {
+            Err(format!("`{key}` should be {expected}: {context}"))
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so that a seed replays a
+/// run's kill points and inputs.
+struct Random(u64);
+
+impl Random {
+    fn new(seed: u64) -> Random {
+        Random(seed.max(1))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+}
+
+fn settings() -> (usize, u64) {
+    let kills = std::env::var("CLOACINA_CRASH_KILLS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(10);
+    let seed = std::env::var("CLOACINA_CRASH_SEED")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |since| since.as_nanos() as u64)
+        });
+    (kills, seed)
+}
+
+fn start(dir: &Path, url: &str) -> ServerProcess {
+    ServerProcess::start_with(
+        &cloacinactl_path(),
+        &[
+            "server",
+            "start",
+            "--database-url",
+            url,
+            "--require-signatures",
+            "--lease-ttl",
+            "1",
+        ],
+        &dir.join("host"),
+        KEY,
+        false,
+    )
+}
+
+fn crash_loop(dir: &tempfile::TempDir, url: &str, database: &str) {
+    let (kills, seed) = settings();
+    println!("{database}: {kills} kills, CLOACINA_CRASH_SEED={seed}");
+    let mut random = Random::new(seed);
+    let run = |args: &[&str]| cloacinactl(dir.path(), args);
+    run(&["key", "generate", "author", "--out", "keys"]).success();
+    for sample in ["chain", "fan-out", "etl"] {
+        pack_signed(dir.path(), sample);
+    }
+    run(&["trust", "add", "keys/author.pub", "--database-url", url]).success();
+    let trust_before = run(&["--json", "trust", "list", "--database-url", url])
+        .success()
+        .json();
+
+    let mut server = start(dir.path(), url);
+    let mut client = Client::new(&format!("http://{}", server.addr), KEY, TENANT);
+    for sample in ["chain", "fan-out", "etl"] {
+        client
+            .upload_package(&dir.path().join(format!("{sample}.cloacina")))
+            .unwrap_or_else(|error| panic!("uploading {sample}: {error}"));
+    }
+    let workflows = ["chain10", "fan_out", "etl"];
+    wait_loaded(&client, &workflows);
+
+    let began = Instant::now();
+    let accepted: Arc<Mutex<BTreeMap<String, Shape>>> = Arc::default();
+    let mut unanswered = 0;
+    for _ in 0..kills {
+        // Submit from a thread of its own; the kill lands somewhere in the
+        // burst, or in the work it started.
+        let shapes: Vec<Shape> = (0..PER_ROUND).map(|_| Shape::pick(&mut random)).collect();
+        let submitter = {
+            let client = client.clone();
+            let accepted = accepted.clone();
+            std::thread::spawn(move || {
+                let mut unanswered = 0;
+                for shape in shapes {
+                    let request = ExecuteRequest {
+                        context: Some(shape.input()),
+                        version: None,
+                    };
+                    match client.execute(shape.workflow(), &request) {
+                        Ok(started) => {
+                            let mut accepted = accepted.lock().expect("lock");
+                            accepted.insert(started.execution_id, shape);
+                        }
+                        Err(_) => unanswered += 1,
+                    }
+                }
+                unanswered
+            })
+        };
+        std::thread::sleep(Duration::from_millis(random.below(400)));
+        server.kill();
+        unanswered += submitter.join().expect("the submitter");
+        server = start(dir.path(), url);
+        client = Client::new(&format!("http://{}", server.addr), KEY, TENANT);
+        wait_loaded(&client, &workflows);
+    }
+    let accepted = accepted.lock().expect("lock").clone();
+    assert!(
+        !accepted.is_empty(),
+        "no execution was accepted between the kills"
+    );
+
+    // Every execution the server holds has finished: the accepted ones and
+    // those whose reply a kill cut.
+    let all = wait_all_ended(&client);
+    let mut failures = Vec::new();
+    let mut reruns = 0;
+    for (id, status) in &all {
+        if status != "completed" {
+            failures.push(format!("{id} ended {status}"));
+        }
+    }
+    for id in accepted.keys() {
+        if !all.contains_key(id) {
+            failures.push(format!("{id} was accepted and then lost"));
+        }
+    }
+    for (id, shape) in &accepted {
+        match check_execution(&client, id, shape) {
+            Ok(again) => reruns += again,
+            Err(error) => failures.push(format!("{id} ({}): {error}", shape.workflow())),
+        }
+    }
+    let trust_after = run(&["--json", "trust", "list", "--database-url", url])
+        .success()
+        .json();
+    if trust_after != trust_before {
+        failures.push(format!(
+            "the trust store changed: {trust_before} -> {trust_after}"
+        ));
+    }
+    let registered = client.workflows().expect("the workflow list");
+    let mut names: Vec<_> = registered
+        .items
+        .iter()
+        .map(|workflow| workflow.workflow_name.as_str())
+        .collect();
+    names.sort_unstable();
+    if names != ["chain10", "etl", "fan_out"] {
+        failures.push(format!("the registry holds {names:?}"));
+    }
+    println!(
+        "{database}: {kills} kills survived in {:.1} s; {} executions checked ({} accepted, {} more taken before a kill cut the reply, {unanswered} requests unanswered), {reruns} interrupted task runs ran again, CLOACINA_CRASH_SEED={seed}",
+        began.elapsed().as_secs_f64(),
+        all.len(),
+        accepted.len(),
+        all.len().saturating_sub(accepted.len()),
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} executions went wrong (CLOACINA_CRASH_SEED={seed}):\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+    server
+        .terminate(Duration::from_secs(30))
+        .expect("the server stops");
+}
+
+/// Waits until every workflow in `names` is loaded.
+fn wait_loaded(client: &Client, names: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for name in names {
+        loop {
+            match client.workflow(name) {
+                Ok(detail) if detail.build_status == "loaded" => break,
+                Ok(detail) if detail.build_status == "failed" => {
+                    panic!("{name} failed to load: {:?}", detail.build_error)
+                }
+                Ok(_) | Err(ClientError::Refused { status: 404, .. }) => {}
+                Err(error) => panic!("reading workflow {name}: {error}"),
+            }
+            assert!(Instant::now() < deadline, "{name} was not loaded in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Every execution's status once none is pending or running.
+fn wait_all_ended(client: &Client) -> BTreeMap<String, String> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let mut all = BTreeMap::new();
+        let mut offset = 0;
+        loop {
+            let page = client
+                .executions(&ExecutionQuery {
+                    limit: 500,
+                    offset,
+                    ..ExecutionQuery::default()
+                })
+                .expect("the executions list");
+            let got = page.items.len();
+            for item in page.items {
+                all.insert(item.id, item.status.to_ascii_lowercase());
+            }
+            offset += got as u32;
+            if got == 0 || all.len() as u64 >= page.total {
+                break;
+            }
+        }
+        let running: Vec<_> = all
+            .iter()
+            .filter(|(_, status)| matches!(status.as_str(), "pending" | "running"))
+            .collect();
+        if running.is_empty() {
+            return all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} executions still unfinished after {SETTLE:?}: {running:?}",
+            running.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Checks one execution's outcome and events; how many task runs a kill
+/// interrupted and that ran again.
+fn check_execution(client: &Client, id: &str, shape: &Shape) -> Result<usize, String> {
+    let detail = client.execution(id).map_err(|error| error.to_string())?;
+    if !detail.status.eq_ignore_ascii_case("completed") {
+        return Err(format!("ended {}", detail.status));
+    }
+    shape.check(&detail.final_context.unwrap_or(Value::Null))?;
+    let events = client.events(id).map_err(|error| error.to_string())?.events;
+    let sequence: Vec<i64> = events.iter().map(|event| event.sequence_num).collect();
+    let first = sequence.first().copied().unwrap_or(0);
+    let dense: Vec<i64> = (first..first + sequence.len() as i64).collect();
+    if sequence != dense {
+        return Err(format!(
+            "event sequence not dense and ordered: {sequence:?}"
+        ));
+    }
+    let mut again = 0;
+    for task in shape.tasks() {
+        let of_task = events
+            .iter()
+            .filter(|event| event.task_name.as_deref() == Some(task));
+        let mut completed = 0;
+        let mut started: usize = 0;
+        for event in of_task {
+            match event.event_type.as_str() {
+                "task_completed" => completed += 1,
+                "task_started" if completed > 0 => {
+                    return Err(format!("{task} started again after it completed"));
+                }
+                "task_started" => started += 1,
+                _ => {}
+            }
+        }
+        if completed != 1 {
+            return Err(format!("{task} completed {completed} times"));
+        }
+        again += started.saturating_sub(1);
+    }
+    Ok(again)
+}

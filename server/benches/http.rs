@@ -84,6 +84,7 @@ async fn bench(label: &str, url: &str, home: &std::path::Path) {
         limits: cloacina_server::Limits::default(),
         ready_ignores_graphs: false,
         console: true,
+        tls: None,
     })
     .await
     .expect("server starts");

@@ -11,7 +11,7 @@ use cloacina_graphs::GraphConfig;
 use cloacina_host::HostConfig;
 use cloacina_runtime::RunnerConfig;
 
-use crate::{Limits, ServerConfig};
+use crate::{Limits, ServerConfig, ServerTls, TlsFiles};
 
 /// The long help of `server start` (and of `cloacina-server`).
 pub const SERVE_ABOUT: &str =
@@ -31,6 +31,11 @@ HOME/bootstrap-key (mode 0600), or --bootstrap-key is used.
   cloacinactl server start --home ./host --watch-dir ./drop
   export CLOACINA_API_KEY=$(cat ./host/bootstrap-key)
   cloacinactl package upload etl.cloacina --server http://127.0.0.1:8080
+
+With --tls-cert and --tls-key it serves HTTPS only; SIGHUP re-reads both
+files (a renewed certificate is used for new connections; files that do
+not load are logged and the certificate in use stays). Clients trust a
+private CA or a self-signed certificate with --ca-cert.
 
 On SIGTERM it stops taking requests, closes sockets, lets running tasks
 finish (up to --shutdown-grace) and exits 0.";
@@ -85,6 +90,26 @@ pub struct ServeArgs {
     /// Do not serve the web console (`/ui/`): the API alone.
     #[arg(long)]
     pub no_console: bool,
+
+    /// Serve HTTPS only, with this certificate chain (PEM: the server's
+    /// certificate first, then intermediates). Re-read on SIGHUP.
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "CLOACINA_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    /// Re-read on SIGHUP.
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "CLOACINA_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 
     /// Load native libraries into the server process instead of one
     /// `cloacina-plugin-worker` process each: calls are faster, but a
@@ -179,6 +204,18 @@ impl ServeArgs {
         }
     }
 
+    /// The certificate and key files, when both are given (clap makes
+    /// sure it is both or neither).
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn home_dir(&self) -> anyhow::Result<PathBuf> {
         self.home
             .clone()
@@ -192,6 +229,13 @@ impl ServeArgs {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", home.join("cloacina.db").display()),
         };
+        // Read now: a certificate that cannot serve fails the start, before
+        // the host opens anything.
+        let tls = self
+            .tls_files()
+            .map(ServerTls::load)
+            .transpose()
+            .context("cannot use the TLS certificate")?;
         let worker_binary = if self.in_process {
             None
         } else {
@@ -226,6 +270,7 @@ impl ServeArgs {
             limits: self.limits(),
             ready_ignores_graphs: self.ready_ignores_graphs,
             console: !self.no_console,
+            tls,
         })
     }
 }
@@ -246,6 +291,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         };
         let watch_dir = config.host.watch_dir.clone();
         let server = crate::start(config).await?;
+        let reloading = server.tls().cloned().map(reload_on_hangup).transpose()?;
         tracing::info!(
             address = %server.addr(),
             %database,
@@ -254,11 +300,51 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             "host running; Ctrl-C or SIGTERM stops it"
         );
         stop_signal().await;
+        if let Some(reloading) = reloading {
+            reloading.abort();
+        }
         tracing::info!("stopping: no new requests or work; running tasks get their grace period");
         server.stop().await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Re-reads the TLS certificate and key on every SIGHUP (where there is
+/// one), off the async workers; a failure keeps the certificate in use.
+fn reload_on_hangup(tls: ServerTls) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        Ok(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                reload(&tls).await;
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        drop(tls);
+        Ok(tokio::spawn(std::future::ready(())))
+    }
+}
+
+/// One reload, logged either way.
+async fn reload(tls: &ServerTls) {
+    let reloading = tls.clone();
+    let cert = tls.files().cert.display().to_string();
+    match tokio::task::spawn_blocking(move || reloading.reload()).await {
+        Ok(Ok(())) => tracing::info!(%cert, "reloaded the TLS certificate"),
+        Ok(Err(error)) => tracing::error!(
+            error = %cloacina_contract::explain(&error),
+            "cannot reload the TLS certificate; keeping the one in use"
+        ),
+        Err(error) => tracing::error!(
+            %error,
+            "cannot reload the TLS certificate; keeping the one in use"
+        ),
+    }
 }
 
 /// Ctrl-C, or SIGTERM where there is one.

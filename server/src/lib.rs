@@ -5,8 +5,8 @@
 //! document.
 //!
 //! `start` binds, bootstraps the first admin key, starts the host and
-//! serves; `RunningServer::stop` stops taking requests, closes sockets and
-//! drains the host.
+//! serves (HTTPS only when given a [`ServerTls`]); `RunningServer::stop`
+//! stops taking requests, closes sockets and drains the host.
 
 mod audit;
 mod auth;
@@ -20,6 +20,7 @@ mod listener;
 mod metrics;
 mod routes;
 mod state;
+mod tls;
 mod ws;
 
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub use bootstrap::{OfflineKey, create_key_offline};
 pub use cli::{SERVE_ABOUT, ServeArgs, run};
 pub use limits::Limits;
 pub use routes::openapi::spec as openapi_document;
+pub use tls::{ServerTls, TlsError, TlsFiles};
 
 /// Everything a server needs.
 #[derive(Debug, Clone)]
@@ -55,12 +57,16 @@ pub struct ServerConfig {
     pub ready_ignores_graphs: bool,
     /// Serve the web console at `/ui/`.
     pub console: bool,
+    /// Serve HTTPS only, with this certificate (`ServerTls::load`); None:
+    /// plain HTTP.
+    pub tls: Option<ServerTls>,
 }
 
 /// A server accepting requests.
 pub struct RunningServer {
     addr: SocketAddr,
     state: Arc<state::AppState>,
+    tls: Option<ServerTls>,
     stop: watch::Sender<bool>,
     serving: JoinHandle<()>,
 }
@@ -133,15 +139,23 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
     });
     let router = routes::router(state.clone());
     let limits = config.limits.clone();
+    let tls = config.tls.clone();
     let serving = tokio::spawn(async move {
-        listener::serve(listener, router, &limits, slots, stopping).await;
+        listener::serve(listener, router, &limits, slots, tls, stopping).await;
     });
     // Scripts and tests read the address from this line, as it is.
     tracing::info!(%addr, "serving the HTTP API");
+    if let Some(tls) = &config.tls {
+        tracing::info!(
+            cert = %tls.files().cert.display(),
+            "HTTPS only (TLS); SIGHUP re-reads the certificate and key"
+        );
+    }
     tracing::info!(host = %state.host.identity().id, "this host's id");
     Ok(RunningServer {
         addr,
         state,
+        tls: config.tls,
         stop,
         serving,
     })
@@ -156,6 +170,12 @@ impl RunningServer {
     /// The address bound (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The TLS configuration, when serving HTTPS: [`ServerTls::reload`]
+    /// takes up a renewed certificate for new connections.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
     }
 
     /// Stops taking requests, closes sockets, waits for requests in

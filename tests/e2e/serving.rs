@@ -1,7 +1,9 @@
 //! `cloacinactl server start` with a drop directory: a signed package
 //! dropped in is registered, loaded and run by its cron schedule; a host
 //! killed right after registering converges when started again; SIGTERM
-//! stops it cleanly.
+//! stops it cleanly. `tls`: HTTPS, trusted by the CLI, renewed on SIGHUP.
+
+mod tls;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

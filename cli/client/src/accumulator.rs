@@ -21,7 +21,7 @@ use tungstenite::client::IntoClientRequest as _;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use crate::ClientError;
+use crate::{ClientError, TlsRoots};
 
 /// Unacknowledged frames in flight, by default.
 pub const DEFAULT_WINDOW: u64 = 1024;
@@ -68,9 +68,14 @@ pub struct AccumulatorSocket {
 }
 
 impl AccumulatorSocket {
-    /// Connects with the Bearer `authorization` value; `server` names the
-    /// server in errors.
-    pub(crate) fn open(url: &str, authorization: &str, server: &str) -> Result<Self, ClientError> {
+    /// Connects with the Bearer `authorization` value (a `wss://` server
+    /// verified against `roots`); `server` names the server in errors.
+    pub(crate) fn open(
+        url: &str,
+        authorization: &str,
+        roots: &TlsRoots,
+        server: &str,
+    ) -> Result<Self, ClientError> {
         let mut request = url
             .into_client_request()
             .map_err(|error| ClientError::Socket(format!("bad socket URL {url}: {error}")))?;
@@ -78,8 +83,9 @@ impl AccumulatorSocket {
             ClientError::Socket("the API key cannot be sent as a header".to_owned())
         })?;
         request.headers_mut().insert("authorization", value);
-        let (mut socket, _) =
-            tungstenite::connect(request).map_err(|error| handshake_error(error, server))?;
+        let (mut socket, _) = roots
+            .connect_socket(request)
+            .map_err(|error| handshake_error(error, server))?;
         // Reads and writes never block from here: the loop interleaves
         // sending with reading acks.
         let nonblocking = match socket.get_mut() {
@@ -336,9 +342,15 @@ impl AccumulatorSocket {
     }
 }
 
-/// A refused upgrade as the HTTP refusal it is; a connection that could
-/// not be made as an unreachable server.
+/// A refused upgrade as the HTTP refusal it is; a failed TLS handshake as
+/// such; a connection that could not be made as an unreachable server.
 fn handshake_error(error: tungstenite::Error, server: &str) -> ClientError {
+    if let Some(source) = crate::tls::in_socket(&error) {
+        return ClientError::Tls {
+            server: server.to_owned(),
+            source,
+        };
+    }
     match error {
         tungstenite::Error::Http(response) => {
             let status = response.status().as_u16();

@@ -26,13 +26,16 @@ use cloacina_wire::{ErrorBody, ListResponse, TenantListResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{AccumulatorSocket, ClientError, EventStream};
+use crate::{AccumulatorSocket, ClientError, EventStream, TlsRoots};
 
 /// A server, the key to call it with, and the tenant tenant-scoped routes
 /// address.
 #[derive(Debug, Clone)]
 pub struct Client {
     agent: ureq::Agent,
+    /// Whom an `https://` server's certificate must come from (the
+    /// agent's, and the sockets').
+    roots: TlsRoots,
     server: String,
     key: String,
     tenant: String,
@@ -53,15 +56,14 @@ pub struct ExecutionQuery {
 type Reply = Result<ureq::http::Response<ureq::Body>, ureq::Error>;
 
 impl Client {
-    /// `server` is the base URL (`http://host:port`).
+    /// `server` is the base URL (`http://host:port`, or `https://`
+    /// verified against the public certificate authorities; see
+    /// [`Client::with_tls_roots`]).
     pub fn new(server: &str, key: &str, tenant: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(300)))
-            .build()
-            .into();
+        let roots = TlsRoots::public();
         Client {
-            agent,
+            agent: agent(&roots),
+            roots,
             server: server.trim_end_matches('/').to_owned(),
             key: key.to_owned(),
             tenant: tenant.to_owned(),
@@ -76,6 +78,15 @@ impl Client {
     /// may set and a tenant key may only set to its own.
     pub fn with_tenant_chosen(mut self, chosen: bool) -> Self {
         self.tenant_chosen = chosen;
+        self
+    }
+
+    /// Trust an `https://` server's certificate only if it comes from
+    /// `roots` (a private CA, a self-signed server certificate), for HTTP
+    /// and sockets alike.
+    pub fn with_tls_roots(mut self, roots: TlsRoots) -> Self {
+        self.agent = agent(&roots);
+        self.roots = roots;
         self
     }
 
@@ -242,9 +253,11 @@ impl Client {
             .strip_prefix("http")
             .map(|rest| format!("ws{rest}"))
             .ok_or_else(|| ClientError::Socket("the server URL is not http(s)".to_owned()))?;
-        EventStream::open(&format!(
-            "{base}/v1/ws/delivery/exec_events:{execution}?token={ticket}"
-        ))
+        EventStream::open(
+            &format!("{base}/v1/ws/delivery/exec_events:{execution}?token={ticket}"),
+            &self.roots,
+            &self.server,
+        )
     }
 
     /// The computation graphs the key sees (`GET /v1/health/graphs`).
@@ -321,7 +334,7 @@ impl Client {
         if let Some(tenant) = self.tenant_query() {
             url.push_str(&format!("&tenant={}", segment(tenant)));
         }
-        AccumulatorSocket::open(&url, &self.bearer(), &self.server)
+        AccumulatorSocket::open(&url, &self.bearer(), &self.roots, &self.server)
     }
 
     /// `?tenant=` for the graph routes: only a chosen tenant.
@@ -396,24 +409,17 @@ impl Client {
     /// A 2xx body as `T`; any other status as [`ClientError::Refused`] with
     /// the server's error body.
     fn answer<T: DeserializeOwned>(&self, route: &str, reply: Reply) -> Result<T, ClientError> {
-        let mut reply = reply.map_err(|source| ClientError::Unreachable {
-            server: self.server.clone(),
-            source: Box::new(source),
-        })?;
+        let mut reply = reply.map_err(|source| self.unreachable(source))?;
         let status = reply.status().as_u16();
         let retry_after = reply
             .headers()
             .get("retry-after")
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse().ok());
-        let text =
-            reply
-                .body_mut()
-                .read_to_string()
-                .map_err(|source| ClientError::Unreachable {
-                    server: self.server.clone(),
-                    source: Box::new(source),
-                })?;
+        let text = reply
+            .body_mut()
+            .read_to_string()
+            .map_err(|source| self.unreachable(source))?;
         if (200..300).contains(&status) {
             return serde_json::from_str(&text).map_err(|source| ClientError::Unreadable {
                 route: route.to_owned(),
@@ -436,6 +442,21 @@ impl Client {
         })
     }
 
+    /// No answer: a failed TLS handshake as such (not worth retrying as
+    /// it stands), anything else as an unreachable server.
+    fn unreachable(&self, source: ureq::Error) -> ClientError {
+        match crate::tls::in_http(&source) {
+            Some(source) => ClientError::Tls {
+                server: self.server.clone(),
+                source,
+            },
+            None => ClientError::Unreachable {
+                server: self.server.clone(),
+                source: Box::new(source),
+            },
+        }
+    }
+
     fn url(&self, route: &str) -> String {
         format!("{}{route}", self.server)
     }
@@ -447,6 +468,17 @@ impl Client {
     fn bearer(&self) -> String {
         format!("Bearer {}", self.key)
     }
+}
+
+/// The HTTP agent: statuses are answers, not errors; `https://` servers
+/// verified against `roots`.
+fn agent(roots: &TlsRoots) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(300)))
+        .tls_config(roots.http())
+        .build()
+        .into()
 }
 
 /// A name as one path segment (or query value): unreserved characters as

@@ -26,6 +26,18 @@ pub enum ClientError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The TLS handshake failed: most often the server's certificate is
+    /// not one this client trusts (see [`crate::TlsRoots`]), or the
+    /// server does not speak TLS.
+    #[error("the TLS handshake with {server} failed")]
+    Tls {
+        server: String,
+        #[source]
+        source: rustls::Error,
+    },
+    /// A file of trusted certificates that cannot be used.
+    #[error("cannot trust the certificates in {path}: {problem}")]
+    Certificates { path: String, problem: String },
     #[error("cannot read {path}")]
     File {
         path: String,
@@ -51,6 +63,18 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The server's certificate was refused: not issued by a trusted
+    /// authority, for another name, or expired.
+    pub fn is_untrusted_certificate(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Tls {
+                source: rustls::Error::InvalidCertificate(_),
+                ..
+            }
+        )
+    }
+
     /// The HTTP status of a refusal.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -6,7 +6,7 @@ use cloacina_wire::ws::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
 use tungstenite::Message;
 use tungstenite::stream::MaybeTlsStream;
 
-use crate::ClientError;
+use crate::{ClientError, TlsRoots};
 
 /// An execution's events as the server pushes them.
 #[derive(Debug)]
@@ -15,8 +15,18 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    pub(crate) fn open(url: &str) -> Result<Self, ClientError> {
-        let (mut socket, _) = tungstenite::connect(url).map_err(socket_error)?;
+    /// Connects (a `wss://` server verified against `roots`; `server`
+    /// names it in errors) and says hello.
+    pub(crate) fn open(url: &str, roots: &TlsRoots, server: &str) -> Result<Self, ClientError> {
+        let (mut socket, _) = roots
+            .connect_socket(url)
+            .map_err(|error| match crate::tls::in_socket(&error) {
+                Some(source) => ClientError::Tls {
+                    server: server.to_owned(),
+                    source,
+                },
+                None => socket_error(error),
+            })?;
         send(
             &mut socket,
             &ClientFrame::Hello {

@@ -353,7 +353,7 @@ pub enum PackageCommand {
 
 /// Where the server is and who calls it. Each value comes from the flag,
 /// else the environment, else the profile file (TOML: `server`, `api_key`,
-/// `tenant`), else the default.
+/// `tenant`, `ca_cert`), else the default.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// The server [default: http://127.0.0.1:8080].
@@ -372,6 +372,12 @@ pub struct ClientArgs {
     /// The tenant [default: public].
     #[arg(long, value_name = "TENANT", env = "CLOACINA_TENANT")]
     pub tenant: Option<String>,
+
+    /// Trust an https:// server only if its certificate comes from one in
+    /// this PEM file (a private CA, or the server's own self-signed
+    /// certificate) instead of the public certificate authorities.
+    #[arg(long, value_name = "PEM", env = "CLOACINA_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 
     /// The profile file [default: $CLOACINA_HOME/client.toml, else
     /// ~/.cloacina/client.toml].
@@ -684,6 +690,11 @@ pub struct UploadArgs {
     /// The profile file, with --server.
     #[arg(long, value_name = "FILE", env = "CLOACINA_PROFILE")]
     pub profile: Option<PathBuf>,
+
+    /// With an https:// --server: trust its certificate only if it comes
+    /// from one in this PEM file (see the client commands).
+    #[arg(long, value_name = "PEM", env = "CLOACINA_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

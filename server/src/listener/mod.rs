@@ -13,17 +13,26 @@
 //! make progress too: a client that stops reading (a response or pushes
 //! pile up) for the head timeout is cut ([`Stalling`]), so it cannot hold
 //! its slot for ever.
+//!
+//! With TLS ([`ServerTls`]) each connection first completes its handshake,
+//! within the head timeout, on its own task (a slow handshake holds its
+//! slot, never the loop); one that fails is dropped and logged at debug.
+//! TLS sits above [`Lingering`] and [`Stalling`], so the close drains and
+//! the write deadline apply to the encrypted bytes on the socket.
 
 mod lingering;
 mod stalling;
 
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
@@ -31,6 +40,7 @@ use tower::ServiceExt as _;
 use self::lingering::Lingering;
 use self::stalling::Stalling;
 use crate::limits::Limits;
+use crate::tls::ServerTls;
 
 /// How long a stop waits for connections still answering.
 const DRAIN: Duration = Duration::from_secs(35);
@@ -67,15 +77,18 @@ impl Slots {
 pub struct ClientAddress(pub std::net::SocketAddr);
 
 /// Accepts and serves until `stop` turns true, then lets the connections
-/// finish what they are answering (idle ones close at once).
+/// finish what they are answering (idle ones close at once). With `tls`,
+/// HTTPS only: each connection is accepted with the configuration current
+/// when it arrives.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &Limits,
     slots: Slots,
+    tls: Option<ServerTls>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut http = hyper::server::conn::http1::Builder::new();
+    let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.head_timeout)
         .half_close(true)
@@ -104,28 +117,21 @@ pub async fn serve(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
         let http = http.clone();
-        let stall_limit = limits.head_timeout;
-        // Every request knows the address it came from (throttling).
-        let service = TowerToHyperService::new(router.clone().map_request(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ClientAddress(peer));
-                request
-            },
-        ));
+        let router = router.clone();
+        let head_timeout = limits.head_timeout;
+        let tls = tls.as_ref().map(ServerTls::current);
         let mut stopping = stop.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let io = TokioIo::new(Lingering::new(Stalling::new(stream, stall_limit)));
-            let mut connection = pin!(http.serve_connection(io, service).with_upgrades());
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = stopped(&mut stopping) => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
+            let io = Lingering::new(Stalling::new(stream, head_timeout));
+            match tls {
+                None => serve_http(io, http, router, peer, stopping).await,
+                Some(config) => {
+                    if let Some(io) = handshake(config, io, head_timeout, peer, &mut stopping).await
+                    {
+                        serve_http(io, http, router, peer, stopping).await;
+                    }
                 }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, "connection ended with an error");
             }
         });
     }
@@ -140,6 +146,69 @@ pub async fn serve(
             open = slots.in_use(),
             "connections still open after the drain period; closing them"
         );
+    }
+}
+
+/// HTTP/1.1 on one connection (plain or TLS) until it ends; once `stop`
+/// turns true, it finishes what it is answering and closes.
+async fn serve_http<IO>(
+    io: IO,
+    http: Arc<http1::Builder>,
+    router: Router,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Every request knows the address it came from (throttling).
+    let service = TowerToHyperService::new(router.map_request(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ClientAddress(peer));
+            request
+        },
+    ));
+    let mut connection = pin!(
+        http.serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+    );
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopped(&mut stop) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// The TLS handshake, within `limit`: the encrypted connection, or None
+/// (logged at debug) when it fails, takes too long or the server stops.
+async fn handshake<IO>(
+    config: Arc<rustls::ServerConfig>,
+    io: IO,
+    limit: Duration,
+    peer: SocketAddr,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<tokio_rustls::server::TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let accepting = tokio_rustls::TlsAcceptor::from(config).accept(io);
+    tokio::select! {
+        accepted = tokio::time::timeout(limit, accepting) => match accepted {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "TLS handshake failed; connection dropped");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, ?limit, "no TLS handshake within the head timeout; connection dropped");
+                None
+            }
+        },
+        () = stopped(stop) => None,
     }
 }
 

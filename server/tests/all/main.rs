@@ -15,4 +15,5 @@ mod protocol;
 mod support;
 mod tenants;
 mod throttle;
+mod tls;
 mod uploads;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use cloacina_contract::Identifier;
 use cloacina_contract::manifest::{RetryPolicy, TaskDeclaration};
 use cloacina_runtime::{FunctionPlugin, PackageRef, TenantId, Workflow};
-use cloacina_server::{Limits, RunningServer, ServerConfig};
+use cloacina_server::{Limits, RunningServer, ServerConfig, ServerTls};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -46,7 +46,15 @@ impl TestServer {
         let home = tempfile::tempdir().expect("home");
         let url = format!("sqlite://{}", home.path().join("cloacina.db").display());
         let host = cloacina_host::HostConfig::new(&url, home.path().join("cache"));
-        TestServer::start_configured(home, Limits::default(), host, false, false).await
+        TestServer::start_configured(home, Limits::default(), host, false, false, None).await
+    }
+
+    /// A server on SQLite serving HTTPS only, with `tls`.
+    pub async fn start_tls(tls: ServerTls, limits: Limits) -> TestServer {
+        let home = tempfile::tempdir().expect("home");
+        let url = format!("sqlite://{}", home.path().join("cloacina.db").display());
+        let host = cloacina_host::HostConfig::new(&url, home.path().join("cache"));
+        TestServer::start_configured(home, limits, host, false, true, Some(tls)).await
     }
 
     /// A server in `home` with the host set up as `host`.
@@ -56,7 +64,7 @@ impl TestServer {
         host: cloacina_host::HostConfig,
         ready_ignores_graphs: bool,
     ) -> TestServer {
-        TestServer::start_configured(home, limits, host, ready_ignores_graphs, true).await
+        TestServer::start_configured(home, limits, host, ready_ignores_graphs, true, None).await
     }
 
     async fn start_configured(
@@ -65,6 +73,7 @@ impl TestServer {
         host: cloacina_host::HostConfig,
         ready_ignores_graphs: bool,
         console: bool,
+        tls: Option<ServerTls>,
     ) -> TestServer {
         let server = cloacina_server::start(ServerConfig {
             host,
@@ -75,6 +84,7 @@ impl TestServer {
             limits,
             ready_ignores_graphs,
             console,
+            tls,
         })
         .await
         .expect("server starts");

@@ -15,7 +15,7 @@ pub mod workflows;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow};
-use cloacina_client::{Client, ClientError};
+use cloacina_client::{Client, ClientError, TlsRoots};
 use cloacina_wire::RefusalKind;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,8 @@ struct Profile {
     server: Option<String>,
     api_key: Option<String>,
     tenant: Option<String>,
+    /// A PEM file of the certificates an https:// server's must come from.
+    ca_cert: Option<PathBuf>,
 }
 
 fn profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
@@ -63,6 +65,7 @@ pub fn connect(args: &ClientArgs) -> Result<Client, Failure> {
         args.server.clone(),
         args.api_key.clone(),
         args.tenant.clone(),
+        args.ca_cert.clone(),
         args.profile.as_ref(),
     )
 }
@@ -71,9 +74,18 @@ fn connect_parts(
     server: Option<String>,
     key: Option<String>,
     tenant: Option<String>,
+    ca_cert: Option<PathBuf>,
     profile_path: Option<&PathBuf>,
 ) -> Result<Client, Failure> {
     let profile = profile(profile_path)?;
+    let roots = match ca_cert.or(profile.ca_cert) {
+        Some(path) => TlsRoots::from_pem_file(&path).map_err(|error| Failure {
+            kind: FailureKind::Usage,
+            error: anyhow::Error::new(error),
+            hint: Some("--ca-cert (CLOACINA_CA_CERT) takes a PEM file of certificates"),
+        })?,
+        None => TlsRoots::public(),
+    };
     let server = server
         .or(profile.server)
         .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
@@ -87,7 +99,9 @@ fn connect_parts(
     let tenant = tenant.or(profile.tenant);
     let chosen = tenant.is_some();
     let tenant = tenant.unwrap_or_else(|| "public".to_owned());
-    Ok(Client::new(&server, &key, &tenant).with_tenant_chosen(chosen))
+    Ok(Client::new(&server, &key, &tenant)
+        .with_tls_roots(roots)
+        .with_tenant_chosen(chosen))
 }
 
 /// The one mapping from a server's answer to an exit code: a refused
@@ -116,7 +130,9 @@ impl From<ClientError> for Failure {
                 | ureq::Error::Timeout(_) => FailureKind::Unavailable,
                 _ => FailureKind::Other,
             },
-            ClientError::File { .. } => FailureKind::Usage,
+            ClientError::File { .. } | ClientError::Certificates { .. } => FailureKind::Usage,
+            // Not transient: the same certificate will be refused again.
+            ClientError::Tls { .. } => FailureKind::Other,
             // A socket the server closed, by its close code.
             ClientError::Closed { code, .. } => match code {
                 4404 => FailureKind::NotFound,
@@ -132,6 +148,10 @@ impl From<ClientError> for Failure {
             ClientError::Refused { status: 401, .. } => {
                 Some("check the API key (--api-key or CLOACINA_API_KEY)")
             }
+            refused if refused.is_untrusted_certificate() => Some(
+                "for a private CA or a self-signed server certificate, trust it with --ca-cert PEM (or CLOACINA_CA_CERT)",
+            ),
+            ClientError::Tls { .. } => Some("does the server serve https:// (--tls-cert)?"),
             ClientError::Refused { body, .. } if body.code == "reactor_paused" => {
                 Some("resume it with `cloacinactl graph resume NAME`")
             }

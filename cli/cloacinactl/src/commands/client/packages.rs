@@ -12,6 +12,7 @@ pub fn upload(args: UploadArgs, json: bool) -> Result<(), Failure> {
         args.server,
         args.api_key,
         Some(args.tenant),
+        args.ca_cert,
         args.profile.as_ref(),
     )?;
     let uploaded = client.upload_package(&args.file)?;

@@ -57,7 +57,7 @@ fn postgresql_hosts_killed_at_random_points_lose_and_repeat_nothing() {
 
 /// What an execution was given, so that its outcome can be checked.
 #[derive(Debug, Clone)]
-enum Shape {
+pub(crate) enum Shape {
     Chain { tag: u64 },
     FanOut { base: i64 },
     Etl { input: Vec<i64> },
@@ -80,7 +80,7 @@ impl Shape {
         }
     }
 
-    fn workflow(&self) -> &'static str {
+    pub(crate) fn workflow(&self) -> &'static str {
         match self {
             Shape::Chain { .. } => "chain10",
             Shape::FanOut { .. } => "fan_out",
@@ -96,7 +96,7 @@ impl Shape {
         }
     }
 
-    fn input(&self) -> Value {
+    pub(crate) fn input(&self) -> Value {
         match self {
             Shape::Chain { tag } => json!({ "tag": tag }),
             // Tasks that take a while, so that kills land inside calls.
@@ -299,7 +299,7 @@ fn crash_loop(dir: &tempfile::TempDir, url: &str, database: &str) {
 }
 
 /// Waits until every workflow in `names` is loaded.
-fn wait_loaded(client: &Client, names: &[&str]) {
+pub(crate) fn wait_loaded(client: &Client, names: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     for name in names {
         loop {
@@ -318,7 +318,7 @@ fn wait_loaded(client: &Client, names: &[&str]) {
 }
 
 /// Every execution's status once none is pending or running.
-fn wait_all_ended(client: &Client) -> BTreeMap<String, String> {
+pub(crate) fn wait_all_ended(client: &Client) -> BTreeMap<String, String> {
     let deadline = Instant::now() + SETTLE;
     loop {
         let mut all = BTreeMap::new();
@@ -358,7 +358,7 @@ fn wait_all_ended(client: &Client) -> BTreeMap<String, String> {
 
 /// Checks one execution's outcome and events; how many task runs a kill
 /// interrupted and that ran again.
-fn check_execution(client: &Client, id: &str, shape: &Shape) -> Result<usize, String> {
+pub(crate) fn check_execution(client: &Client, id: &str, shape: &Shape) -> Result<usize, String> {
     let detail = client.execution(id).map_err(|error| error.to_string())?;
     if !detail.status.eq_ignore_ascii_case("completed") {
         return Err(format!("ended {}", detail.status));

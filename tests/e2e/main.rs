@@ -2,6 +2,7 @@
 //! cargo, real keys and archives. One binary; one module per journey.
 
 mod crashes;
+mod faults;
 mod graphs;
 mod hosts;
 mod loading;
@@ -10,4 +11,5 @@ mod packaging;
 mod registry;
 mod running;
 mod serving;
+mod soak;
 mod tampering;

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection as _, Executor};
 
 use crate::migrations::{self, Migration};
 use crate::{DatabaseError, TenantId};
@@ -117,7 +117,9 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Errors that pass when the database comes back: it is unreachable,
-/// restarting, busy or its pool is exhausted.
+/// restarting, busy or its pool is exhausted; for SQLite, also a full disk
+/// or a file system that went read-only, which pass once an operator frees
+/// space or makes it writable again.
 pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
@@ -126,16 +128,49 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            // SQLite busy/locked; PostgreSQL connection, serialization and
-            // shutdown classes.
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                return code
+                    .parse::<i32>()
+                    .is_ok_and(|code| SQLITE_TRANSIENT.contains(&(code & 0xff)));
+            }
+            // PostgreSQL connection, serialization and shutdown classes.
             matches!(
                 code.as_ref(),
-                "5" | "6" | "40001" | "40P01" | "57P01" | "57P02" | "57P03"
+                "40001" | "40P01" | "57P01" | "57P02" | "57P03"
             ) || code.starts_with("08")
         }
         _ => false,
     }
 }
+
+/// Whether a connection handed back to the pool is outside any
+/// transaction; if not, the pool closes it (the database rolls back what it
+/// held) rather than hand it out again. SQLite rolls a transaction back by
+/// itself when a COMMIT or a statement fails with FULL or IOERR; sqlx still
+/// counts it open, and the ROLLBACK it queues when the transaction is
+/// dropped then fails unseen. Reused, such a connection's next `begin()` is
+/// a SAVEPOINT and its commit a RELEASE that commits nothing: writes
+/// acknowledged and never stored. Free in the common case: only a
+/// connection released with a transaction counted open waits for the
+/// queued ROLLBACK (a ping runs after it) and is checked again.
+async fn outside_transaction(connection: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    if !connection.is_in_transaction() {
+        return Ok(true);
+    }
+    connection.ping().await?;
+    if connection.is_in_transaction() {
+        tracing::warn!(
+            "a database connection came back with a transaction that could not be ended; closing it"
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// SQLite's primary result codes (the low byte of an extended code) that
+/// pass by themselves or once an operator acts: BUSY, LOCKED, READONLY,
+/// IOERR (a write the file system refused), FULL, CANTOPEN.
+const SQLITE_TRANSIENT: [i32; 6] = [5, 6, 8, 10, 13, 14];
 
 /// True when `error` or one of its causes is a [transient](is_transient)
 /// database error: the same request may well succeed later.
@@ -212,6 +247,7 @@ impl Database {
                     Ok(())
                 })
             })
+            .after_release(|connection, _| Box::pin(outside_transaction(connection)))
             .connect_with(options)
             .await
             .map_err(DatabaseError::db("connecting"))?;

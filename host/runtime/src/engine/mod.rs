@@ -68,6 +68,13 @@ pub(crate) enum Command {
     StopCalls(Vec<ExecutionId>),
 }
 
+impl Command {
+    /// A caller waits for this command's answer (a start, a cancel).
+    pub(crate) fn awaits_reply(&self) -> bool {
+        matches!(self, Command::Start { .. } | Command::Cancel { .. })
+    }
+}
+
 /// One `ctx.log` line of a task attempt.
 pub(crate) struct TaskLog {
     pub execution: ExecutionId,

@@ -189,17 +189,7 @@ impl Writer {
                     tracing::warn!(%error, retry_in = ?delay, tenant = %self.db.tenant(),
                         "the database is unavailable; the batch waits and will be applied");
                     let since = *unavailable_since.get_or_insert_with(tokio::time::Instant::now);
-                    // Callers waiting for an answer are told to come back
-                    // rather than held through the outage; what they asked
-                    // for is dropped with the uncommitted batch, so asking
-                    // again cannot do it twice. Task results and logs wait.
-                    while let Ok(command) = self.commands.try_recv() {
-                        self.take(command, &mut batch);
-                    }
-                    if since.elapsed() >= REPLY_PATIENCE {
-                        answer_unavailable(&mut batch);
-                    }
-                    tokio::time::sleep(delay).await;
+                    self.wait_out(&mut batch, since, delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(error) => {
@@ -211,6 +201,44 @@ impl Writer {
             }
         }
         self.answer_drain();
+    }
+
+    /// Waits `delay` before the batch is tried again while the database is
+    /// unavailable (since `since`), taking the commands that arrive.
+    /// Callers waiting for an answer are told to come back rather than
+    /// held through the outage: once [`REPLY_PATIENCE`] has passed, at
+    /// once as they arrive (and no later than that deadline for those
+    /// already waiting). What they asked for is dropped with the
+    /// uncommitted batch, so asking again cannot do it twice. Task results
+    /// and logs wait in the batch.
+    async fn wait_out(
+        &mut self,
+        batch: &mut Vec<Command>,
+        since: tokio::time::Instant,
+        delay: Duration,
+    ) {
+        let retry_at = tokio::time::Instant::now() + delay;
+        let patience_ends = since + REPLY_PATIENCE;
+        loop {
+            if tokio::time::Instant::now() >= patience_ends {
+                answer_unavailable(batch);
+            }
+            let wake_at = if batch.iter().any(Command::awaits_reply) {
+                retry_at.min(patience_ends)
+            } else {
+                retry_at
+            };
+            if tokio::time::Instant::now() >= retry_at {
+                return;
+            }
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => self.take(command, batch),
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
     }
 
     /// Adds a command to the batch; a drain request is noted instead.

@@ -18,15 +18,16 @@ impl EventStream {
     /// Connects (a `wss://` server verified against `roots`; `server`
     /// names it in errors) and says hello.
     pub(crate) fn open(url: &str, roots: &TlsRoots, server: &str) -> Result<Self, ClientError> {
-        let (mut socket, _) = roots
-            .connect_socket(url)
-            .map_err(|error| match crate::tls::in_socket(&error) {
-                Some(source) => ClientError::Tls {
-                    server: server.to_owned(),
-                    source,
-                },
-                None => socket_error(error),
-            })?;
+        let (mut socket, _) =
+            roots
+                .connect_socket(url)
+                .map_err(|error| match crate::tls::in_socket(&error) {
+                    Some(source) => ClientError::Tls {
+                        server: server.to_owned(),
+                        source,
+                    },
+                    None => socket_error(error),
+                })?;
         send(
             &mut socket,
             &ClientFrame::Hello {

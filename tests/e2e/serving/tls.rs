@@ -43,7 +43,8 @@ fn health_over_tls(
     .expect("TLS versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let mut connection = rustls::ClientConnection::new(Arc::new(config), ServerName::from(addr.ip()))?;
+    let mut connection =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::from(addr.ip()))?;
     let mut socket = TcpStream::connect(addr).expect("connects");
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))

@@ -1,7 +1,8 @@
-//! The audit log: every change to keys, tenants and packages, who made it
-//! (the key), when and from where (the client address), kept in the main
-//! database beside the keys and readable by god-mode keys
-//! (`GET /v1/audit`, `cloacinactl audit`).
+//! The audit log: every change to keys, tenants, packages and the trust
+//! store, who made it (the key; for the trust store, which is edited on the
+//! host with `cloacinactl trust`, the local user), when and from where (the
+//! client address), kept in the main database beside the keys and readable
+//! by god-mode keys (`GET /v1/audit`, `cloacinactl audit`).
 //!
 //! An entry is written after its change succeeded. Writing it is not
 //! allowed to undo the change: a failed write is logged as an error.
@@ -45,6 +46,8 @@ pub enum Action {
     TenantRemove,
     PackageUpload,
     PackageDelete,
+    TrustAdd,
+    TrustRevoke,
 }
 
 impl Action {
@@ -56,8 +59,17 @@ impl Action {
             Action::TenantRemove => "tenant.remove",
             Action::PackageUpload => "package.upload",
             Action::PackageDelete => "package.delete",
+            Action::TrustAdd => "trust.add",
+            Action::TrustRevoke => "trust.revoke",
         }
     }
+}
+
+/// Who made a change, as an entry names them.
+struct Actor {
+    key_id: Option<String>,
+    name: String,
+    address: Option<IpAddr>,
 }
 
 /// The audit table of a host's main database.
@@ -73,7 +85,7 @@ impl AuditLog {
     }
 
     /// Records that `caller` did `action` to `target` (in `tenant`).
-    pub async fn record(
+    pub(crate) async fn record(
         &self,
         caller: &Caller,
         action: Action,
@@ -81,30 +93,65 @@ impl AuditLog {
         target: &str,
         detail: Option<Value>,
     ) {
-        let written = sqlx::query(
-            "INSERT INTO audit_log (id, at, actor_key_id, actor_name, address, action, tenant, target, detail)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(now_ms())
-        .bind(caller.key.id.to_string())
-        .bind(&caller.key.name)
-        .bind(caller.address.map(|address: IpAddr| address.to_string()))
-        .bind(action.as_str())
-        .bind(tenant)
-        .bind(target)
-        .bind(detail.map(|detail| detail.to_string()))
-        .execute(self.db.pool())
-        .await;
-        if let Err(error) = written {
+        let actor = Actor {
+            key_id: Some(caller.key.id.to_string()),
+            name: caller.key.name.clone(),
+            address: caller.address,
+        };
+        if let Err(error) = self.insert(&actor, action, tenant, target, detail).await {
             tracing::error!(%error, action = action.as_str(), target,
                 "the audit log could not record a change that was made");
         }
     }
 
+    /// Records that `user`, an operator on the host's machine, did
+    /// `action` to `target` (in `tenant`): no key, no address; the name is
+    /// `local:USER`.
+    pub async fn record_local(
+        &self,
+        user: &str,
+        action: Action,
+        tenant: Option<&str>,
+        target: &str,
+        detail: Option<Value>,
+    ) -> Result<(), sqlx::Error> {
+        let actor = Actor {
+            key_id: None,
+            name: format!("local:{user}"),
+            address: None,
+        };
+        self.insert(&actor, action, tenant, target, detail).await
+    }
+
+    async fn insert(
+        &self,
+        actor: &Actor,
+        action: Action,
+        tenant: Option<&str>,
+        target: &str,
+        detail: Option<Value>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor_key_id, actor_name, address, action, tenant, target, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(now_ms())
+        .bind(actor.key_id.as_deref())
+        .bind(&actor.name)
+        .bind(actor.address.map(|address: IpAddr| address.to_string()))
+        .bind(action.as_str())
+        .bind(tenant)
+        .bind(target)
+        .bind(detail.map(|detail| detail.to_string()))
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
     /// The newest entries first: `limit` of them after `offset`, and how
     /// many there are.
-    pub async fn list(
+    pub(crate) async fn list(
         &self,
         limit: i64,
         offset: i64,

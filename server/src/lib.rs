@@ -32,6 +32,7 @@ use cloacina_host::{Host, HostConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use audit::{Action as AuditAction, AuditLog};
 pub use auth::Role;
 pub use bootstrap::{OfflineKey, create_key_offline};
 pub use cli::{SERVE_ABOUT, ServeArgs, run};

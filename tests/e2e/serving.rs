@@ -329,11 +329,11 @@ fn the_client_commands_drive_a_server() {
     remote(&["workflow", "run", "etl"]).failure(2, "execution_failed");
 
     // Every change above is in the audit log, newest first, with the key
-    // that made it and where from; a tenant's reader may not read it.
+    // that made it and where from; the trust store change made on the
+    // host before it started is the local user's, with no key or address.
     let audit = remote(&["--json", "audit"]).success().json();
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .expect("items")
+    let items = audit["items"].as_array().expect("items");
+    let actions: Vec<&str> = items
         .iter()
         .filter_map(|entry| entry["action"].as_str())
         .collect();
@@ -345,21 +345,30 @@ fn the_client_commands_drive_a_server() {
             "key.revoke",
             "key.create",
             "tenant.create",
-            "package.upload"
+            "package.upload",
+            "trust.add"
         ],
         "{audit}"
     );
+    let (trusted, over_http) = items.split_last().expect("entries");
     assert!(
-        audit["items"]
-            .as_array()
-            .expect("items")
+        over_http
             .iter()
             .all(|entry| entry["address"] == "127.0.0.1" && entry["actor_name"] == "bootstrap"),
         "{audit}"
     );
+    assert!(
+        trusted["actor_name"]
+            .as_str()
+            .is_some_and(|name| name.starts_with("local:"))
+            && trusted["actor_key_id"].is_null()
+            && trusted["address"].is_null()
+            && trusted["detail"]["name"] == "author",
+        "{trusted}"
+    );
     let table = remote(&["audit", "--limit", "2"]).success();
     assert!(table.stdout.contains("package.delete"), "{table}");
-    assert!(table.stdout.contains("2 of 6 entries"), "{table}");
+    assert!(table.stdout.contains("2 of 7 entries"), "{table}");
 }
 
 /// SIGTERM while a task runs: the task finishes (grace period), the server

@@ -2,7 +2,8 @@
 
 use anyhow::Context as _;
 use cloacina_registry::TrustKeys;
-use cloacina_runtime::TenantId;
+use cloacina_runtime::{Database, TenantId};
+use cloacina_server::{AuditAction as Action, AuditLog};
 use cloacina_signing::{KeyFile, KeyId};
 use serde::Serialize;
 
@@ -21,10 +22,14 @@ pub fn run(command: TrustCommand, json: bool) -> Result<(), Failure> {
             let key = KeyFile::read(&pubkey_file).classify(FailureKind::Key)?;
             let scope = scope.as_deref().map(tenant).transpose()?;
             let key_id = block_on(async {
-                let keys = open(&host).await?;
-                keys.add(key.name(), &key.public_key(), scope.as_ref())
+                let (db, keys) = open(&host).await?;
+                let key_id = keys
+                    .add(key.name(), &key.public_key(), scope.as_ref())
                     .await
-                    .map_err(registry_failure)
+                    .map_err(registry_failure)?;
+                let detail = serde_json::json!({ "name": key.name() });
+                audit(&db, Action::TrustAdd, scope.as_ref(), &key_id, detail).await;
+                Ok::<_, Failure>(key_id)
             })??;
             let report = Added {
                 key_id: key_id.to_string(),
@@ -44,7 +49,7 @@ pub fn run(command: TrustCommand, json: bool) -> Result<(), Failure> {
         }
         TrustCommand::List { host } => {
             let entries = block_on(async {
-                let keys = open(&host).await?;
+                let (_, keys) = open(&host).await?;
                 keys.list().await.map_err(registry_failure)
             })??;
             if json {
@@ -66,8 +71,11 @@ pub fn run(command: TrustCommand, json: bool) -> Result<(), Failure> {
         TrustCommand::Revoke { key_id, host } => {
             let id: KeyId = key_id.parse().classify(FailureKind::Key)?;
             let was_trusted = block_on(async {
-                let keys = open(&host).await?;
-                keys.revoke(&id).await.map_err(registry_failure)
+                let (db, keys) = open(&host).await?;
+                let was_trusted = keys.revoke(&id).await.map_err(registry_failure)?;
+                let detail = serde_json::json!({ "was_trusted": was_trusted });
+                audit(&db, Action::TrustRevoke, None, &id, detail).await;
+                Ok::<_, Failure>(was_trusted)
             })??;
             if json {
                 output::json(
@@ -91,10 +99,43 @@ struct Added {
 }
 
 /// The trust store lives in the host's main (public tenant) database.
-async fn open(host: &HostArgs) -> Result<TrustKeys, Failure> {
+async fn open(host: &HostArgs) -> Result<(Database, TrustKeys), Failure> {
     let db = host.open(&TenantId::public()).await?;
-    TrustKeys::open(&db)
+    let keys = TrustKeys::open(&db)
         .await
         .context("cannot open the trust store")
-        .classify(FailureKind::Other)
+        .classify(FailureKind::Other)?;
+    Ok((db, keys))
+}
+
+/// Records a trust store change in the host's audit log, as the local
+/// user's. The change is made by then: a failure to record it is a
+/// warning, not the command's failure.
+async fn audit(
+    db: &Database,
+    action: Action,
+    tenant: Option<&TenantId>,
+    key_id: &KeyId,
+    detail: serde_json::Value,
+) {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let tenant = tenant.map(ToString::to_string);
+    let recorded = match AuditLog::open(db).await {
+        Ok(log) => log
+            .record_local(
+                &user,
+                action,
+                tenant.as_deref(),
+                &key_id.to_string(),
+                Some(detail),
+            )
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    if let Err(error) = recorded {
+        eprintln!("warning: the change was made, but the audit log could not record it: {error}");
+    }
 }

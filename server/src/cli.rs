@@ -178,6 +178,10 @@ pub struct ServeArgs {
     pub lease_ttl: Duration,
 }
 
+/// The longest lease: a host dead that long is surely dead, and the lease
+/// timers stay far from overflowing.
+const MAX_LEASE_SECONDS: f64 = 86_400.0;
+
 /// `--graph-lease-ttl`, `--lease-ttl`: a number of seconds, whole or not, from 0.2 up.
 fn lease_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
@@ -186,6 +190,11 @@ fn lease_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("`{text}` is not a number of seconds"))?;
     if !seconds.is_finite() || seconds < 0.2 {
         return Err(format!("`{text}`: the lease lasts at least 0.2 seconds"));
+    }
+    if seconds > MAX_LEASE_SECONDS {
+        return Err(format!(
+            "`{text}`: the lease lasts at most {MAX_LEASE_SECONDS} seconds (a day)"
+        ));
     }
     Duration::try_from_secs_f64(seconds).map_err(|error| error.to_string())
 }
@@ -290,8 +299,11 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             "in process"
         };
         let watch_dir = config.host.watch_dir.clone();
+        // Listened for before anything starts: from here on a SIGHUP never
+        // stops the server, TLS or not.
+        let hangups = Hangups::listen()?;
         let server = crate::start(config).await?;
-        let reloading = server.tls().cloned().map(reload_on_hangup).transpose()?;
+        let reloading = tokio::spawn(hangups.reload(server.tls().cloned()));
         tracing::info!(
             address = %server.addr(),
             %database,
@@ -300,9 +312,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             "host running; Ctrl-C or SIGTERM stops it"
         );
         stop_signal().await;
-        if let Some(reloading) = reloading {
-            reloading.abort();
-        }
+        reloading.abort();
         tracing::info!("stopping: no new requests or work; running tasks get their grace period");
         server.stop().await?;
         tracing::info!("stopped");
@@ -310,23 +320,40 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Re-reads the TLS certificate and key on every SIGHUP (where there is
-/// one), off the async workers; a failure keeps the certificate in use.
-fn reload_on_hangup(tls: ServerTls) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// SIGHUPs, where there are such signals.
+struct Hangups {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-        Ok(tokio::spawn(async move {
-            while hangups.recv().await.is_some() {
-                reload(&tls).await;
-            }
-        }))
+    signals: tokio::signal::unix::Signal,
+}
+
+impl Hangups {
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+            Ok(Hangups { signals })
+        }
+        #[cfg(not(unix))]
+        Ok(Hangups {})
     }
-    #[cfg(not(unix))]
-    {
-        drop(tls);
-        Ok(tokio::spawn(std::future::ready(())))
+
+    /// On every SIGHUP, re-reads the TLS certificate and key (off the
+    /// async workers; a failure keeps the certificate in use), or says
+    /// there is nothing to reload.
+    async fn reload(self, tls: Option<ServerTls>) {
+        #[cfg(unix)]
+        {
+            let mut signals = self.signals;
+            while signals.recv().await.is_some() {
+                match &tls {
+                    Some(tls) => reload(tls).await,
+                    None => tracing::info!("SIGHUP: nothing to reload (no --tls-cert)"),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        drop((self, tls));
     }
 }
 
@@ -380,7 +407,8 @@ mod tests {
     fn a_graph_lease_ttl_is_whole_or_fractional_seconds() {
         assert_eq!(lease_seconds("5"), Ok(Duration::from_secs(5)));
         assert_eq!(lease_seconds("1.5"), Ok(Duration::from_millis(1500)));
-        for refused in ["0", "0.1", "-2", "nan", "inf", "two"] {
+        assert_eq!(lease_seconds("86400"), Ok(Duration::from_secs(86_400)));
+        for refused in ["0", "0.1", "-2", "nan", "inf", "two", "86401", "1e30"] {
             assert!(lease_seconds(refused).is_err(), "{refused}");
         }
     }

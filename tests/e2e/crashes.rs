@@ -22,22 +22,19 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cloacina_client::{Client, ClientError, ExecutionQuery};
+use cloacina_client::{Client, ClientError};
 use cloacina_tests::{
-    ServerProcess, cloacinactl, cloacinactl_path, drop_database, fresh_database, postgres_url,
-    scratch,
+    FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url, scratch,
 };
 use cloacina_wire::executions::ExecuteRequest;
-use serde_json::{Value, json};
 
 use crate::serving::pack_signed;
+use crate::workload::{Shape, check_execution, wait_all_ended, wait_loaded};
 
 const KEY: &str = "clk_crashcrashcrashcrashcrashcrash";
 const TENANT: &str = "public";
 /// Executions submitted between two kills.
 const PER_ROUND: usize = 12;
-/// The longest wait for every execution to finish after the last restart.
-const SETTLE: Duration = Duration::from_secs(180);
 
 #[test]
 fn sqlite_hosts_killed_at_random_points_lose_and_repeat_nothing() {
@@ -50,74 +47,8 @@ fn sqlite_hosts_killed_at_random_points_lose_and_repeat_nothing() {
 #[test]
 fn postgresql_hosts_killed_at_random_points_lose_and_repeat_nothing() {
     let Some(admin) = postgres_url() else { return };
-    let (database, url) = fresh_database(&admin, "crashes");
-    crash_loop(&scratch(), &url, "PostgreSQL");
-    drop_database(&admin, &database);
-}
-
-/// What an execution was given, so that its outcome can be checked.
-#[derive(Debug, Clone)]
-pub(crate) enum Shape {
-    Chain { tag: u64 },
-    FanOut { base: i64 },
-    Etl { input: Vec<i64> },
-}
-
-impl Shape {
-    fn pick(random: &mut Random) -> Shape {
-        match random.below(3) {
-            0 => Shape::Chain {
-                tag: random.below(1 << 30),
-            },
-            1 => Shape::FanOut {
-                base: random.below(1000) as i64 + 1,
-            },
-            _ => Shape::Etl {
-                input: (0..random.below(6) + 1)
-                    .map(|_| random.below(100) as i64)
-                    .collect(),
-            },
-        }
-    }
-
-    pub(crate) fn workflow(&self) -> &'static str {
-        match self {
-            Shape::Chain { .. } => "chain10",
-            Shape::FanOut { .. } => "fan_out",
-            Shape::Etl { .. } => "etl",
-        }
-    }
-
-    fn tasks(&self) -> &'static [&'static str] {
-        match self {
-            Shape::Chain { .. } => &["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"],
-            Shape::FanOut { .. } => &["split", "worker_a", "worker_b", "worker_c", "gather"],
-            Shape::Etl { .. } => &["extract", "transform", "load"],
-        }
-    }
-
-    pub(crate) fn input(&self) -> Value {
-        match self {
-            Shape::Chain { tag } => json!({ "tag": tag }),
-            // Tasks that take a while, so that kills land inside calls.
-            Shape::FanOut { base } => json!({ "base": base, "work_ms": 40 }),
-            Shape::Etl { input } => json!({ "input": input }),
-        }
-    }
-
-    /// What the final context must hold.
-    fn check(&self, context: &Value) -> Result<(), String> {
-        let (key, expected) = match self {
-            Shape::Chain { tag } => ("tag", json!(tag)),
-            Shape::FanOut { base } => ("sum", json!(base * 10)),
-            Shape::Etl { input } => ("total", json!(input.iter().sum::<i64>() * 2)),
-        };
-        if context[key] == expected {
-            Ok(())
-        } else {
-            Err(format!("`{key}` should be {expected}: {context}"))
-        }
-    }
+    let database = FreshDatabase::create(&admin, "crashes");
+    crash_loop(&scratch(), &database.url, "PostgreSQL");
 }
 
 /// A small deterministic generator (xorshift64*), so that a seed replays a
@@ -202,15 +133,17 @@ fn crash_loop(dir: &tempfile::TempDir, url: &str, database: &str) {
     let began = Instant::now();
     let accepted: Arc<Mutex<BTreeMap<String, Shape>>> = Arc::default();
     let mut unanswered = 0;
+    let mut deferred = 0;
+    let mut refusals = Vec::new();
     for _ in 0..kills {
         // Submit from a thread of its own; the kill lands somewhere in the
         // burst, or in the work it started.
-        let shapes: Vec<Shape> = (0..PER_ROUND).map(|_| Shape::pick(&mut random)).collect();
+        let shapes: Vec<Shape> = (0..PER_ROUND).map(|_| pick(&mut random)).collect();
         let submitter = {
             let client = client.clone();
             let accepted = accepted.clone();
             std::thread::spawn(move || {
-                let mut unanswered = 0;
+                let (mut unanswered, mut deferred, mut refused) = (0, 0, Vec::new());
                 for shape in shapes {
                     let request = ExecuteRequest {
                         context: Some(shape.input()),
@@ -221,15 +154,30 @@ fn crash_loop(dir: &tempfile::TempDir, url: &str, database: &str) {
                             let mut accepted = accepted.lock().expect("lock");
                             accepted.insert(started.execution_id, shape);
                         }
-                        Err(_) => unanswered += 1,
+                        // The kill cut the connection: the start may or
+                        // may not have been taken (the list tells).
+                        Err(ClientError::Unreachable { .. } | ClientError::Unreadable { .. }) => {
+                            unanswered += 1
+                        }
+                        // Told to come back (the restarted host is still
+                        // loading the workflow): nothing was started.
+                        Err(ClientError::Refused {
+                            status: 503,
+                            retry_after: Some(_),
+                            ..
+                        }) => deferred += 1,
+                        Err(error) => refused.push(error.to_string()),
                     }
                 }
-                unanswered
+                (unanswered, deferred, refused)
             })
         };
         std::thread::sleep(Duration::from_millis(random.below(400)));
         server.kill();
-        unanswered += submitter.join().expect("the submitter");
+        let (cut, later, refused) = submitter.join().expect("the submitter");
+        unanswered += cut;
+        deferred += later;
+        refusals.extend(refused);
         server = start(dir.path(), url);
         client = Client::new(&format!("http://{}", server.addr), KEY, TENANT);
         wait_loaded(&client, &workflows);
@@ -243,7 +191,12 @@ fn crash_loop(dir: &tempfile::TempDir, url: &str, database: &str) {
     // Every execution the server holds has finished: the accepted ones and
     // those whose reply a kill cut.
     let all = wait_all_ended(&client);
-    let mut failures = Vec::new();
+    // A start the server answered is taken or refused for a reason; none
+    // has one here.
+    let mut failures: Vec<String> = refusals
+        .iter()
+        .map(|error| format!("a start was refused: {error}"))
+        .collect();
     let mut reruns = 0;
     for (id, status) in &all {
         if status != "completed" {
@@ -280,7 +233,7 @@ fn crash_loop(dir: &tempfile::TempDir, url: &str, database: &str) {
         failures.push(format!("the registry holds {names:?}"));
     }
     println!(
-        "{database}: {kills} kills survived in {:.1} s; {} executions checked ({} accepted, {} more taken before a kill cut the reply, {unanswered} requests unanswered), {reruns} interrupted task runs ran again, CLOACINA_CRASH_SEED={seed}",
+        "{database}: {kills} kills survived in {:.1} s; {} executions checked ({} accepted, {} more taken before a kill cut the reply, {unanswered} requests unanswered, {deferred} told to retry), {reruns} interrupted task runs ran again, CLOACINA_CRASH_SEED={seed}",
         began.elapsed().as_secs_f64(),
         all.len(),
         accepted.len(),
@@ -298,102 +251,19 @@ fn crash_loop(dir: &tempfile::TempDir, url: &str, database: &str) {
         .expect("the server stops");
 }
 
-/// Waits until every workflow in `names` is loaded.
-pub(crate) fn wait_loaded(client: &Client, names: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for name in names {
-        loop {
-            match client.workflow(name) {
-                Ok(detail) if detail.build_status == "loaded" => break,
-                Ok(detail) if detail.build_status == "failed" => {
-                    panic!("{name} failed to load: {:?}", detail.build_error)
-                }
-                Ok(_) | Err(ClientError::Refused { status: 404, .. }) => {}
-                Err(error) => panic!("reading workflow {name}: {error}"),
-            }
-            assert!(Instant::now() < deadline, "{name} was not loaded in time");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+/// A shape of work and its input, at random.
+fn pick(random: &mut Random) -> Shape {
+    match random.below(3) {
+        0 => Shape::Chain {
+            tag: random.below(1 << 30),
+        },
+        1 => Shape::FanOut {
+            base: random.below(1000) as i64 + 1,
+        },
+        _ => Shape::Etl {
+            input: (0..random.below(6) + 1)
+                .map(|_| random.below(100) as i64)
+                .collect(),
+        },
     }
-}
-
-/// Every execution's status once none is pending or running.
-pub(crate) fn wait_all_ended(client: &Client) -> BTreeMap<String, String> {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let mut all = BTreeMap::new();
-        let mut offset = 0;
-        loop {
-            let page = client
-                .executions(&ExecutionQuery {
-                    limit: 500,
-                    offset,
-                    ..ExecutionQuery::default()
-                })
-                .expect("the executions list");
-            let got = page.items.len();
-            for item in page.items {
-                all.insert(item.id, item.status.to_ascii_lowercase());
-            }
-            offset += got as u32;
-            if got == 0 || all.len() as u64 >= page.total {
-                break;
-            }
-        }
-        let running: Vec<_> = all
-            .iter()
-            .filter(|(_, status)| matches!(status.as_str(), "pending" | "running"))
-            .collect();
-        if running.is_empty() {
-            return all;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} executions still unfinished after {SETTLE:?}: {running:?}",
-            running.len()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Checks one execution's outcome and events; how many task runs a kill
-/// interrupted and that ran again.
-pub(crate) fn check_execution(client: &Client, id: &str, shape: &Shape) -> Result<usize, String> {
-    let detail = client.execution(id).map_err(|error| error.to_string())?;
-    if !detail.status.eq_ignore_ascii_case("completed") {
-        return Err(format!("ended {}", detail.status));
-    }
-    shape.check(&detail.final_context.unwrap_or(Value::Null))?;
-    let events = client.events(id).map_err(|error| error.to_string())?.events;
-    let sequence: Vec<i64> = events.iter().map(|event| event.sequence_num).collect();
-    let first = sequence.first().copied().unwrap_or(0);
-    let dense: Vec<i64> = (first..first + sequence.len() as i64).collect();
-    if sequence != dense {
-        return Err(format!(
-            "event sequence not dense and ordered: {sequence:?}"
-        ));
-    }
-    let mut again = 0;
-    for task in shape.tasks() {
-        let of_task = events
-            .iter()
-            .filter(|event| event.task_name.as_deref() == Some(task));
-        let mut completed = 0;
-        let mut started: usize = 0;
-        for event in of_task {
-            match event.event_type.as_str() {
-                "task_completed" => completed += 1,
-                "task_started" if completed > 0 => {
-                    return Err(format!("{task} started again after it completed"));
-                }
-                "task_started" => started += 1,
-                _ => {}
-            }
-        }
-        if completed != 1 {
-            return Err(format!("{task} completed {completed} times"));
-        }
-        again += started.saturating_sub(1);
-    }
-    Ok(again)
 }

@@ -5,10 +5,12 @@
 //!   front of the real server, which is what a restart looks like to the
 //!   host; restarting the shared server itself would break the tests
 //!   running beside this one). Nothing is lost or run twice.
-//! - SQLite on a full disk (a size-limited tmpfs the test mounts; where it
-//!   cannot mount one, the test says SKIPPED and why; CI=true requires
-//!   one). A read-only remount is not tested: the kernel refuses to remount
-//!   a file system read-only while the database is open for writing.
+//! - SQLite on a full disk (a size-limited tmpfs the test mounts), and
+//!   with its database files made read-only under it (`chattr +i`, which
+//!   also stops writes through descriptors already open; the kernel refuses
+//!   to remount a file system read-only while the database is open for
+//!   writing). Where the machine cannot make a fault, its test says
+//!   SKIPPED and why; CI=true requires both.
 //!   Meanwhile writes are answered 503
 //!   `unavailable` with `Retry-After` within seconds, reads keep being
 //!   served; once space is freed the host carries on by itself, every
@@ -24,13 +26,13 @@ use std::time::{Duration, Instant};
 
 use cloacina_client::{Client, ClientError};
 use cloacina_tests::{
-    CuttableProxy, ServerProcess, cloacinactl, cloacinactl_path, drop_database, fresh_database,
-    postgres_url, scratch,
+    CuttableProxy, FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url,
+    scratch,
 };
 use cloacina_wire::executions::ExecuteRequest;
 
-use crate::crashes::{Shape, check_execution, wait_all_ended, wait_loaded};
 use crate::serving::pack_signed;
+use crate::workload::{Shape, check_execution, wait_all_ended, wait_loaded};
 
 const KEY: &str = "clk_faultfaultfaultfaultfaultfault";
 const TENANT: &str = "public";
@@ -117,20 +119,33 @@ fn all_complete(client: &Client, started: &[(String, Shape)]) {
 }
 
 /// A write refused while the database cannot take it: 503 `unavailable`
-/// with Retry-After, soon.
-fn refused_soon(client: &Client) -> Duration {
+/// with Retry-After, soon; how soon, and the starts accepted before (a
+/// full SQLite disk may still take a few writes in the space its
+/// write-ahead log already holds), which must complete like the others.
+fn refused_soon(client: &Client) -> (Duration, Vec<(String, Shape)>) {
     let asked = Instant::now();
-    match execute(client, &Shape::Chain { tag: 0 }) {
-        Err(ClientError::Refused {
-            status: 503,
-            ref body,
-            retry_after: Some(_),
-        }) if body.code == "unavailable" => {}
-        other => panic!("expected 503 unavailable, got {other:?}"),
+    let mut accepted = Vec::new();
+    loop {
+        let shape = Shape::Chain {
+            tag: accepted.len() as u64,
+        };
+        match execute(client, &shape) {
+            Err(ClientError::Refused {
+                status: 503,
+                ref body,
+                retry_after: Some(_),
+            }) if body.code == "unavailable" => break,
+            Ok(id) => accepted.push((id, shape)),
+            other => panic!("expected 503 unavailable, got {other:?}"),
+        }
+        assert!(
+            asked.elapsed() < ANSWERED_WITHIN,
+            "not refused within {ANSWERED_WITHIN:?}"
+        );
     }
     let took = asked.elapsed();
     assert!(took < ANSWERED_WITHIN, "answered after {took:?}");
-    took
+    (took, accepted)
 }
 
 /// Starts executions until one is accepted again.
@@ -152,9 +167,15 @@ fn accepted_again(client: &Client) -> (String, Shape) {
 #[test]
 fn a_postgresql_restart_under_load_loses_and_repeats_nothing() {
     let Some(admin) = postgres_url() else { return };
-    let (database, direct) = fresh_database(&admin, "faults");
+    let database = FreshDatabase::create(&admin, "faults");
     let proxy = CuttableProxy::start("127.0.0.1:5432".parse().expect("address"));
-    let url = direct.replace(":5432/", &format!(":{}/", proxy.port()));
+    let url = database
+        .url
+        .replace(":5432/", &format!(":{}/", proxy.port()));
+    assert_ne!(
+        url, database.url,
+        "the host must reach PostgreSQL through the proxy"
+    );
     let dir = scratch();
     pack_samples(dir.path(), &url);
     let (mut server, client) = start(dir.path(), &url);
@@ -186,7 +207,8 @@ fn a_postgresql_restart_under_load_loses_and_repeats_nothing() {
         })
     };
     std::thread::sleep(Duration::from_millis(800));
-    proxy.cut();
+    let closed = proxy.cut();
+    assert!(closed > 0, "the host held no connection to cut");
     std::thread::sleep(Duration::from_secs(3));
     proxy.restore();
     submitter.join().expect("the submitter");
@@ -200,7 +222,7 @@ fn a_postgresql_restart_under_load_loses_and_repeats_nothing() {
     assert!(started.len() >= 20, "only {} started", started.len());
     all_complete(&client, &started);
     println!(
-        "PostgreSQL restart under load: {} executions completed, {} refused with 503 during it",
+        "PostgreSQL restart under load: {closed} connection ends cut; {} executions completed, {} refused with 503 during it",
         started.len(),
         refused.lock().expect("lock").len()
     );
@@ -208,7 +230,6 @@ fn a_postgresql_restart_under_load_loses_and_repeats_nothing() {
         .terminate(Duration::from_secs(30))
         .expect("the server stops");
     drop(proxy);
-    drop_database(&admin, &database);
 }
 
 /// A tmpfs of a fixed size mounted on a directory, unmounted when dropped.
@@ -260,52 +281,144 @@ impl Drop for SmallDisk {
     }
 }
 
-#[test]
-fn sqlite_on_a_full_disk_refuses_writes_serves_reads_and_recovers() {
-    let dir = scratch();
-    let disk = match SmallDisk::mount(&dir.path().join("host"), 96) {
-        Ok(disk) => disk,
-        Err(why) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true needs a size-limited file system: {why}"
-            );
-            println!("SKIPPED: SQLite disk faults: no size-limited file system here ({why})");
-            return;
+/// A fault in force until dropped.
+trait Fault {
+    /// What the fault is, for messages.
+    const WHAT: &'static str;
+}
+
+/// The file [`SmallDisk::fill`] wrote; dropped, the space is free again.
+struct FullDisk(PathBuf);
+
+impl Fault for FullDisk {
+    const WHAT: &'static str = "full disk";
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Database files marked immutable (`chattr +i`): not even root may write
+/// them, through descriptors already open too. Dropped, writable again.
+struct ReadOnlyFiles(Vec<PathBuf>);
+
+impl ReadOnlyFiles {
+    /// Every SQLite database file and write-ahead log in `dir` (the shared
+    /// memory index stays writable, as on a read-only mount it would not
+    /// matter); where this file system cannot mark them, why.
+    fn mark(dir: &Path) -> Result<ReadOnlyFiles, String> {
+        let files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|error| error.to_string())?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                let name = path.to_string_lossy();
+                name.ends_with(".db") || name.ends_with(".db-wal")
+            })
+            .collect();
+        let marked = ReadOnlyFiles(files);
+        let output = Command::new("chattr")
+            .arg("+i")
+            .args(&marked.0)
+            .output()
+            .map_err(|error| format!("cannot run chattr: {error}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "chattr +i failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
         }
-    };
-    let url = format!("sqlite://{}", disk.path.join("cloacina.db").display());
-    pack_samples(dir.path(), &url);
-    let (mut server, client) = start(dir.path(), &url);
-    upload_samples(dir.path(), &client);
+        Ok(marked)
+    }
+}
+
+impl Fault for ReadOnlyFiles {
+    const WHAT: &'static str = "read-only database";
+}
+
+impl Drop for ReadOnlyFiles {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").args(&self.0).status();
+    }
+}
+
+/// A SQLite host in `home` runs executions when `fault` strikes: writes
+/// are refused soon with 503 and reads served while it lasts; once it is
+/// lifted the host carries on by itself, every execution completes and
+/// each accepted one is found by its id. Where `fault` cannot be made
+/// here, says so and why.
+fn survives_sqlite_fault<F: Fault>(
+    dir: &Path,
+    home: &Path,
+    fault: impl FnOnce() -> Result<F, String>,
+) {
+    std::fs::create_dir_all(home).expect("the host's directory");
+    let url = format!("sqlite://{}", home.join("cloacina.db").display());
+    pack_samples(dir, &url);
+    let (mut server, client) = start(dir, &url);
+    upload_samples(dir, &client);
     let mut started = start_some(&client, 10);
 
-    let filler = disk.fill();
-    let first = refused_soon(&client);
-    // Reads are still served.
+    let what = F::WHAT;
+    let fault = match fault() {
+        Ok(fault) => fault,
+        Err(why) => return skipped(what, &why),
+    };
+    let (first, taken) = refused_soon(&client);
+    started.extend(taken);
     let listed = client
         .executions(&cloacina_client::ExecutionQuery {
             limit: 50,
             ..Default::default()
         })
-        .unwrap_or_else(|error| panic!("reading on a full disk: {error}"));
-    assert!(listed.total >= 10, "{}", listed.total);
+        .unwrap_or_else(|error| panic!("reading with a {what}: {error}"));
+    assert!(listed.total >= 10, "{what}: {}", listed.total);
     client
         .execution(&started[0].0)
-        .unwrap_or_else(|error| panic!("reading on a full disk: {error}"));
-    let later = refused_soon(&client);
-    println!("full disk: writes refused after {first:?}, then {later:?}");
+        .unwrap_or_else(|error| panic!("reading with a {what}: {error}"));
+    let (later, taken) = refused_soon(&client);
+    started.extend(taken);
+    drop(fault);
 
-    std::fs::remove_file(filler).expect("free the space");
     started.push(accepted_again(&client));
     started.extend(start_some(&client, 4));
     all_complete(&client, &started);
     println!(
-        "SQLite full disk: {} executions completed, each found by its id",
+        "SQLite {what}: writes refused after {first:?}, then {later:?}; reads served; {} executions completed afterwards, each found by its id",
         started.len()
     );
     server
         .terminate(Duration::from_secs(30))
         .expect("the server stops");
+}
+
+/// Says a fault test could not run here, and why; under CI=true that is a
+/// failure, since CI's machine can make both faults.
+fn skipped(what: &str, why: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true needs the {what} fault: {why}"
+    );
+    println!("SKIPPED: SQLite {what}: {why}");
+}
+
+#[test]
+fn sqlite_on_a_full_disk_refuses_writes_serves_reads_and_recovers() {
+    let dir = scratch();
+    let disk = match SmallDisk::mount(&dir.path().join("host"), 96) {
+        Ok(disk) => disk,
+        Err(why) => return skipped(FullDisk::WHAT, &why),
+    };
+    survives_sqlite_fault(dir.path(), &disk.path, || Ok(FullDisk(disk.fill())));
     drop(disk);
+}
+
+#[test]
+fn sqlite_with_read_only_database_files_refuses_writes_serves_reads_and_recovers() {
+    let dir = scratch();
+    let home = dir.path().join("host");
+    survives_sqlite_fault(dir.path(), &home, || ReadOnlyFiles::mark(&home));
 }

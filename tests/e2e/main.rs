@@ -13,3 +13,4 @@ mod running;
 mod serving;
 mod soak;
 mod tampering;
+mod workload;

@@ -57,8 +57,8 @@ use cloacina_tests::{
 use cloacina_wire::executions::ExecuteRequest;
 use serde_json::json;
 
-use crate::crashes::wait_loaded;
 use crate::serving::pack_signed;
+use crate::workload::wait_loaded;
 
 const KEY: &str = "clk_soaksoaksoaksoaksoaksoaksoak";
 const TENANT: &str = "public";

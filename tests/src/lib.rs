@@ -17,7 +17,8 @@ mod proxy;
 mod tls;
 pub use packages::{HOST_TARGET, native_package, swollen_package, swollen_package_with_workflow};
 pub use postgres::{
-    DEFAULT_POSTGRES_URL, drop_database, drop_schema, fresh_database, postgres_url, unique_schema,
+    DEFAULT_POSTGRES_URL, FreshDatabase, drop_database, drop_schema, fresh_database, postgres_url,
+    unique_schema,
 };
 pub use process::ServerProcess;
 pub use proxy::CuttableProxy;

@@ -97,3 +97,31 @@ fn on_own_runtime<T: Send + 'static>(
     .join()
     .map_err(|_| "the helper thread panicked".to_owned())?
 }
+
+/// A database made for one test ([`fresh_database`]), dropped when this
+/// is, the test failed or not.
+#[derive(Debug)]
+pub struct FreshDatabase {
+    admin: String,
+    name: String,
+    /// Where it is.
+    pub url: String,
+}
+
+impl FreshDatabase {
+    /// A new database on the server `admin` reaches, named from `prefix`.
+    pub fn create(admin: &str, prefix: &str) -> FreshDatabase {
+        let (name, url) = fresh_database(admin, prefix);
+        FreshDatabase {
+            admin: admin.to_owned(),
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        drop_database(&self.admin, &self.name);
+    }
+}

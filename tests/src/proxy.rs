@@ -44,12 +44,17 @@ impl CuttableProxy {
         self.addr.port()
     }
 
-    /// Refuses new connections and closes the open ones.
-    pub fn cut(&self) {
+    /// Refuses new connections and closes the open ones; how many ends of
+    /// connections it closed.
+    pub fn cut(&self) -> usize {
         self.state.cut.store(true, Ordering::SeqCst);
+        let mut closed = 0;
         for stream in self.state.open.lock().expect("lock").drain(..) {
-            let _ = stream.shutdown(Shutdown::Both);
+            if stream.shutdown(Shutdown::Both).is_ok() {
+                closed += 1;
+            }
         }
+        closed
     }
 
     /// Forwards again, on the same port.

@@ -152,7 +152,9 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
 /// a SAVEPOINT and its commit a RELEASE that commits nothing: writes
 /// acknowledged and never stored. Free in the common case: only a
 /// connection released with a transaction counted open waits for the
-/// queued ROLLBACK (a ping runs after it) and is checked again.
+/// queued ROLLBACK (on SQLite a ping runs after it) and is checked again.
+/// On PostgreSQL sqlx counts the transaction closed as soon as the
+/// ROLLBACK is queued, and its own ping on release sends it.
 async fn outside_transaction(connection: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
     if !connection.is_in_transaction() {
         return Ok(true);

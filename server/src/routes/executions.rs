@@ -25,6 +25,10 @@ use crate::state::AppState;
 
 /// Starts the workflow's highest registered version (or the `version`
 /// asked for); 202 at once.
+/// How soon to ask again for a workflow that is registered but still
+/// loading on this host.
+const WORKFLOW_LOADING_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant_id}/workflows/{name}/execute",
@@ -94,6 +98,22 @@ pub async fn execute(
     };
     let id = match started {
         Ok(id) => id,
+        Err(RuntimeError::UnknownWorkflow(_))
+            if super::workflows::is_registered(&state, &tenant, &name, version.as_ref())
+                .await? =>
+        {
+            // Registered, and being loaded here (a host that just started,
+            // a package just uploaded): it will run in a moment.
+            state.metrics.execution_started("refused");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "workflow_loading",
+                format!(
+                    "workflow `{name}` is registered but not loaded on this host yet; retry shortly"
+                ),
+            )
+            .retry_after(WORKFLOW_LOADING_RETRY));
+        }
         Err(error) => {
             state.metrics.execution_started("refused");
             return Err(match error {

@@ -139,6 +139,26 @@ pub async fn list(
     }))
 }
 
+/// Whether a registered package (of `version`, when given) declares
+/// workflow `name`, loaded on this host or not.
+pub(crate) async fn is_registered(
+    state: &AppState,
+    tenant: &TenantHost,
+    name: &str,
+    version: Option<&semver::Version>,
+) -> ApiResult<bool> {
+    Ok(catalog(state, tenant)
+        .await?
+        .iter()
+        .filter(|(record, _)| version.is_none_or(|version| &record.version == version))
+        .any(|(_, declaration)| {
+            declaration
+                .workflows
+                .iter()
+                .any(|workflow| workflow.name.as_str() == name)
+        }))
+}
+
 /// The highest version of the workflow (by workflow or package name).
 #[utoipa::path(
     get,

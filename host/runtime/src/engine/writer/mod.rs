@@ -219,21 +219,35 @@ impl Writer {
     ) {
         let retry_at = tokio::time::Instant::now() + delay;
         let patience_ends = since + REPLY_PATIENCE;
+        let mut patience_spent = false;
+        let mut waiting = batch.iter().any(Command::awaits_reply);
         loop {
-            if tokio::time::Instant::now() >= patience_ends {
+            let now = tokio::time::Instant::now();
+            if !patience_spent && now >= patience_ends {
                 answer_unavailable(batch);
+                patience_spent = true;
+                waiting = false;
             }
-            let wake_at = if batch.iter().any(Command::awaits_reply) {
+            if now >= retry_at {
+                return;
+            }
+            let wake_at = if waiting {
                 retry_at.min(patience_ends)
             } else {
                 retry_at
             };
-            if tokio::time::Instant::now() >= retry_at {
-                return;
-            }
             tokio::select! {
                 command = self.commands.recv() => match command {
-                    Some(command) => self.take(command, batch),
+                    Some(command) if patience_spent => {
+                        if let Some(command) = refuse_if_waiting(command) {
+                            self.take(command, batch);
+                        }
+                    }
+                    Some(command) => {
+                        waiting |= command.awaits_reply();
+                        self.take(command, batch);
+                    }
+                    // The writer holds a sender of its own: never.
                     None => return,
                 },
                 _ = tokio::time::sleep_until(wake_at) => {}
@@ -295,9 +309,24 @@ impl Writer {
     /// the free slots, the events and the NOTIFY to other hosts; then the
     /// commit. Nothing is announced here.
     async fn apply(&mut self, batch: &[Command]) -> Result<Outcome, sqlx::Error> {
+        let mut connection = self.db.pool().acquire().await?;
+        let applied = self.apply_on(&mut connection, batch).await;
+        if applied.is_err() {
+            // A connection a transaction failed on may be out of step with
+            // the database, or opened read-only by SQLite while its file
+            // could not be written: closed, never handed out again.
+            connection.close_on_drop();
+        }
+        applied
+    }
+
+    async fn apply_on(
+        &mut self,
+        connection: &mut sqlx::AnyConnection,
+        batch: &[Command],
+    ) -> Result<Outcome, sqlx::Error> {
         let now = now_ms();
         let mut outcome = Outcome::default();
-        let mut connection = self.db.pool().acquire().await?;
         let mut tx = connection.begin().await?;
         let mut freed = 0usize;
         let mut starts = Vec::new();
@@ -484,19 +513,29 @@ const REPLY_PATIENCE: Duration = cloacina_database::ACQUIRE_TIMEOUT;
 /// Answers the batch's starts and cancels "the database is unavailable"
 /// and takes them out of it (nothing of them was committed).
 fn answer_unavailable(batch: &mut Vec<Command>) {
+    let kept: Vec<Command> = std::mem::take(batch)
+        .into_iter()
+        .filter_map(refuse_if_waiting)
+        .collect();
+    *batch = kept;
+}
+
+/// Answers a start or a cancel "the database is unavailable"; any other
+/// command is handed back.
+fn refuse_if_waiting(command: Command) -> Option<Command> {
     let unavailable = |doing| RuntimeError::Database {
         doing,
         source: sqlx::Error::PoolTimedOut,
     };
-    for command in std::mem::take(batch) {
-        match command {
-            Command::Start { reply, .. } => {
-                let _ = reply.send(Err(unavailable("starting an execution")));
-            }
-            Command::Cancel { reply, .. } => {
-                let _ = reply.send(Err(unavailable("cancelling an execution")));
-            }
-            command => batch.push(command),
+    match command {
+        Command::Start { reply, .. } => {
+            let _ = reply.send(Err(unavailable("starting an execution")));
+            None
         }
+        Command::Cancel { reply, .. } => {
+            let _ = reply.send(Err(unavailable("cancelling an execution")));
+            None
+        }
+        command => Some(command),
     }
 }

@@ -597,3 +597,25 @@ fn a_refused_package_exits_alike_through_home_and_server() {
     }
     assert!(server.terminate().success());
 }
+
+/// SIGHUP never stops a server without TLS: it says there is nothing to
+/// reload and keeps serving.
+#[test]
+fn sighup_without_tls_keeps_the_server_serving() {
+    let dir = scratch();
+    let mut server = Server::start_with(dir.path(), &["--in-process"]);
+    let url = server.url();
+    server.expect(&["host running"]);
+    let pid = server.child.id().to_string();
+    let signalled = Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    server.expect(&["SIGHUP: nothing to reload"]);
+    let addr = url.trim_start_matches("http://").parse().expect("address");
+    let (status, head, body) = crate::outage::get(addr, "/health", "");
+    assert_eq!(status, 200, "{head}\n{body}");
+    let exit = server.terminate();
+    assert!(exit.success(), "{exit:?}");
+}

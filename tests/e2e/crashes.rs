@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use cloacina_client::{Client, ClientError};
 use cloacina_tests::{
-    FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url, scratch,
+    FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url, scratch, sqlite_url,
 };
 use cloacina_wire::executions::ExecuteRequest;
 
@@ -39,8 +39,7 @@ const PER_ROUND: usize = 12;
 #[test]
 fn sqlite_hosts_killed_at_random_points_lose_and_repeat_nothing() {
     let dir = scratch();
-    std::fs::create_dir_all(dir.path().join("host")).expect("host dir");
-    let url = format!("sqlite://{}", dir.path().join("host/cloacina.db").display());
+    let url = sqlite_url(&dir.path().join("host"));
     crash_loop(&dir, &url, "SQLite");
 }
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use cloacina_client::{Client, ClientError};
 use cloacina_tests::{
     CuttableProxy, FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url,
-    scratch,
+    scratch, sqlite_url,
 };
 use cloacina_wire::executions::ExecuteRequest;
 
@@ -355,8 +355,7 @@ fn survives_sqlite_fault<F: Fault>(
     home: &Path,
     fault: impl FnOnce() -> Result<F, String>,
 ) {
-    std::fs::create_dir_all(home).expect("the host's directory");
-    let url = format!("sqlite://{}", home.join("cloacina.db").display());
+    let url = sqlite_url(home);
     pack_samples(dir, &url);
     let (mut server, client) = start(dir, &url);
     upload_samples(dir, &client);

@@ -51,8 +51,8 @@ use std::time::{Duration, Instant};
 
 use cloacina_client::{Client, ClientError, ExecutionQuery};
 use cloacina_tests::{
-    ServerProcess, cloacinactl, cloacinactl_path, drop_database, fresh_database, postgres_url,
-    scratch,
+    FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url, scratch, sqlite_url,
+    status_kib,
 };
 use cloacina_wire::executions::ExecuteRequest;
 use serde_json::json;
@@ -93,21 +93,15 @@ const SHOWN_ERRORS: usize = 20;
 #[test]
 fn sqlite_server_under_mixed_traffic_stays_flat_and_loses_nothing() {
     let dir = scratch();
-    std::fs::create_dir_all(dir.path().join("host")).expect("host dir");
-    let url = format!("sqlite://{}", dir.path().join("host/cloacina.db").display());
+    let url = sqlite_url(&dir.path().join("host"));
     soak(&dir, &url, "SQLite", length(60));
 }
 
 #[test]
 fn postgresql_server_under_mixed_traffic_stays_flat_and_loses_nothing() {
     let Some(admin) = postgres_url() else { return };
-    let (database, url) = fresh_database(&admin, "soak");
-    // The database is dropped whether the soak passes or not.
-    let outcome = std::panic::catch_unwind(|| soak(&scratch(), &url, "PostgreSQL", length(30)));
-    drop_database(&admin, &database);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    let database = FreshDatabase::create(&admin, "soak");
+    soak(&scratch(), &database.url, "PostgreSQL", length(30));
 }
 
 /// The length of the traffic: `CLOACINA_SOAK_SECONDS`, else `default_secs`.
@@ -774,22 +768,11 @@ fn children_rss_mib(parent: u32) -> (usize, u64) {
         if parent_of != Some(parent) {
             continue;
         }
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        let Some(rss) = status_kib(pid, "VmRSS") else {
             continue;
         };
         count += 1;
-        kib += status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| {
-                value
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .unwrap_or(0);
+        kib += rss;
     }
     (count, kib / 1024)
 }

@@ -20,9 +20,9 @@ pub use postgres::{
     DEFAULT_POSTGRES_URL, FreshDatabase, drop_database, drop_schema, fresh_database, postgres_url,
     unique_schema,
 };
-pub use process::ServerProcess;
+pub use process::{ServerProcess, status_kib};
 pub use proxy::CuttableProxy;
-pub use tls::SelfSigned;
+pub use tls::{SelfSigned, trusting};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -282,4 +282,12 @@ pub fn pack_files(files: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
 /// A scratch directory removed when dropped.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|error| panic!("cannot create a temp dir: {error}"))
+}
+
+/// The URL of a host's SQLite database in `home` (made if missing), where
+/// `server start --home home` keeps it.
+pub fn sqlite_url(home: &Path) -> String {
+    std::fs::create_dir_all(home)
+        .unwrap_or_else(|error| panic!("cannot make {}: {error}", home.display()));
+    format!("sqlite://{}", home.join("cloacina.db").display())
 }

@@ -113,19 +113,7 @@ impl ServerProcess {
 
     /// A memory figure of the process (`VmRSS`, `VmHWM`: the peak), MiB.
     pub fn memory_mib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/PID/status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| {
-                value
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
+        status_kib(self.child.id(), field)
             .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
             / 1024
     }
@@ -136,4 +124,21 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A figure of process `pid`'s `/proc/PID/status` given in kB (`VmRSS`,
+/// `VmHWM`...); None when the process or the field is gone.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
 }

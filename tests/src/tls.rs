@@ -3,6 +3,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, and its key.
 #[derive(Debug, Clone)]
@@ -44,4 +45,17 @@ impl Default for SelfSigned {
     fn default() -> Self {
         SelfSigned::new()
     }
+}
+
+/// A TLS client configuration that trusts `trusted` alone.
+pub fn trusting(trusted: &[u8]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(trusted.to_vec()))
+        .expect("a trust anchor");
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }

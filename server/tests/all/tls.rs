@@ -56,15 +56,7 @@ async fn health_over_tls(
     addr: SocketAddr,
     trusted: &CertificateDer<'static>,
 ) -> Result<(u16, CertificateDer<'static>), std::io::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(trusted.clone()).expect("a trust anchor");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = cloacina_tests::trusting(trusted);
     let tcp = TcpStream::connect(addr).await?;
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::from(addr.ip()), tcp)

@@ -34,15 +34,7 @@ fn health_over_tls(
     addr: SocketAddr,
     trusted: &CertificateDer<'static>,
 ) -> Result<(u16, CertificateDer<'static>), rustls::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(trusted.clone()).expect("a trust anchor");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = cloacina_tests::trusting(trusted);
     let mut connection =
         rustls::ClientConnection::new(Arc::new(config), ServerName::from(addr.ip()))?;
     let mut socket = TcpStream::connect(addr).expect("connects");

@@ -337,6 +337,18 @@ pub(crate) async fn requeue_expired(
         .collect()
 }
 
+/// What PostgreSQL says of transaction `xid`: `committed`, `aborted`,
+/// `in progress`, or nothing when it is too old to tell.
+pub(crate) async fn transaction_status(
+    pool: &sqlx::AnyPool,
+    xid: i64,
+) -> SqlResult<Option<String>> {
+    sqlx::query_scalar("SELECT txid_status($1)")
+        .bind(xid)
+        .fetch_one(pool)
+        .await
+}
+
 /// Removes the lease rows of hosts silent since before `cutoff`.
 pub(crate) async fn forget_dead_hosts(conn: &mut Conn, cutoff: i64) -> SqlResult<()> {
     sqlx::query("DELETE FROM hosts WHERE heartbeat_at < $1")

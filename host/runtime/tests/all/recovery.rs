@@ -329,6 +329,69 @@ async fn executions_survive_the_database_dropping_its_connections() {
     runner.shutdown().await;
 }
 
+/// Every answer to this tenant's COMMITs is lost (a fail point): each batch
+/// lands, and the writer, asking PostgreSQL what became of the transaction
+/// (`txid_status`), announces it once instead of applying it again. Every
+/// execution completes; each task starts and completes once; the events
+/// are numbered 1..n.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commits_whose_answer_is_lost_are_settled_by_asking_the_database() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    fail::cfg(
+        "writer-commit-reply-lost",
+        &format!("return({})", db.tenant),
+    )
+    .expect("the fail point");
+    let runner = db.runner().await;
+    let plugin = FunctionPlugin::new()
+        .task("a", |_, _| Ok(json!({"a": 1})))
+        .task("b", |_, _| Ok(json!({"b": 2})))
+        .task("c", |_, _| Ok(json!({"c": 3})));
+    runner
+        .register_workflow(workflow(
+            "trio",
+            vec![task("a", &[]), task("b", &["a"]), task("c", &["b"])],
+            plugin,
+        ))
+        .expect("registered");
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(
+            runner
+                .execute_async("trio", json!({}))
+                .await
+                .expect("a start whose commit answer was lost is still answered"),
+        );
+    }
+    for id in ids {
+        let result = tokio::time::timeout(Duration::from_secs(30), runner.wait(id))
+            .await
+            .expect("finishes")
+            .expect("ends");
+        assert_eq!(result.status, ExecutionStatus::Completed, "{result:?}");
+        assert_eq!(result.final_context.expect("context")["c"], 3);
+        let events = runner.events(id, 0).await.expect("events");
+        let numbers: Vec<i64> = events.iter().map(|event| event.sequence_num).collect();
+        assert_eq!(numbers, (1..=events.len() as i64).collect::<Vec<_>>());
+        for name in ["a", "b", "c"] {
+            let count = |kind: EventType| {
+                events
+                    .iter()
+                    .filter(|event| {
+                        event.event_type == kind && event.task_name.as_deref() == Some(name)
+                    })
+                    .count()
+            };
+            assert_eq!(count(EventType::TaskStarted), 1, "{name}: {events:?}");
+            assert_eq!(count(EventType::TaskCompleted), 1, "{name}: {events:?}");
+        }
+    }
+    fail::remove("writer-commit-reply-lost");
+    runner.shutdown().await;
+}
+
 /// A host claims only tasks of workflow versions it has loaded: a host
 /// without the package leaves them to one that has it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -102,6 +102,25 @@ pub(crate) struct Writer {
     drain_waiters: Vec<oneshot::Sender<()>>,
 }
 
+/// Why a batch did not commit, or may not have.
+enum ApplyError {
+    /// It did not: nothing of it is in the database.
+    Failed(sqlx::Error),
+    /// The COMMIT was sent and its answer lost (PostgreSQL): transaction
+    /// `xid` may have landed, with `outcome` to announce if it did.
+    CommitUnknown {
+        error: sqlx::Error,
+        xid: i64,
+        outcome: Box<Outcome>,
+    },
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(error: sqlx::Error) -> Self {
+        ApplyError::Failed(error)
+    }
+}
+
 /// What a committed batch announces.
 #[derive(Default)]
 struct Outcome {
@@ -180,7 +199,7 @@ impl Writer {
         let mut delay = Duration::from_millis(50);
         let mut unavailable_since: Option<tokio::time::Instant> = None;
         loop {
-            match self.apply(&batch).await {
+            match self.apply_settled(&batch).await {
                 Ok(outcome) => {
                     self.announce(batch, outcome);
                     break;
@@ -272,7 +291,7 @@ impl Writer {
     async fn apply_one_by_one(&mut self, batch: Vec<Command>) {
         for command in batch {
             let single = vec![command];
-            match self.apply(&single).await {
+            match self.apply_settled(&single).await {
                 Ok(outcome) => self.announce(single, outcome),
                 Err(error) => {
                     let message = error.to_string();
@@ -304,11 +323,35 @@ impl Writer {
         }
     }
 
+    /// Applies a batch ([`Writer::apply`]); when the answer to its COMMIT
+    /// was lost, asks the database whether it landed: its outcome if it
+    /// did, the error if it did not.
+    async fn apply_settled(&mut self, batch: &[Command]) -> Result<Outcome, sqlx::Error> {
+        match self.apply(batch).await {
+            Ok(outcome) => Ok(outcome),
+            Err(ApplyError::Failed(error)) => Err(error),
+            Err(ApplyError::CommitUnknown {
+                error,
+                xid,
+                outcome,
+            }) => {
+                if self.landed(xid).await {
+                    tracing::info!(%error, xid, tenant = %self.db.tenant(),
+                        "the answer to a commit was lost; it had landed");
+                    self.outlets.stats.committed(batch.len());
+                    Ok(*outcome)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
     /// Applies a batch in one transaction: cancels, reaps and task logs in
     /// the batch's order, then the starts, the finished tasks, claims for
     /// the free slots, the events and the NOTIFY to other hosts; then the
     /// commit. Nothing is announced here.
-    async fn apply(&mut self, batch: &[Command]) -> Result<Outcome, sqlx::Error> {
+    async fn apply(&mut self, batch: &[Command]) -> Result<Outcome, ApplyError> {
         let mut connection = self.db.pool().acquire().await?;
         let applied = self.apply_on(&mut connection, batch).await;
         if applied.is_err() {
@@ -324,10 +367,20 @@ impl Writer {
         &mut self,
         connection: &mut sqlx::AnyConnection,
         batch: &[Command],
-    ) -> Result<Outcome, sqlx::Error> {
+    ) -> Result<Outcome, ApplyError> {
         let now = now_ms();
         let mut outcome = Outcome::default();
         let mut tx = connection.begin().await?;
+        // On PostgreSQL the transaction's id, so that a commit whose answer
+        // is lost can be looked up rather than guessed.
+        let xid = match self.db.dialect() {
+            Dialect::Postgres => Some(
+                sqlx::query_scalar::<_, i64>("SELECT txid_current()")
+                    .fetch_one(&mut *tx)
+                    .await?,
+            ),
+            Dialect::Sqlite => None,
+        };
         let mut freed = 0usize;
         let mut starts = Vec::new();
         let mut finished = Vec::new();
@@ -379,9 +432,63 @@ impl Writer {
         }
         self.write_events(&mut tx, &mut outcome, now).await?;
         self.notify_hosts(&mut tx, &outcome).await?;
-        tx.commit().await?;
-        self.outlets.stats.committed(batch.len());
-        Ok(outcome)
+        let committed = tx.commit().await;
+        #[cfg(feature = "failpoints")]
+        let committed = committed.and_then(|()| self.lose_commit_reply());
+        match (committed, xid) {
+            (Ok(()), _) => {
+                self.outlets.stats.committed(batch.len());
+                Ok(outcome)
+            }
+            // The COMMIT was sent; whether it landed is for the database
+            // to say.
+            (Err(error), Some(xid)) => Err(ApplyError::CommitUnknown {
+                error,
+                xid,
+                outcome: Box::new(outcome),
+            }),
+            // SQLite is in this process: a COMMIT that failed did not land.
+            (Err(error), None) => Err(ApplyError::Failed(error)),
+        }
+    }
+
+    /// Fail point `writer-commit-reply-lost` (tests): configured with this
+    /// writer's tenant (`return(TENANT)`), every commit of the tenant's
+    /// batches lands but reports a broken connection, as when the answer
+    /// to a COMMIT is lost.
+    #[cfg(feature = "failpoints")]
+    fn lose_commit_reply(&self) -> Result<(), sqlx::Error> {
+        let tenant = self.db.tenant().to_string();
+        match fail::eval("writer-commit-reply-lost", |armed| armed == Some(tenant)) {
+            Some(true) => Err(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the transaction `xid` committed (PostgreSQL), asked until
+    /// the database answers: true when it did, false when it aborted or is
+    /// unknown to it (it never got as far as an id the database kept).
+    async fn landed(&self, xid: i64) -> bool {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match sql::transaction_status(self.db.pool(), xid).await {
+                Ok(Some(status)) if status == "in progress" => {}
+                Ok(status) => return status.as_deref() == Some("committed"),
+                Err(error) if crate::database::is_transient(&error) => {
+                    tracing::warn!(%error, retry_in = ?delay, tenant = %self.db.tenant(),
+                        "the answer to a commit was lost; asking the database whether it landed");
+                }
+                Err(error) => {
+                    tracing::error!(%error, xid, tenant = %self.db.tenant(),
+                        "cannot tell whether a commit whose answer was lost landed; taking it as not");
+                    return false;
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
     }
 
     /// On PostgreSQL, tells the other hosts what the batch did (delivered

@@ -262,6 +262,13 @@ impl Host {
     ) -> Result<Removal, HostError> {
         let tenant_host = self.tenant(tenant).await?;
         let removed = tenant_host.registry().remove(name, version).await?;
+        // Unloaded here before the answer, so that once the caller hears
+        // "removed" its workflows start nothing new on this host (running
+        // executions finish on it). Other hosts follow on their next pass.
+        if let Err(error) = tenant_host.reconcile().await {
+            tracing::warn!(%tenant, %name, %version, %error,
+                "removed from the registry; unloading it waits for the next pass");
+        }
         let package = PackageRef {
             name: name.to_owned(),
             version: version.clone(),

@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 
 use cloacina_client::{Client, ClientError};
 use cloacina_tests::{
-    FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url, scratch, sqlite_url,
+    FreshDatabase, ServerProcess, cloacinactl, postgres_url, scratch, sqlite_url,
 };
 use cloacina_wire::executions::ExecuteRequest;
 
 use crate::serving::pack_signed;
-use crate::workload::{Shape, check_execution, wait_all_ended, wait_loaded};
+use crate::workload::{Shape, check_execution, start_server, wait_all_ended, wait_loaded};
 
 const KEY: &str = "clk_crashcrashcrashcrashcrashcrash";
 const TENANT: &str = "public";
@@ -88,20 +88,11 @@ fn settings() -> (usize, u64) {
 }
 
 fn start(dir: &Path, url: &str) -> ServerProcess {
-    ServerProcess::start_with(
-        &cloacinactl_path(),
-        &[
-            "server",
-            "start",
-            "--database-url",
-            url,
-            "--require-signatures",
-            "--lease-ttl",
-            "1",
-        ],
+    start_server(
         &dir.join("host"),
+        url,
         KEY,
-        false,
+        &["--require-signatures", "--lease-ttl", "1"],
     )
 }
 

@@ -26,13 +26,12 @@ use std::time::{Duration, Instant};
 
 use cloacina_client::{Client, ClientError};
 use cloacina_tests::{
-    CuttableProxy, FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url,
-    scratch, sqlite_url,
+    CuttableProxy, FreshDatabase, ServerProcess, cloacinactl, postgres_url, scratch, sqlite_url,
 };
 use cloacina_wire::executions::ExecuteRequest;
 
 use crate::serving::pack_signed;
-use crate::workload::{Shape, check_execution, wait_all_ended, wait_loaded};
+use crate::workload::{Shape, check_execution, start_server, wait_all_ended, wait_loaded};
 
 const KEY: &str = "clk_faultfaultfaultfaultfaultfault";
 const TENANT: &str = "public";
@@ -42,13 +41,7 @@ const TENANT: &str = "public";
 const ANSWERED_WITHIN: Duration = Duration::from_secs(15);
 
 fn start(dir: &Path, url: &str) -> (ServerProcess, Client) {
-    let server = ServerProcess::start_with(
-        &cloacinactl_path(),
-        &["server", "start", "--database-url", url, "--lease-ttl", "2"],
-        &dir.join("host"),
-        KEY,
-        false,
-    );
+    let server = start_server(&dir.join("host"), url, KEY, &["--lease-ttl", "2"]);
     let client = Client::new(&format!("http://{}", server.addr), KEY, TENANT);
     (server, client)
 }

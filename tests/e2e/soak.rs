@@ -51,14 +51,13 @@ use std::time::{Duration, Instant};
 
 use cloacina_client::{Client, ClientError, ExecutionQuery};
 use cloacina_tests::{
-    FreshDatabase, ServerProcess, cloacinactl, cloacinactl_path, postgres_url, scratch, sqlite_url,
-    status_kib,
+    FreshDatabase, ServerProcess, cloacinactl, postgres_url, scratch, sqlite_url, status_kib,
 };
 use cloacina_wire::executions::ExecuteRequest;
 use serde_json::json;
 
 use crate::serving::pack_signed;
-use crate::workload::wait_loaded;
+use crate::workload::{start_server, wait_loaded};
 
 const KEY: &str = "clk_soaksoaksoaksoaksoaksoaksoak";
 const TENANT: &str = "public";
@@ -331,19 +330,7 @@ fn soak(dir: &tempfile::TempDir, url: &str, database: &str, length: Duration) {
     run(&["trust", "add", "keys/author.pub", "--database-url", url]).success();
     let home = dir.path().join("host");
     std::fs::create_dir_all(&home).expect("host dir");
-    let mut server = ServerProcess::start_with(
-        &cloacinactl_path(),
-        &[
-            "server",
-            "start",
-            "--database-url",
-            url,
-            "--require-signatures",
-        ],
-        &home,
-        KEY,
-        false,
-    );
+    let mut server = start_server(&home, url, KEY, &["--require-signatures"]);
     let base = format!("http://{}", server.addr);
     let client = Client::new(&base, KEY, TENANT);
     let packages: Vec<PathBuf> = SAMPLES

@@ -3,10 +3,20 @@
 //! it would have without the fault.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cloacina_client::{Client, ClientError, ExecutionQuery};
+use cloacina_tests::{ServerProcess, cloacinactl_path};
 use serde_json::{Value, json};
+
+/// `cloacinactl server start` on `url` with `home` as its home and `key`
+/// as its bootstrap key, native plugins in worker processes (its
+/// default), and the `extra` flags.
+pub(crate) fn start_server(home: &Path, url: &str, key: &str, extra: &[&str]) -> ServerProcess {
+    let args = [&["server", "start", "--database-url", url][..], extra].concat();
+    ServerProcess::start_with(&cloacinactl_path(), &args, home, key, false)
+}
 
 /// The longest wait for every execution to end once the fault has passed.
 const SETTLE: Duration = Duration::from_secs(180);

@@ -291,3 +291,13 @@ pub fn sqlite_url(home: &Path) -> String {
         .unwrap_or_else(|error| panic!("cannot make {}: {error}", home.display()));
     format!("sqlite://{}", home.join("cloacina.db").display())
 }
+
+/// The status code of the HTTP response in `response` (its first line), or
+/// 0 when there is none.
+pub fn http_status(response: &[u8]) -> u16 {
+    std::str::from_utf8(response)
+        .ok()
+        .and_then(|text| text.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}

@@ -62,11 +62,7 @@ fn health_over_tls(
     let mut response = Vec::new();
     // Whether the server ends with close_notify or not, what came is read.
     let _ = stream.read_to_end(&mut response);
-    let status = std::str::from_utf8(&response)
-        .ok()
-        .and_then(|text| text.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
+    let status = cloacina_tests::http_status(&response);
     Ok((status, presented))
 }
 
